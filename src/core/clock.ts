@@ -6,6 +6,8 @@ export interface Clock {
   now(): number;
   /** Calls `callback` every `intervalMs`; returns a function that cancels it. */
   every(intervalMs: number, callback: () => void): () => void;
+  /** Calls `callback` once after `delayMs`; returns a function that cancels it. */
+  after(delayMs: number, callback: () => void): () => void;
 }
 
 export const systemClock: Clock = {
@@ -15,12 +17,24 @@ export const systemClock: Clock = {
     timer.unref();
     return () => clearInterval(timer);
   },
+  after(delayMs, callback) {
+    const timer = setTimeout(callback, delayMs);
+    timer.unref();
+    return () => clearTimeout(timer);
+  },
 };
+
+interface Timer {
+  /** Zero for a one-shot timer. */
+  intervalMs: number;
+  due: number;
+  callback: () => void;
+}
 
 /** A clock that only moves when told to; `advance` fires every interval that falls due. */
 export class ManualClock implements Clock {
   private current: number;
-  private readonly timers = new Set<{ intervalMs: number; due: number; callback: () => void }>();
+  private readonly timers = new Set<Timer>();
 
   constructor(start = Date.parse("2026-01-01T00:00:00.000Z")) {
     this.current = start;
@@ -36,16 +50,23 @@ export class ManualClock implements Clock {
     return () => this.timers.delete(timer);
   }
 
+  after(delayMs: number, callback: () => void): () => void {
+    const timer = { intervalMs: 0, due: this.current + delayMs, callback };
+    this.timers.add(timer);
+    return () => this.timers.delete(timer);
+  }
+
   advance(durationMs: number): void {
     const target = this.current + durationMs;
     for (;;) {
-      let next: { intervalMs: number; due: number; callback: () => void } | undefined;
+      let next: Timer | undefined;
       for (const timer of this.timers) {
         if (timer.due <= target && (!next || timer.due < next.due)) next = timer;
       }
       if (!next) break;
       this.current = next.due;
-      next.due += next.intervalMs;
+      if (next.intervalMs > 0) next.due += next.intervalMs;
+      else this.timers.delete(next);
       next.callback();
     }
     this.current = target;

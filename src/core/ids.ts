@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 /**
  * Identifier types. Each is a plain string at run time; the brand keeps a chat id from being
  * passed where a session name or an SDK session id is expected.
@@ -19,3 +20,6 @@ export const asAgentSessionId = (value: string): AgentSessionId => value as Agen
 /** Tiers decide who is answered and what the agent may do. Config may add more. */
 export const DEFAULT_TIERS = ["admin", "partner", "family", "favorite", "bots", "unknown"] as const;
 export type Tier = string;
+
+/** A new SDK session id: dispatch picks it so the registry holds it before the first turn. */
+export const newAgentSessionId = (): AgentSessionId => randomUUID() as AgentSessionId;

@@ -1,0 +1,71 @@
+import type { AgentSessionId } from "../core/ids.js";
+
+/**
+ * The agent as the core sees it: one long-lived conversation per chat, fed by `push`, read
+ * through a single stream of events. The Claude Agent SDK adapter implements it; unit tests use
+ * a fake. No SDK type crosses this boundary.
+ */
+export interface AgentPort {
+  start(options: AgentStartOptions): AgentConversation;
+}
+
+export type PermissionMode = "default" | "acceptEdits" | "plan" | "dontAsk";
+
+export interface AgentStartOptions {
+  cwd: string;
+  /** For a new conversation: the id it will carry. For a resume: the id to resume. */
+  sessionId: AgentSessionId;
+  resume: boolean;
+  model?: string;
+  systemPromptAppend?: string;
+  allowedTools: readonly string[];
+  disallowedTools: readonly string[];
+  permissionMode: PermissionMode;
+  /** Tools served in-process for this conversation only (for example `send_message`). */
+  chatTools?: ChatTools;
+  /** Fields added to every log line the adapter writes for this conversation. */
+  logFields?: Record<string, unknown>;
+}
+
+/** In-process tools bound to one chat: the agent can only ever reach its own chat with them. */
+export interface ChatTools {
+  sendMessage(text: string): Promise<void>;
+}
+
+export interface AgentInput {
+  /** A UUID; the turn that consumes this input reports it back in `inputIds`. */
+  id: string;
+  text: string;
+}
+
+export type AgentEvent =
+  | { type: "init"; sessionId: AgentSessionId }
+  /** A top-level assistant text block (not from a subagent or a tool). */
+  | { type: "text"; text: string }
+  | {
+      type: "turn-end";
+      sessionId: AgentSessionId;
+      /** Inputs this turn consumed; empty when the CLI did not say. */
+      inputIds: string[];
+      isError: boolean;
+      errorText?: string;
+      /** Cumulative cost of this conversation so far, in USD. */
+      totalCostUsd: number;
+      durationMs: number;
+    };
+
+export interface AgentConversation {
+  /** Streams a message into the conversation; during a running turn it steers that turn. */
+  push(input: AgentInput): void;
+  /**
+   * The conversation's events, for exactly one consumer. Ends when the conversation is closed;
+   * throws an `AgentError` when the process fails.
+   */
+  readonly events: AsyncIterable<AgentEvent>;
+  /** Whether the agent's process is still running. */
+  isAlive(): boolean;
+  readonly pid: number | undefined;
+  interrupt(): Promise<void>;
+  /** Ends the conversation and its process tree; resolves once the process has exited. */
+  close(): Promise<void>;
+}

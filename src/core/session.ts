@@ -1,0 +1,219 @@
+import type { AgentConversation, AgentEvent, AgentPort, AgentStartOptions } from "../agent/port.js";
+import type { Logger } from "../logging/logger.js";
+import type { Clock } from "./clock.js";
+import { describeError } from "./errors.js";
+import type { AgentSessionId, ChatId } from "./ids.js";
+
+export type SessionState = "starting" | "idle" | "busy" | "stopping" | "stopped" | "failed";
+
+/** A message on its way into a session: `id` is a UUID the agent reports back per turn. */
+export interface SessionMessage {
+  id: string;
+  text: string;
+}
+
+/** What one turn of the agent produced, and which messages it answered. */
+export interface TurnReply {
+  chatId: ChatId;
+  agentSessionId: AgentSessionId;
+  /** Ids of the messages this turn consumed (several when messages were steered or merged). */
+  messageIds: string[];
+  /** The turn's top-level assistant text, blocks joined by blank lines. */
+  text: string;
+  isError: boolean;
+  errorText?: string;
+  totalCostUsd: number;
+  durationMs: number;
+}
+
+export interface SessionHandlers {
+  /** Awaited before any reply of the session is released, so the id is durable first. */
+  onSessionId(sessionId: AgentSessionId): Promise<void>;
+  onTurn(reply: TurnReply): void;
+  /** The receive loop ended on its own: the process exited or its stream broke. */
+  onExit(error: unknown): void;
+}
+
+export interface SessionSpec {
+  chatId: ChatId;
+  agentOptions: AgentStartOptions;
+}
+
+export interface SessionSnapshot {
+  state: SessionState;
+  agentSessionId: AgentSessionId;
+  turns: number;
+  consecutiveErrors: number;
+  lastActivityMs: number;
+  /** When the oldest unanswered message was pushed; undefined when none is waiting. */
+  busySinceMs: number | undefined;
+  unanswered: number;
+  pid: number | undefined;
+  processAlive: boolean;
+  loopCrashed: boolean;
+  totalCostUsd: number;
+}
+
+/**
+ * One chat's long-lived agent conversation: messages are pushed straight into the running
+ * conversation (a message that arrives mid-turn steers it), and a single receive loop turns the
+ * agent's events into one reply per turn. Unanswered messages are kept until a turn reports
+ * them consumed, so a crash loses nothing: the manager re-pushes them into the next session.
+ */
+export class Session {
+  readonly chatId: ChatId;
+  private readonly log: Logger;
+  private conversation: AgentConversation | undefined;
+  private receiveLoop: Promise<void> | undefined;
+  private currentState: SessionState = "starting";
+  private agentSessionId: AgentSessionId;
+  private readonly unanswered = new Map<string, { message: SessionMessage; pushedAtMs: number }>();
+  private turnText: string[] = [];
+  private turns = 0;
+  private consecutiveErrors = 0;
+  private totalCostUsd = 0;
+  private lastActivityMs: number;
+  private loopCrashed = false;
+
+  constructor(
+    private readonly deps: { agent: AgentPort; clock: Clock; logger: Logger },
+    private readonly spec: SessionSpec,
+    private readonly handlers: SessionHandlers,
+  ) {
+    this.chatId = spec.chatId;
+    this.agentSessionId = spec.agentOptions.sessionId;
+    this.log = deps.logger;
+    this.lastActivityMs = deps.clock.now();
+  }
+
+  get state(): SessionState {
+    return this.currentState;
+  }
+
+  start(): void {
+    if (this.conversation) throw new Error("Session.start called twice");
+    this.conversation = this.deps.agent.start(this.spec.agentOptions);
+    this.currentState = "idle";
+    this.receiveLoop = this.receive(this.conversation);
+  }
+
+  push(message: SessionMessage): void {
+    if (!this.conversation || !this.accepting()) {
+      throw new Error(
+        `Session for ${this.chatId} is ${this.currentState}; it cannot take messages`,
+      );
+    }
+    if (this.unanswered.has(message.id)) return;
+    const now = this.deps.clock.now();
+    this.unanswered.set(message.id, { message, pushedAtMs: now });
+    this.lastActivityMs = now;
+    this.currentState = "busy";
+    this.conversation.push({ id: message.id, text: message.text });
+  }
+
+  accepting(): boolean {
+    return this.currentState === "idle" || this.currentState === "busy";
+  }
+
+  snapshot(): SessionSnapshot {
+    const oldest = this.unanswered.values().next().value;
+    return {
+      state: this.currentState,
+      agentSessionId: this.agentSessionId,
+      turns: this.turns,
+      consecutiveErrors: this.consecutiveErrors,
+      lastActivityMs: this.lastActivityMs,
+      busySinceMs: oldest?.pushedAtMs,
+      unanswered: this.unanswered.size,
+      pid: this.conversation?.pid,
+      processAlive: this.conversation?.isAlive() ?? false,
+      loopCrashed: this.loopCrashed,
+      totalCostUsd: this.totalCostUsd,
+    };
+  }
+
+  /** Ends the conversation and its process; resolves when the receive loop has finished. */
+  async stop(): Promise<void> {
+    if (this.currentState === "stopped") return;
+    const wasFailed = this.currentState === "failed";
+    this.currentState = "stopping";
+    try {
+      await this.conversation?.close();
+      await this.receiveLoop;
+    } finally {
+      this.currentState = wasFailed ? "failed" : "stopped";
+    }
+  }
+
+  private async receive(conversation: AgentConversation): Promise<void> {
+    try {
+      for await (const event of conversation.events) {
+        await this.handle(event);
+      }
+      if (this.currentState !== "stopping") {
+        throw new Error("the agent's event stream ended without a stop");
+      }
+    } catch (error) {
+      if (this.currentState === "stopping") {
+        this.log.debug("session receive loop ended during stop", { cause: describeError(error) });
+        return;
+      }
+      this.loopCrashed = true;
+      this.currentState = "failed";
+      this.log.warn("session-fail", { cause: describeError(error) });
+      this.handlers.onExit(error);
+    }
+  }
+
+  private async handle(event: AgentEvent): Promise<void> {
+    switch (event.type) {
+      case "init":
+        if (event.sessionId !== this.agentSessionId) {
+          this.log.info("session-id-change", { from: this.agentSessionId, to: event.sessionId });
+        }
+        this.agentSessionId = event.sessionId;
+        await this.handlers.onSessionId(event.sessionId);
+        return;
+      case "text":
+        this.turnText.push(event.text);
+        return;
+      case "turn-end":
+        this.endTurn(event);
+        return;
+    }
+  }
+
+  private endTurn(event: Extract<AgentEvent, { type: "turn-end" }>): void {
+    const messageIds = this.consumedBy(event.inputIds, event.isError);
+    for (const id of messageIds) this.unanswered.delete(id);
+    this.turns += 1;
+    this.consecutiveErrors = event.isError ? this.consecutiveErrors + 1 : 0;
+    this.totalCostUsd = event.totalCostUsd;
+    this.lastActivityMs = this.deps.clock.now();
+    if (this.currentState === "busy" && this.unanswered.size === 0) this.currentState = "idle";
+    const text = this.turnText.join("\n\n").trim();
+    this.turnText = [];
+    this.handlers.onTurn({
+      chatId: this.chatId,
+      agentSessionId: event.sessionId,
+      messageIds,
+      text,
+      isError: event.isError,
+      ...(event.errorText !== undefined ? { errorText: event.errorText } : {}),
+      totalCostUsd: event.totalCostUsd,
+      durationMs: event.durationMs,
+    });
+  }
+
+  /**
+   * The messages a turn answered. The CLI names them (`user_message_uuids`); when it does not,
+   * the oldest unanswered message is the best guess, since turns run in order. An error turn
+   * that names none (a startup failure) answers nothing: its messages stay for the retry.
+   */
+  private consumedBy(inputIds: readonly string[], isError: boolean): string[] {
+    const known = inputIds.filter((id) => this.unanswered.has(id));
+    if (known.length > 0 || isError) return known;
+    const oldest = this.unanswered.keys().next().value;
+    return oldest === undefined ? [] : [oldest];
+  }
+}

@@ -1,0 +1,35 @@
+import { mkdir, realpath } from "node:fs/promises";
+import path from "node:path";
+import type { SessionFolders } from "../core/session-manager.js";
+import { DispatchError } from "../core/errors.js";
+import { isSafeSessionName } from "../identity/session-name.js";
+
+/**
+ * The session folders under the transcripts folder (`~/transcripts/<session-name>`). A name is
+ * checked again here, because it may come from a hand-edited registry: no name ever yields a
+ * path outside the transcripts folder.
+ */
+export function createSessionFolders(transcriptsDir: string): SessionFolders {
+  const root = path.resolve(transcriptsDir);
+  return {
+    async prepare(sessionName) {
+      if (!isSafeSessionName(sessionName)) {
+        throw new DispatchError(
+          "unsafe_session_name",
+          `Session name ${JSON.stringify(sessionName)} is not a safe folder name; fix or remove its entry in sessions.json`,
+        );
+      }
+      const folder = path.join(root, sessionName);
+      await mkdir(folder, { recursive: true, mode: 0o700 });
+      // A symlink planted in the transcripts folder must not lead a session elsewhere.
+      const [realRoot, realFolder] = await Promise.all([realpath(root), realpath(folder)]);
+      if (path.dirname(realFolder) !== realRoot) {
+        throw new DispatchError(
+          "unsafe_session_name",
+          `Session folder ${folder} resolves outside ${root}; remove the link and restart the session`,
+        );
+      }
+      return realFolder;
+    },
+  };
+}

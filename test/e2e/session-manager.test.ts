@@ -1,0 +1,247 @@
+import { spawn } from "node:child_process";
+import { readFile, writeFile, mkdir } from "node:fs/promises";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { ManualClock } from "../../src/core/clock.js";
+import { asChatId } from "../../src/core/ids.js";
+import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
+import {
+  createRealManager,
+  isProcessAlive,
+  makeTempHome,
+  registryPath,
+  textFrom,
+  waitUntil,
+} from "../support/real-manager.js";
+
+const JOHN = "+15551234567";
+const JANE = "+15559876543";
+const MINUTE = 60_000;
+
+let model: StandInModel;
+let home: { home: string; remove(): Promise<void> };
+const closers: (() => Promise<void>)[] = [];
+
+beforeAll(async () => {
+  model = await startStandInModel();
+});
+afterAll(async () => {
+  await model.close();
+});
+beforeEach(async () => {
+  home = await makeTempHome();
+});
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+  await home.remove();
+});
+
+async function managerFor(options: Partial<Parameters<typeof createRealManager>[0]> = {}) {
+  const real = await createRealManager({ home: home.home, modelUrl: model.url, ...options });
+  closers.push(() => real.close());
+  return real;
+}
+
+describe("sessions through the real Claude Agent SDK", () => {
+  it("persists context across messages: a later turn sees an earlier one", async () => {
+    const { manager } = await managerFor();
+    const first = await manager.deliver(
+      textFrom(JOHN, "John Doe", "Please remember the word pineapple"),
+    );
+    expect(first.text).toContain("I will remember pineapple");
+
+    const second = await manager.deliver(
+      textFrom(JOHN, "John Doe", "What word did I ask you to remember?"),
+    );
+    expect(second.text).toContain("You asked me to remember pineapple");
+    expect(second.isError).toBe(false);
+  });
+
+  it("resumes with the same session id after a shutdown and a new manager", async () => {
+    const first = await managerFor();
+    await first.manager.deliver(textFrom(JOHN, "John Doe", "remember the word lighthouse"));
+    const sessionId = first.registry.get(asChatId(JOHN))!.session_id;
+    await first.close();
+    closers.pop();
+
+    const onDisk = JSON.parse(await readFile(registryPath(home.home), "utf8")) as Record<
+      string,
+      { session_id: string }
+    >;
+    expect(onDisk[JOHN]!.session_id).toBe(sessionId);
+
+    const second = await managerFor();
+    const reply = await second.manager.deliver(
+      textFrom(JOHN, "John Doe", "what word did I ask you to remember?"),
+    );
+    expect(reply.text).toContain("You asked me to remember lighthouse");
+    expect(reply.agentSessionId).toBe(sessionId);
+    expect(second.registry.get(asChatId(JOHN))!.session_id).toBe(sessionId);
+  });
+
+  it("resumes after the process running the manager is killed with SIGKILL", async () => {
+    const host = spawn(
+      process.execPath,
+      ["--import", "tsx", "test/support/manager-host.ts", home.home, model.url],
+      {
+        stdio: ["pipe", "pipe", "inherit"],
+      },
+    );
+    const lines = createInterface({ input: host.stdout });
+    const nextLine = () => new Promise<string>((resolve) => lines.once("line", resolve));
+    host.stdin.write(
+      JSON.stringify({ chatId: JOHN, name: "John Doe", text: "remember the word harbour" }) + "\n",
+    );
+    const answer = JSON.parse(await nextLine()) as {
+      reply: string;
+      sessionId: string;
+      pid: number;
+    };
+    expect(answer.reply).toContain("I will remember harbour");
+
+    host.kill("SIGKILL");
+    await new Promise((resolve) => host.once("exit", resolve));
+    // The CLI child sees its input close and exits: no orphan outlives the killed daemon.
+    await waitUntil(() => !isProcessAlive(answer.pid), 15_000, "the orphaned CLI to exit");
+
+    const { manager, registry } = await managerFor();
+    expect(registry.get(asChatId(JOHN))!.session_id).toBe(answer.sessionId);
+    const reply = await manager.deliver(
+      textFrom(JOHN, "John Doe", "what word did I ask you to remember?"),
+    );
+    expect(reply.text).toContain("You asked me to remember harbour");
+    expect(reply.agentSessionId).toBe(answer.sessionId);
+  });
+
+  it("keeps each contact isolated, also when both talk at once", async () => {
+    const { manager, registry } = await managerFor();
+    await manager.deliver(textFrom(JOHN, "John Doe", "remember the word saffron"));
+    const janeAsks = await manager.deliver(
+      textFrom(JANE, "Jane Roe", "what word did I ask you to remember?"),
+    );
+    expect(janeAsks.text).toContain("You never asked me to remember a word");
+    expect(janeAsks.text).not.toContain("saffron");
+
+    const [john, jane] = await Promise.all([
+      manager.deliver(textFrom(JOHN, "John Doe", "tell me about cobalt")),
+      manager.deliver(textFrom(JANE, "Jane Roe", "tell me about marble")),
+    ]);
+    expect(john.text).toContain("cobalt");
+    expect(john.text).not.toContain("marble");
+    expect(jane.text).toContain("marble");
+    expect(jane.text).not.toContain("cobalt");
+    expect(registry.get(asChatId(JOHN))!.session_id).not.toBe(
+      registry.get(asChatId(JANE))!.session_id,
+    );
+    // No request to the model ever mixed the two contacts' words.
+    for (const request of model.mainRequests()) {
+      const texts = request.userTexts.join("\n");
+      expect(texts.includes("saffron") && texts.includes("marble")).toBe(false);
+    }
+  });
+
+  it("restarts a session whose CLI process was killed at the next health check", async () => {
+    const clock = new ManualClock();
+    const { manager } = await managerFor({ clock });
+    await manager.deliver(textFrom(JOHN, "John Doe", "remember the word quartz"));
+    const before = manager.status(asChatId(JOHN))!.live!;
+    expect(before.pid).toBeDefined();
+
+    process.kill(-before.pid!, "SIGKILL");
+    await waitUntil(
+      () => manager.status(asChatId(JOHN))!.state === "failed",
+      15_000,
+      "the session to fail",
+    );
+
+    clock.advance(4 * MINUTE);
+    expect(manager.status(asChatId(JOHN))!.state).toBe("failed");
+    clock.advance(1 * MINUTE);
+    await waitUntil(() => manager.status(asChatId(JOHN))!.state === "idle", 15_000, "the restart");
+
+    const after = manager.status(asChatId(JOHN))!;
+    expect(after.live!.pid).not.toBe(before.pid);
+    expect(after.restarts).toBe(1);
+    const reply = await manager.deliver(
+      textFrom(JOHN, "John Doe", "what word did I ask you to remember?"),
+    );
+    expect(reply.text).toContain("You asked me to remember quartz");
+    expect(reply.agentSessionId).toBe(before.agentSessionId);
+  });
+
+  it("reaps an idle session after the timeout and brings it back with its context", async () => {
+    const clock = new ManualClock();
+    const { manager } = await managerFor({ clock });
+    await manager.deliver(textFrom(JOHN, "John Doe", "remember the word juniper"));
+    const pid = manager.status(asChatId(JOHN))!.live!.pid!;
+
+    clock.advance(2 * 60 * MINUTE + MINUTE);
+    await waitUntil(() => manager.status(asChatId(JOHN))!.state === "stopped", 15_000, "the reap");
+    await waitUntil(() => !isProcessAlive(pid), 15_000, "the reaped CLI to exit");
+
+    const reply = await manager.deliver(
+      textFrom(JOHN, "John Doe", "what word did I ask you to remember?"),
+    );
+    expect(reply.text).toContain("You asked me to remember juniper");
+    expect(manager.status(asChatId(JOHN))!.live!.pid).not.toBe(pid);
+  });
+
+  it("steers a message sent 100 ms into a running turn into the same session", async () => {
+    const { manager } = await managerFor();
+    const first = manager.deliver(
+      textFrom(JOHN, "John Doe", "[[delay 1500]] remember the word mango"),
+    );
+    await model.waitForRequests(
+      1,
+      (request) => request.kind === "main" && request.userTexts.join().includes("mango"),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const pidDuringTurn = manager.status(asChatId(JOHN))!.live!.pid;
+    expect(manager.status(asChatId(JOHN))!.state).toBe("busy");
+    const second = manager.deliver(
+      textFrom(JOHN, "John Doe", "what word did I ask you to remember?"),
+    );
+
+    const [firstReply, secondReply] = await Promise.all([first, second]);
+    expect(firstReply.text).toContain("remember mango");
+    expect(secondReply.text).toContain("You asked me to remember mango");
+    expect(secondReply.agentSessionId).toBe(firstReply.agentSessionId);
+    expect(manager.status(asChatId(JOHN))!.live!.pid).toBe(pidDuringTurn);
+    const last = model.mainRequests().at(-1)!;
+    expect(last.userTexts.join("\n")).toContain("mango");
+    expect(last.userTexts.join("\n")).toContain("what word did I ask you to remember?");
+  });
+
+  it("falls back to a fresh session when the SDK does not know the resume id, keeping the message", async () => {
+    const unknownId = "0b6a4f7e-3c1d-4e55-9a8b-2f1e0d9c8b7a";
+    await mkdir(path.dirname(registryPath(home.home)), { recursive: true });
+    await writeFile(
+      registryPath(home.home),
+      JSON.stringify({
+        [JOHN]: {
+          session_name: "john-doe",
+          contact_name: "John Doe",
+          tier: "favorite",
+          session_id: unknownId,
+          created_at: "2026-01-01T00:00:00.000Z",
+          last_message_time: "2026-01-02T00:00:00.000Z",
+          chat_kind: "individual",
+          channel: "http",
+          previous_session_ids: [],
+          turns: 3,
+          errors: 0,
+          restarts: 0,
+        },
+      }),
+    );
+    const { manager, registry } = await managerFor();
+    const reply = await manager.deliver(textFrom(JOHN, "John Doe", "tell me about granite"));
+    expect(reply.isError).toBe(false);
+    expect(reply.text).toContain("granite");
+    const entry = registry.get(asChatId(JOHN))!;
+    expect(entry.session_id).not.toBe(unknownId);
+    expect(reply.agentSessionId).toBe(entry.session_id);
+    expect(entry.previous_session_ids.map((previous) => previous.session_id)).toContain(unknownId);
+  });
+});

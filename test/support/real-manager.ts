@@ -1,0 +1,117 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { agentChildEnv } from "../../src/agent/child-env.js";
+import { createClaudeSdkAgent } from "../../src/agent/claude-sdk-agent.js";
+import { systemClock, type Clock } from "../../src/core/clock.js";
+import {
+  SessionManager,
+  type Delivery,
+  type SessionManagerOptions,
+} from "../../src/core/session-manager.js";
+import type { TurnReply } from "../../src/core/session.js";
+import { asChatId } from "../../src/core/ids.js";
+import { wrapInboundMessage } from "../../src/identity/wrap-message.js";
+import { createLogger, type Logger } from "../../src/logging/logger.js";
+import { openJsonFileRegistry } from "../../src/store/json-file-registry.js";
+import { createSessionFolders } from "../../src/store/session-folders.js";
+
+/** The environment of a CLI child in tests: a temp HOME and the stand-in model. */
+export function testAgentEnv(home: string, modelUrl: string): Record<string, string> {
+  return agentChildEnv({
+    PATH: process.env.PATH,
+    HOME: home,
+    ANTHROPIC_BASE_URL: modelUrl,
+    ANTHROPIC_API_KEY: "test-key",
+  });
+}
+
+export async function makeTempHome(): Promise<{ home: string; remove(): Promise<void> }> {
+  const home = await mkdtemp(path.join(tmpdir(), "dispatch-test-"));
+  return { home, remove: () => rm(home, { recursive: true, force: true }) };
+}
+
+export function registryPath(home: string): string {
+  return path.join(home, "dispatch", "state", "sessions.json");
+}
+
+export interface RealManagerOptions {
+  home: string;
+  modelUrl: string;
+  clock?: Clock;
+  logger?: Logger;
+  manager?: Partial<SessionManagerOptions>;
+  onReply?: (reply: TurnReply) => void;
+}
+
+/** A SessionManager wired as the daemon wires it: real SDK, real registry file, real folders. */
+export async function createRealManager(options: RealManagerOptions) {
+  const logger = options.logger ?? createLogger({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
+  const registry = await openJsonFileRegistry({ path: registryPath(options.home), logger });
+  const manager = new SessionManager(
+    {
+      agent: createClaudeSdkAgent({ logger, env: testAgentEnv(options.home, options.modelUrl) }),
+      registry,
+      folders: createSessionFolders(path.join(options.home, "transcripts")),
+      clock: options.clock ?? systemClock,
+      logger,
+      policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
+      onReply: options.onReply ?? (() => undefined),
+    },
+    {
+      healthCheckIntervalMs: 5 * 60_000,
+      idleTimeoutMs: 2 * 3_600_000,
+      maxConsecutiveErrors: 3,
+      ...options.manager,
+    },
+  );
+  manager.startup();
+  return {
+    manager,
+    registry,
+    async close() {
+      await manager.shutdown();
+      await registry.close();
+    },
+  };
+}
+
+/** A message as a channel would deliver it: normalised chat id, wrapped text. */
+export function textFrom(chatId: string, name: string, text: string, channel = "http"): Delivery {
+  return {
+    chatId: asChatId(chatId),
+    text: wrapInboundMessage({
+      text,
+      channel,
+      receivedAt: new Date(),
+      sender: { name, handle: chatId, tier: "favorite" },
+    }),
+    contactName: name,
+    tier: "favorite",
+    chatKind: "individual",
+    channel,
+  };
+}
+
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Polls `condition` until it holds; for states that only the OS can tell (a process's death). */
+export async function waitUntil(
+  condition: () => boolean,
+  timeoutMs = 15_000,
+  what = "condition",
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline)
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

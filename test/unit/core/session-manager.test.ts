@@ -1,0 +1,267 @@
+import { describe, expect, it } from "vitest";
+import { ManualClock } from "../../../src/core/clock.js";
+import { asChatId, type ChatId } from "../../../src/core/ids.js";
+import {
+  SessionManager,
+  type Delivery,
+  type SessionManagerOptions,
+} from "../../../src/core/session-manager.js";
+import type { TurnReply } from "../../../src/core/session.js";
+import { createMemoryLogger } from "../../../src/logging/logger.js";
+import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
+import { FakeAgent } from "../../support/fake-agent.js";
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const JOHN = asChatId("+15551234567");
+const JANE = asChatId("+15559876543");
+
+function setup(options: Partial<SessionManagerOptions> = {}, agent = new FakeAgent()) {
+  const clock = new ManualClock();
+  const registry = createMemoryRegistry();
+  const logger = createMemoryLogger();
+  const replies: TurnReply[] = [];
+  const prepared: string[] = [];
+  const manager = new SessionManager(
+    {
+      agent,
+      registry,
+      clock,
+      logger,
+      folders: {
+        prepare: (name) => {
+          prepared.push(name);
+          return Promise.resolve(`/transcripts/${name}`);
+        },
+      },
+      policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
+      onReply: (reply) => replies.push(reply),
+      random: () => 0,
+    },
+    {
+      healthCheckIntervalMs: 5 * MINUTE,
+      idleTimeoutMs: 2 * HOUR,
+      maxConsecutiveErrors: 3,
+      ...options,
+    },
+  );
+  manager.startup();
+  return { manager, agent, clock, registry, logger, replies, prepared };
+}
+
+function delivery(chatId: ChatId, text: string, contactName = "John Doe"): Delivery {
+  return { chatId, text, contactName, tier: "favorite", chatKind: "individual", channel: "http" };
+}
+
+/** Lets the fake agent's setImmediate replies and the manager's promise chains run. */
+async function settle(rounds = 5): Promise<void> {
+  for (let round = 0; round < rounds; round += 1) {
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+describe("SessionManager", () => {
+  it("creates a session lazily on a chat's first message and registers it durably first", async () => {
+    const { manager, agent, registry } = setup();
+    expect(agent.conversations).toHaveLength(0);
+
+    const reply = await manager.deliver(delivery(JOHN, "hello"));
+
+    expect(reply.text).toBe("reply 1: hello");
+    expect(agent.conversations).toHaveLength(1);
+    const entry = registry.get(JOHN)!;
+    expect(entry.session_name).toBe("john-doe");
+    expect(entry.session_id).toBe(agent.last.options.sessionId);
+    expect(agent.last.options.resume).toBe(false);
+    expect(agent.last.options.cwd).toBe("/transcripts/john-doe");
+    expect(registry.writes).toBeGreaterThanOrEqual(1);
+  });
+
+  it("keeps one session per chat: later messages reuse it and see earlier ones", async () => {
+    const { manager, agent } = setup();
+    await manager.deliver(delivery(JOHN, "one"));
+    const second = await manager.deliver(delivery(JOHN, "two"));
+    expect(second.text).toBe("reply 2: two");
+    expect(agent.conversations).toHaveLength(1);
+  });
+
+  it("never opens two sessions when a chat's first messages arrive together", async () => {
+    const { manager, agent } = setup();
+    const replies = await Promise.all([
+      manager.deliver(delivery(JOHN, "a")),
+      manager.deliver(delivery(JOHN, "b")),
+      manager.deliver(delivery(JOHN, "c")),
+    ]);
+    expect(agent.conversations).toHaveLength(1);
+    expect(replies.map((reply) => reply.text)).toEqual(["reply 1: a", "reply 2: b", "reply 3: c"]);
+  });
+
+  it("gives each chat its own session, folder and name", async () => {
+    const { manager, agent, registry } = setup();
+    await manager.deliver(delivery(JOHN, "hi"));
+    const reply = await manager.deliver(delivery(JANE, "hi", "John Doe"));
+    expect(reply.text).toBe("reply 1: hi");
+    expect(agent.conversations).toHaveLength(2);
+    expect(registry.get(JANE)!.session_name).toBe("john-doe-2");
+    expect(agent.conversations[0]!.options.sessionId).not.toBe(
+      agent.conversations[1]!.options.sessionId,
+    );
+  });
+
+  it("resumes with the registry's session id after a shutdown and a new manager", async () => {
+    const first = setup();
+    await first.manager.deliver(delivery(JOHN, "remember"));
+    const sessionId = first.registry.get(JOHN)!.session_id;
+    await first.manager.shutdown();
+    expect(first.agent.last.closed).toBe(true);
+
+    const second = new SessionManager(
+      {
+        agent: first.agent,
+        registry: first.registry,
+        clock: first.clock,
+        logger: first.logger,
+        folders: { prepare: (name) => Promise.resolve(`/transcripts/${name}`) },
+        policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
+        onReply: () => undefined,
+      },
+      { healthCheckIntervalMs: 5 * MINUTE, idleTimeoutMs: 2 * HOUR, maxConsecutiveErrors: 3 },
+    );
+    second.startup();
+    expect(first.agent.conversations).toHaveLength(1); // startup starts nothing
+
+    const reply = await second.deliver(delivery(JOHN, "again"));
+    expect(first.agent.last.options.resume).toBe(true);
+    expect(first.agent.last.options.sessionId).toBe(sessionId);
+    expect(reply.text).toBe("reply 2: again");
+    await second.shutdown();
+  });
+
+  it("starts fresh when the agent does not know the resume id, keeping the old id and the message", async () => {
+    const { manager, agent, registry, logger } = setup();
+    await manager.deliver(delivery(JOHN, "first"));
+    const oldId = registry.get(JOHN)!.session_id!;
+    await manager.stop(JOHN);
+    agent.knownSessionIds.delete(oldId); // the transcript was swept
+
+    const reply = await manager.deliver(delivery(JOHN, "after the sweep"));
+
+    expect(reply.text).toBe("reply 1: after the sweep");
+    const entry = registry.get(JOHN)!;
+    expect(entry.session_id).not.toBe(oldId);
+    expect(entry.previous_session_ids.map((previous) => previous.session_id)).toEqual([oldId]);
+    expect(agent.last.options.resume).toBe(false);
+    expect(logger.records.some((record) => record.message === "session-resume-unknown")).toBe(true);
+  });
+
+  it("matches replies to messages and delivers each turn once to the reply handler", async () => {
+    const { manager, replies } = setup();
+    const reply = await manager.deliver(delivery(JOHN, "hello"));
+    expect(replies).toHaveLength(1);
+    expect(replies[0]).toBe(reply);
+    expect(reply.messageIds).toHaveLength(1);
+  });
+
+  it("reaps sessions idle for the timeout and resumes them with context on the next message", async () => {
+    const { manager, agent, clock } = setup();
+    await manager.deliver(delivery(JOHN, "hello"));
+    clock.advance(2 * HOUR - 2 * MINUTE);
+    await settle();
+    expect(manager.status(JOHN)!.state).toBe("idle");
+
+    clock.advance(3 * MINUTE);
+    await settle();
+    expect(manager.status(JOHN)!.state).toBe("stopped");
+    expect(agent.last.closed).toBe(true);
+
+    const reply = await manager.deliver(delivery(JOHN, "back"));
+    expect(agent.conversations).toHaveLength(2);
+    expect(agent.last.options.resume).toBe(true);
+    expect(reply.text).toBe("reply 2: back");
+  });
+
+  it("does not reap a busy session", async () => {
+    const { manager, agent, clock } = setup();
+    agent.autoReply = false;
+    const pending = manager.deliver(delivery(JOHN, "slow"));
+    await settle();
+    clock.advance(3 * HOUR);
+    await settle();
+    expect(manager.status(JOHN)!.state).toBe("busy");
+    agent.flush();
+    await expect(pending).resolves.toMatchObject({ text: "reply 1: slow" });
+  });
+
+  it("restarts a session whose process died at the next health check, with resume", async () => {
+    const { manager, agent, clock } = setup();
+    await manager.deliver(delivery(JOHN, "hello"));
+    const first = agent.last;
+    first.markDead();
+
+    clock.advance(4 * MINUTE);
+    await settle();
+    expect(agent.conversations).toHaveLength(1);
+
+    clock.advance(1 * MINUTE);
+    await settle();
+    expect(agent.conversations).toHaveLength(2);
+    expect(agent.last.options.resume).toBe(true);
+    expect(agent.last.options.sessionId).toBe(first.options.sessionId);
+    expect(manager.status(JOHN)!.restarts).toBe(1);
+  });
+
+  it("restarts a session after too many consecutive errors", async () => {
+    const agent = new FakeAgent((text, history) => ({
+      text: `failed ${history.length}`,
+      isError: text.startsWith("bad"),
+    }));
+    const { manager, clock } = setup({}, agent);
+    for (const text of ["bad 1", "bad 2", "bad 3"]) {
+      const reply = await manager.deliver(delivery(JOHN, text));
+      expect(reply.isError).toBe(true);
+    }
+    clock.advance(5 * MINUTE);
+    await settle();
+    expect(agent.conversations).toHaveLength(2);
+  });
+
+  it("carries unanswered messages into a new session when the loop crashes mid-turn", async () => {
+    const { manager, agent, clock } = setup();
+    agent.autoReply = false;
+    const pending = manager.deliver(delivery(JOHN, "will survive"));
+    await settle();
+    agent.last.crash();
+    await settle();
+    expect(manager.status(JOHN)!.state).toBe("failed");
+
+    agent.autoReply = true;
+    clock.advance(0); // backoff with random() = 0
+    await settle(10);
+    const reply = await pending;
+    expect(reply.text).toBe("reply 1: will survive");
+    expect(agent.conversations).toHaveLength(2);
+    expect(agent.last.inputs.map((input) => input.text)).toEqual(["will survive"]);
+  });
+
+  it("refuses new messages once shutting down and rejects unanswered ones", async () => {
+    const { manager, agent } = setup();
+    agent.autoReply = false;
+    const pending = manager.deliver(delivery(JOHN, "never answered"));
+    await settle();
+    await manager.shutdown();
+    await expect(pending).rejects.toMatchObject({ code: "shutting_down" });
+    await expect(manager.deliver(delivery(JOHN, "late"))).rejects.toMatchObject({
+      code: "shutting_down",
+    });
+  });
+
+  it("forget drops the registry entry so the chat starts over", async () => {
+    const { manager, registry, agent } = setup();
+    await manager.deliver(delivery(JOHN, "hello"));
+    expect(await manager.forget(JOHN)).toBe(true);
+    expect(registry.get(JOHN)).toBeUndefined();
+    const reply = await manager.deliver(delivery(JOHN, "new start"));
+    expect(reply.text).toBe("reply 1: new start");
+    expect(agent.last.options.resume).toBe(false);
+  });
+});
