@@ -82,6 +82,8 @@ function startConversation(
     env: deps.env,
     spawnClaudeCodeProcess: spawnCli,
     permissionMode: options.permissionMode,
+    // Built-in tools a tier does not allow are not even shown to the model.
+    tools: builtInToolsOf(options.allowedTools),
     allowedTools: [...options.allowedTools],
     disallowedTools: [...options.disallowedTools],
     // Contacts' texts are delivered exactly as written: no slash commands, no @file expansion.
@@ -155,6 +157,14 @@ function startConversation(
       if (child) killProcessTree(child, "SIGKILL");
     },
   };
+}
+
+/** `["Read", "Bash(git:*)", "mcp__dispatch__send_message"]` -> `["Read", "Bash"]`. */
+export function builtInToolsOf(allowedTools: readonly string[]): string[] {
+  const names = allowedTools
+    .filter((name) => !name.startsWith("mcp__"))
+    .map((name) => name.replace(/\(.*\)$/, ""));
+  return [...new Set(names)];
 }
 
 function chatToolServer(chatTools: ChatTools) {

@@ -46,7 +46,7 @@ export interface SessionManagerDeps {
   folders: SessionFolders;
   clock: Clock;
   logger: Logger;
-  policyFor(tier: string): AgentPolicy;
+  policyFor(tier: string, chatKind: "individual" | "group"): AgentPolicy;
   /** Every finished turn, once: the daemon sends it out through the chat's channel. */
   onReply(reply: TurnReply): void;
   /** The agent's `send_message` tool: an interim message to its own chat. */
@@ -340,7 +340,7 @@ export class SessionManager {
     sessionId: AgentSessionId,
     resume: boolean,
   ): AgentStartOptions {
-    const policy = this.deps.policyFor(entry.tier);
+    const policy = this.deps.policyFor(entry.tier, entry.chat_kind);
     const { deps } = this;
     return {
       cwd,

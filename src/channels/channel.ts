@@ -1,0 +1,35 @@
+import type { ChatId } from "../core/ids.js";
+
+/**
+ * A messaging channel: brings messages in and sends replies out. Adapters sit beside this file
+ * (`http/`, `imessage/`, later `signal/`); only the daemon picks them.
+ */
+export interface Channel {
+  /** `http`, `imessage`, ...: recorded with each message and used to route its replies. */
+  readonly name: string;
+  /** The longest text one outgoing message may carry; longer replies are split. */
+  readonly maxMessageLength: number;
+  /** Starts taking messages. Throws when the channel cannot work at all (fatal). */
+  start(sink: InboundSink): Promise<void>;
+  /** Sends one part of a reply to a chat. */
+  send(chatId: ChatId, text: string): Promise<void>;
+  /** Stops taking messages; resolves when the channel has really stopped. */
+  stop(): Promise<void>;
+}
+
+/** A message as a channel received it, before identity and wrapping. */
+export interface InboundMessage {
+  channel: string;
+  /** The chat as the channel names it: a handle, an email, a group's id. Normalised later. */
+  chatId: string;
+  /** Who wrote it, when the chat is a group (a handle); the chat itself otherwise. */
+  sender?: string;
+  /** The group's display name, for group chats. */
+  groupName?: string;
+  text: string;
+  /** The channel's own id for the message, for idempotency. */
+  externalId?: string;
+  receivedAt: Date;
+}
+
+export type InboundSink = (message: InboundMessage) => Promise<void>;

@@ -1,0 +1,57 @@
+import type { InboundMessage } from "../channel.js";
+
+/**
+ * What the HTTP API needs from the daemon. The daemon implements it; the API's tests use a fake.
+ * Every method throws `DispatchError` with a code the API maps to a status (see `http-errors.ts`).
+ */
+export interface ControlPlane {
+  /**
+   * Takes a message in. With `wait`, resolves once the turn that answers it has ended;
+   * otherwise as soon as it has been accepted.
+   */
+  submit(message: InboundMessage, options: { wait: boolean }): Promise<SubmitResult>;
+  listSessions(): SessionView[];
+  getSession(chatId: string): SessionView | undefined;
+  restartSession(chatId: string): Promise<SessionView>;
+  /** Stops the session; with `forget` also drops its registry entry. */
+  stopSession(chatId: string, options: { forget: boolean }): Promise<void>;
+  health(): HealthView;
+  metrics(): Promise<{ contentType: string; body: string }>;
+}
+
+export interface SubmitResult {
+  chat_id: string;
+  message_id: string;
+  session_name: string;
+  session_id: string | null;
+  /** Present when the caller waited: the agent's reply, or null when it chose silence. */
+  reply?: string | null;
+}
+
+/** One chat's session as the API shows it (registry entry plus live state). */
+export interface SessionView {
+  chat_id: string;
+  session_name: string;
+  contact_name: string | null;
+  tier: string;
+  session_id: string | null;
+  state: string;
+  created_at: string;
+  last_message_time: string | null;
+  chat_kind: string;
+  channel: string | null;
+  turns: number;
+  errors: number;
+  restarts: number;
+  unanswered: number;
+  pid: number | null;
+  total_cost_usd: number | null;
+  previous_session_ids: readonly { session_id: string; replaced_at: string; reason: string }[];
+}
+
+export interface HealthView {
+  status: "ok" | "shutting_down";
+  version: string;
+  uptime_seconds: number;
+  sessions: { registered: number; live: number };
+}

@@ -1,0 +1,322 @@
+/**
+ * The shape of `~/dispatch/config.json`: every key optional, every default in one place, and an
+ * unknown or misspelt key an error rather than a silent no-op. The schema is built per machine
+ * (`createConfigSchema(context)`) because three defaults depend on it: the home folder, the
+ * platform (iMessage only on macOS) and the memory (how many sessions may be live at once).
+ *
+ * Each leaf's zod error message is the *expectation* only ("a positive integer"); `problems.ts`
+ * turns an issue into the full sentence with the key path and the value found.
+ */
+import path from "node:path";
+import { isSupportedCountry, type CountryCode } from "libphonenumber-js";
+import { z } from "zod";
+import type { DEFAULT_TIERS, Tier } from "../core/ids.js";
+
+/** The dispatch MCP tool that lets an agent send an extra message to its chat. */
+export const SEND_MESSAGE_TOOL = "mcp__dispatch__send_message";
+
+/**
+ * Permission modes a tier may use. `bypassPermissions` is left out on purpose: the SDK's CLI
+ * refuses it when running as root, and it would let an agent ignore its tier's tool limits.
+ */
+export const PERMISSION_MODES = ["default", "acceptEdits", "plan", "dontAsk"] as const;
+export type PermissionMode = (typeof PERMISSION_MODES)[number];
+
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const UNKNOWN_SENDER_POLICIES = ["ignore", "respond"] as const;
+export type UnknownSenderPolicy = (typeof UNKNOWN_SENDER_POLICIES)[number];
+
+/** What a tier's chats get: whether they are answered at all, and what their agent may do. */
+export interface TierConfig {
+  respond: boolean;
+  /** Unset: the top-level `model`, else the SDK default. */
+  model?: string;
+  allowedTools: string[];
+  disallowedTools: string[];
+  permissionMode: PermissionMode;
+  /** Appended to the agent's system prompt for this tier's chats. */
+  systemPrompt?: string;
+}
+
+export interface HttpChannelConfig {
+  enabled: boolean;
+}
+
+export interface ImessageChannelConfig {
+  enabled: boolean;
+  /** Absolute, `~` expanded. */
+  dbPath: string;
+  pollIntervalMs: number;
+  /** Rows older than this when first seen are recorded but never answered. */
+  maxBackfillAgeSeconds: number;
+  /**
+   * argv run with three more arguments: `buddy|chat`, the recipient, the text. Unset: the
+   * bundled AppleScript via osascript. A leading `~/` in the program is expanded.
+   */
+  sendCommand?: string[];
+}
+
+export interface ChannelsConfig {
+  http: HttpChannelConfig;
+  imessage: ImessageChannelConfig;
+}
+
+/** The resolved configuration: every default applied, tiers merged, paths absolute. */
+export interface Config {
+  port: number;
+  /** Absolute, `~` expanded. Each session's cwd is `<transcriptsDir>/<session-name>`. */
+  transcriptsDir: string;
+  /** Unset: the SDK default. */
+  model?: string;
+  healthCheckIntervalSeconds: number;
+  idleTimeoutSeconds: number;
+  maxLiveSessions: number;
+  spareProcesses: number;
+  unknownSenders: UnknownSenderPolicy;
+  /** For phone numbers written without a country code. */
+  defaultRegion?: CountryCode;
+  maxConsecutiveErrors: number;
+  turnTimeoutSeconds: number;
+  shutdownGraceSeconds: number;
+  logLevel: LogLevel;
+  /** Always holds every built-in tier, plus any the file adds. */
+  tiers: Record<Tier, TierConfig>;
+  channels: ChannelsConfig;
+}
+
+/** What the defaults depend on; pass real values in the daemon and fixed ones in tests. */
+export interface ConfigContext {
+  /** The user's home folder (`os.homedir()`), for `~` and `~/transcripts`. */
+  homeDir: string;
+  platform: NodeJS.Platform;
+  /** `os.totalmem()`. */
+  totalMemoryBytes: number;
+}
+
+/** The defaults that do not depend on the machine. */
+export const STATIC_DEFAULTS = {
+  port: 7878,
+  healthCheckIntervalSeconds: 300,
+  idleTimeoutSeconds: 7200,
+  spareProcesses: 1,
+  unknownSenders: "ignore",
+  maxConsecutiveErrors: 3,
+  turnTimeoutSeconds: 600,
+  shutdownGraceSeconds: 30,
+  logLevel: "info",
+  imessageDbPath: "~/Library/Messages/chat.db",
+  imessagePollIntervalMs: 500,
+  imessageMaxBackfillAgeSeconds: 300,
+} as const;
+
+const MEMORY_PER_SESSION_BYTES = 512 * 1024 * 1024;
+
+/** One live session per 512 MiB of memory, at least 2 and at most 32. */
+export function defaultMaxLiveSessions(totalMemoryBytes: number): number {
+  return Math.max(2, Math.min(32, Math.floor(totalMemoryBytes / MEMORY_PER_SESSION_BYTES)));
+}
+
+/** `~` and `~/x` become the home folder; anything else is returned as it is. */
+export function expandHome(value: string, homeDir: string): string {
+  if (value === "~") return homeDir;
+  if (value.startsWith("~/")) return path.join(homeDir, value.slice(2));
+  return value;
+}
+
+const READ_ONLY_TOOLS = ["Read", "Glob", "Grep", SEND_MESSAGE_TOOL];
+
+/**
+ * The built-in tiers. `unknown` is answered only when `unknownSenders` is `"respond"`. A tier the
+ * file adds starts from `NEW_TIER_BASE`.
+ */
+export function builtInTiers(
+  unknownSenders: UnknownSenderPolicy,
+): Record<(typeof DEFAULT_TIERS)[number], TierConfig> {
+  const readOnly = (): TierConfig => ({
+    respond: true,
+    allowedTools: [...READ_ONLY_TOOLS],
+    disallowedTools: [],
+    permissionMode: "dontAsk",
+  });
+  return {
+    admin: {
+      respond: true,
+      allowedTools: [
+        "Read",
+        "Write",
+        "Edit",
+        "Glob",
+        "Grep",
+        "Bash",
+        "WebFetch",
+        "WebSearch",
+        SEND_MESSAGE_TOOL,
+      ],
+      disallowedTools: [],
+      permissionMode: "dontAsk",
+    },
+    partner: readOnly(),
+    family: readOnly(),
+    favorite: readOnly(),
+    bots: { ...newTierBase(), respond: false },
+    unknown: { ...newTierBase(), respond: unknownSenders === "respond" },
+  };
+}
+
+/** Where a tier that only the config file names starts: answered, able only to send messages. */
+export function newTierBase(): TierConfig {
+  return {
+    respond: true,
+    allowedTools: [SEND_MESSAGE_TOOL],
+    disallowedTools: [],
+    permissionMode: "dontAsk",
+  };
+}
+
+/** Zod params whose message is the expectation that `problems.ts` puts after "to be". */
+const expecting = (expectation: string) => ({ error: expectation });
+
+const POSITIVE_INTEGER = "a positive integer";
+const WHOLE_NUMBER = "a whole number (0 or more)";
+
+const positiveInteger = () =>
+  z.int(expecting(POSITIVE_INTEGER)).min(1, expecting(POSITIVE_INTEGER));
+const wholeNumber = () => z.int(expecting(WHOLE_NUMBER)).min(0, expecting(WHOLE_NUMBER));
+const nonEmptyString = (expectation: string) =>
+  z.string(expecting(expectation)).min(1, expecting(expectation));
+const object = <Shape extends z.ZodRawShape>(shape: Shape) =>
+  z.strictObject(shape, expecting("an object"));
+
+export const portSchema = z
+  .int(expecting("an integer from 1 to 65535"))
+  .min(1, expecting("an integer from 1 to 65535"))
+  .max(65535, expecting("an integer from 1 to 65535"));
+
+export const logLevelSchema = z.enum(LOG_LEVELS, expecting(quotedList(LOG_LEVELS)));
+
+const toolList = () => z.array(nonEmptyString("a tool name"), expecting("an array of tool names"));
+
+const tierSchema = object({
+  respond: z.boolean(expecting("true or false")).optional(),
+  model: nonEmptyString("a model name").optional(),
+  allowedTools: toolList().optional(),
+  disallowedTools: toolList().optional(),
+  permissionMode: z.enum(PERMISSION_MODES, expecting(quotedList(PERMISSION_MODES))).optional(),
+  systemPrompt: z.string(expecting("a string")).optional(),
+});
+
+const REGION_EXPECTATION = 'a two-letter region code such as "US" or "GB"';
+
+export const UNKNOWN_TIER_CONFLICT =
+  "`tiers.unknown.respond` disagrees with `unknownSenders`; set only `unknownSenders` " +
+  '("respond" or "ignore") to decide whether unknown senders are answered';
+
+const TIER_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+
+/** A path that is absolute or starts with `~/`, made absolute. */
+const absolutePath = (homeDir: string) =>
+  nonEmptyString("an absolute path or one starting with `~/`")
+    .refine(
+      (value) => value === "~" || value.startsWith("~/") || path.isAbsolute(value),
+      expecting("an absolute path or one starting with `~/`"),
+    )
+    .transform((value) => expandHome(value, homeDir));
+
+export function createConfigSchema(context: ConfigContext): z.ZodType<Config, unknown> {
+  const { homeDir } = context;
+  const imessage = object({
+    enabled: z.boolean(expecting("true or false")).default(context.platform === "darwin"),
+    dbPath: absolutePath(homeDir).default(expandHome(STATIC_DEFAULTS.imessageDbPath, homeDir)),
+    pollIntervalMs: positiveInteger().default(STATIC_DEFAULTS.imessagePollIntervalMs),
+    maxBackfillAgeSeconds: wholeNumber().default(STATIC_DEFAULTS.imessageMaxBackfillAgeSeconds),
+    sendCommand: z
+      .array(nonEmptyString("a non-empty string"), expecting("an argv array of strings"))
+      .min(1, expecting("an argv array of strings"))
+      .transform(([program = "", ...rest]) => [expandHome(program, homeDir), ...rest])
+      .optional(),
+  });
+
+  const file = z
+    .strictObject(
+      {
+        port: portSchema.default(STATIC_DEFAULTS.port),
+        transcriptsDir: absolutePath(homeDir).default(path.join(homeDir, "transcripts")),
+        model: nonEmptyString("a model name").optional(),
+        healthCheckIntervalSeconds: positiveInteger().default(
+          STATIC_DEFAULTS.healthCheckIntervalSeconds,
+        ),
+        idleTimeoutSeconds: positiveInteger().default(STATIC_DEFAULTS.idleTimeoutSeconds),
+        maxLiveSessions: positiveInteger().default(
+          defaultMaxLiveSessions(context.totalMemoryBytes),
+        ),
+        spareProcesses: wholeNumber().default(STATIC_DEFAULTS.spareProcesses),
+        unknownSenders: z
+          .enum(UNKNOWN_SENDER_POLICIES, expecting(quotedList(UNKNOWN_SENDER_POLICIES)))
+          .default(STATIC_DEFAULTS.unknownSenders),
+        defaultRegion: z
+          .string(expecting(REGION_EXPECTATION))
+          .trim()
+          .toUpperCase()
+          .refine(isSupportedCountry, expecting(REGION_EXPECTATION))
+          .optional(),
+        maxConsecutiveErrors: positiveInteger().default(STATIC_DEFAULTS.maxConsecutiveErrors),
+        turnTimeoutSeconds: positiveInteger().default(STATIC_DEFAULTS.turnTimeoutSeconds),
+        shutdownGraceSeconds: wholeNumber().default(STATIC_DEFAULTS.shutdownGraceSeconds),
+        logLevel: logLevelSchema.default(STATIC_DEFAULTS.logLevel),
+        tiers: z
+          .record(
+            z.string().regex(TIER_NAME, expecting("a tier name of letters, digits, `-` and `_`")),
+            tierSchema,
+            expecting("an object of tier name to tier settings"),
+          )
+          .default({}),
+        channels: object({
+          http: object({ enabled: z.boolean(expecting("true or false")).default(true) }).prefault(
+            {},
+          ),
+          imessage: imessage.prefault({}),
+        }).prefault({}),
+      },
+      expecting("a JSON object"),
+    )
+    .refine(unknownTierAgrees, {
+      error: UNKNOWN_TIER_CONFLICT,
+      path: ["tiers", "unknown", "respond"],
+      params: { complete: true },
+      // Run even when other keys are invalid, so every problem is listed at once.
+      when: () => true,
+    });
+
+  return file.transform(({ tiers, ...rest }): Config => {
+    const merged: Record<Tier, TierConfig> = { ...builtInTiers(rest.unknownSenders) };
+    for (const [name, overrides] of Object.entries(tiers)) {
+      // `hasOwn`, not `??`: a tier named `constructor` must not start from Object's.
+      const base = Object.hasOwn(merged, name) ? merged[name] : undefined;
+      merged[name] = { ...(base ?? newTierBase()), ...overrides };
+    }
+    return { ...rest, tiers: merged };
+  });
+}
+
+/** `tiers.unknown.respond`, when set, must say the same as `unknownSenders`. */
+function unknownTierAgrees(value: unknown): boolean {
+  const unknownTier = property(property(value, "tiers"), "unknown");
+  const respond = property(unknownTier, "respond");
+  const policy = property(value, "unknownSenders");
+  if (typeof respond !== "boolean" || (policy !== "ignore" && policy !== "respond")) return true;
+  return respond === (policy === "respond");
+}
+
+function property(value: unknown, key: string): unknown {
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)[key]
+    : undefined;
+}
+
+function quotedList(values: readonly string[]): string {
+  const quoted = values.map((value) => JSON.stringify(value));
+  if (quoted.length < 2) return quoted.join("");
+  return `${quoted.slice(0, -1).join(", ")} or ${quoted.at(-1) ?? ""}`;
+}

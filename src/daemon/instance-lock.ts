@@ -1,0 +1,74 @@
+import { open, readFile, rm } from "node:fs/promises";
+import { DispatchError } from "../core/errors.js";
+
+export interface LockOwner {
+  pid: number;
+  started_at: string;
+  port?: number;
+}
+
+export interface InstanceLock {
+  release(): Promise<void>;
+}
+
+/**
+ * One daemon per dispatch home. The lock file holds the owner's pid; a lock whose pid is no
+ * longer running (a daemon killed with SIGKILL) is taken over, so it never blocks a restart.
+ */
+export async function acquireInstanceLock(
+  path: string,
+  owner: LockOwner,
+  isRunning: (pid: number) => boolean = isProcessRunning,
+): Promise<InstanceLock> {
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    try {
+      const handle = await open(path, "wx", 0o600);
+      await handle.writeFile(JSON.stringify(owner) + "\n");
+      await handle.sync();
+      await handle.close();
+      return { release: () => releaseIfOwned(path, owner.pid) };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
+        throw new DispatchError("lock_failed", `Could not create the lock file ${path}: ${(error as Error).message}`, {
+          cause: error,
+        });
+      }
+    }
+    const holder = await readOwner(path);
+    if (holder && holder.pid !== owner.pid && isRunning(holder.pid)) {
+      throw new DispatchError(
+        "already_running",
+        `dispatch is already running on this home (pid ${holder.pid}, started ${holder.started_at}` +
+          `${holder.port ? `, port ${holder.port}` : ""}). Stop it first (kill ${holder.pid}), ` +
+          `or give this one its own folder with DISPATCH_HOME.`,
+      );
+    }
+    // Left by a daemon that is gone (or unreadable half-written): take it over.
+    await rm(path, { force: true });
+  }
+  throw new DispatchError("lock_failed", `Could not take the lock file ${path}; another daemon keeps racing for it`);
+}
+
+async function readOwner(path: string): Promise<LockOwner | undefined> {
+  try {
+    const owner = JSON.parse(await readFile(path, "utf8")) as Partial<LockOwner>;
+    return typeof owner.pid === "number" ? (owner as LockOwner) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function releaseIfOwned(path: string, pid: number): Promise<void> {
+  const holder = await readOwner(path);
+  if (holder?.pid === pid) await rm(path, { force: true });
+}
+
+export function isProcessRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

@@ -1,0 +1,216 @@
+import { describe, expect, it } from "vitest";
+import { DEFAULT_TIERS } from "../../../src/core/ids.js";
+import {
+  builtInTiers,
+  createConfigSchema,
+  defaultMaxLiveSessions,
+  expandHome,
+  SEND_MESSAGE_TOOL,
+  type Config,
+  type ConfigContext,
+} from "../../../src/config/schema.js";
+
+const GIB = 1024 ** 3;
+const linux: ConfigContext = { homeDir: "/home/ada", platform: "linux", totalMemoryBytes: 8 * GIB };
+
+function parse(input: unknown, context: ConfigContext = linux): Config {
+  return createConfigSchema(context).parse(input);
+}
+
+describe("defaults", () => {
+  it("gives every key its default for an empty file", () => {
+    const config = parse({});
+    expect(config).toMatchObject({
+      port: 7878,
+      transcriptsDir: "/home/ada/transcripts",
+      healthCheckIntervalSeconds: 300,
+      idleTimeoutSeconds: 7200,
+      maxLiveSessions: 16,
+      spareProcesses: 1,
+      unknownSenders: "ignore",
+      maxConsecutiveErrors: 3,
+      turnTimeoutSeconds: 600,
+      shutdownGraceSeconds: 30,
+      logLevel: "info",
+      channels: {
+        http: { enabled: true },
+        imessage: {
+          enabled: false,
+          dbPath: "/home/ada/Library/Messages/chat.db",
+          pollIntervalMs: 500,
+          maxBackfillAgeSeconds: 300,
+        },
+      },
+    });
+    expect(config.model).toBeUndefined();
+    expect(config.defaultRegion).toBeUndefined();
+    expect(config.channels.imessage.sendCommand).toBeUndefined();
+  });
+
+  it("enables iMessage by default only on macOS", () => {
+    expect(parse({}, { ...linux, platform: "darwin" }).channels.imessage.enabled).toBe(true);
+    expect(parse({}, { ...linux, platform: "linux" }).channels.imessage.enabled).toBe(false);
+    const forced = parse({ channels: { imessage: { enabled: true } } });
+    expect(forced.channels.imessage.enabled).toBe(true);
+  });
+
+  it("keeps nested defaults when only some nested keys are given", () => {
+    const config = parse({ channels: { imessage: { pollIntervalMs: 250 } } });
+    expect(config.channels.http.enabled).toBe(true);
+    expect(config.channels.imessage).toMatchObject({
+      pollIntervalMs: 250,
+      maxBackfillAgeSeconds: 300,
+    });
+  });
+
+  it.each([
+    [0, 2],
+    [512 * 1024 ** 2 - 1, 2],
+    [2 * GIB, 4],
+    [3.9 * GIB, 7],
+    [16 * GIB, 32],
+    [128 * GIB, 32],
+  ])("allows one live session per 512 MiB: %d bytes -> %d", (bytes, expected) => {
+    expect(defaultMaxLiveSessions(bytes)).toBe(expected);
+    expect(parse({}, { ...linux, totalMemoryBytes: bytes }).maxLiveSessions).toBe(expected);
+  });
+
+  it("lets the file set maxLiveSessions above the memory-based default", () => {
+    expect(parse({ maxLiveSessions: 40 }).maxLiveSessions).toBe(40);
+  });
+});
+
+describe("tiers", () => {
+  it("has every built-in tier, with the documented tools", () => {
+    const { tiers } = parse({});
+    expect(Object.keys(tiers)).toEqual([...DEFAULT_TIERS]);
+    expect(tiers["admin"]).toMatchObject({ respond: true, permissionMode: "dontAsk" });
+    expect(tiers["admin"]?.allowedTools).toEqual(
+      expect.arrayContaining([
+        "Read",
+        "Write",
+        "Edit",
+        "Bash",
+        "WebFetch",
+        "WebSearch",
+        SEND_MESSAGE_TOOL,
+      ]),
+    );
+    for (const name of ["partner", "family", "favorite"]) {
+      expect(tiers[name]).toEqual({
+        respond: true,
+        allowedTools: ["Read", "Glob", "Grep", SEND_MESSAGE_TOOL],
+        disallowedTools: [],
+        permissionMode: "dontAsk",
+      });
+    }
+    expect(tiers["bots"]?.respond).toBe(false);
+    expect(tiers["unknown"]).toMatchObject({ respond: false, allowedTools: [SEND_MESSAGE_TOOL] });
+  });
+
+  it("answers the unknown tier only when unknownSenders is respond", () => {
+    expect(parse({ unknownSenders: "respond" }).tiers["unknown"]?.respond).toBe(true);
+    expect(parse({ unknownSenders: "ignore" }).tiers["unknown"]?.respond).toBe(false);
+    // Saying the same thing twice is fine.
+    const both = parse({ unknownSenders: "respond", tiers: { unknown: { respond: true } } });
+    expect(both.tiers["unknown"]?.respond).toBe(true);
+  });
+
+  it("merges a file's tier entry over the built-in one, key by key", () => {
+    const { tiers } = parse({
+      tiers: {
+        family: { model: "claude-haiku-4-5", allowedTools: ["Read"], systemPrompt: "Be brief." },
+      },
+    });
+    expect(tiers["family"]).toEqual({
+      respond: true,
+      model: "claude-haiku-4-5",
+      allowedTools: ["Read"],
+      disallowedTools: [],
+      permissionMode: "dontAsk",
+      systemPrompt: "Be brief.",
+    });
+    // Other tiers are untouched.
+    expect(tiers["partner"]?.allowedTools).toEqual(["Read", "Glob", "Grep", SEND_MESSAGE_TOOL]);
+  });
+
+  it("lets the file switch a built-in tier on or off", () => {
+    const { tiers } = parse({ tiers: { bots: { respond: true }, favorite: { respond: false } } });
+    expect(tiers["bots"]?.respond).toBe(true);
+    expect(tiers["favorite"]).toMatchObject({ respond: false, permissionMode: "dontAsk" });
+  });
+
+  it("adds a new tier that starts answered and able only to send messages", () => {
+    const { tiers } = parse({ tiers: { coworker: { allowedTools: ["Read", SEND_MESSAGE_TOOL] } } });
+    expect(tiers["coworker"]).toEqual({
+      respond: true,
+      allowedTools: ["Read", SEND_MESSAGE_TOOL],
+      disallowedTools: [],
+      permissionMode: "dontAsk",
+    });
+    expect(Object.keys(tiers)).toEqual([...DEFAULT_TIERS, "coworker"]);
+  });
+
+  it("starts a tier named like an Object property from the new-tier base", () => {
+    const { tiers } = parse({ tiers: { constructor: { respond: false } } });
+    expect(tiers["constructor"]).toEqual({
+      respond: false,
+      allowedTools: [SEND_MESSAGE_TOOL],
+      disallowedTools: [],
+      permissionMode: "dontAsk",
+    });
+  });
+
+  it("gives each config its own tool arrays", () => {
+    const first = builtInTiers("ignore");
+    first.family.allowedTools.push("Bash");
+    expect(builtInTiers("ignore").family.allowedTools).not.toContain("Bash");
+  });
+});
+
+describe("values", () => {
+  it("expands ~ in transcriptsDir, dbPath and the sendCommand program", () => {
+    const config = parse({
+      transcriptsDir: "~/chats",
+      channels: { imessage: { dbPath: "~/chat.db", sendCommand: ["~/bin/send", "~/literal"] } },
+    });
+    expect(config.transcriptsDir).toBe("/home/ada/chats");
+    expect(config.channels.imessage.dbPath).toBe("/home/ada/chat.db");
+    expect(config.channels.imessage.sendCommand).toEqual(["/home/ada/bin/send", "~/literal"]);
+    expect(parse({ transcriptsDir: "~" }).transcriptsDir).toBe("/home/ada");
+    expect(parse({ transcriptsDir: "/srv/t" }).transcriptsDir).toBe("/srv/t");
+  });
+
+  it("upper-cases a known region", () => {
+    expect(parse({ defaultRegion: "gb" }).defaultRegion).toBe("GB");
+    expect(parse({ defaultRegion: "US" }).defaultRegion).toBe("US");
+  });
+
+  it("accepts every permitted permission mode", () => {
+    for (const mode of ["default", "acceptEdits", "plan", "dontAsk"]) {
+      expect(
+        parse({ tiers: { admin: { permissionMode: mode } } }).tiers["admin"]?.permissionMode,
+      ).toBe(mode);
+    }
+  });
+
+  it("accepts zero where zero makes sense", () => {
+    const config = parse({
+      spareProcesses: 0,
+      shutdownGraceSeconds: 0,
+      channels: { imessage: { maxBackfillAgeSeconds: 0 } },
+    });
+    expect(config.spareProcesses).toBe(0);
+    expect(config.shutdownGraceSeconds).toBe(0);
+    expect(config.channels.imessage.maxBackfillAgeSeconds).toBe(0);
+  });
+});
+
+describe("expandHome", () => {
+  it("expands only a leading ~ or ~/", () => {
+    expect(expandHome("~", "/h")).toBe("/h");
+    expect(expandHome("~/a/b", "/h")).toBe("/h/a/b");
+    expect(expandHome("~other/a", "/h")).toBe("~other/a");
+    expect(expandHome("/a/~/b", "/h")).toBe("/a/~/b");
+  });
+});

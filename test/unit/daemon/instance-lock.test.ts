@@ -1,0 +1,50 @@
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { acquireInstanceLock } from "../../../src/daemon/instance-lock.js";
+
+let folder: string;
+let lockPath: string;
+beforeEach(async () => {
+  folder = await mkdtemp(path.join(tmpdir(), "dispatch-lock-"));
+  lockPath = path.join(folder, "daemon.lock");
+});
+afterEach(async () => {
+  await rm(folder, { recursive: true, force: true });
+});
+
+describe("acquireInstanceLock", () => {
+  it("refuses a second daemon while the first holds the lock", async () => {
+    const first = await acquireInstanceLock(lockPath, { pid: 111, started_at: "t0", port: 7878 }, () => true);
+    await expect(acquireInstanceLock(lockPath, { pid: 222, started_at: "t1" }, () => true)).rejects.toMatchObject({
+      code: "already_running",
+      message: expect.stringContaining("pid 111") as unknown,
+    });
+    await first.release();
+    const second = await acquireInstanceLock(lockPath, { pid: 222, started_at: "t1" }, () => true);
+    expect(JSON.parse(await readFile(lockPath, "utf8"))).toMatchObject({ pid: 222 });
+    await second.release();
+  });
+
+  it("takes over a lock left by a daemon that is gone", async () => {
+    await writeFile(lockPath, JSON.stringify({ pid: 999_999, started_at: "earlier" }));
+    const lock = await acquireInstanceLock(lockPath, { pid: 333, started_at: "now" }, (pid) => pid !== 999_999);
+    expect(JSON.parse(await readFile(lockPath, "utf8"))).toMatchObject({ pid: 333 });
+    await lock.release();
+  });
+
+  it("takes over a half-written lock file", async () => {
+    await writeFile(lockPath, '{"pid": 12');
+    const lock = await acquireInstanceLock(lockPath, { pid: 444, started_at: "now" }, () => true);
+    expect(JSON.parse(await readFile(lockPath, "utf8"))).toMatchObject({ pid: 444 });
+    await lock.release();
+  });
+
+  it("release leaves a lock another daemon took over alone", async () => {
+    const lock = await acquireInstanceLock(lockPath, { pid: 555, started_at: "now" }, () => true);
+    await writeFile(lockPath, JSON.stringify({ pid: 666, started_at: "later" }));
+    await lock.release();
+    expect(JSON.parse(await readFile(lockPath, "utf8"))).toMatchObject({ pid: 666 });
+  });
+});
