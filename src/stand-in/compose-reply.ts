@@ -1,0 +1,431 @@
+/**
+ * The stand-in model's brain: a pure function from a Messages API conversation to a reply.
+ * Replies depend on the whole conversation, so tests can prove the agent saw earlier turns.
+ * Every text reply starts with {@link STAND_IN_PREFIX} so nobody mistakes it for Claude.
+ */
+
+export const STAND_IN_PREFIX = "[stand-in model]";
+export const TITLE_REPLY = '{"title":"Stand-in chat"}';
+export const MAX_DELAY_MS = 60_000;
+export const PROMPT_TOO_LONG_MESSAGE = "prompt is too long: 250000 tokens > 200000 maximum";
+/** The CLI's loader for deferred tools; the stand-in calls it like a real model would. */
+export const TOOL_SEARCH_NAME = "ToolSearch";
+
+const EXCERPT_CHARS = 200;
+
+export type ConversationBlock =
+  | { type: "text"; text: string }
+  | { type: "tool_use"; id: string; name: string; input: unknown }
+  | { type: "tool_result"; toolUseId: string; text: string; isError: boolean }
+  | { type: "other" };
+
+export interface ConversationMessage {
+  role: "user" | "assistant" | "system";
+  blocks: ConversationBlock[];
+}
+
+export interface Conversation {
+  messages: ConversationMessage[];
+  /** Names of the tools in the request's `tools` list. */
+  toolNames: string[];
+  /** The system prompt, role "system" messages and system-reminders: where deferred tools are named. */
+  contextText: string;
+}
+
+export type ComposedReply =
+  | { type: "text"; text: string; delayMs: number }
+  | { type: "tool_use"; name: string; input: unknown; delayMs: number }
+  | { type: "error"; status: number; errorType: string; message: string; delayMs: number };
+
+// ---------------------------------------------------------------------------------------------
+// Reading a request body (never throws: odd input becomes empty parts)
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function textOfContent(content: unknown): string {
+  if (typeof content === "string") return content;
+  if (!Array.isArray(content)) return "";
+  return content
+    .map((block) => (isRecord(block) && typeof block.text === "string" ? block.text : ""))
+    .filter((text) => text !== "")
+    .join("\n");
+}
+
+function readBlock(block: unknown): ConversationBlock {
+  if (typeof block === "string") return { type: "text", text: block };
+  if (!isRecord(block)) return { type: "other" };
+  switch (block.type) {
+    case "text":
+      return { type: "text", text: typeof block.text === "string" ? block.text : "" };
+    case "tool_use":
+      return {
+        type: "tool_use",
+        id: typeof block.id === "string" ? block.id : "",
+        name: typeof block.name === "string" ? block.name : "",
+        input: block.input,
+      };
+    case "tool_result":
+      return {
+        type: "tool_result",
+        toolUseId: typeof block.tool_use_id === "string" ? block.tool_use_id : "",
+        text: textOfContent(block.content),
+        isError: block.is_error === true,
+      };
+    default:
+      return { type: "other" };
+  }
+}
+
+function readMessage(message: unknown): ConversationMessage | undefined {
+  if (!isRecord(message)) return undefined;
+  const role = message.role;
+  if (role !== "user" && role !== "assistant" && role !== "system") return undefined;
+  const content = message.content;
+  const blocks =
+    typeof content === "string"
+      ? [readBlock(content)]
+      : Array.isArray(content)
+        ? content.map(readBlock)
+        : [];
+  return { role, blocks };
+}
+
+/**
+ * The conversation in a Messages API request body, or undefined when the body has no `messages`
+ * array (the caller answers 400).
+ */
+export function readConversation(body: unknown): Conversation | undefined {
+  if (!isRecord(body) || !Array.isArray(body.messages)) return undefined;
+  const messages = body.messages
+    .map(readMessage)
+    .filter((message): message is ConversationMessage => message !== undefined);
+  const toolNames = Array.isArray(body.tools)
+    ? body.tools.flatMap((tool) =>
+        isRecord(tool) && typeof tool.name === "string" ? [tool.name] : [],
+      )
+    : [];
+  const contextParts = [textOfContent(body.system)];
+  for (const message of messages) {
+    for (const block of message.blocks) {
+      if (block.type !== "text") continue;
+      if (message.role === "system") contextParts.push(block.text);
+      else if (message.role === "user") contextParts.push(...systemReminders(block.text));
+    }
+  }
+  return { messages, toolNames, contextText: contextParts.join("\n") };
+}
+
+// ---------------------------------------------------------------------------------------------
+// User texts
+
+const SYSTEM_REMINDER = /<system-reminder>[\s\S]*?(?:<\/system-reminder>|$)/g;
+
+function systemReminders(text: string): string[] {
+  return text.match(SYSTEM_REMINDER) ?? [];
+}
+
+/**
+ * What a person wrote in one user message: its text blocks without system-reminders, one text
+ * per block, because the CLI merges a prompt whose turn failed with the next prompt into one
+ * message of two blocks. A message that carries tool results has none: the CLI adds its own
+ * text next to them ("Tool loaded.").
+ */
+function userTextsIn(message: ConversationMessage): string[] {
+  if (message.blocks.some((block) => block.type === "tool_result")) return [];
+  return message.blocks
+    .flatMap((block) => (block.type === "text" ? [block.text.replace(SYSTEM_REMINDER, "")] : []))
+    .map((text) => text.trim())
+    .filter((text) => text !== "");
+}
+
+/**
+ * Messages a person sent while a turn was running: the CLI folds them into the turn as a role
+ * "system" message, "The user sent a new message while you were working:\n<text>\n\nThis is how
+ * Claude Code surfaces messages ...".
+ */
+const FOLDED_MESSAGE =
+  /The user sent (?:a )?new messages? while you were working:\n([\s\S]*?)(?:\n\nThis is how Claude Code surfaces|$)/g;
+
+function foldedMessagesIn(text: string): string[] {
+  return [...text.matchAll(FOLDED_MESSAGE)]
+    .map((match) => (match[1] ?? "").trim())
+    .filter((folded) => folded !== "");
+}
+
+type ToolResultBlock = Extract<ConversationBlock, { type: "tool_result" }>;
+type TurnEvent = { type: "text"; text: string } | ToolResultBlock;
+
+/** What the person and the tools said, in order: user texts, folded messages, tool results. */
+function eventsOf(conversation: Conversation): TurnEvent[] {
+  const events: TurnEvent[] = [];
+  for (const message of conversation.messages) {
+    if (message.role === "assistant") continue;
+    for (const block of message.blocks) {
+      if (block.type === "tool_result" && message.role === "user") events.push(block);
+    }
+    if (message.role === "user") {
+      for (const text of userTextsIn(message)) events.push({ type: "text", text });
+    }
+    for (const block of message.blocks) {
+      if (block.type !== "text") continue;
+      const carriers = message.role === "system" ? [block.text] : systemReminders(block.text);
+      for (const carrier of carriers) {
+        for (const folded of foldedMessagesIn(carrier)) events.push({ type: "text", text: folded });
+      }
+    }
+  }
+  return events;
+}
+
+/**
+ * The text of every user message in order, without system-reminders and tool results, plus the
+ * messages the CLI folded into a running turn as role "system" messages.
+ */
+export function userTextsOf(conversation: Conversation): string[] {
+  return eventsOf(conversation).flatMap((event) => (event.type === "text" ? [event.text] : []));
+}
+
+const UNTRUSTED_TEXT = /<untrusted-text\b[^>]*>([\s\S]*?)(?:<\/untrusted-text\b[^>]*>|$)/gi;
+
+/** What a contact wrote: the inside of dispatch's `<untrusted-text>` wrappers, else the whole text. */
+export function untrustedPartOf(text: string): string {
+  const parts = [...text.matchAll(UNTRUSTED_TEXT)].map((match) => match[1] ?? "");
+  return parts.length > 0 ? parts.join(" ") : text;
+}
+
+function excerpt(text: string): string {
+  return text.replace(/\s+/g, " ").trim().slice(0, EXCERPT_CHARS);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Directives
+
+const DELAY = /\[\[delay\s+(\d+)\s*\]\]/i;
+const ERROR = /\[\[error\s+(\d{3})\s*\]\]/i;
+const PROMPT_TOO_LONG = /\[\[prompt-too-long\]\]/i;
+const TOOL = /\[\[tool\s+([^\s\]]+)/i;
+const DIRECTIVE = /\[\[(?:delay|error|tool|prompt-too-long)[\s\S]*?\]\]/gi;
+/** The CLI's compaction prompt (sent after "prompt is too long", or when context runs low). */
+const COMPACT_REQUEST = /create a detailed summary of the conversation so far/i;
+const RECALL = /what\s+word\s+did\s+i\s+ask\s+you\s+to\s+remember/i;
+const REMEMBER = /\bremember\s+(?:the\s+word\s+)?["'“‘]?([\p{L}\p{N}_-]+)/giu;
+
+function delayOf(text: string): number {
+  const match = DELAY.exec(text);
+  if (!match?.[1]) return 0;
+  return Math.min(Number.parseInt(match[1], 10), MAX_DELAY_MS);
+}
+
+export function errorTypeFor(status: number): string {
+  if (status === 529) return "overloaded_error";
+  if (status === 429) return "rate_limit_error";
+  if (status === 401) return "authentication_error";
+  if (status === 403) return "permission_error";
+  if (status === 404) return "not_found_error";
+  if (status === 413) return "request_too_large";
+  if (status >= 500) return "api_error";
+  return "invalid_request_error";
+}
+
+function decodeEntities(text: string): string {
+  return text
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;|&apos;/g, "'")
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&amp;/g, "&");
+}
+
+function parseJsonObject(text: string): unknown {
+  for (const candidate of [text, decodeEntities(text)]) {
+    try {
+      const value: unknown = JSON.parse(candidate);
+      if (isRecord(value)) return value;
+    } catch {
+      // try the next candidate
+    }
+  }
+  return undefined;
+}
+
+type ToolDirective = { name: string; input: unknown } | { name: string; invalidInput: string };
+
+/**
+ * `[[tool NAME JSON]]`: the input is the longest prefix of what follows NAME, up to a `]]`, that
+ * parses as a JSON object, so inputs may contain `]]` themselves. No JSON means `{}`.
+ */
+function toolDirectiveOf(text: string): ToolDirective | undefined {
+  const match = TOOL.exec(text);
+  if (!match?.[1]) return undefined;
+  const name = match[1];
+  const rest = text.slice(match.index + match[0].length);
+  let end = rest.indexOf("]]");
+  if (end === -1) return undefined;
+  if (rest.slice(0, end).trim() === "") return { name, input: {} };
+  const firstEnd = end;
+  while (end !== -1) {
+    const input = parseJsonObject(rest.slice(0, end).trim());
+    if (input !== undefined) return { name, input };
+    end = rest.indexOf("]]", end + 1);
+  }
+  return { name, invalidInput: rest.slice(0, firstEnd).trim() };
+}
+
+function latestRememberedWord(text: string): string | undefined {
+  const matches = [...text.matchAll(REMEMBER)];
+  return matches.at(-1)?.[1];
+}
+
+function isDeferredTool(conversation: Conversation, name: string): boolean {
+  if (!conversation.toolNames.includes(TOOL_SEARCH_NAME)) return false;
+  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`^\\s*${escaped}\\s*$`, "m").test(conversation.contextText);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Composing
+
+function text(body: string): ComposedReply {
+  return { type: "text", text: `${STAND_IN_PREFIX} ${body}`, delayMs: 0 };
+}
+
+function findToolUse(
+  conversation: Conversation,
+  id: string,
+): { name: string; input: unknown } | undefined {
+  for (const message of conversation.messages) {
+    for (const block of message.blocks) {
+      if (block.type === "tool_use" && block.id === id) return block;
+    }
+  }
+  return undefined;
+}
+
+function callOrExplain(conversation: Conversation, directive: ToolDirective): ComposedReply {
+  if ("invalidInput" in directive) {
+    return text(
+      `The input for tool ${directive.name} is not a JSON object: ${directive.invalidInput}`,
+    );
+  }
+  if (conversation.toolNames.includes(directive.name)) {
+    return { type: "tool_use", name: directive.name, input: directive.input, delayMs: 0 };
+  }
+  return text(`No tool named ${directive.name} is available.`);
+}
+
+/** The answer to a turn whose last user message carries a tool result. */
+function replyToToolResult(
+  conversation: Conversation,
+  result: ToolResultBlock,
+  lastUserText: string,
+): ComposedReply {
+  const call = findToolUse(conversation, result.toolUseId);
+  const name = call?.name ?? "unknown";
+  if (name === TOOL_SEARCH_NAME) {
+    // We loaded a deferred tool for a [[tool ...]] directive; now call it, or say it is missing.
+    const directive = toolDirectiveOf(lastUserText);
+    if (directive) return callOrExplain(conversation, directive);
+  }
+  const verb = result.isError ? "returned an error" : "returned";
+  return text(`Tool ${name} ${verb}: ${result.text.slice(0, EXCERPT_CHARS)}`);
+}
+
+/**
+ * The answer to a compaction request: every earlier user message, so a remembered word survives
+ * compaction. Directives are dropped so the summary cannot trigger them again.
+ */
+function summaryOf(earlierTexts: string[]): string {
+  const lines = earlierTexts.map(
+    (earlier) => `- ${excerpt(untrustedPartOf(earlier).replace(DIRECTIVE, ""))}`,
+  );
+  return [
+    "<analysis>The stand-in model lists the user's messages.</analysis>",
+    "<summary>",
+    "All user messages:",
+    ...(lines.length > 0 ? lines : ["(none)"]),
+    "</summary>",
+  ].join("\n");
+}
+
+function replyToText(conversation: Conversation, userTexts: string[]): ComposedReply {
+  const lastUserText = userTexts.at(-1) ?? "";
+  if (COMPACT_REQUEST.test(lastUserText)) return text(summaryOf(userTexts.slice(0, -1)));
+
+  if (PROMPT_TOO_LONG.test(lastUserText)) {
+    return {
+      type: "error",
+      status: 400,
+      errorType: "invalid_request_error",
+      message: PROMPT_TOO_LONG_MESSAGE,
+      delayMs: 0,
+    };
+  }
+  const errorMatch = ERROR.exec(lastUserText);
+  const status = errorMatch?.[1] ? Number.parseInt(errorMatch[1], 10) : 0;
+  if (status >= 400 && status <= 599) {
+    return {
+      type: "error",
+      status,
+      errorType: errorTypeFor(status),
+      message: `${STAND_IN_PREFIX} Simulated HTTP ${status} error, as the conversation asked.`,
+      delayMs: 0,
+    };
+  }
+  const directive = toolDirectiveOf(lastUserText);
+  if (directive) {
+    if (!("invalidInput" in directive) && !conversation.toolNames.includes(directive.name)) {
+      if (isDeferredTool(conversation, directive.name)) {
+        return {
+          type: "tool_use",
+          name: TOOL_SEARCH_NAME,
+          input: { query: `select:${directive.name}`, max_results: 1 },
+          delayMs: 0,
+        };
+      }
+    }
+    return callOrExplain(conversation, directive);
+  }
+  if (RECALL.test(lastUserText)) {
+    const word = userTexts
+      .slice(0, -1)
+      .filter((earlier) => !RECALL.test(earlier))
+      .map(latestRememberedWord)
+      .filter((found): found is string => found !== undefined)
+      .at(-1);
+    return text(
+      word === undefined
+        ? "You never asked me to remember a word."
+        : `You asked me to remember ${word}.`,
+    );
+  }
+  const word = latestRememberedWord(lastUserText);
+  if (word !== undefined) return text(`OK, I will remember ${word}.`);
+
+  const count = userTexts.length;
+  const said = excerpt(untrustedPartOf(lastUserText));
+  return text(
+    `Reply to message ${count}: ${said} (I can see ${Math.max(count - 1, 0)} earlier messages)`,
+  );
+}
+
+/**
+ * The stand-in model's reply to the latest thing said. Rules, first match wins:
+ * - a tool result: `Tool NAME returned: <result>` (after a ToolSearch the stand-in made for a
+ *   deferred tool: the call to that tool);
+ * - otherwise, on the last user text: `[[prompt-too-long]]`, `[[error STATUS]]`,
+ *   `[[tool NAME JSON]]`, "what word did I ask you to remember", "remember (the word) X", and
+ *   finally `Reply to message N: <text> (I can see N-1 earlier messages)`.
+ * `[[delay N]]` in the last user text delays any of these by N ms (at most 60 s).
+ */
+export function composeReply(conversation: Conversation): ComposedReply {
+  const events = eventsOf(conversation);
+  const userTexts = events.flatMap((event) => (event.type === "text" ? [event.text] : []));
+  const last = events.at(-1);
+  if (last?.type === "tool_result") {
+    return replyToToolResult(conversation, last, userTexts.at(-1) ?? "");
+  }
+  const reply = replyToText(conversation, userTexts);
+  return { ...reply, delayMs: delayOf(userTexts.at(-1) ?? "") };
+}

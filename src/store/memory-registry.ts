@@ -1,0 +1,186 @@
+/**
+ * The registry held in memory: entries, the session-name index and the rules every adapter
+ * keeps. Used directly in unit tests of the manager, and as the in-memory half of the JSON file
+ * adapter (which adds persistence through `onChange`).
+ */
+import { DispatchError } from "../core/errors.js";
+import type { ChatId } from "../core/ids.js";
+import { sessionNameProblem, type Registry, type RegistryEntry } from "./registry.js";
+
+export interface MemoryRegistryOptions {
+  /** Called after every change (set, update, remove that removed something). */
+  onChange?: () => void;
+}
+
+export class MemoryRegistry implements Registry {
+  private readonly byChat = new Map<ChatId, RegistryEntry>();
+  /** Lower-cased session name -> how many chats hold it (more than one only from a hand edit). */
+  private readonly nameCounts = new Map<string, number>();
+  private readonly names = new Set<string>();
+  private readonly onChange: () => void;
+  private closed = false;
+  private dirty = false;
+  /**
+   * How many `flush()` calls found changes to write: what a durable adapter would have written.
+   * Lets tests of callers assert that a change was flushed.
+   */
+  writes = 0;
+
+  constructor(options: MemoryRegistryOptions = {}) {
+    const onChange = options.onChange ?? (() => {});
+    this.onChange = () => {
+      this.dirty = true;
+      onChange();
+    };
+  }
+
+  get size(): number {
+    return this.byChat.size;
+  }
+
+  get(chatId: ChatId): RegistryEntry | undefined {
+    return this.byChat.get(chatId);
+  }
+
+  entries(): IterableIterator<[ChatId, RegistryEntry]> {
+    return this.byChat.entries();
+  }
+
+  isNameTaken(name: string): boolean {
+    return this.names.has(name.toLowerCase());
+  }
+
+  takenNames(): ReadonlySet<string> {
+    return this.names;
+  }
+
+  set(chatId: ChatId, entry: RegistryEntry): void {
+    this.assertOpen();
+    const name = entry.session_name;
+    const problem = sessionNameProblem(name);
+    if (problem !== undefined) {
+      throw invalidEntry(chatId, `its session name "${name}" ${problem}`);
+    }
+    const existing = this.byChat.get(chatId);
+    if (existing !== undefined && existing.session_name !== name) {
+      throw invalidEntry(
+        chatId,
+        `it would rename session "${existing.session_name}" to "${name}", and a session name never changes (resume needs the same folder)`,
+      );
+    }
+    if (existing === undefined && this.isNameTaken(name)) {
+      throw invalidEntry(
+        chatId,
+        `session name "${name}" belongs to another chat; pick a free one (see takenNames())`,
+      );
+    }
+    this.put(chatId, entry);
+    this.onChange();
+  }
+
+  update(chatId: ChatId, patch: Partial<RegistryEntry>): RegistryEntry {
+    this.assertOpen();
+    const existing = this.byChat.get(chatId);
+    if (existing === undefined) {
+      throw new DispatchError(
+        "registry_entry_missing",
+        `Cannot update chat ${chatId}: it has no registry entry. Create it with set() first.`,
+      );
+    }
+    const merged: Record<string, unknown> = { ...existing };
+    for (const [key, value] of Object.entries(patch)) {
+      if (value !== undefined) merged[key] = value;
+    }
+    const next = merged as unknown as RegistryEntry;
+    this.set(chatId, next);
+    return this.byChat.get(chatId) ?? next;
+  }
+
+  remove(chatId: ChatId): boolean {
+    this.assertOpen();
+    const existing = this.byChat.get(chatId);
+    if (existing === undefined) return false;
+    this.byChat.delete(chatId);
+    this.forgetName(existing.session_name);
+    this.onChange();
+    return true;
+  }
+
+  /** Whether there are changes no `flush()` has covered yet. */
+  get isDirty(): boolean {
+    return this.dirty;
+  }
+
+  flush(): Promise<void> {
+    if (this.dirty) {
+      this.writes += 1;
+      this.dirty = false;
+    }
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    return Promise.resolve();
+  }
+
+  /**
+   * Puts an entry read from storage in place without the checks `set` makes (the caller has
+   * validated it) and without `onChange`. Duplicate names from a hand-edited file are allowed
+   * here; `duplicateNames()` reports them.
+   */
+  load(chatId: ChatId, entry: RegistryEntry): void {
+    this.put(chatId, entry);
+  }
+
+  /** Session names held by more than one chat. */
+  duplicateNames(): string[] {
+    return [...this.nameCounts].filter(([, count]) => count > 1).map(([name]) => name);
+  }
+
+  private put(chatId: ChatId, entry: RegistryEntry): void {
+    const existing = this.byChat.get(chatId);
+    if (existing !== undefined) this.forgetName(existing.session_name);
+    const frozen = Object.freeze({
+      ...entry,
+      previous_session_ids: Object.freeze(
+        entry.previous_session_ids.map((item) => Object.freeze({ ...item })),
+      ),
+    });
+    this.byChat.set(chatId, frozen);
+    const key = entry.session_name.toLowerCase();
+    this.nameCounts.set(key, (this.nameCounts.get(key) ?? 0) + 1);
+    this.names.add(key);
+  }
+
+  private forgetName(name: string): void {
+    const key = name.toLowerCase();
+    const count = (this.nameCounts.get(key) ?? 0) - 1;
+    if (count > 0) {
+      this.nameCounts.set(key, count);
+    } else {
+      this.nameCounts.delete(key);
+      this.names.delete(key);
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) {
+      throw new DispatchError(
+        "registry_closed",
+        "The session registry is closed (dispatch is shutting down); the change was not made.",
+      );
+    }
+  }
+}
+
+export function createMemoryRegistry(options: MemoryRegistryOptions = {}): MemoryRegistry {
+  return new MemoryRegistry(options);
+}
+
+function invalidEntry(chatId: ChatId, reason: string): DispatchError {
+  return new DispatchError(
+    "registry_invalid_entry",
+    `Cannot store the registry entry for chat ${chatId}: ${reason}.`,
+  );
+}

@@ -1,0 +1,91 @@
+/**
+ * The session registry port: which session belongs to which chat. One entry per normalised chat
+ * id, kept across restarts (`~/dispatch/state/sessions.json` in production). Adapters sit beside
+ * this file: `json-file-registry.ts` (durable) and `memory-registry.ts` (tests).
+ */
+import type { AgentSessionId, ChatId, SessionName, Tier } from "../core/ids.js";
+import { isSafeSessionName, MAX_SESSION_NAME_LENGTH } from "../identity/session-name.js";
+
+export type ChatKind = "individual" | "group";
+
+/** An SDK session this chat used before; kept so an old transcript can still be found. */
+export interface PreviousSession {
+  readonly session_id: AgentSessionId;
+  /** ISO date-time. */
+  readonly replaced_at: string;
+  /** Why it was replaced, e.g. `restart`, `resume-failed`. */
+  readonly reason: string;
+}
+
+/**
+ * One chat's entry. Field names are snake_case because they are the file format; the first six
+ * are the seed's fields. Entries are frozen: change them with `update`.
+ */
+export interface RegistryEntry {
+  /** Folder-safe and never changing (see `sessionNameProblem`); unique across chats. */
+  readonly session_name: SessionName;
+  readonly contact_name: string | null;
+  readonly tier: Tier;
+  /** The SDK session id; null before the first start. */
+  readonly session_id: AgentSessionId | null;
+  /** ISO date-time. */
+  readonly created_at: string;
+  /** ISO date-time, or null before the first message. */
+  readonly last_message_time: string | null;
+  readonly chat_kind: ChatKind;
+  /** The channel the chat last spoke on (`http`, `imessage`, ...). */
+  readonly channel: string | null;
+  readonly previous_session_ids: readonly PreviousSession[];
+  readonly turns: number;
+  readonly errors: number;
+  readonly restarts: number;
+}
+
+export interface Registry {
+  get(chatId: ChatId): RegistryEntry | undefined;
+  entries(): IterableIterator<[ChatId, RegistryEntry]>;
+  readonly size: number;
+  /** Case-insensitive, O(1). */
+  isNameTaken(name: string): boolean;
+  /** Every session name in use, lower-cased (a live view), for picking a new unique name. */
+  takenNames(): ReadonlySet<string>;
+  /**
+   * Adds or replaces a chat's entry and schedules a (coalesced) write. Throws DispatchError
+   * `registry_invalid_entry` for an unsafe session name, a name another chat holds, or a change
+   * of an existing chat's name; `registry_closed` after `close()`.
+   */
+  set(chatId: ChatId, entry: RegistryEntry): void;
+  /**
+   * Merges `patch` (keys whose value is `undefined` are ignored) and returns the new entry.
+   * Throws DispatchError `registry_entry_missing` when the chat has no entry.
+   */
+  update(chatId: ChatId, patch: Partial<RegistryEntry>): RegistryEntry;
+  /** Returns whether an entry was removed. */
+  remove(chatId: ChatId): boolean;
+  /** Resolves when every change made before the call is durable; rejects if the write failed. */
+  flush(): Promise<void>;
+  /** Flushes, stops timers; later changes throw `registry_closed`. */
+  close(): Promise<void>;
+}
+
+export const SESSION_NAME_MAX_LENGTH = MAX_SESSION_NAME_LENGTH;
+
+/**
+ * Why `name` is not safe as a session name (it becomes a folder name under the transcripts
+ * folder), or undefined when it is: 1 to 60 characters of `a-z`, `0-9` and `-`. That rules out
+ * `/`, `\`, NUL, `..` and control characters.
+ */
+export function sessionNameProblem(name: string): string | undefined {
+  if (name.length === 0) return "is empty";
+  if (name.length > SESSION_NAME_MAX_LENGTH) {
+    return `is ${name.length} characters long (at most ${SESSION_NAME_MAX_LENGTH})`;
+  }
+  if (!/^[a-z0-9-]+$/.test(name)) {
+    return "may only contain lower-case letters a-z, digits and '-'";
+  }
+  // One rule for the registry and the folders it names: the identity module's grammar.
+  if (!isSafeSessionName(name)) {
+    return "is not a safe session name (words of a-z and 0-9 joined by single '-', at most 60 characters, not a reserved device name)";
+  }
+  return undefined;
+}

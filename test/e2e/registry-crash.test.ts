@@ -1,0 +1,103 @@
+/**
+ * Crash safety of the registry file: a writer killed with SIGKILL at any moment leaves a file
+ * that parses and holds every change it reported durable (and at most one more).
+ */
+import { spawn } from "node:child_process";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { asChatId } from "../../src/core/ids.js";
+import { createMemoryLogger } from "../../src/logging/logger.js";
+import { openJsonFileRegistry } from "../../src/store/json-file-registry.js";
+
+const ROUNDS = 24;
+const COUNTER_CHAT = asChatId("counter@example.com");
+const WRITER = join(import.meta.dirname, "..", "support", "registry-writer.ts");
+
+interface Round {
+  lastCommitted: number;
+  leftovers: string[];
+}
+
+/**
+ * Starts the writer, waits for its first commit (so the kill lands while it writes, not while
+ * tsx compiles), kills it after `killAfterMs` and reports the last commit it printed.
+ */
+function runAndKill(path: string, killAfterMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", WRITER, path], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    let timer: NodeJS.Timeout | undefined;
+    const startup = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      stdout += chunk;
+      if (timer === undefined && stdout.includes("committed ")) {
+        clearTimeout(startup);
+        timer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
+      }
+    });
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    child.on("error", reject);
+    // "close": the child is gone and its stdout is read to the end.
+    child.on("close", (_code, signal) => {
+      clearTimeout(startup);
+      const commits = [...stdout.matchAll(/^committed (\d+)$/gm)].map((match) => Number(match[1]));
+      if (signal !== "SIGKILL" || commits.length === 0) {
+        reject(
+          new Error(`writer ended with ${signal ?? "no signal"} before committing: ${stderr}`),
+        );
+        return;
+      }
+      resolve(commits.at(-1)!);
+    });
+  });
+}
+
+describe("registry file under SIGKILL", () => {
+  let folder: string;
+  beforeAll(async () => {
+    folder = await mkdtemp(join(tmpdir(), "dispatch-registry-crash-"));
+  });
+  afterAll(async () => {
+    await rm(folder, { recursive: true, force: true });
+  });
+
+  it(`always parses and holds the last committed change (${ROUNDS} kills)`, async () => {
+    const path = join(folder, "sessions.json");
+    const rounds: Round[] = [];
+    let previous = 0;
+    for (let round = 0; round < ROUNDS; round += 1) {
+      const killAfterMs = 20 + Math.floor(Math.random() * 131);
+      const lastCommitted = await runAndKill(path, killAfterMs);
+      const leftovers = (await readdir(folder)).filter(
+        (name) => name !== "sessions.json" && name !== "sessions.json.last-good",
+      );
+
+      // The raw file parses on its own ...
+      const raw = JSON.parse(await readFile(path, "utf8")) as Record<string, { turns: number }>;
+      const onDisk = raw[COUNTER_CHAT]?.turns ?? -1;
+      expect(onDisk, `round ${round}`).toBeGreaterThanOrEqual(lastCommitted);
+      expect(onDisk, `round ${round}`).toBeLessThanOrEqual(lastCommitted + 1);
+      expect(lastCommitted, `round ${round} made progress`).toBeGreaterThan(previous);
+      previous = onDisk;
+
+      // ... and the registry loads it with no fallback, removing a killed write's temp file.
+      const logger = createMemoryLogger();
+      const registry = await openJsonFileRegistry({ path, logger });
+      expect(registry.get(COUNTER_CHAT)?.turns).toBe(onDisk);
+      expect(logger.records.filter((record) => record.level === "error")).toEqual([]);
+      await registry.close();
+      const after = await readdir(folder);
+      expect(after.sort()).toEqual(["sessions.json", "sessions.json.last-good"]);
+      rounds.push({ lastCommitted, leftovers });
+    }
+    const withLeftovers = rounds.filter((round) => round.leftovers.length > 0).length;
+    console.info(
+      `registry crash: ${ROUNDS} kills, last counter ${previous}, ${withLeftovers} left a temp file`,
+    );
+  }, 180_000);
+});

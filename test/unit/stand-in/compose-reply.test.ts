@@ -1,0 +1,352 @@
+import { describe, expect, it } from "vitest";
+
+import {
+  composeReply,
+  errorTypeFor,
+  MAX_DELAY_MS,
+  PROMPT_TOO_LONG_MESSAGE,
+  readConversation,
+  TOOL_SEARCH_NAME,
+  untrustedPartOf,
+  userTextsOf,
+  type ComposedReply,
+  type Conversation,
+} from "../../../src/stand-in/compose-reply.js";
+
+const REMINDER = {
+  type: "text",
+  text: "<system-reminder>\nAttribution for git commits ... remember the word reminder\n</system-reminder>\n",
+};
+
+type Message = { role: string; content: unknown };
+
+/** A user message as the CLI sends a prompt: a system-reminder block, then the text. */
+function user(text: string): Message {
+  return { role: "user", content: [REMINDER, { type: "text", text }] };
+}
+
+function assistant(text: string): Message {
+  return { role: "assistant", content: [{ type: "text", text }] };
+}
+
+function conversationOf(messages: Message[], body: Record<string, unknown> = {}): Conversation {
+  const conversation = readConversation({ model: "claude-test", messages, ...body });
+  if (!conversation) throw new Error("expected a conversation");
+  return conversation;
+}
+
+function replyTo(messages: Message[], body: Record<string, unknown> = {}): ComposedReply {
+  return composeReply(conversationOf(messages, body));
+}
+
+function textOf(reply: ComposedReply): string {
+  if (reply.type !== "text") throw new Error(`expected a text reply, got ${JSON.stringify(reply)}`);
+  return reply.text;
+}
+
+const SEND_MESSAGE = "mcp__dispatch__send_message";
+const tools = (...names: string[]) => ({
+  tools: names.map((name) => ({ name, description: name, input_schema: { type: "object" } })),
+});
+
+describe("composeReply: plain messages", () => {
+  it("numbers a fresh session's first message 1 and ignores system-reminders", () => {
+    expect(textOf(replyTo([user("hello there")]))).toBe(
+      "[stand-in model] Reply to message 1: hello there (I can see 0 earlier messages)",
+    );
+  });
+
+  it("counts every user message, so the third turn says 3", () => {
+    const reply = replyTo([
+      user("one"),
+      assistant("a"),
+      user("two"),
+      assistant("b"),
+      user("three"),
+    ]);
+    expect(textOf(reply)).toBe(
+      "[stand-in model] Reply to message 3: three (I can see 2 earlier messages)",
+    );
+  });
+
+  it("quotes only the untrusted part, collapses whitespace and trims to 200 characters", () => {
+    const long = "word ".repeat(100);
+    const wrapped = `Message from Ann:\n<untrusted-text nonce="n1">line one\n\n  line two ${long}</untrusted-text nonce="n1">`;
+    const reply = textOf(replyTo([user(wrapped)]));
+    const quoted = reply.slice(
+      "[stand-in model] Reply to message 1: ".length,
+      reply.indexOf(" (I can see"),
+    );
+    expect(quoted.startsWith("line one line two word word")).toBe(true);
+    expect(quoted).toHaveLength(200);
+    expect(reply).not.toContain("Ann");
+  });
+
+  it("accepts string content and ignores role system messages and assistant text", () => {
+    const reply = replyTo([
+      { role: "user", content: "first" },
+      { role: "system", content: "# Environment\nremember the word nope" },
+      assistant("remember the word nope"),
+      { role: "user", content: "second" },
+    ]);
+    expect(textOf(reply)).toContain("Reply to message 2: second");
+  });
+
+  it("always starts with the stand-in prefix", () => {
+    expect(textOf(replyTo([]))).toMatch(/^\[stand-in model\] /);
+  });
+});
+
+describe("composeReply: remembering", () => {
+  it("acknowledges 'remember the word X' and 'remember X'", () => {
+    expect(textOf(replyTo([user("Please remember the word pineapple.")]))).toBe(
+      "[stand-in model] OK, I will remember pineapple.",
+    );
+    expect(textOf(replyTo([user("remember Mango")]))).toBe(
+      "[stand-in model] OK, I will remember Mango.",
+    );
+  });
+
+  it("recalls the latest remembered word from earlier user messages", () => {
+    const reply = replyTo([
+      user("remember the word pineapple"),
+      assistant("[stand-in model] OK, I will remember pineapple."),
+      user("REMEMBER THE WORD kiwi"),
+      assistant("ok"),
+      user("what word did I ask you to remember earlier?"),
+      assistant("kiwi"),
+      user("What word did I ask you to remember?"),
+    ]);
+    expect(textOf(reply)).toBe("[stand-in model] You asked me to remember kiwi.");
+  });
+
+  it("says so when no word was given, ignoring system-reminders and assistant text", () => {
+    const reply = replyTo([
+      assistant("remember the word banana"),
+      user("what word did I ask you to remember?"),
+    ]);
+    expect(textOf(reply)).toBe("[stand-in model] You never asked me to remember a word.");
+  });
+
+  it("finds the word inside untrusted-text wrappers", () => {
+    const reply = replyTo([
+      user('<untrusted-text nonce="a">remember the word lime</untrusted-text nonce="a">'),
+      assistant("ok"),
+      user('<untrusted-text nonce="b">what word did I ask you to remember?</untrusted-text>'),
+    ]);
+    expect(textOf(reply)).toBe("[stand-in model] You asked me to remember lime.");
+  });
+});
+
+describe("composeReply: directives", () => {
+  it("reads [[delay N]] and caps it at 60 s", () => {
+    expect(replyTo([user("slow [[delay 1500]] please")]).delayMs).toBe(1500);
+    expect(replyTo([user("[[delay 9999999]]")]).delayMs).toBe(MAX_DELAY_MS);
+    expect(replyTo([user("no delay")]).delayMs).toBe(0);
+  });
+
+  it("only obeys directives in the last user text", () => {
+    const reply = replyTo([user("[[delay 500]] [[error 400]]"), assistant("x"), user("calm")]);
+    expect(reply).toMatchObject({ type: "text", delayMs: 0 });
+  });
+
+  it.each([
+    [400, "invalid_request_error"],
+    [429, "rate_limit_error"],
+    [500, "api_error"],
+    [529, "overloaded_error"],
+  ])("answers [[error %i]] with %s", (status, errorType) => {
+    const reply = replyTo([user(`[[delay 20]] [[error ${status}]]`)]);
+    expect(reply).toMatchObject({ type: "error", status, errorType, delayMs: 20 });
+    expect(errorTypeFor(status)).toBe(errorType);
+  });
+
+  it("answers [[prompt-too-long]] with the API's message", () => {
+    expect(replyTo([user("[[prompt-too-long]]")])).toEqual({
+      type: "error",
+      status: 400,
+      errorType: "invalid_request_error",
+      message: PROMPT_TOO_LONG_MESSAGE,
+      delayMs: 0,
+    });
+  });
+
+  // Regression: the CLI merges a prompt whose turn failed with the next prompt into one user
+  // message of two text blocks; reading the message as one text failed every later turn too.
+  it("does not repeat an error once the next prompt arrives in the same merged message", () => {
+    const merged: Message = {
+      role: "user",
+      content: [REMINDER, { type: "text", text: "[[error 400]]" }, { type: "text", text: "hi" }],
+    };
+    expect(textOf(replyTo([merged]))).toContain("Reply to message 2: hi");
+  });
+
+  it("summarises user messages for a compaction request, without directives", () => {
+    const reply = replyTo([
+      user("remember the word pineapple"),
+      assistant("ok"),
+      user("[[prompt-too-long]] hello"),
+      user("Your task is to create a detailed summary of the conversation so far, ..."),
+    ]);
+    const summary = textOf(reply);
+    expect(summary).toContain("<summary>");
+    expect(summary).toContain("- remember the word pineapple");
+    expect(summary).toContain("- hello");
+    expect(summary).not.toContain("[[");
+  });
+});
+
+describe("composeReply: tools", () => {
+  const directive = `[[tool ${SEND_MESSAGE} {"text":"on my way"}]]`;
+
+  it("calls a listed tool with the given input", () => {
+    expect(replyTo([user(directive)], tools("Read", SEND_MESSAGE))).toEqual({
+      type: "tool_use",
+      name: SEND_MESSAGE,
+      input: { text: "on my way" },
+      delayMs: 0,
+    });
+  });
+
+  it("accepts inputs that contain ]] and HTML-escaped quotes, and no input at all", () => {
+    const nested = replyTo([user('[[tool Grid {"rows":[[1,2]]}]] done')], tools("Grid"));
+    expect(nested).toMatchObject({ type: "tool_use", input: { rows: [[1, 2]] } });
+    const escaped = replyTo([user("[[tool Grid {&quot;a&quot;:1}]]")], tools("Grid"));
+    expect(escaped).toMatchObject({ type: "tool_use", input: { a: 1 } });
+    expect(replyTo([user("[[tool Grid]]")], tools("Grid"))).toMatchObject({ input: {} });
+  });
+
+  it("explains a missing tool and bad input", () => {
+    expect(textOf(replyTo([user(directive)], tools("Read")))).toBe(
+      `[stand-in model] No tool named ${SEND_MESSAGE} is available.`,
+    );
+    expect(textOf(replyTo([user("[[tool Grid {oops]]")], tools("Grid")))).toContain(
+      "is not a JSON object",
+    );
+  });
+
+  it("loads a deferred tool through ToolSearch first, as the CLI defers MCP tools", () => {
+    const system = `The following deferred tools are now available via ToolSearch:\nCronCreate\n${SEND_MESSAGE}\n\nmore`;
+    const first = replyTo(
+      [user(directive), { role: "system", content: [{ type: "text", text: system }] }],
+      tools(TOOL_SEARCH_NAME, "Read"),
+    );
+    expect(first).toEqual({
+      type: "tool_use",
+      name: TOOL_SEARCH_NAME,
+      input: { query: `select:${SEND_MESSAGE}`, max_results: 1 },
+      delayMs: 0,
+    });
+
+    const loaded: Message[] = [
+      user(directive),
+      { role: "system", content: system },
+      {
+        role: "assistant",
+        content: [{ type: "tool_use", id: "toolu_1", name: TOOL_SEARCH_NAME, input: {} }],
+      },
+      {
+        role: "user",
+        content: [
+          {
+            type: "tool_result",
+            tool_use_id: "toolu_1",
+            content: [{ type: "tool_reference", tool_name: SEND_MESSAGE }],
+          },
+          { type: "text", text: "Tool loaded." },
+        ],
+      },
+    ];
+    expect(replyTo(loaded, tools(TOOL_SEARCH_NAME, SEND_MESSAGE))).toMatchObject({
+      type: "tool_use",
+      name: SEND_MESSAGE,
+      input: { text: "on my way" },
+    });
+    expect(textOf(replyTo(loaded, tools(TOOL_SEARCH_NAME)))).toBe(
+      `[stand-in model] No tool named ${SEND_MESSAGE} is available.`,
+    );
+    // "Tool loaded." is the CLI's text, not the person's.
+    expect(userTextsOf(conversationOf(loaded))).toEqual([directive]);
+  });
+
+  it("reports a tool result, cut to 200 characters", () => {
+    const result = `sent: ${"x".repeat(300)}`;
+    const reply = replyTo([
+      user(directive),
+      {
+        role: "assistant",
+        content: [{ type: "tool_use", id: "toolu_9", name: SEND_MESSAGE, input: {} }],
+      },
+      {
+        role: "user",
+        content: [
+          {
+            type: "tool_result",
+            tool_use_id: "toolu_9",
+            content: [{ type: "text", text: result }],
+          },
+        ],
+      },
+    ]);
+    expect(textOf(reply)).toBe(
+      `[stand-in model] Tool ${SEND_MESSAGE} returned: ${result.slice(0, 200)}`,
+    );
+  });
+
+  it("says when a tool result is an error", () => {
+    const reply = replyTo([
+      user(directive),
+      { role: "assistant", content: [{ type: "tool_use", id: "t", name: "Bash", input: {} }] },
+      {
+        role: "user",
+        content: [{ type: "tool_result", tool_use_id: "t", content: "denied", is_error: true }],
+      },
+    ]);
+    expect(textOf(reply)).toBe("[stand-in model] Tool Bash returned an error: denied");
+  });
+
+  it("answers a message folded into a running turn after a tool result", () => {
+    const reply = replyTo([
+      user(directive),
+      { role: "assistant", content: [{ type: "tool_use", id: "t", name: "X", input: {} }] },
+      { role: "user", content: [{ type: "tool_result", tool_use_id: "t", content: "ok" }] },
+      {
+        role: "system",
+        content:
+          "The user sent a new message while you were working:\nare you there?\n\nThis is how Claude Code surfaces messages the user sends mid-turn.",
+      },
+    ]);
+    expect(textOf(reply)).toBe(
+      "[stand-in model] Reply to message 2: are you there? (I can see 1 earlier messages)",
+    );
+  });
+});
+
+describe("readConversation", () => {
+  it("rejects bodies without a messages array", () => {
+    expect(readConversation(undefined)).toBeUndefined();
+    expect(readConversation("text")).toBeUndefined();
+    expect(readConversation({ messages: "nope" })).toBeUndefined();
+  });
+
+  it("tolerates odd messages and blocks", () => {
+    const conversation = readConversation({
+      messages: [null, 7, { role: "tool" }, { role: "user", content: [null, { type: "image" }] }],
+      tools: [null, { name: 3 }, { name: "Read" }],
+      system: 42,
+    });
+    expect(conversation?.toolNames).toEqual(["Read"]);
+    expect(conversation && textOf(composeReply(conversation))).toBe(
+      "[stand-in model] Reply to message 0:  (I can see 0 earlier messages)",
+    );
+  });
+});
+
+describe("untrustedPartOf", () => {
+  it("joins every wrapped part and falls back to the whole text", () => {
+    expect(
+      untrustedPartOf('a <untrusted-text nonce="1">x</untrusted-text> b <untrusted-text>y'),
+    ).toBe("x y");
+    expect(untrustedPartOf("plain")).toBe("plain");
+  });
+});

@@ -1,0 +1,194 @@
+/**
+ * Cases every Registry adapter must pass (unstorage's `testDriver` pattern). Each adapter's test
+ * file calls `describeRegistryContract` with a factory for a fresh, empty registry.
+ */
+import { describe, expect, it } from "vitest";
+import { DispatchError } from "../../../src/core/errors.js";
+import { asAgentSessionId, asChatId, asSessionName } from "../../../src/core/ids.js";
+import type { Registry, RegistryEntry } from "../../../src/store/registry.js";
+
+export const JOHN = asChatId("+15551234567");
+export const JANE = asChatId("jane@example.com");
+export const FAMILY = asChatId("chat123456789");
+
+export function makeEntry(name: string, overrides: Partial<RegistryEntry> = {}): RegistryEntry {
+  return {
+    session_name: asSessionName(name),
+    contact_name: "John Doe",
+    tier: "favorite",
+    session_id: null,
+    created_at: "2026-02-01T10:00:00.000Z",
+    last_message_time: null,
+    chat_kind: "individual",
+    channel: null,
+    previous_session_ids: [],
+    turns: 0,
+    errors: 0,
+    restarts: 0,
+    ...overrides,
+  };
+}
+
+function codeOf(action: () => unknown): string | undefined {
+  try {
+    action();
+  } catch (error) {
+    if (error instanceof DispatchError) return error.code;
+    throw error;
+  }
+  return undefined;
+}
+
+export interface RegistryContractHooks {
+  /** A fresh, empty registry; the suite closes it. */
+  create(): Promise<Registry>;
+}
+
+export function describeRegistryContract(adapter: string, hooks: RegistryContractHooks): void {
+  describe(`Registry contract: ${adapter}`, () => {
+    async function withRegistry(test: (registry: Registry) => Promise<void> | void) {
+      const registry = await hooks.create();
+      try {
+        await test(registry);
+      } finally {
+        await registry.close();
+      }
+    }
+
+    it("starts empty", () =>
+      withRegistry((registry) => {
+        expect(registry.size).toBe(0);
+        expect(registry.get(JOHN)).toBeUndefined();
+        expect([...registry.entries()]).toEqual([]);
+        expect(registry.takenNames().size).toBe(0);
+      }));
+
+    it("returns what was set, by chat id", () =>
+      withRegistry((registry) => {
+        registry.set(JOHN, makeEntry("john-doe"));
+        registry.set(FAMILY, makeEntry("family-chat", { chat_kind: "group", contact_name: null }));
+        expect(registry.size).toBe(2);
+        expect(registry.get(JOHN)).toEqual(makeEntry("john-doe"));
+        expect(registry.get(FAMILY)?.chat_kind).toBe("group");
+        expect(new Map(registry.entries()).get(FAMILY)?.session_name).toBe("family-chat");
+      }));
+
+    it("update merges a patch, ignores undefined values and returns the new entry", () =>
+      withRegistry((registry) => {
+        registry.set(JOHN, makeEntry("john-doe"));
+        const sessionId = asAgentSessionId("abc-123");
+        const updated = registry.update(JOHN, {
+          session_id: sessionId,
+          turns: 3,
+          channel: undefined,
+        });
+        expect(updated.session_id).toBe(sessionId);
+        expect(updated.turns).toBe(3);
+        expect(updated.contact_name).toBe("John Doe");
+        expect(updated.channel).toBeNull();
+        expect(registry.get(JOHN)).toEqual(updated);
+      }));
+
+    it("update of an unknown chat throws registry_entry_missing", () =>
+      withRegistry((registry) => {
+        expect(codeOf(() => registry.update(JOHN, { turns: 1 }))).toBe("registry_entry_missing");
+        expect(registry.size).toBe(0);
+      }));
+
+    it("hands out frozen entries, so a change cannot bypass update()", () =>
+      withRegistry((registry) => {
+        const original = makeEntry("john-doe");
+        registry.set(JOHN, original);
+        const entry = registry.get(JOHN) as { turns: number };
+        expect(() => {
+          entry.turns = 99;
+        }).toThrow(TypeError);
+        expect(registry.get(JOHN)?.turns).toBe(0);
+        // The caller's own object is not frozen or shared.
+        expect(Object.isFrozen(original)).toBe(false);
+      }));
+
+    it("answers name lookups case-insensitively and keeps them current", () =>
+      withRegistry((registry) => {
+        registry.set(JOHN, makeEntry("john-doe"));
+        expect(registry.isNameTaken("john-doe")).toBe(true);
+        expect(registry.isNameTaken("John-Doe")).toBe(true);
+        expect(registry.isNameTaken("jane")).toBe(false);
+        expect([...registry.takenNames()]).toEqual(["john-doe"]);
+        expect(registry.remove(JOHN)).toBe(true);
+        expect(registry.isNameTaken("john-doe")).toBe(false);
+        expect(registry.takenNames().size).toBe(0);
+      }));
+
+    it("remove reports whether there was an entry", () =>
+      withRegistry((registry) => {
+        registry.set(JOHN, makeEntry("john-doe"));
+        expect(registry.remove(JANE)).toBe(false);
+        expect(registry.remove(JOHN)).toBe(true);
+        expect(registry.remove(JOHN)).toBe(false);
+        expect(registry.size).toBe(0);
+      }));
+
+    it("refuses session names that are not safe folder names", () =>
+      withRegistry((registry) => {
+        for (const name of [
+          "",
+          "../etc",
+          "a/b",
+          "a\\b",
+          "x\u0000",
+          "John",
+          "a.b",
+          "x".repeat(61),
+        ]) {
+          expect(codeOf(() => registry.set(JOHN, makeEntry(name)))).toBe("registry_invalid_entry");
+        }
+        expect(codeOf(() => registry.set(JOHN, makeEntry("x".repeat(60))))).toBeUndefined();
+      }));
+
+    it("refuses a session name another chat holds, in any case", () =>
+      withRegistry((registry) => {
+        registry.set(JOHN, makeEntry("john-doe"));
+        expect(codeOf(() => registry.set(JANE, makeEntry("john-doe")))).toBe(
+          "registry_invalid_entry",
+        );
+        expect(registry.get(JANE)).toBeUndefined();
+        // Replacing a chat's own entry under the same name is fine.
+        registry.set(JOHN, makeEntry("john-doe", { turns: 5 }));
+        expect(registry.get(JOHN)?.turns).toBe(5);
+      }));
+
+    it("never renames a session (resume needs the same folder)", () =>
+      withRegistry((registry) => {
+        registry.set(JOHN, makeEntry("john-doe"));
+        expect(codeOf(() => registry.update(JOHN, { session_name: asSessionName("johnny") }))).toBe(
+          "registry_invalid_entry",
+        );
+        expect(codeOf(() => registry.set(JOHN, makeEntry("johnny")))).toBe(
+          "registry_invalid_entry",
+        );
+        expect(registry.get(JOHN)?.session_name).toBe("john-doe");
+        expect(registry.isNameTaken("johnny")).toBe(false);
+      }));
+
+    it("lets a forgotten chat's name be reused", () =>
+      withRegistry((registry) => {
+        registry.set(JOHN, makeEntry("john-doe"));
+        registry.remove(JOHN);
+        registry.set(JANE, makeEntry("john-doe"));
+        expect(registry.get(JANE)?.session_name).toBe("john-doe");
+      }));
+
+    it("flush resolves, and changes after close() throw registry_closed", async () => {
+      const registry = await hooks.create();
+      registry.set(JOHN, makeEntry("john-doe"));
+      await registry.flush();
+      await registry.close();
+      await registry.close(); // idempotent
+      expect(codeOf(() => registry.set(JANE, makeEntry("jane")))).toBe("registry_closed");
+      expect(codeOf(() => registry.update(JOHN, { turns: 1 }))).toBe("registry_closed");
+      expect(codeOf(() => registry.remove(JOHN))).toBe("registry_closed");
+      expect(registry.get(JOHN)?.session_name).toBe("john-doe");
+    });
+  });
+}
