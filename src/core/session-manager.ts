@@ -87,6 +87,7 @@ export class SessionManager {
    */
   private readonly unanswered = new Map<ChatId, Map<string, SessionMessage>>();
   private readonly restartAttempts = new Map<ChatId, number>();
+  private readonly drainWaiters = new Set<() => void>();
   private readonly cancelTimers: (() => void)[] = [];
   private shuttingDown = false;
   private readonly log: Logger;
@@ -113,6 +114,15 @@ export class SessionManager {
    * the reply of the turn that answered it.
    */
   async deliver(delivery: Delivery): Promise<TurnReply> {
+    const { reply } = await this.accept(delivery);
+    return reply;
+  }
+
+  /**
+   * Like `deliver`, but resolves as soon as the message is in its session (steering a running
+   * turn, or queued for the next), with the reply still to come.
+   */
+  async accept(delivery: Delivery): Promise<{ messageId: string; reply: Promise<TurnReply> }> {
     if (this.shuttingDown) {
       throw new DispatchError(
         "shutting_down",
@@ -138,7 +148,33 @@ export class SessionManager {
       last_message_time: new Date(this.deps.clock.now()).toISOString(),
       channel: delivery.channel,
     });
-    return reply;
+    // Nobody may be waiting for the reply (fire-and-forget channels); a rejection at shutdown
+    // must not become an unhandled one.
+    reply.catch(() => undefined);
+    return { messageId: message.id, reply };
+  }
+
+  /** Messages delivered and not yet answered, across all chats. */
+  unansweredCount(): number {
+    let count = 0;
+    for (const messages of this.unanswered.values()) count += messages.size;
+    return count;
+  }
+
+  /** Resolves true once every delivered message has been answered, false after `timeoutMs`. */
+  drain(timeoutMs: number): Promise<boolean> {
+    if (this.unansweredCount() === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const cancel = this.deps.clock.after(timeoutMs, () => {
+        this.drainWaiters.delete(done);
+        resolve(false);
+      });
+      const done = () => {
+        cancel();
+        resolve(true);
+      };
+      this.drainWaiters.add(done);
+    });
   }
 
   has(chatId: ChatId): boolean {
@@ -377,6 +413,10 @@ export class SessionManager {
       this.deps.onReply(reply);
     } catch (error) {
       this.log.error("reply handler failed", { chatId: reply.chatId, cause: describeError(error) });
+    }
+    if (this.drainWaiters.size > 0 && this.unansweredCount() === 0) {
+      for (const done of [...this.drainWaiters]) done();
+      this.drainWaiters.clear();
     }
   }
 

@@ -29,9 +29,13 @@ export async function acquireInstanceLock(
       return { release: () => releaseIfOwned(path, owner.pid) };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
-        throw new DispatchError("lock_failed", `Could not create the lock file ${path}: ${(error as Error).message}`, {
-          cause: error,
-        });
+        throw new DispatchError(
+          "lock_failed",
+          `Could not create the lock file ${path}: ${(error as Error).message}`,
+          {
+            cause: error,
+          },
+        );
       }
     }
     const holder = await readOwner(path);
@@ -46,7 +50,10 @@ export async function acquireInstanceLock(
     // Left by a daemon that is gone (or unreadable half-written): take it over.
     await rm(path, { force: true });
   }
-  throw new DispatchError("lock_failed", `Could not take the lock file ${path}; another daemon keeps racing for it`);
+  throw new DispatchError(
+    "lock_failed",
+    `Could not take the lock file ${path}; another daemon keeps racing for it`,
+  );
 }
 
 async function readOwner(path: string): Promise<LockOwner | undefined> {

@@ -52,12 +52,18 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     return wrapPino(
       pino({
         level,
-        transport: { target: "pino-pretty", options: { colorize: true, translateTime: "SYS:HH:MM:ss.l" } },
+        transport: {
+          target: "pino-pretty",
+          options: { colorize: true, translateTime: "SYS:HH:MM:ss.l" },
+        },
       }),
     );
   }
   return wrapPino(
-    pino({ level, timestamp: pino.stdTimeFunctions.isoTime }, options.destination ?? process.stdout),
+    pino(
+      { level, timestamp: pino.stdTimeFunctions.isoTime },
+      options.destination ?? process.stdout,
+    ),
   );
 }
 

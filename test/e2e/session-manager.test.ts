@@ -244,4 +244,56 @@ describe("sessions through the real Claude Agent SDK", () => {
     expect(reply.agentSessionId).toBe(entry.session_id);
     expect(entry.previous_session_ids.map((previous) => previous.session_id)).toContain(unknownId);
   });
+
+  it("delivers contact text verbatim: no @file expansion, no slash commands", async () => {
+    const folder = path.join(home.home, "transcripts", "john-doe");
+    await mkdir(folder, { recursive: true });
+    await writeFile(path.join(folder, "secret.txt"), "TOP-SECRET-CONTENT-42");
+    const { manager } = await managerFor();
+
+    const reply = await manager.deliver(textFrom(JOHN, "John Doe", "summarise @secret.txt for me"));
+    expect(reply.text).toContain("@secret.txt");
+    const slash = await manager.deliver(textFrom(JOHN, "John Doe", "/clear"));
+    expect(slash.text).toContain("/clear");
+
+    const sent = model
+      .mainRequests()
+      .map((request) => JSON.stringify(request.body))
+      .join("\n");
+    expect(sent).not.toContain("TOP-SECRET-CONTENT-42");
+    // /clear would have wiped the context; the session still remembers both earlier turns.
+    const after = await manager.deliver(textFrom(JOHN, "John Doe", "anything else"));
+    expect(after.text).toContain("Reply to message 3");
+  });
+
+  it("shows the model only the tools the tier allows, and serves send_message for the chat's own use", async () => {
+    const interim: { chatId: string; text: string }[] = [];
+    const { manager } = await managerFor({
+      policy: {
+        allowedTools: ["Read", "mcp__dispatch__send_message"],
+        disallowedTools: [],
+        permissionMode: "dontAsk",
+      },
+      sendInterim: (chatId, text) => {
+        interim.push({ chatId, text });
+        return Promise.resolve();
+      },
+    });
+    const reply = await manager.deliver(
+      textFrom(JOHN, "John Doe", '[[tool mcp__dispatch__send_message {"text":"on my way"}]]'),
+    );
+    expect(interim).toEqual([{ chatId: JOHN, text: "on my way" }]);
+    expect(reply.text).toContain("Tool mcp__dispatch__send_message returned");
+
+    const toolNames = new Set(
+      model
+        .mainRequests()
+        .flatMap((request) =>
+          ((request.body as { tools?: { name: string }[] }).tools ?? []).map((tool) => tool.name),
+        ),
+    );
+    expect(toolNames.has("Read")).toBe(true);
+    for (const forbidden of ["Bash", "Write", "Edit", "WebFetch"])
+      expect(toolNames.has(forbidden)).toBe(false);
+  });
 });

@@ -6,11 +6,12 @@ import { createClaudeSdkAgent } from "../../src/agent/claude-sdk-agent.js";
 import { systemClock, type Clock } from "../../src/core/clock.js";
 import {
   SessionManager,
+  type AgentPolicy,
   type Delivery,
   type SessionManagerOptions,
 } from "../../src/core/session-manager.js";
 import type { TurnReply } from "../../src/core/session.js";
-import { asChatId } from "../../src/core/ids.js";
+import { asChatId, type ChatId } from "../../src/core/ids.js";
 import { wrapInboundMessage } from "../../src/identity/wrap-message.js";
 import { createLogger, type Logger } from "../../src/logging/logger.js";
 import { openJsonFileRegistry } from "../../src/store/json-file-registry.js";
@@ -42,6 +43,8 @@ export interface RealManagerOptions {
   logger?: Logger;
   manager?: Partial<SessionManagerOptions>;
   onReply?: (reply: TurnReply) => void;
+  policy?: AgentPolicy;
+  sendInterim?: (chatId: ChatId, text: string) => Promise<void>;
 }
 
 /** A SessionManager wired as the daemon wires it: real SDK, real registry file, real folders. */
@@ -55,8 +58,10 @@ export async function createRealManager(options: RealManagerOptions) {
       folders: createSessionFolders(path.join(options.home, "transcripts")),
       clock: options.clock ?? systemClock,
       logger,
-      policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
+      policyFor: () =>
+        options.policy ?? { allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" },
       onReply: options.onReply ?? (() => undefined),
+      ...(options.sendInterim ? { sendInterim: options.sendInterim } : {}),
     },
     {
       healthCheckIntervalMs: 5 * 60_000,

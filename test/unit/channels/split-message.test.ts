@@ -9,7 +9,10 @@ describe("splitMessage", () => {
 
   it("prefers paragraph breaks", () => {
     const text = `${"a".repeat(40)}.\n\n${"b".repeat(40)}. ${"c".repeat(10)}.`;
-    expect(splitMessage(text, 70)).toEqual([`${"a".repeat(40)}.`, `${"b".repeat(40)}. ${"c".repeat(10)}.`]);
+    expect(splitMessage(text, 70)).toEqual([
+      `${"a".repeat(40)}.`,
+      `${"b".repeat(40)}. ${"c".repeat(10)}.`,
+    ]);
   });
 
   it("falls back to sentence ends, then spaces", () => {
@@ -37,14 +40,18 @@ describe("splitMessage", () => {
 
   it("never exceeds the limit and loses no non-space character", () => {
     fc.assert(
-      fc.property(fc.string({ maxLength: 2_000 }), fc.integer({ min: 2, max: 300 }), (text, limit) => {
-        const parts = splitMessage(text, limit);
-        for (const part of parts) {
-          expect(part.length).toBeLessThanOrEqual(limit);
-          expect(part.length).toBeGreaterThan(0);
-        }
-        expect(parts.join("").replace(/\s/g, "")).toBe(text.replace(/\s/g, ""));
-      }),
+      fc.property(
+        fc.string({ maxLength: 2_000 }),
+        fc.integer({ min: 2, max: 300 }),
+        (text, limit) => {
+          const parts = splitMessage(text, limit);
+          for (const part of parts) {
+            expect(part.length).toBeLessThanOrEqual(limit);
+            expect(part.length).toBeGreaterThan(0);
+          }
+          expect(parts.join("").replace(/\s/g, "")).toBe(text.replace(/\s/g, ""));
+        },
+      ),
     );
   });
 });

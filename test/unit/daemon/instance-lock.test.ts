@@ -16,8 +16,14 @@ afterEach(async () => {
 
 describe("acquireInstanceLock", () => {
   it("refuses a second daemon while the first holds the lock", async () => {
-    const first = await acquireInstanceLock(lockPath, { pid: 111, started_at: "t0", port: 7878 }, () => true);
-    await expect(acquireInstanceLock(lockPath, { pid: 222, started_at: "t1" }, () => true)).rejects.toMatchObject({
+    const first = await acquireInstanceLock(
+      lockPath,
+      { pid: 111, started_at: "t0", port: 7878 },
+      () => true,
+    );
+    await expect(
+      acquireInstanceLock(lockPath, { pid: 222, started_at: "t1" }, () => true),
+    ).rejects.toMatchObject({
       code: "already_running",
       message: expect.stringContaining("pid 111") as unknown,
     });
@@ -29,7 +35,11 @@ describe("acquireInstanceLock", () => {
 
   it("takes over a lock left by a daemon that is gone", async () => {
     await writeFile(lockPath, JSON.stringify({ pid: 999_999, started_at: "earlier" }));
-    const lock = await acquireInstanceLock(lockPath, { pid: 333, started_at: "now" }, (pid) => pid !== 999_999);
+    const lock = await acquireInstanceLock(
+      lockPath,
+      { pid: 333, started_at: "now" },
+      (pid) => pid !== 999_999,
+    );
     expect(JSON.parse(await readFile(lockPath, "utf8"))).toMatchObject({ pid: 333 });
     await lock.release();
   });

@@ -1,0 +1,131 @@
+#!/usr/bin/env node
+/**
+ * The `dispatch` command. `buildProgram(deps)` is the whole CLI with its outside world passed in,
+ * so tests run it against a fake daemon; the bottom of this file runs it for real.
+ */
+import { readFileSync, realpathSync } from "node:fs";
+import os from "node:os";
+import { fileURLToPath } from "node:url";
+import { Command, CommanderError } from "commander";
+import { DispatchError, describeError } from "../core/errors.js";
+import { registerContactsCommand } from "./commands/contacts.js";
+import { registerDoctorCommand } from "./commands/doctor.js";
+import { registerChatCommand, registerSendCommand } from "./commands/messages.js";
+import { registerSessionsCommand, registerStatusCommand } from "./commands/sessions.js";
+import { CommandFailed, createCliContext, type CliDeps, type StartDaemon } from "./context.js";
+
+export type { CliDeps, StartDaemon } from "./context.js";
+
+/** Exit codes: 0 success, 1 a command failed, 2 the command line itself was wrong. */
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+export function buildProgram(deps: CliDeps): Command {
+  const context = createCliContext(deps);
+  const program = new Command("dispatch")
+    .description("One persistent Claude agent session per chat, fed by messaging channels.")
+    .version(deps.version, "-V, --version", "print dispatch's version")
+    .helpOption("-h, --help", "show help for a command")
+    .configureOutput({ writeOut: deps.stdout, writeErr: deps.stderr })
+    .exitOverride()
+    .showHelpAfterError("(add --help for usage)");
+
+  program
+    .command("start")
+    .description("run the daemon in the foreground until Ctrl-C (what `npm start` runs)")
+    .option("--demo", "answer with the offline stand-in model: no Claude credentials needed")
+    .action(async (options: { demo?: boolean }) => {
+      await deps.startDaemon({ demo: options.demo === true });
+    });
+  registerStatusCommand(program, context);
+  registerSendCommand(program, context);
+  registerChatCommand(program, context);
+  registerSessionsCommand(program, context);
+  registerContactsCommand(program, context);
+  registerDoctorCommand(program, context);
+
+  program.addHelpText(
+    "after",
+    [
+      "",
+      "Examples:",
+      "  dispatch start --demo            run without Claude credentials",
+      '  dispatch send +15551234567 "hi"  send a message and print the reply',
+      "  dispatch status                  every session at a glance",
+      "  dispatch doctor                  find out what is wrong",
+    ].join("\n"),
+  );
+  return program;
+}
+
+/** Runs one command line (without `node` and the script) and resolves to the exit code. */
+export async function runCli(args: readonly string[], deps: CliDeps): Promise<number> {
+  try {
+    await buildProgram(deps).parseAsync([...args], { from: "user" });
+    return 0;
+  } catch (error) {
+    return reportFailure(error, deps);
+  }
+}
+
+function reportFailure(error: unknown, deps: CliDeps): number {
+  // Commander has printed its own message (or the help, or the version) already.
+  if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : EXIT_USAGE;
+  if (error instanceof CommandFailed) return EXIT_FAILURE;
+  if (error instanceof DispatchError) {
+    deps.stderr(`error: ${error.message}\n`);
+    return EXIT_FAILURE;
+  }
+  // Not an error we expected: a bug, so keep the stack for the report.
+  const detail = error instanceof Error && error.stack ? error.stack : describeError(error);
+  deps.stderr(`error: ${describeError(error)}\n\n${detail}\n`);
+  return EXIT_FAILURE;
+}
+
+/** The real process: its streams, environment and the daemon from `src/daemon/`. */
+export function createProcessDeps(): CliDeps {
+  const startDaemon: StartDaemon = async (options) => {
+    const { runDaemon } = await import("../daemon/run-daemon.js");
+    await runDaemon(options);
+  };
+  return {
+    env: process.env,
+    homeDir: os.homedir(),
+    platform: process.platform,
+    nodeVersion: process.versions.node,
+    version: readOwnVersion(),
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    stdin: process.stdin,
+    stdinIsTTY: process.stdin.isTTY === true,
+    now: () => new Date(),
+    startDaemon,
+  };
+}
+
+/** From package.json, two folders up from both `src/cli/` and `dist/cli/`. */
+function readOwnVersion(): string {
+  try {
+    const manifest = JSON.parse(
+      readFileSync(new URL("../../package.json", import.meta.url), "utf8"),
+    ) as { version?: unknown };
+    return typeof manifest.version === "string" ? manifest.version : "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+/** True when this file is the program being run (also through npm's bin symlink). */
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  process.exitCode = await runCli(process.argv.slice(2), createProcessDeps());
+}

@@ -1,0 +1,23 @@
+import { existsSync } from "node:fs";
+import path from "node:path";
+
+const CREDENTIAL_VARIABLES = [
+  "ANTHROPIC_API_KEY",
+  "ANTHROPIC_AUTH_TOKEN",
+  "CLAUDE_CODE_OAUTH_TOKEN",
+] as const;
+
+/**
+ * Whether the Claude CLI will find credentials: an API key or token in the environment, a
+ * third-party provider switch, or a `claude login` in `~/.claude`.
+ */
+export function hasClaudeCredentials(env: NodeJS.ProcessEnv, homeDir: string): boolean {
+  if (CREDENTIAL_VARIABLES.some((name) => Boolean(env[name]))) return true;
+  if (env.CLAUDE_CODE_USE_BEDROCK === "1" || env.CLAUDE_CODE_USE_VERTEX === "1") return true;
+  return existsSync(path.join(homeDir, ".claude", ".credentials.json"));
+}
+
+export const NO_CREDENTIALS_MESSAGE =
+  "No Claude credentials found: set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN or " +
+  "CLAUDE_CODE_OAUTH_TOKEN) in the daemon's environment, or run `claude login`, then restart " +
+  "dispatch. To try dispatch without credentials, run `npm run demo` (an offline stand-in model).";

@@ -1,0 +1,221 @@
+import { mkdir } from "node:fs/promises";
+import os from "node:os";
+import { agentChildEnv } from "../agent/child-env.js";
+import { createClaudeSdkAgent } from "../agent/claude-sdk-agent.js";
+import type { Channel } from "../channels/channel.js";
+import { loadOrCreateApiToken } from "../channels/http/api-token.js";
+import { createHttpApi } from "../channels/http/http-api.js";
+import { startHttpServer, type HttpServer } from "../channels/http/http-server.js";
+import { loadConfig, type LoadedConfig } from "../config/load-config.js";
+import type { Config } from "../config/schema.js";
+import { systemClock, type Clock } from "../core/clock.js";
+import { describeError } from "../core/errors.js";
+import { SessionManager } from "../core/session-manager.js";
+import { loadContacts } from "../identity/contacts.js";
+import { createLogger, type Logger } from "../logging/logger.js";
+import { startStandInModel, type StandInModel } from "../stand-in/model-server.js";
+import { openJsonFileRegistry } from "../store/json-file-registry.js";
+import { createSessionFolders } from "../store/session-folders.js";
+import { hasClaudeCredentials } from "./credentials.js";
+import { Dispatcher } from "./dispatcher.js";
+import { acquireInstanceLock, type InstanceLock } from "./instance-lock.js";
+import { createMetrics } from "./metrics.js";
+import { createTierPolicy } from "./tier-policy.js";
+import { DISPATCH_VERSION } from "./version.js";
+
+export interface DaemonOptions {
+  env: NodeJS.ProcessEnv;
+  homeDir?: string;
+  /** Runs against the bundled offline stand-in model instead of Claude. */
+  demo: boolean;
+  logger?: Logger;
+  clock?: Clock;
+}
+
+export interface RunningDaemon {
+  port: number;
+  loaded: LoadedConfig;
+  /** Stops taking messages, lets running turns finish (bounded), saves every session id. */
+  stop(reason: string): Promise<void>;
+}
+
+/** iMessage's practical limit per bubble; HTTP clients take long texts whole. */
+const HTTP_MAX_MESSAGE_LENGTH = 100_000;
+
+/**
+ * The composition root: the only place that knows every concrete class. Starts in dependency
+ * order and, when a step fails, undoes the steps before it.
+ */
+export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon> {
+  const clock = options.clock ?? systemClock;
+  const homeDir = options.homeDir ?? os.homedir();
+  const loaded = await loadConfig({ env: options.env, homeDir });
+  const { paths } = loaded;
+  const config = options.demo ? answerEveryone(loaded.config) : loaded.config;
+  const logger =
+    options.logger ?? createLogger({ level: config.logLevel, pretty: process.stdout.isTTY });
+  const undo: (() => Promise<void>)[] = [];
+  const rollback = async () => {
+    for (const step of undo.reverse()) await step().catch(() => undefined);
+  };
+
+  try {
+    await mkdir(paths.stateDir, { recursive: true, mode: 0o700 });
+    const lock: InstanceLock = await acquireInstanceLock(paths.lockFile, {
+      pid: process.pid,
+      started_at: new Date(clock.now()).toISOString(),
+      port: config.port,
+    });
+    undo.push(() => lock.release());
+
+    const contacts = await loadContacts(paths.contactsFile, {
+      knownTiers: Object.keys(config.tiers),
+      ...(config.defaultRegion ? { defaultRegion: config.defaultRegion } : {}),
+    });
+    const registry = await openJsonFileRegistry({ path: paths.registryFile, logger, clock });
+    undo.push(() => registry.close());
+    const { token } = await loadOrCreateApiToken(
+      paths.apiTokenFile,
+      options.env.DISPATCH_API_TOKEN,
+      { logger },
+    );
+
+    let agentEnv = agentChildEnv({ ...options.env, HOME: options.env.HOME ?? homeDir });
+    let standIn: StandInModel | undefined;
+    if (options.demo) {
+      standIn = await startStandInModel();
+      undo.push(() => standIn!.close());
+      agentEnv = {
+        ...agentEnv,
+        ANTHROPIC_BASE_URL: standIn.url,
+        ANTHROPIC_API_KEY: "demo-stand-in",
+      };
+      logger.warn("demo-mode", {
+        model: standIn.url,
+        note: "replies come from the bundled offline stand-in model, not from Claude; every chat is answered",
+      });
+    }
+    const hasCredentials = options.demo || hasClaudeCredentials(agentEnv, homeDir);
+    if (!hasCredentials)
+      logger.warn("credentials-missing", { fix: "set ANTHROPIC_API_KEY or run `npm run demo`" });
+
+    const metrics = createMetrics();
+    const manager: SessionManager = new SessionManager(
+      {
+        agent: createClaudeSdkAgent({ logger, env: agentEnv }),
+        registry,
+        folders: createSessionFolders(config.transcriptsDir),
+        clock,
+        logger,
+        policyFor: createTierPolicy(config),
+        // Called only once messages flow, after `dispatcher` below exists.
+        onReply: (reply): void => dispatcher.onReply(reply),
+        sendInterim: (chatId, text): Promise<void> => dispatcher.sendInterim(chatId, text),
+      },
+      {
+        healthCheckIntervalMs: config.healthCheckIntervalSeconds * 1000,
+        idleTimeoutMs: config.idleTimeoutSeconds * 1000,
+        maxConsecutiveErrors: config.maxConsecutiveErrors,
+      },
+    );
+    const dispatcher: Dispatcher = new Dispatcher({
+      manager,
+      registry,
+      contacts,
+      config,
+      metrics,
+      clock,
+      logger,
+      version: DISPATCH_VERSION,
+      hasCredentials,
+    });
+    manager.startup();
+    undo.push(() => manager.shutdown());
+
+    const channels: Channel[] = [];
+    let server: HttpServer | undefined;
+    if (config.channels.http.enabled) {
+      server = await startHttpServer({
+        app: createHttpApi({ control: dispatcher, token, logger }),
+        port: config.port,
+      });
+      undo.push(() => server!.close());
+      dispatcher.addChannel(httpReplyChannel(logger));
+    }
+    if (config.channels.imessage.enabled) {
+      logger.warn("channel-unavailable", {
+        channel: "imessage",
+        note: "the iMessage channel is not built yet; set channels.imessage.enabled to false to silence this",
+      });
+    }
+    for (const channel of channels) {
+      await channel.start(dispatcher.sink);
+      undo.push(() => channel.stop());
+      dispatcher.addChannel(channel);
+    }
+
+    logger.info("daemon-start", {
+      version: DISPATCH_VERSION,
+      pid: process.pid,
+      home: paths.home,
+      port: server?.port,
+      registered: registry.size,
+      contacts: contacts.size,
+      demo: options.demo,
+    });
+
+    let stopping: Promise<void> | undefined;
+    const stop = (reason: string) => {
+      stopping ??= (async () => {
+        logger.info("daemon-stop", { reason });
+        dispatcher.beginShutdown();
+        for (const channel of channels) await channel.stop().catch(() => undefined);
+        const drained = await manager.drain(config.shutdownGraceSeconds * 1000);
+        if (!drained)
+          logger.warn("shutdown grace ran out with turns still running", {
+            unanswered: manager.unansweredCount(),
+          });
+        await server?.close();
+        await manager.shutdown();
+        await registry.close();
+        await standIn?.close();
+        await lock.release();
+        logger.info("daemon-stopped", {});
+      })();
+      return stopping;
+    };
+    return { port: server?.port ?? 0, loaded, stop };
+  } catch (error) {
+    logger.error("daemon start failed", { cause: describeError(error) });
+    await rollback();
+    throw error;
+  }
+}
+
+/** Demo mode answers every chat, so a newcomer can try it without writing contacts.json. */
+function answerEveryone(config: Config): Config {
+  const unknown = config.tiers.unknown!;
+  return {
+    ...config,
+    unknownSenders: "respond",
+    tiers: { ...config.tiers, unknown: { ...unknown, respond: true } },
+  };
+}
+
+/**
+ * HTTP clients get replies in the response of `POST /v1/messages` with `wait: true`; what the
+ * agent sends otherwise for an HTTP chat (interim messages, replies nobody waited for) is logged.
+ */
+function httpReplyChannel(logger: Logger): Channel {
+  return {
+    name: "http",
+    maxMessageLength: HTTP_MAX_MESSAGE_LENGTH,
+    start: () => Promise.resolve(),
+    stop: () => Promise.resolve(),
+    send: (chatId, text) => {
+      logger.info("http-reply", { chatId, characters: text.length });
+      logger.debug("http-reply-text", { chatId, text });
+      return Promise.resolve();
+    },
+  };
+}

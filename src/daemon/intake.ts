@@ -1,0 +1,95 @@
+import type { InboundMessage } from "../channels/channel.js";
+import type { Config } from "../config/schema.js";
+import { DispatchError } from "../core/errors.js";
+import type { ChatId } from "../core/ids.js";
+import type { Delivery } from "../core/session-manager.js";
+import { chatKind, normaliseChatId } from "../identity/chat-id.js";
+import { resolveSender, type ContactBook } from "../identity/contacts.js";
+import { wrapInboundMessage } from "../identity/wrap-message.js";
+
+/**
+ * A channel's message as the session manager takes it: chat id normalised, contact and tier
+ * looked up, answered-or-not decided, text wrapped with its sender header. Pure apart from the
+ * random nonce of the wrapping.
+ */
+export function prepareDelivery(
+  message: InboundMessage,
+  context: { contacts: ContactBook; config: Config },
+): Delivery {
+  const { contacts, config } = context;
+  const region = config.defaultRegion ? { defaultRegion: config.defaultRegion } : {};
+  const chatId = normaliseChatId(message.chatId, region);
+  const kind = chatKind(chatId);
+  const chat =
+    kind === "group"
+      ? resolveGroup(contacts, chatId, message, config)
+      : resolveSender(contacts, chatId, config.unknownSenders);
+  const tierSettings = Object.hasOwn(config.tiers, chat.tier) ? config.tiers[chat.tier] : undefined;
+  if (!chat.answered || !tierSettings?.respond) {
+    throw new DispatchError(
+      "unknown_sender",
+      notAnsweredMessage(chatId, chat.tier, chat.name !== null, config),
+    );
+  }
+  // In a group the chat is the group; the header still names the member who wrote.
+  const sender =
+    kind === "group"
+      ? resolveMember(contacts, message.sender, region)
+      : { name: chat.name, handle: chatId, tier: chat.tier };
+  const text = wrapInboundMessage({
+    text: message.text,
+    channel: message.channel,
+    receivedAt: message.receivedAt,
+    sender,
+    ...(kind === "group" ? { group: { name: chat.name, chatId } } : {}),
+  });
+  return {
+    chatId,
+    text,
+    contactName: chat.name,
+    tier: chat.tier,
+    chatKind: kind,
+    channel: message.channel,
+  };
+}
+
+function resolveGroup(
+  contacts: ContactBook,
+  chatId: ChatId,
+  message: InboundMessage,
+  config: Config,
+) {
+  const group = contacts.lookup(chatId);
+  if (group) return { name: group.name, tier: group.tier, answered: true };
+  return {
+    name: message.groupName ?? null,
+    tier: "unknown",
+    answered: config.unknownSenders === "respond",
+  };
+}
+
+function resolveMember(
+  contacts: ContactBook,
+  handle: string | undefined,
+  region: { defaultRegion?: Config["defaultRegion"] },
+): { name: string | null; handle: string; tier: string } {
+  if (!handle) return { name: null, handle: "unknown", tier: "unknown" };
+  let memberId: ChatId | undefined;
+  try {
+    memberId = normaliseChatId(handle, region);
+  } catch {
+    return { name: null, handle, tier: "unknown" };
+  }
+  const match = contacts.lookup(memberId);
+  return { name: match?.name ?? null, handle: memberId, tier: match?.tier ?? "unknown" };
+}
+
+function notAnsweredMessage(chatId: ChatId, tier: string, known: boolean, config: Config): string {
+  if (!known) {
+    return (
+      `Chat ${chatId} is not in contacts.json and \`unknownSenders\` is "${config.unknownSenders}": ` +
+      'add it to contacts.json, or set `unknownSenders` to "respond" in config.json to answer strangers.'
+    );
+  }
+  return `Chat ${chatId} is in tier "${tier}", which is not answered; set \`tiers.${tier}.respond\` to true in config.json to answer it.`;
+}

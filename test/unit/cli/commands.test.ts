@@ -1,0 +1,343 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  TOKEN,
+  closedPort,
+  runDispatch,
+  sessionView,
+  startFakeDaemon,
+  type FakeDaemon,
+  type FakeResponse,
+  type RecordedRequest,
+} from "./cli-harness.js";
+
+const HEALTH = {
+  status: "ok",
+  version: "0.1.0",
+  uptime_seconds: 7_500,
+  sessions: { registered: 2, live: 1 },
+};
+
+const SESSIONS = [
+  sessionView(),
+  sessionView({
+    chat_id: "chat123456789",
+    session_name: "family-chat",
+    contact_name: null,
+    tier: "family",
+    state: "stopped",
+    chat_kind: "group",
+    last_message_time: "2026-02-07T12:00:00.000Z",
+    turns: 3,
+    errors: 0,
+  }),
+];
+
+let home: string;
+let daemon: FakeDaemon | undefined;
+
+beforeEach(async () => {
+  home = await mkdtemp(join(tmpdir(), "dispatch-cli-"));
+});
+afterEach(async () => {
+  await daemon?.close();
+  daemon = undefined;
+  await rm(home, { recursive: true, force: true });
+});
+
+/** The fake daemon's routes: /healthz, the session list and one session, a message reply. */
+function routes(
+  overrides: (request: RecordedRequest) => FakeResponse | undefined = () => undefined,
+) {
+  return (request: RecordedRequest): FakeResponse => {
+    const special = overrides(request);
+    if (special) return special;
+    if (request.url === "/healthz") return { status: 200, body: HEALTH };
+    if (request.authorization !== `Bearer ${TOKEN}`) {
+      return { status: 401, body: { error: { code: "unauthorized", message: "Wrong token." } } };
+    }
+    if (request.method === "GET" && request.url === "/v1/sessions")
+      return { status: 200, body: SESSIONS };
+    if (request.method === "GET" && request.url === "/v1/sessions/%2B15551234567") {
+      return { status: 200, body: SESSIONS[0] };
+    }
+    if (request.method === "POST" && request.url === "/v1/sessions/%2B15551234567/restart") {
+      return { status: 200, body: sessionView({ state: "starting" }) };
+    }
+    if (request.method === "DELETE") return { status: 200, body: { stopped: true } };
+    if (request.method === "POST" && request.url === "/v1/messages") {
+      return {
+        status: 200,
+        body: {
+          chat_id: "+15551234567",
+          session_name: "john-doe",
+          session_id: "s",
+          reply: "hello back",
+          message_id: "m-1",
+        },
+      };
+    }
+    return {
+      status: 404,
+      body: { error: { code: "not_found", message: `No route ${request.url}.` } },
+    };
+  };
+}
+
+async function run(args: string[], options: { stdinLines?: string[]; stdinIsTTY?: boolean } = {}) {
+  daemon ??= await startFakeDaemon(routes());
+  return runDispatch(args, { port: daemon.port, home, ...options });
+}
+
+describe("dispatch status", () => {
+  it("prints uptime, counts and one row per session, newest first", async () => {
+    const result = await run(["status"]);
+    expect(result.exitCode).toBe(0);
+    const lines = result.stdout.split("\n");
+    expect(lines[0]).toBe("dispatch 0.1.0 · up 2h 5m · 1 live / 2 registered sessions");
+    expect(lines[2]).toMatch(/^CHAT\s+CONTACT\s+TIER\s+STATE\s+LAST MESSAGE\s+TURNS\s+ERRORS$/);
+    expect(lines[3]).toMatch(/^\+15551234567\s+John Doe\s+favorite\s+idle\s+3m ago\s+12\s+1$/);
+    expect(lines[4]).toMatch(/^chat123456789\s+-\s+family\s+stopped\s+3h ago\s+3\s+0$/);
+    expect(daemon?.requests.map((request) => request.url)).toEqual(["/healthz", "/v1/sessions"]);
+  });
+
+  it("prints the raw JSON with --json", async () => {
+    const result = await run(["status", "--json"]);
+    expect(JSON.parse(result.stdout)).toEqual({ health: HEALTH, sessions: SESSIONS });
+  });
+
+  it("says dispatch is not running, on stderr, with exit code 1", async () => {
+    const port = await closedPort();
+    const result = await runDispatch(["status"], { port, home });
+    expect(result.exitCode).toBe(1);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toBe(
+      `error: dispatch is not running on 127.0.0.1:${port}. Start it with \`npm start\` (or \`dispatch start\`)\n`,
+    );
+  });
+
+  it("shows the API's error message without a stack trace", async () => {
+    daemon = await startFakeDaemon(routes());
+    const result = await runDispatch(["status"], {
+      port: daemon.port,
+      home,
+      env: { DISPATCH_API_TOKEN: "wrong" },
+    });
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toBe("error: Wrong token.\n");
+  });
+});
+
+describe("dispatch send", () => {
+  it("posts the words as one text with wait: true and prints the reply", async () => {
+    const result = await run([
+      "send",
+      "+15551234567",
+      "how",
+      "are",
+      "you?",
+      "--sender",
+      "+1999",
+      "--group-name",
+      "Fam",
+    ]);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toBe("hello back\n");
+    expect(daemon?.requests).toEqual([
+      {
+        method: "POST",
+        url: "/v1/messages",
+        authorization: `Bearer ${TOKEN}`,
+        body: {
+          chat_id: "+15551234567",
+          text: "how are you?",
+          sender: "+1999",
+          group_name: "Fam",
+          wait: true,
+        },
+      },
+    ]);
+  });
+
+  it("prints (no reply) when the agent chose silence", async () => {
+    daemon = await startFakeDaemon(
+      routes((request) =>
+        request.url === "/v1/messages"
+          ? {
+              status: 200,
+              body: {
+                chat_id: "c",
+                session_name: "c",
+                session_id: null,
+                reply: null,
+                message_id: "m",
+              },
+            }
+          : undefined,
+      ),
+    );
+    const result = await run(["send", "chat1", "hi"]);
+    expect(result.stdout).toBe("(no reply)\n");
+  });
+
+  it("with --no-wait sends wait: false and prints the message id", async () => {
+    daemon = await startFakeDaemon(
+      routes((request) =>
+        request.url === "/v1/messages"
+          ? { status: 202, body: { message_id: "msg-77", chat_id: "c" } }
+          : undefined,
+      ),
+    );
+    const result = await run(["send", "--no-wait", "chat1", "hi"]);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toBe("msg-77\n");
+    expect(daemon.requests[0]?.body).toEqual({ chat_id: "chat1", text: "hi", wait: false });
+  });
+
+  it("is a usage error (exit 2) without text", async () => {
+    const result = await run(["send", "+15551234567"]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain("missing required argument 'text'");
+    expect(daemon?.requests).toEqual([]);
+  });
+});
+
+describe("dispatch sessions", () => {
+  it("list prints a table", async () => {
+    const result = await run(["sessions", "list"]);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout.split("\n")[1]).toMatch(
+      /^\+15551234567\s+john-doe\s+John Doe\s+favorite\s+idle\s+http\s+3m ago$/,
+    );
+  });
+
+  it("show normalises the chat id the way the registry keys it", async () => {
+    const result = await run(["sessions", "show", "+1 (555) 123-4567"]);
+    expect(result.exitCode).toBe(0);
+    expect(daemon?.requests[0]?.url).toBe("/v1/sessions/%2B15551234567");
+    expect(result.stdout).toContain("session       john-doe\n");
+    expect(result.stdout).toContain("last message  2026-02-07T14:57:00.000Z (3m ago)\n");
+    expect(result.stdout).toContain("cost          $0.42\n");
+  });
+
+  it("show passes the API's not_found message on", async () => {
+    const result = await run(["sessions", "show", "nobody@example.com"]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toBe("error: No route /v1/sessions/nobody%40example.com.\n");
+  });
+
+  it("restart posts to the restart route", async () => {
+    const result = await run(["sessions", "restart", "+15551234567"]);
+    expect(result.exitCode).toBe(0);
+    expect(daemon?.requests[0]).toMatchObject({
+      method: "POST",
+      url: "/v1/sessions/%2B15551234567/restart",
+    });
+    expect(result.stdout).toBe("Restarted +15551234567 (session john-doe, starting).\n");
+  });
+
+  it("stop deletes without forgetting", async () => {
+    const result = await run(["sessions", "stop", "+15551234567"]);
+    expect(result.exitCode).toBe(0);
+    expect(daemon?.requests[0]).toMatchObject({
+      method: "DELETE",
+      url: "/v1/sessions/%2B15551234567",
+    });
+  });
+
+  it("forget refuses without --yes when stdin is not a terminal, sending nothing", async () => {
+    const result = await run(["sessions", "forget", "+15551234567"], { stdinIsTTY: false });
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain("Pass --yes");
+    expect(daemon?.requests).toEqual([]);
+  });
+
+  it("forget --yes deletes with ?forget=true", async () => {
+    const result = await run(["sessions", "forget", "--yes", "+15551234567"]);
+    expect(result.exitCode).toBe(0);
+    expect(daemon?.requests[0]).toMatchObject({
+      method: "DELETE",
+      url: "/v1/sessions/%2B15551234567?forget=true",
+    });
+  });
+
+  it("forget asks on a terminal and forgets on 'y'", async () => {
+    const result = await run(["sessions", "forget", "+15551234567"], {
+      stdinIsTTY: true,
+      stdinLines: ["y"],
+    });
+    expect(result.stdout).toContain("Forget +15551234567?");
+    expect(daemon?.requests[0]?.url).toBe("/v1/sessions/%2B15551234567?forget=true");
+  });
+
+  it("forget asks on a terminal and keeps the session on anything else", async () => {
+    const result = await run(["sessions", "forget", "+15551234567"], {
+      stdinIsTTY: true,
+      stdinLines: ["n"],
+    });
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toContain("Nothing forgotten.");
+    expect(daemon?.requests).toEqual([]);
+  });
+
+  it("without a subcommand shows its help as a usage error", async () => {
+    const result = await run(["sessions"]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain("forget [options] <chat>");
+  });
+});
+
+describe("dispatch start, --help, --version", () => {
+  it("start --demo calls startDaemon with demo: true", async () => {
+    const calls: { demo: boolean }[] = [];
+    const result = await runDispatch(["start", "--demo"], {
+      home,
+      startDaemon: (options) => {
+        calls.push(options);
+        return Promise.resolve();
+      },
+    });
+    expect(result.exitCode).toBe(0);
+    expect(calls).toEqual([{ demo: true }]);
+  });
+
+  it("start reports a DispatchError from the daemon as error: ...", async () => {
+    const { DispatchError } = await import("../../../src/core/errors.js");
+    const result = await runDispatch(["start"], {
+      home,
+      startDaemon: () => Promise.reject(new DispatchError("locked", "Another dispatch runs.")),
+    });
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toBe("error: Another dispatch runs.\n");
+  });
+
+  it("every command has --help", async () => {
+    for (const command of [
+      ["start"],
+      ["status"],
+      ["send"],
+      ["chat"],
+      ["sessions", "forget"],
+      ["contacts", "check"],
+      ["doctor"],
+    ]) {
+      const result = await runDispatch([...command, "--help"], { home });
+      expect(result.exitCode, command.join(" ")).toBe(0);
+      expect(result.stdout, command.join(" ")).toContain(`Usage: dispatch ${command.join(" ")}`);
+    }
+  });
+
+  it("--version prints the version", async () => {
+    const result = await runDispatch(["--version"], { home });
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toBe("9.9.9-test\n");
+  });
+
+  it("an unknown command is a usage error with a suggestion", async () => {
+    const result = await runDispatch(["stauts"], { home });
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain("Did you mean status?");
+  });
+});

@@ -1,0 +1,108 @@
+import { describe, expect, it } from "vitest";
+import type { InboundMessage } from "../../../src/channels/channel.js";
+import { validateConfig } from "../../../src/config/load-config.js";
+import type { Config } from "../../../src/config/schema.js";
+import { prepareDelivery } from "../../../src/daemon/intake.js";
+import { parseContacts } from "../../../src/identity/contacts.js";
+
+const context = {
+  homeDir: "/home/ada",
+  platform: "linux" as const,
+  totalMemoryBytes: 8 * 1024 ** 3,
+};
+
+function configWith(input: Record<string, unknown> = {}): Config {
+  const result = validateConfig(input, context);
+  if (!result.ok) throw new Error(result.problems.join("\n"));
+  return result.config;
+}
+
+const config = configWith({ defaultRegion: "US" });
+const contacts = parseContacts(
+  {
+    contacts: [
+      { name: "John Doe", tier: "favorite", handles: ["+1 (555) 123-4567"] },
+      { name: "Beep Bot", tier: "bots", handles: ["bot@example.com"] },
+    ],
+    groups: [{ chat_id: "chat123456789", name: "Family Chat", tier: "family" }],
+  },
+  { knownTiers: Object.keys(config.tiers), defaultRegion: "US" },
+);
+
+function message(overrides: Partial<InboundMessage>): InboundMessage {
+  return {
+    channel: "http",
+    chatId: "+15551234567",
+    text: "hello",
+    receivedAt: new Date("2026-02-07T14:30:00.000Z"),
+    ...overrides,
+  };
+}
+
+describe("prepareDelivery", () => {
+  it("normalises the chat id, finds the contact and wraps the text with its header", () => {
+    const delivery = prepareDelivery(message({ chatId: "(555) 123-4567" }), { contacts, config });
+    expect(delivery).toMatchObject({
+      chatId: "+15551234567",
+      contactName: "John Doe",
+      tier: "favorite",
+      chatKind: "individual",
+      channel: "http",
+    });
+    expect(delivery.text).toContain('"from":"John Doe"');
+    expect(delivery.text).toContain("hello");
+    expect(delivery.text).toContain("2026-02-07T14:30:00.000Z");
+  });
+
+  it("refuses unknown senders under the default policy, naming the fix", () => {
+    expect(() =>
+      prepareDelivery(message({ chatId: "+15550001111" }), { contacts, config }),
+    ).toThrowError(
+      expect.objectContaining({
+        code: "unknown_sender",
+        message: expect.stringContaining("unknownSenders") as unknown,
+      }),
+    );
+  });
+
+  it("answers unknown senders with the unknown tier when the policy says respond", () => {
+    const respond = configWith({ unknownSenders: "respond" });
+    const delivery = prepareDelivery(message({ chatId: "+15550001111" }), {
+      contacts,
+      config: respond,
+    });
+    expect(delivery).toMatchObject({ tier: "unknown", contactName: null });
+  });
+
+  it("refuses a known contact whose tier is not answered", () => {
+    expect(() =>
+      prepareDelivery(message({ chatId: "BOT@example.com" }), { contacts, config }),
+    ).toThrowError(
+      expect.objectContaining({
+        code: "unknown_sender",
+        message: expect.stringContaining("tiers.bots.respond") as unknown,
+      }),
+    );
+  });
+
+  it("treats a group as one chat and names the member who wrote", () => {
+    const delivery = prepareDelivery(message({ chatId: "chat123456789", sender: "555-123-4567" }), {
+      contacts,
+      config,
+    });
+    expect(delivery).toMatchObject({
+      chatId: "chat123456789",
+      contactName: "Family Chat",
+      tier: "family",
+      chatKind: "group",
+    });
+    expect(delivery.text).toContain("Family Chat");
+    expect(delivery.text).toContain('"from":"John Doe"');
+  });
+
+  it("rejects a chat id that tries to escape a folder", () => {
+    expect(() =>
+      prepareDelivery(message({ chatId: "../../etc/passwd" }), { contacts, config }),
+    ).toThrowError(expect.objectContaining({ code: "invalid_chat_id" }));
+  });
+});
