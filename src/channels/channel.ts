@@ -32,4 +32,10 @@ export interface InboundMessage {
   receivedAt: Date;
 }
 
-export type InboundSink = (message: InboundMessage) => Promise<void>;
+/**
+ * Where a channel hands each message. It resolves once the message is durably recorded; a
+ * channel that polls passes its new `cursor`, which is saved in the same transaction as the
+ * message, so a crash can neither lose a message nor replay one. It rejects when the message
+ * could not be recorded: the channel keeps its cursor and tries again.
+ */
+export type InboundSink = (message: InboundMessage, options?: { cursor?: string }) => Promise<void>;
