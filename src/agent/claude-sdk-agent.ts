@@ -22,6 +22,7 @@ import type {
   ChatTools,
 } from "./port.js";
 import { killProcessTree } from "./process-tree.js";
+import { confineFileTools, grantsShell } from "./tool-rules.js";
 
 /** The only module that imports the Claude Agent SDK. */
 
@@ -84,7 +85,10 @@ function startConversation(
     permissionMode: options.permissionMode,
     // Built-in tools a tier does not allow are not even shown to the model.
     tools: builtInToolsOf(options.allowedTools),
-    allowedTools: [...options.allowedTools],
+    // Without a shell, file tools are held to the chat's own folder.
+    allowedTools: grantsShell(options.allowedTools)
+      ? [...options.allowedTools]
+      : confineFileTools(options.allowedTools, options.cwd),
     disallowedTools: [...options.disallowedTools],
     // Contacts' texts are delivered exactly as written: no slash commands, no @file expansion.
     verbatimPrompts: true,

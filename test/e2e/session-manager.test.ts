@@ -296,4 +296,40 @@ describe("sessions through the real Claude Agent SDK", () => {
     for (const forbidden of ["Bash", "Write", "Edit", "WebFetch"])
       expect(toolNames.has(forbidden)).toBe(false);
   });
+
+  it("never lets one contact's agent read another contact's folder", async () => {
+    const transcripts = path.join(home.home, "transcripts");
+    await mkdir(path.join(transcripts, "jane-roe"), { recursive: true });
+    await mkdir(path.join(transcripts, "john-doe"), { recursive: true });
+    await writeFile(path.join(transcripts, "jane-roe", "diary.txt"), "JANE-PRIVATE-NOTE");
+    await writeFile(path.join(transcripts, "john-doe", "notes.txt"), "JOHN-OWN-NOTE");
+    const { manager } = await managerFor({
+      policy: {
+        allowedTools: ["Read", "Glob", "Grep"],
+        disallowedTools: [],
+        permissionMode: "dontAsk",
+      },
+    });
+    const janeFile = path.join(transcripts, "jane-roe", "diary.txt");
+
+    const read = await manager.deliver(
+      textFrom(JOHN, "John Doe", `[[tool Read {"file_path":"${janeFile}"}]]`),
+    );
+    const grep = await manager.deliver(
+      textFrom(JOHN, "John Doe", `[[tool Grep {"pattern":"PRIVATE","path":"${transcripts}"}]]`),
+    );
+    const own = await manager.deliver(
+      textFrom(JOHN, "John Doe", '[[tool Read {"file_path":"notes.txt"}]]'),
+    );
+
+    expect(read.text).toContain("Tool Read returned");
+    expect(grep.text).toContain("Tool Grep returned");
+    expect(own.text).toContain("JOHN-OWN-NOTE");
+    const sent = model
+      .mainRequests()
+      .map((request) => JSON.stringify(request.body))
+      .join("\n");
+    expect(sent).not.toContain("JANE-PRIVATE-NOTE");
+    expect(sent).toContain("denied");
+  });
 });

@@ -1,0 +1,27 @@
+/**
+ * Permission rules that keep an agent's file tools inside its own folder. A bare `Read` in
+ * `allowedTools` lets the CLI read (and `Grep`/`Glob` search) any path; a path-scoped rule
+ * (`Read(//abs/folder/**)`) approves the folder alone and, in `dontAsk` mode, denies the rest.
+ * A tier with a shell gains nothing from this (the shell reads anything), so callers confine
+ * only tiers without `Bash`.
+ */
+const READ_TOOLS = new Set(["Read", "Glob", "Grep"]);
+const EDIT_TOOLS = new Set(["Edit", "Write", "MultiEdit", "NotebookEdit"]);
+
+export function confineFileTools(allowedTools: readonly string[], folder: string): string[] {
+  if (!folder.startsWith("/"))
+    throw new Error(`confineFileTools: folder must be absolute, got ${folder}`);
+  // "//" starts an absolute path in a permission rule; a single "/" would be relative to settings.
+  const scope = `/${folder.replace(/\/+$/, "")}/**`;
+  const rules = allowedTools.map((name) => {
+    if (READ_TOOLS.has(name)) return `Read(${scope})`;
+    if (EDIT_TOOLS.has(name)) return `Edit(${scope})`;
+    return name;
+  });
+  return [...new Set(rules)];
+}
+
+/** Whether a tool list gives the agent a shell, which no file rule can confine. */
+export function grantsShell(allowedTools: readonly string[]): boolean {
+  return allowedTools.some((name) => name === "Bash" || name.startsWith("Bash("));
+}
