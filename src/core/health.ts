@@ -15,6 +15,20 @@ export function findIdle(
   return idle;
 }
 
+/** Sessions whose oldest unanswered message has waited longer than the turn timeout. */
+export function findStuck(
+  sessions: Iterable<readonly [ChatId, SessionSnapshot]>,
+  nowMs: number,
+  turnTimeoutMs: number,
+): ChatId[] {
+  const stuck: ChatId[] = [];
+  for (const [chatId, snapshot] of sessions) {
+    if (snapshot.state !== "busy" || snapshot.busySinceMs === undefined) continue;
+    if (nowMs - snapshot.busySinceMs >= turnTimeoutMs) stuck.push(chatId);
+  }
+  return stuck;
+}
+
 export type UnhealthyReason = "process-gone" | "loop-crashed" | "too-many-errors";
 
 /** Why a session needs a restart, or undefined when it is fine. */

@@ -6,8 +6,10 @@ import type { Logger } from "../logging/logger.js";
 import type { Registry, RegistryEntry } from "../store/registry.js";
 import type { Clock } from "./clock.js";
 import { DispatchError, describeError } from "./errors.js";
-import { backoffDelayMs, diagnose, findIdle } from "./health.js";
+import { diagnose, findIdle, findStuck } from "./health.js";
 import { newAgentSessionId, type AgentSessionId, type ChatId } from "./ids.js";
+import { MessageLedger } from "./message-ledger.js";
+import { RestartPolicy } from "./restart-policy.js";
 import {
   Session,
   type SessionMessage,
@@ -38,6 +40,8 @@ export interface Delivery {
   tier: string;
   chatKind: "individual" | "group";
   channel: string;
+  /** A UUID that stays the message's id across restarts (the journal's); random when unset. */
+  messageId?: string;
 }
 
 export interface SessionManagerDeps {
@@ -60,12 +64,35 @@ export interface SessionManagerOptions {
   /** How often idle sessions are looked for; the idle timeout itself is `idleTimeoutMs`. */
   reapCheckIntervalMs?: number;
   maxConsecutiveErrors: number;
+  /** A turn running longer is interrupted, then its session restarted. */
+  turnTimeoutMs?: number;
+  /** Unanswered messages a chat may have before new ones are refused (`queue_full`). */
+  maxQueuedPerChat?: number;
+  /** More automatic restarts than this in `restartWindowMs` quarantine a chat. */
+  maxRestarts?: number;
+  restartWindowMs?: number;
+  /** Turns a message may fail with a retriable API error (overload, rate limit) before it is given up. */
+  maxMessageAttempts?: number;
 }
+
+export const MANAGER_DEFAULTS = {
+  turnTimeoutMs: 600_000,
+  maxQueuedPerChat: 50,
+  maxRestarts: 5,
+  restartWindowMs: 600_000,
+  maxMessageAttempts: 5,
+} as const;
+
+/** API errors the CLI already retried and gave up on, worth another try later. */
+const RETRIABLE_TURN_ERROR =
+  /overloaded|rate.?limit|\b(429|500|502|503|504|529)\b|timed? ?out|ECONNRESET|ECONNREFUSED|socket hang up/i;
 
 export interface SessionStatus extends RegistryEntry {
   chat_id: ChatId;
-  state: SessionState;
+  state: SessionState | "quarantined";
   live: SessionSnapshot | undefined;
+  /** Messages waiting for an answer, live session or not. */
+  queued: number;
 }
 
 /**
@@ -77,18 +104,14 @@ export class SessionManager {
   private readonly sessions = new Map<ChatId, Session>();
   /** Chats whose session is being opened: a second message waits instead of opening another. */
   private readonly opening = new Map<ChatId, Promise<Session>>();
-  private readonly waiters = new Map<
-    string,
-    { resolve(reply: TurnReply): void; reject(error: Error): void }
-  >();
-  /**
-   * Every message delivered and not yet answered, per chat, in order. It outlives sessions: a
-   * session that is restarted, replaced or reopened gets all of them pushed again.
-   */
-  private readonly unanswered = new Map<ChatId, Map<string, SessionMessage>>();
-  private readonly restartAttempts = new Map<ChatId, number>();
-  private readonly drainWaiters = new Set<() => void>();
+  private readonly ledger = new MessageLedger();
+  private readonly restartPolicy: RestartPolicy;
+  /** Chats restarted too often: their messages stay queued until an operator restarts them. */
+  private readonly quarantined = new Set<ChatId>();
+  /** Sessions interrupted for running past the turn timeout, and when. */
+  private readonly interruptedAt = new Map<Session, number>();
   private readonly cancelTimers: (() => void)[] = [];
+  private readonly settings: Required<SessionManagerOptions>;
   private shuttingDown = false;
   private readonly log: Logger;
 
@@ -97,15 +120,30 @@ export class SessionManager {
     private readonly options: SessionManagerOptions,
   ) {
     this.log = deps.logger;
+    this.settings = {
+      reapCheckIntervalMs: Math.min(60_000, options.idleTimeoutMs),
+      ...MANAGER_DEFAULTS,
+      ...options,
+    };
+    this.restartPolicy = new RestartPolicy({
+      maxRestarts: this.settings.maxRestarts,
+      windowMs: this.settings.restartWindowMs,
+      ...(deps.random ? { random: deps.random } : {}),
+    });
   }
 
   /** Loads nothing eagerly: sessions start on their chat's next message. */
   startup(): void {
     this.log.info("manager-start", { registered: this.deps.registry.size });
     const { clock } = this.deps;
+    const stuckCheckMs = Math.max(
+      1_000,
+      Math.min(30_000, Math.floor(this.settings.turnTimeoutMs / 4)),
+    );
     this.cancelTimers.push(
-      clock.every(this.options.healthCheckIntervalMs, () => void this.checkHealth()),
-      clock.every(this.reapCheckIntervalMs(), () => void this.reapIdle()),
+      clock.every(this.settings.healthCheckIntervalMs, () => void this.checkHealth()),
+      clock.every(this.settings.reapCheckIntervalMs, () => void this.reapIdle()),
+      clock.every(stuckCheckMs, () => void this.checkStuckTurns()),
     );
   }
 
@@ -123,58 +161,58 @@ export class SessionManager {
    * turn, or queued for the next), with the reply still to come.
    */
   async accept(delivery: Delivery): Promise<{ messageId: string; reply: Promise<TurnReply> }> {
+    const { chatId } = delivery;
     if (this.shuttingDown) {
       throw new DispatchError(
         "shutting_down",
         "dispatch is shutting down; send the message again after it restarts",
       );
     }
-    const message: SessionMessage = { id: randomUUID(), text: delivery.text };
-    const reply = new Promise<TurnReply>((resolve, reject) =>
-      this.waiters.set(message.id, { resolve, reject }),
-    );
-    this.unansweredFor(delivery.chatId).set(message.id, message);
+    if (this.ledger.countOf(chatId) >= this.settings.maxQueuedPerChat) {
+      throw new DispatchError(
+        "queue_full",
+        `Chat ${chatId} already has ${this.settings.maxQueuedPerChat} messages waiting for an answer; send again once it has caught up`,
+      );
+    }
+    const message: SessionMessage = { id: delivery.messageId ?? randomUUID(), text: delivery.text };
+    const reply = this.ledger.add(chatId, message);
+    if (this.quarantined.has(chatId)) {
+      // Kept for when an operator lifts the quarantine; whoever waits hears why now.
+      this.ledger.rejectWaiters(chatId, quarantinedError(chatId));
+      return { messageId: message.id, reply };
+    }
     let session: Session;
     try {
       session = await this.sessionFor(delivery);
     } catch (error) {
-      this.unanswered.get(delivery.chatId)?.delete(message.id);
-      this.waiters.delete(message.id);
+      this.ledger.fail(message.id, error instanceof Error ? error : new Error(String(error)));
       throw error;
     }
     // A session that failed meanwhile is being replaced, and its replacement gets the message.
     if (session.accepting()) session.push(message);
-    this.deps.registry.update(delivery.chatId, {
+    this.deps.registry.update(chatId, {
       last_message_time: new Date(this.deps.clock.now()).toISOString(),
       channel: delivery.channel,
     });
-    // Nobody may be waiting for the reply (fire-and-forget channels); a rejection at shutdown
-    // must not become an unhandled one.
-    reply.catch(() => undefined);
     return { messageId: message.id, reply };
   }
 
   /** Messages delivered and not yet answered, across all chats. */
   unansweredCount(): number {
-    let count = 0;
-    for (const messages of this.unanswered.values()) count += messages.size;
-    return count;
+    return this.ledger.size;
   }
 
   /** Resolves true once every delivered message has been answered, false after `timeoutMs`. */
-  drain(timeoutMs: number): Promise<boolean> {
-    if (this.unansweredCount() === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const cancel = this.deps.clock.after(timeoutMs, () => {
-        this.drainWaiters.delete(done);
-        resolve(false);
-      });
-      const done = () => {
-        cancel();
-        resolve(true);
-      };
-      this.drainWaiters.add(done);
+  async drain(timeoutMs: number): Promise<boolean> {
+    const empty = this.ledger.whenEmpty();
+    let cancelTimer = () => {};
+    const timedOut = new Promise<boolean>((resolve) => {
+      cancelTimer = this.deps.clock.after(timeoutMs, () => resolve(false));
     });
+    const drained = await Promise.race([empty.promise.then(() => true), timedOut]);
+    cancelTimer();
+    empty.cancel();
+    return drained;
   }
 
   has(chatId: ChatId): boolean {
@@ -185,25 +223,29 @@ export class SessionManager {
     const entry = this.deps.registry.get(chatId);
     if (!entry) return undefined;
     const live = this.sessions.get(chatId)?.snapshot();
-    return { chat_id: chatId, ...entry, state: live?.state ?? "stopped", live };
+    const state = this.quarantined.has(chatId) ? "quarantined" : (live?.state ?? "stopped");
+    return { chat_id: chatId, ...entry, state, live, queued: this.ledger.countOf(chatId) };
   }
 
   list(): SessionStatus[] {
     return [...this.deps.registry.entries()].map(([chatId]) => this.status(chatId)!);
   }
 
-  /** Stops a chat's session and starts it again with resume, keeping unanswered messages. */
+  /**
+   * Stops a chat's session and starts it again with resume, keeping unanswered messages. An
+   * operator's restart (the default reason) also lifts a quarantine.
+   */
   async restart(chatId: ChatId, reason = "requested"): Promise<void> {
     const entry = this.deps.registry.get(chatId);
     if (!entry) throw new DispatchError("not_found", `No session is registered for chat ${chatId}`);
+    if (reason === "requested") {
+      this.restartPolicy.reset(chatId);
+      if (this.quarantined.delete(chatId)) this.log.info("session-quarantine-lift", { chatId });
+    }
     await this.reopen(chatId, async () => {
       await this.stopLive(chatId);
       const updated = this.deps.registry.update(chatId, { restarts: entry.restarts + 1 });
-      this.log.info("session-restart", {
-        chatId,
-        reason,
-        unanswered: this.unanswered.get(chatId)?.size ?? 0,
-      });
+      this.log.info("session-restart", { chatId, reason, unanswered: this.ledger.countOf(chatId) });
       return this.open(chatId, updated);
     });
   }
@@ -218,6 +260,8 @@ export class SessionManager {
   /** Stops the session and drops its registry entry: the chat starts afresh next time. */
   async forget(chatId: ChatId): Promise<boolean> {
     await this.stop(chatId, "forget");
+    this.quarantined.delete(chatId);
+    this.ledger.dropChat(chatId, new DispatchError("not_found", `Chat ${chatId} was forgotten`));
     const removed = this.deps.registry.remove(chatId);
     await this.deps.registry.flush();
     return removed;
@@ -229,19 +273,41 @@ export class SessionManager {
       const reason = diagnose(session.snapshot(), this.options.maxConsecutiveErrors);
       if (!reason || this.shuttingDown) continue;
       this.log.warn("session-unhealthy", { chatId, reason });
-      try {
-        await this.restart(chatId, reason);
-      } catch (error) {
-        this.log.error("session restart failed", { chatId, cause: describeError(error) });
+      await this.restartAutomatically(chatId, session, reason, 0);
+    }
+  }
+
+  /**
+   * Interrupts turns running past the turn timeout; a session still stuck one check later is
+   * restarted. One stuck chat never holds up the others: each has its own process.
+   */
+  async checkStuckTurns(): Promise<void> {
+    const now = this.deps.clock.now();
+    for (const chatId of findStuck(this.snapshots(), now, this.settings.turnTimeoutMs)) {
+      const session = this.sessions.get(chatId);
+      if (!session || this.shuttingDown) continue;
+      const interruptedAt = this.interruptedAt.get(session);
+      if (interruptedAt === undefined) {
+        this.interruptedAt.set(session, now);
+        this.log.warn("turn-timeout", { chatId, timeoutMs: this.settings.turnTimeoutMs });
+        await session
+          .interrupt()
+          .catch((error: unknown) =>
+            this.log.warn("turn interrupt failed", { chatId, cause: describeError(error) }),
+          );
+      } else if (now > interruptedAt) {
+        this.log.warn("turn-stuck-restart", { chatId });
+        await this.restartAutomatically(chatId, session, "turn-stuck", 0);
       }
     }
   }
 
   async reapIdle(): Promise<void> {
-    const snapshots = [...this.sessions].map(
-      ([chatId, session]) => [chatId, session.snapshot()] as const,
-    );
-    for (const chatId of findIdle(snapshots, this.deps.clock.now(), this.options.idleTimeoutMs)) {
+    for (const chatId of findIdle(
+      this.snapshots(),
+      this.deps.clock.now(),
+      this.settings.idleTimeoutMs,
+    )) {
       await this.stop(chatId, "idle");
       this.log.info("session-reap", { chatId });
     }
@@ -253,19 +319,15 @@ export class SessionManager {
     for (const cancel of this.cancelTimers.splice(0)) cancel();
     await Promise.allSettled([...this.opening.values()]);
     await Promise.all([...this.sessions.keys()].map((chatId) => this.stop(chatId, "shutdown")));
-    this.unanswered.clear();
     await this.deps.registry.flush();
-    const unanswered = new DispatchError(
-      "shutting_down",
-      "dispatch shut down before this message was answered",
+    this.ledger.dropAll(
+      new DispatchError("shutting_down", "dispatch shut down before this message was answered"),
     );
-    for (const waiter of this.waiters.values()) waiter.reject(unanswered);
-    this.waiters.clear();
     this.log.info("manager-stop", {});
   }
 
-  private reapCheckIntervalMs(): number {
-    return this.options.reapCheckIntervalMs ?? Math.min(60_000, this.options.idleTimeoutMs);
+  private snapshots(): (readonly [ChatId, SessionSnapshot])[] {
+    return [...this.sessions].map(([chatId, session]) => [chatId, session.snapshot()] as const);
   }
 
   private sessionFor(delivery: Delivery): Promise<Session> {
@@ -300,15 +362,6 @@ export class SessionManager {
     await session.stop();
     this.saveSessionId(chatId, session.snapshot().agentSessionId);
     return true;
-  }
-
-  private unansweredFor(chatId: ChatId): Map<string, SessionMessage> {
-    let messages = this.unanswered.get(chatId);
-    if (!messages) {
-      messages = new Map();
-      this.unanswered.set(chatId, messages);
-    }
-    return messages;
   }
 
   /** The chat's registry entry, created on its first message; contact and tier kept current. */
@@ -365,7 +418,7 @@ export class SessionManager {
     this.sessions.set(chatId, session);
     session.start();
     log.info(resume ? "session-resume" : "session-start", { agentSessionId: sessionId, cwd });
-    for (const message of this.unanswered.get(chatId)?.values() ?? []) session.push(message);
+    for (const message of this.ledger.messagesOf(chatId)) session.push(message);
     return session;
   }
 
@@ -395,29 +448,65 @@ export class SessionManager {
   }
 
   private handleTurn(reply: TurnReply): void {
-    const entry = this.deps.registry.get(reply.chatId);
+    const { registry } = this.deps;
+    const entry = registry.get(reply.chatId);
     if (entry) {
-      this.deps.registry.update(reply.chatId, {
+      registry.update(reply.chatId, {
         turns: entry.turns + 1,
         errors: entry.errors + (reply.isError ? 1 : 0),
         session_id: reply.agentSessionId,
       });
     }
-    if (!reply.isError) this.restartAttempts.delete(reply.chatId);
-    for (const id of reply.messageIds) {
-      this.unanswered.get(reply.chatId)?.delete(id);
-      this.waiters.get(id)?.resolve(reply);
-      this.waiters.delete(id);
+    if (reply.isError && RETRIABLE_TURN_ERROR.test(reply.errorText ?? "")) {
+      this.retryLater(reply);
+      return;
     }
+    if (!reply.isError) this.restartPolicy.succeeded(reply.chatId);
+    this.ledger.settle(reply.messageIds, reply);
     try {
       this.deps.onReply(reply);
     } catch (error) {
       this.log.error("reply handler failed", { chatId: reply.chatId, cause: describeError(error) });
     }
-    if (this.drainWaiters.size > 0 && this.unansweredCount() === 0) {
-      for (const done of [...this.drainWaiters]) done();
-      this.drainWaiters.clear();
+  }
+
+  /**
+   * The API failed the turn (overloaded, rate limited) after the CLI's own retries: the messages
+   * stay queued and are pushed again after a backoff, up to `maxMessageAttempts` turns.
+   */
+  private retryLater(reply: TurnReply): void {
+    const { chatId } = reply;
+    const retry: string[] = [];
+    for (const id of reply.messageIds) {
+      if (this.ledger.recordFailure(id) < this.settings.maxMessageAttempts) retry.push(id);
     }
+    const givenUp = reply.messageIds.filter((id) => !retry.includes(id));
+    if (givenUp.length > 0) {
+      this.log.error("message-give-up", {
+        chatId,
+        attempts: this.settings.maxMessageAttempts,
+        error: reply.errorText,
+      });
+      this.ledger.settle(givenUp, reply);
+      this.deps.onReply({ ...reply, messageIds: givenUp });
+    }
+    if (retry.length === 0) return;
+    const decision = this.restartPolicy.next(chatId, this.deps.clock.now());
+    const delayMs =
+      decision.action === "restart" ? decision.delayMs : this.settings.restartWindowMs;
+    this.log.warn("turn-retry-scheduled", {
+      chatId,
+      messages: retry.length,
+      delayMs,
+      error: reply.errorText,
+    });
+    this.deps.clock.after(delayMs, () => {
+      const session = this.sessions.get(chatId);
+      if (!session?.accepting() || this.shuttingDown) return; // a reopened session gets them anyway
+      for (const message of this.ledger.messagesOf(chatId)) {
+        if (retry.includes(message.id)) session.push(message);
+      }
+    });
   }
 
   /** The receive loop ended by itself. Unanswered messages are carried into the next session. */
@@ -427,22 +516,51 @@ export class SessionManager {
       void this.replaceUnknownSession(chatId);
       return;
     }
-    if (!this.unanswered.get(chatId)?.size) return; // the health check restarts it
-    const attempt = this.restartAttempts.get(chatId) ?? 0;
-    this.restartAttempts.set(chatId, attempt + 1);
-    const delayMs = backoffDelayMs(attempt, this.deps.random);
+    if (this.ledger.countOf(chatId) === 0) return; // the health check restarts it
+    void this.restartAutomatically(chatId, session, `crashed: ${describeError(error)}`);
+  }
+
+  /**
+   * A restart the daemon decides on its own (crash, health check, stuck turn): after a backoff,
+   * unless the chat has been restarted too often lately, in which case it is quarantined.
+   * `delayMs` overrides the backoff (the health check restarts at once).
+   */
+  private async restartAutomatically(
+    chatId: ChatId,
+    session: Session,
+    reason: string,
+    delayMs?: number,
+  ): Promise<void> {
+    const decision = this.restartPolicy.next(chatId, this.deps.clock.now());
+    if (decision.action === "quarantine") {
+      await this.quarantine(chatId, decision.restarts, reason);
+      return;
+    }
+    const wait = delayMs ?? decision.delayMs;
     this.log.warn("session-restart-scheduled", {
       chatId,
-      attempt,
-      delayMs,
-      cause: describeError(error),
+      reason,
+      attempt: decision.attempt,
+      delayMs: wait,
     });
-    this.deps.clock.after(delayMs, () => {
-      if (this.sessions.get(chatId) !== session || this.shuttingDown) return;
-      this.restart(chatId, "crashed").catch((cause: unknown) =>
-        this.log.error("session restart failed", { chatId, cause: describeError(cause) }),
-      );
+    await new Promise<void>((resolve) => this.deps.clock.after(wait, resolve));
+    if (this.sessions.get(chatId) !== session || this.shuttingDown) return;
+    await this.restart(chatId, reason).catch((cause: unknown) =>
+      this.log.error("session restart failed", { chatId, cause: describeError(cause) }),
+    );
+  }
+
+  private async quarantine(chatId: ChatId, restarts: number, reason: string): Promise<void> {
+    this.quarantined.add(chatId);
+    this.log.error("session-quarantine", {
+      chatId,
+      restarts,
+      reason,
+      queued: this.ledger.countOf(chatId),
+      fix: `find the cause in the log, then run: dispatch sessions restart ${chatId}`,
     });
+    await this.stopLive(chatId);
+    this.ledger.rejectWaiters(chatId, quarantinedError(chatId));
   }
 
   /** The agent lost the transcript: start fresh, keep the old id in history, lose no message. */
@@ -490,4 +608,12 @@ export class SessionManager {
     this.saveSessionId(chatId, sessionId);
     await this.deps.registry.flush();
   }
+}
+
+function quarantinedError(chatId: ChatId): DispatchError {
+  return new DispatchError(
+    "quarantined",
+    `Chat ${chatId} is quarantined after repeated failures; its messages stay queued. ` +
+      `Check the log, then run \`dispatch sessions restart ${chatId}\` to try again.`,
+  );
 }

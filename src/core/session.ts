@@ -132,6 +132,11 @@ export class Session {
     };
   }
 
+  /** Asks the agent to stop the running turn (it ends with an error result). */
+  async interrupt(): Promise<void> {
+    await this.conversation?.interrupt();
+  }
+
   /** Ends the conversation and its process; resolves when the receive loop has finished. */
   async stop(): Promise<void> {
     if (this.currentState === "stopped") return;

@@ -116,6 +116,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         healthCheckIntervalMs: config.healthCheckIntervalSeconds * 1000,
         idleTimeoutMs: config.idleTimeoutSeconds * 1000,
         maxConsecutiveErrors: config.maxConsecutiveErrors,
+        turnTimeoutMs: config.turnTimeoutSeconds * 1000,
       },
     );
     const dispatcher: Dispatcher = new Dispatcher({

@@ -268,7 +268,7 @@ function toView(status: SessionStatus): SessionView {
     turns: status.turns,
     errors: status.errors,
     restarts: status.restarts,
-    unanswered: status.live?.unanswered ?? 0,
+    unanswered: status.queued,
     pid: status.live?.pid ?? null,
     total_cost_usd: status.live?.totalCostUsd ?? null,
     previous_session_ids: status.previous_session_ids,

@@ -16,6 +16,7 @@ export interface FakeConversation extends AgentConversation {
   /** Simulates the process being gone without the stream noticing yet. */
   markDead(): void;
   closed: boolean;
+  interrupts: number;
 }
 
 /**
@@ -99,7 +100,11 @@ export class FakeAgent implements AgentPort {
         if (this.autoReply) setImmediate(() => this.flush(conversation));
       },
       isAlive: () => alive,
-      interrupt: () => Promise.resolve(),
+      interrupt: () => {
+        conversation.interrupts += 1;
+        return Promise.resolve();
+      },
+      interrupts: 0,
       close: () => {
         alive = false;
         conversation.closed = true;

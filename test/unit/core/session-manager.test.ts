@@ -181,7 +181,7 @@ describe("SessionManager", () => {
   });
 
   it("does not reap a busy session", async () => {
-    const { manager, agent, clock } = setup();
+    const { manager, agent, clock } = setup({ turnTimeoutMs: 10 * HOUR });
     agent.autoReply = false;
     const pending = manager.deliver(delivery(JOHN, "slow"));
     await settle();
@@ -263,5 +263,106 @@ describe("SessionManager", () => {
     const reply = await manager.deliver(delivery(JOHN, "new start"));
     expect(reply.text).toBe("reply 1: new start");
     expect(agent.last.options.resume).toBe(false);
+  });
+
+  it("refuses a message when the chat's queue is full, naming the limit", async () => {
+    const { manager, agent } = setup({ maxQueuedPerChat: 2 });
+    agent.autoReply = false;
+    void manager.deliver(delivery(JOHN, "one"));
+    void manager.deliver(delivery(JOHN, "two"));
+    await settle();
+    await expect(manager.deliver(delivery(JOHN, "three"))).rejects.toMatchObject({
+      code: "queue_full",
+    });
+    await expect(manager.accept(delivery(JANE, "other chat", "Jane Roe"))).resolves.toBeDefined();
+  });
+
+  it("quarantines a chat that keeps crashing, keeps its messages, and lifts it on an operator restart", async () => {
+    const { manager, agent, clock, logger } = setup({ maxRestarts: 3 });
+    agent.autoReply = false;
+    // Caught at once: the rejection comes while the crashes are simulated below.
+    const outcome = manager
+      .deliver(delivery(JOHN, "keeps crashing"))
+      .catch((error: unknown) => error);
+    await settle();
+    for (let round = 0; round < 4; round += 1) {
+      agent.last.crash();
+      await settle();
+      clock.advance(0);
+      await settle();
+    }
+    expect(manager.status(JOHN)!.state).toBe("quarantined");
+    expect(manager.status(JOHN)!.queued).toBe(1);
+    expect(await outcome).toMatchObject({ code: "quarantined" });
+    expect(logger.records.some((record) => record.message === "session-quarantine")).toBe(true);
+    const conversations = agent.conversations.length;
+
+    await expect(manager.deliver(delivery(JOHN, "while quarantined"))).rejects.toMatchObject({
+      code: "quarantined",
+    });
+    expect(agent.conversations).toHaveLength(conversations); // nothing started
+    expect(manager.status(JOHN)!.queued).toBe(2);
+
+    agent.autoReply = true;
+    await manager.restart(JOHN);
+    await settle(10);
+    expect(manager.status(JOHN)!.state).toBe("idle");
+    expect(agent.last.inputs.map((input) => input.text)).toEqual([
+      "keeps crashing",
+      "while quarantined",
+    ]);
+    expect(manager.status(JOHN)!.queued).toBe(0);
+  });
+
+  it("interrupts a turn past the timeout, then restarts the session if it is still stuck", async () => {
+    const { manager, agent, clock } = setup({ turnTimeoutMs: 10 * MINUTE });
+    agent.autoReply = false;
+    const pending = manager.deliver(delivery(JOHN, "slow"));
+    await settle();
+    const stuck = agent.last;
+    clock.advance(9 * MINUTE);
+    await settle();
+    expect(stuck.interrupts).toBe(0);
+
+    clock.advance(1 * MINUTE + 1);
+    await settle();
+    expect(stuck.interrupts).toBe(1);
+    expect(agent.conversations).toHaveLength(1);
+
+    agent.autoReply = true;
+    clock.advance(1 * MINUTE);
+    await settle(10);
+    expect(agent.conversations).toHaveLength(2);
+    expect(stuck.closed).toBe(true);
+    await expect(pending).resolves.toMatchObject({ text: "reply 1: slow" });
+  });
+
+  it("keeps a message queued when the API is overloaded and answers it on a later try", async () => {
+    let overloaded = 2;
+    const agent = new FakeAgent((text, history) =>
+      overloaded-- > 0
+        ? { text: "API Error: 529 Overloaded", isError: true }
+        : { text: `reply ${history.length}: ${text}` },
+    );
+    const { manager, clock, replies } = setup({}, agent);
+    const pending = manager.deliver(delivery(JOHN, "important"));
+    for (let round = 0; round < 3; round += 1) {
+      await settle(10);
+      clock.advance(60_000);
+    }
+    await expect(pending).resolves.toMatchObject({ isError: false });
+    expect(replies.filter((reply) => reply.isError)).toHaveLength(0);
+    expect(agent.last.inputs.filter((input) => input.text === "important")).toHaveLength(3);
+  });
+
+  it("gives an error turn that is not worth retrying straight back", async () => {
+    const agent = new FakeAgent(() => ({
+      text: "API Error: 400 invalid_request_error",
+      isError: true,
+    }));
+    const { manager, replies } = setup({}, agent);
+    const reply = await manager.deliver(delivery(JOHN, "bad"));
+    expect(reply.isError).toBe(true);
+    expect(replies).toHaveLength(1);
   });
 });
