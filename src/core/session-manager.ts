@@ -73,6 +73,20 @@ export interface SessionManagerOptions {
   restartWindowMs?: number;
   /** Turns a message may fail with a retriable API error (overload, rate limit) before it is given up. */
   maxMessageAttempts?: number;
+  /**
+   * Sessions that may hold a live agent process at once. A chat that needs one while the pool
+   * is full takes the slot of the least recently used idle session (which resumes later); when
+   * every session is busy, chats wait their turn in arrival order.
+   */
+  maxLiveSessions?: number;
+}
+
+export interface PoolStatus {
+  live: number;
+  bound: number;
+  /** Chats waiting for a slot. */
+  waiting: number;
+  evictions: number;
 }
 
 export const MANAGER_DEFAULTS = {
@@ -81,6 +95,7 @@ export const MANAGER_DEFAULTS = {
   maxRestarts: 5,
   restartWindowMs: 600_000,
   maxMessageAttempts: 5,
+  maxLiveSessions: Number.POSITIVE_INFINITY,
 } as const;
 
 /** API errors the CLI already retried and gave up on, worth another try later. */
@@ -112,6 +127,11 @@ export class SessionManager {
   private readonly interruptedAt = new Map<Session, number>();
   private readonly cancelTimers: (() => void)[] = [];
   private readonly settings: Required<SessionManagerOptions>;
+  /** Slots taken by sessions being opened, not yet in `sessions`. */
+  private reservedSlots = 0;
+  /** Chats waiting for a pool slot, first come first served. */
+  private readonly slotWaiters: (() => void)[] = [];
+  private evictions = 0;
   private shuttingDown = false;
   private readonly log: Logger;
 
@@ -200,6 +220,15 @@ export class SessionManager {
   /** Messages delivered and not yet answered, across all chats. */
   unansweredCount(): number {
     return this.ledger.size;
+  }
+
+  pool(): PoolStatus {
+    return {
+      live: this.sessions.size + this.reservedSlots,
+      bound: this.settings.maxLiveSessions,
+      waiting: this.slotWaiters.length,
+      evictions: this.evictions,
+    };
   }
 
   /** Resolves true once every delivered message has been answered, false after `timeoutMs`. */
@@ -317,6 +346,7 @@ export class SessionManager {
   async shutdown(): Promise<void> {
     this.shuttingDown = true;
     for (const cancel of this.cancelTimers.splice(0)) cancel();
+    for (const wake of this.slotWaiters.splice(0)) wake();
     await Promise.allSettled([...this.opening.values()]);
     await Promise.all([...this.sessions.keys()].map((chatId) => this.stop(chatId, "shutdown")));
     await this.deps.registry.flush();
@@ -361,7 +391,66 @@ export class SessionManager {
     this.sessions.delete(chatId);
     await session.stop();
     this.saveSessionId(chatId, session.snapshot().agentSessionId);
+    this.wakeSlotWaiter();
     return true;
+  }
+
+  /**
+   * Waits for a live-session slot, making room by stopping the least recently used idle session
+   * when the pool is full. A busy session is never evicted.
+   */
+  private async acquireSlot(chatId: ChatId): Promise<void> {
+    let waited = false;
+    for (;;) {
+      if (this.shuttingDown) {
+        throw new DispatchError(
+          "shutting_down",
+          "dispatch is shutting down; send the message again after it restarts",
+        );
+      }
+      if (this.sessions.size + this.reservedSlots < this.settings.maxLiveSessions) {
+        this.reservedSlots += 1;
+        return;
+      }
+      const victim = this.leastRecentlyUsedIdle(chatId);
+      if (victim) {
+        this.evictions += 1;
+        this.log.info("session-evict", { chatId: victim, for: chatId });
+        // The victim's slot is ours from now: nobody woken meanwhile may take it.
+        this.reservedSlots += 1;
+        try {
+          await this.stopLive(victim);
+        } catch (error) {
+          this.reservedSlots -= 1;
+          throw error;
+        }
+        return;
+      }
+      // Someone who already waited keeps their place at the front.
+      await new Promise<void>((resolve) => {
+        if (waited) this.slotWaiters.unshift(resolve);
+        else this.slotWaiters.push(resolve);
+      });
+      waited = true;
+    }
+  }
+
+  private leastRecentlyUsedIdle(except: ChatId): ChatId | undefined {
+    let oldest: { chatId: ChatId; lastActivityMs: number } | undefined;
+    for (const [chatId, session] of this.sessions) {
+      if (chatId === except || this.opening.has(chatId)) continue;
+      const snapshot = session.snapshot();
+      if (snapshot.state !== "idle" || snapshot.unanswered > 0 || this.ledger.countOf(chatId) > 0)
+        continue;
+      if (!oldest || snapshot.lastActivityMs < oldest.lastActivityMs)
+        oldest = { chatId, lastActivityMs: snapshot.lastActivityMs };
+    }
+    return oldest?.chatId;
+  }
+
+  /** A slot was freed, or a session became idle and so evictable: let the first waiter look. */
+  private wakeSlotWaiter(): void {
+    this.slotWaiters.shift()?.();
   }
 
   /** The chat's registry entry, created on its first message; contact and tier kept current. */
@@ -403,6 +492,19 @@ export class SessionManager {
    * turns out not to know the id, `replaceUnknownSession` starts a fresh one.
    */
   private async open(chatId: ChatId, entry: RegistryEntry, resume = true): Promise<Session> {
+    await this.acquireSlot(chatId);
+    try {
+      return await this.startSession(chatId, entry, resume);
+    } finally {
+      this.reservedSlots -= 1;
+    }
+  }
+
+  private async startSession(
+    chatId: ChatId,
+    entry: RegistryEntry,
+    resume: boolean,
+  ): Promise<Session> {
     const cwd = await this.deps.folders.prepare(entry.session_name);
     const sessionId = entry.session_id ?? newAgentSessionId();
     const log = this.log.child({ chatId, sessionName: entry.session_name });
@@ -463,6 +565,8 @@ export class SessionManager {
     }
     if (!reply.isError) this.restartPolicy.succeeded(reply.chatId);
     this.ledger.settle(reply.messageIds, reply);
+    if (this.slotWaiters.length > 0 && this.ledger.countOf(reply.chatId) === 0)
+      this.wakeSlotWaiter();
     try {
       this.deps.onReply(reply);
     } catch (error) {

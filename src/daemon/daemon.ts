@@ -117,6 +117,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         idleTimeoutMs: config.idleTimeoutSeconds * 1000,
         maxConsecutiveErrors: config.maxConsecutiveErrors,
         turnTimeoutMs: config.turnTimeoutSeconds * 1000,
+        maxLiveSessions: config.maxLiveSessions,
       },
     );
     const dispatcher: Dispatcher = new Dispatcher({

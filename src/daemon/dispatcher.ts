@@ -133,6 +133,11 @@ export class Dispatcher implements ControlPlane {
     const health = this.health();
     this.deps.metrics.sessionsLive.set(health.sessions.live);
     this.deps.metrics.sessionsRegistered.set(health.sessions.registered);
+    const pool = this.deps.manager.pool();
+    this.deps.metrics.poolBound.set(pool.bound);
+    this.deps.metrics.poolWaiting.set(pool.waiting);
+    this.deps.metrics.poolEvictions.set(pool.evictions);
+    this.deps.metrics.messagesQueued.set(this.deps.manager.unansweredCount());
     const { registry } = this.deps.metrics;
     return { contentType: registry.contentType, body: await registry.metrics() };
   }

@@ -40,6 +40,26 @@ export function createMetrics() {
       help: "Sessions holding a live agent process",
       registers: [registry],
     }),
+    poolBound: new Gauge({
+      name: "dispatch_pool_bound",
+      help: "maxLiveSessions: the most sessions that may hold a live agent process",
+      registers: [registry],
+    }),
+    poolWaiting: new Gauge({
+      name: "dispatch_pool_waiting",
+      help: "Chats waiting for a live-session slot",
+      registers: [registry],
+    }),
+    poolEvictions: new Gauge({
+      name: "dispatch_pool_evictions",
+      help: "Idle sessions stopped to make room since the daemon started",
+      registers: [registry],
+    }),
+    messagesQueued: new Gauge({
+      name: "dispatch_messages_queued",
+      help: "Messages delivered and not yet answered",
+      registers: [registry],
+    }),
     sessionsRegistered: new Gauge({
       name: "dispatch_sessions_registered",
       help: "Chats in the registry",

@@ -365,4 +365,70 @@ describe("SessionManager", () => {
     expect(reply.isError).toBe(true);
     expect(replies).toHaveLength(1);
   });
+
+  describe("the live-session pool", () => {
+    const CAROL = asChatId("+15550002222");
+
+    it("evicts the least recently used idle session when full; it resumes later with context", async () => {
+      const { manager, agent, clock } = setup({ maxLiveSessions: 2 });
+      await manager.deliver(delivery(JOHN, "john 1"));
+      clock.advance(1_000);
+      await manager.deliver(delivery(JANE, "jane 1", "Jane Roe"));
+      clock.advance(1_000);
+      await manager.deliver(delivery(CAROL, "carol 1", "Carol Poe"));
+
+      expect(manager.status(JOHN)!.state).toBe("stopped");
+      expect(manager.status(JANE)!.state).toBe("idle");
+      expect(manager.pool()).toMatchObject({ live: 2, bound: 2, evictions: 1 });
+
+      const back = await manager.deliver(delivery(JOHN, "john 2"));
+      expect(back.text).toBe("reply 2: john 2");
+      expect(manager.status(JANE)!.state).toBe("stopped"); // now the least recently used
+      expect(manager.pool().live).toBe(2);
+      expect(agent.conversations.filter((conversation) => !conversation.closed)).toHaveLength(2);
+    });
+
+    it("never evicts a busy session: a new chat waits until one goes idle", async () => {
+      const { manager, agent } = setup({ maxLiveSessions: 1 });
+      agent.autoReply = false;
+      const john = manager.deliver(delivery(JOHN, "slow"));
+      await settle();
+      const jane = manager.deliver(delivery(JANE, "waiting", "Jane Roe"));
+      await settle();
+      expect(agent.conversations).toHaveLength(1);
+      expect(manager.pool()).toMatchObject({ live: 1, waiting: 1 });
+
+      agent.autoReply = true;
+      agent.flush();
+      await expect(john).resolves.toMatchObject({ text: "reply 1: slow" });
+      await expect(jane).resolves.toMatchObject({ text: "reply 1: waiting" });
+      expect(agent.conversations).toHaveLength(2);
+      expect(manager.status(JOHN)!.state).toBe("stopped");
+    });
+
+    it("hands slots to waiting chats in arrival order", async () => {
+      const { manager, agent } = setup({ maxLiveSessions: 1 });
+      agent.autoReply = false;
+      const order: string[] = [];
+      void manager.deliver(delivery(JOHN, "first"));
+      await settle();
+      const jane = manager
+        .deliver(delivery(JANE, "second", "Jane Roe"))
+        .then(() => order.push("jane"));
+      await settle();
+      const carol = manager
+        .deliver(delivery(CAROL, "third", "Carol Poe"))
+        .then(() => order.push("carol"));
+      await settle();
+      agent.autoReply = true;
+      agent.flush();
+      await Promise.all([jane, carol]);
+      expect(order).toEqual(["jane", "carol"]);
+      expect(agent.conversations.map((conversation) => conversation.inputs[0]!.text)).toEqual([
+        "first",
+        "second",
+        "third",
+      ]);
+    });
+  });
 });
