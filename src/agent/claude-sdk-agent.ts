@@ -1,15 +1,20 @@
 import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from "node:child_process";
 import {
   createSdkMcpServer,
+  prewarm,
   query,
   tool,
+  type ClaimOptions,
   type Options,
   type SDKMessage,
   type SDKUserMessage,
+  type SpareProcess,
+  type SessionStore,
   type SpawnOptions,
 } from "@anthropic-ai/claude-agent-sdk";
 import { z } from "zod";
 import { AsyncQueue } from "../core/async-queue.js";
+import { describeError } from "../core/errors.js";
 import { asAgentSessionId } from "../core/ids.js";
 import type { Logger } from "../logging/logger.js";
 import { AgentError } from "./agent-error.js";
@@ -21,7 +26,17 @@ import type {
   AgentStartOptions,
   ChatTools,
 } from "./port.js";
+import type { AgentProcessTracker } from "./agent-processes.js";
 import { killProcessTree } from "./process-tree.js";
+import {
+  afterClaim,
+  createChatToolsBinding,
+  createSparePool,
+  type ChatToolsBinding,
+  type ParkedProcess,
+  type SparePool,
+  type SpareProfile,
+} from "./spare-processes.js";
 import { confineFileTools, grantsShell } from "./tool-rules.js";
 
 /** The only module that imports the Claude Agent SDK. */
@@ -35,6 +50,23 @@ export interface ClaudeSdkAgentDeps {
    * transcript, so dispatch raises the CLI's default of 30.
    */
   transcriptRetentionDays?: number;
+  /**
+   * Prewarmed CLI processes kept ready for new conversations (config `spareProcesses`), about
+   * 200 MB each. Default 0: none. With spares, the owner must `close()` the agent at shutdown.
+   */
+  spares?: number;
+  /**
+   * The `allowedTools` of the tier to prewarm spares for before the first new conversation;
+   * after it, spares follow the tools of the most recent new conversation.
+   */
+  spareAllowedTools?: readonly string[];
+  /** Told of every agent process started and ended, so a crashed daemon's orphans can be found. */
+  processes?: AgentProcessTracker;
+  /**
+   * Our own copy of every session's transcript (the SDK's `sessionStore`): a resume loads from
+   * it, so a session keeps its context even when `~/.claude` was wiped or swept.
+   */
+  transcripts?: SessionStore;
 }
 
 const CHAT_TOOL_SERVER = "dispatch";
@@ -44,8 +76,44 @@ const SESSION_NOT_FOUND = /No conversation found with session ID/i;
 const PROMPT_TOO_LONG = /prompt is too long/i;
 const STDERR_TAIL_CHARS = 4_000;
 
-export function createClaudeSdkAgent(deps: ClaudeSdkAgentDeps): AgentPort {
-  return { start: (options) => startConversation(deps, options) };
+/** The SDK adapter: the port, plus the spare processes its owner ends at shutdown. */
+export interface ClaudeSdkAgent extends AgentPort {
+  /** Ends the spare processes; resolves once they have exited. Conversations end on their own. */
+  close(): Promise<void>;
+  /** Spares parked and ready for a new conversation. */
+  readonly sparesReady: number;
+}
+
+export function createClaudeSdkAgent(deps: ClaudeSdkAgentDeps): ClaudeSdkAgent {
+  const spares: SparePool<AgentProfile, Spare> = createSparePool({
+    size: deps.spares ?? 0,
+    prewarm: (profile) => prewarmSpare(deps, profile),
+    logger: deps.logger,
+    ...(deps.spareAllowedTools
+      ? { initialProfile: makeProfile(deps.spareAllowedTools, [], true, true) }
+      : {}),
+  });
+  return {
+    start(options) {
+      // A claim cannot resume. `startup()` would not help a resume either: started here, it
+      // measured no faster than `query()`, which already overlaps the spawn with the message.
+      const spare = options.resume ? undefined : spares.take(profileOf(options));
+      if (spare) {
+        try {
+          return startFromSpare(deps, options, spare);
+        } catch (error) {
+          // The spare exited between take and claim.
+          deps.logger.warn("spare claim failed", { cause: describeError(error) });
+          void spare.close();
+        }
+      }
+      return startConversation(deps, options);
+    },
+    close: () => spares.close(),
+    get sparesReady() {
+      return spares.ready;
+    },
+  };
 }
 
 function startConversation(
@@ -58,44 +126,24 @@ function startConversation(
   let stderrTail = "";
 
   const spawnCli = (spawnOptions: SpawnOptions): ChildProcessWithoutNullStreams => {
-    // Our own spawn: we need the pid for health checks and a process group so that close()
-    // ends the CLI's own children (shells, MCP servers) too.
-    const cli = spawn(spawnOptions.command, spawnOptions.args, {
-      cwd: spawnOptions.cwd,
-      env: spawnOptions.env,
-      stdio: ["pipe", "pipe", "pipe"],
-      detached: true,
-    });
-    cli.stderr.setEncoding("utf8");
-    cli.stderr.on("data", (chunk: string) => {
+    const cli = spawnTrackedCli(deps, spawnOptions, (chunk) => {
       stderrTail = (stderrTail + chunk).slice(-STDERR_TAIL_CHARS);
       for (const line of chunk.split("\n")) {
         if (line.trim()) log.debug("agent-stderr", { line });
       }
     });
-    spawnOptions.signal.addEventListener("abort", () => killProcessTree(cli, "SIGTERM"));
     child = cli;
     return cli;
   };
 
   const sdkOptions: Options = {
+    ...sharedOptions(deps, spawnCli),
     cwd: options.cwd,
-    env: deps.env,
-    spawnClaudeCodeProcess: spawnCli,
     permissionMode: options.permissionMode,
     // Built-in tools a tier does not allow are not even shown to the model.
     tools: builtInToolsOf(options.allowedTools),
-    // Without a shell, file tools are held to the chat's own folder.
-    allowedTools: grantsShell(options.allowedTools)
-      ? [...options.allowedTools]
-      : confineFileTools(options.allowedTools, options.cwd),
+    allowedTools: allowRulesOf(options),
     disallowedTools: [...options.disallowedTools],
-    // Contacts' texts are delivered exactly as written: no slash commands, no @file expansion.
-    verbatimPrompts: true,
-    // The user's own ~/.claude settings and project files must not change what a contact's
-    // agent may do.
-    settingSources: [],
-    settings: { cleanupPeriodDays: deps.transcriptRetentionDays ?? 36_500 },
     ...(options.model ? { model: options.model } : {}),
     ...(options.resume ? { resume: options.sessionId } : { sessionId: options.sessionId }),
     ...(options.systemPromptAppend
@@ -160,6 +208,252 @@ function startConversation(
       if (child) await waitForExit(child);
       if (child) killProcessTree(child, "SIGKILL");
     },
+  };
+}
+
+/**
+ * Our own spawn: we need the pid for health checks and a process group so that close() ends the
+ * CLI's own children (shells, MCP servers) too.
+ */
+function spawnTrackedCli(
+  deps: ClaudeSdkAgentDeps,
+  spawnOptions: SpawnOptions,
+  onStderr: (chunk: string) => void,
+): ChildProcessWithoutNullStreams {
+  const cli = spawn(spawnOptions.command, spawnOptions.args, {
+    cwd: spawnOptions.cwd,
+    env: spawnOptions.env,
+    stdio: ["pipe", "pipe", "pipe"],
+    detached: true,
+  });
+  cli.stderr.setEncoding("utf8");
+  cli.stderr.on("data", onStderr);
+  spawnOptions.signal.addEventListener("abort", () => killProcessTree(cli, "SIGTERM"));
+  const pid = cli.pid;
+  if (pid !== undefined) {
+    deps.processes?.started(pid);
+    cli.once("exit", () => deps.processes?.exited(pid));
+  }
+  return cli;
+}
+
+/** The options of every CLI child, started cold or prewarmed as a spare. */
+function sharedOptions(
+  deps: ClaudeSdkAgentDeps,
+  spawnCli: (spawnOptions: SpawnOptions) => ChildProcessWithoutNullStreams,
+): Options {
+  return {
+    env: deps.env,
+    spawnClaudeCodeProcess: spawnCli,
+    // Contacts' texts are delivered exactly as written: no slash commands, no @file expansion.
+    verbatimPrompts: true,
+    // The user's own ~/.claude settings and project files must not change what a contact's
+    // agent may do.
+    settingSources: [],
+    settings: { cleanupPeriodDays: deps.transcriptRetentionDays ?? 36_500 },
+    ...(deps.transcripts ? { sessionStore: deps.transcripts } : {}),
+  };
+}
+
+/** The allow rules of a conversation: without a shell, file tools stay in the chat's folder. */
+function allowRulesOf(options: AgentStartOptions): string[] {
+  return grantsShell(options.allowedTools)
+    ? [...options.allowedTools]
+    : confineFileTools(options.allowedTools, options.cwd);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prewarmed spares (pool logic in spare-processes.ts). `prewarm()` fixes the tools shown to the
+// model, the MCP servers and the system prompt preset: those make a spare's profile. A claim
+// carries the rest: cwd, model, permission mode, the prompt append, and the allow rules as a
+// settings overlay, which the CLI enforces as it does `allowedTools`.
+
+interface AgentProfile extends SpareProfile {
+  tools: string[];
+  disallowedTools: string[];
+  chatTools: boolean;
+  presetSystemPrompt: boolean;
+}
+
+function makeProfile(
+  allowedTools: readonly string[],
+  disallowed: readonly string[],
+  chatTools: boolean,
+  presetSystemPrompt: boolean,
+): AgentProfile {
+  const tools = builtInToolsOf(allowedTools).sort();
+  const disallowedTools = [...new Set(disallowed)].sort();
+  const key = JSON.stringify([tools, disallowedTools, chatTools, presetSystemPrompt]);
+  return { key, tools, disallowedTools, chatTools, presetSystemPrompt };
+}
+
+function profileOf(options: AgentStartOptions): AgentProfile {
+  return makeProfile(
+    options.allowedTools,
+    options.disallowedTools,
+    options.chatTools !== undefined,
+    options.systemPromptAppend !== undefined,
+  );
+}
+
+interface Spare extends ParkedProcess {
+  sdk: SpareProcess;
+  /** Its `send_message` handler, bound to a chat at claim. */
+  binding: ChatToolsBinding;
+  /** Where its stderr goes; moved to the conversation's logger at claim. */
+  output: { log: Logger; tail: string };
+  readonly child: ChildProcess | undefined;
+}
+
+async function prewarmSpare(deps: ClaudeSdkAgentDeps, profile: AgentProfile): Promise<Spare> {
+  const output = { log: deps.logger.child({ spare: true }), tail: "" };
+  const binding = createChatToolsBinding();
+  const held: { child?: ChildProcess } = {};
+  const spawnCli = (spawnOptions: SpawnOptions): ChildProcessWithoutNullStreams => {
+    const cli = spawnTrackedCli(deps, spawnOptions, (chunk) => {
+      output.tail = (output.tail + chunk).slice(-STDERR_TAIL_CHARS);
+      for (const line of chunk.split("\n")) {
+        if (line.trim()) output.log.debug("agent-stderr", { line });
+      }
+    });
+    held.child = cli;
+    return cli;
+  };
+  let sdk: SpareProcess;
+  try {
+    sdk = await prewarm({
+      options: {
+        ...sharedOptions(deps, spawnCli),
+        tools: profile.tools,
+        disallowedTools: profile.disallowedTools,
+        // As a cold start with `systemPromptAppend`; the append itself comes with the claim.
+        ...(profile.presetSystemPrompt
+          ? { systemPrompt: { type: "preset", preset: "claude_code" } }
+          : {}),
+        ...(profile.chatTools
+          ? { mcpServers: { [CHAT_TOOL_SERVER]: chatToolServer(binding) } }
+          : {}),
+      },
+    });
+  } catch (error) {
+    if (held.child) killProcessTree(held.child, "SIGKILL");
+    throw error;
+  }
+  const spare = sdk;
+  return {
+    sdk: spare,
+    binding,
+    output,
+    get child() {
+      return held.child;
+    },
+    exited: spare.exited,
+    async close() {
+      spare.close();
+      if (held.child) await waitForExit(held.child);
+      if (held.child) killProcessTree(held.child, "SIGKILL");
+    },
+  };
+}
+
+/**
+ * A new conversation on a claimed spare. Its input is held until the claim is accepted; when it
+ * is refused (or only partly applied: `option_not_applied` would run it on another model), the
+ * conversation starts cold instead with every message pushed so far.
+ */
+function startFromSpare(
+  deps: ClaudeSdkAgentDeps,
+  options: AgentStartOptions,
+  spare: Spare,
+): AgentConversation {
+  const log = deps.logger.child({ ...options.logFields, agentSessionId: options.sessionId });
+  const input = new AsyncQueue<SDKUserMessage>();
+  let accepted = false;
+  /** Pushed before the claim was accepted: what a cold start would need. */
+  const held: AgentInput[] = [];
+  let fallback: AgentConversation | undefined;
+  let closed = false;
+  const claimAnswered = spare.sdk.claimed.then(
+    (claim) => {
+      accepted = true;
+      held.length = 0;
+      log.debug("spare-claim", { pid: spare.child?.pid, parkedMs: claim.parkedMs });
+      return true;
+    },
+    (error: unknown) => {
+      log.warn("spare claim refused", { cause: describeError(error) });
+      return false;
+    },
+  );
+  const claimOptions: ClaimOptions = {
+    cwd: options.cwd,
+    permissionMode: options.permissionMode,
+    ...(options.model ? { model: options.model } : {}),
+    ...(options.systemPromptAppend ? { appendSystemPrompt: options.systemPromptAppend } : {}),
+    settings: { permissions: { allow: allowRulesOf(options) } },
+  };
+  const conversation = spare.sdk.claim({
+    prompt: afterClaim(claimAnswered, input),
+    options: claimOptions,
+  });
+  spare.output.log = log;
+  if (options.chatTools) spare.binding.bind(options.chatTools);
+  log.debug("agent-start", { resume: false, cwd: options.cwd, spare: true });
+
+  async function* events(): AsyncGenerator<AgentEvent> {
+    if (!(await claimAnswered)) {
+      void spare.close();
+      if (closed) return;
+      fallback = startConversation(deps, options);
+      for (const message of held.splice(0)) fallback.push(message);
+      yield* fallback.events;
+      return;
+    }
+    try {
+      for await (const message of conversation) {
+        const event = toEvent(message);
+        if (event) yield event;
+      }
+    } catch (error) {
+      throw classifyFailure(error, spare.output.tail, undefined);
+    }
+  }
+
+  return {
+    events: events(),
+    push(message: AgentInput) {
+      if (fallback) return fallback.push(message);
+      if (!accepted) held.push(message);
+      input.push(toUserMessage(message));
+    },
+    isAlive() {
+      if (fallback) return fallback.isAlive();
+      const child = spare.child;
+      return child !== undefined && child.exitCode === null && child.signalCode === null;
+    },
+    get pid() {
+      return fallback ? fallback.pid : spare.child?.pid;
+    },
+    async interrupt() {
+      await (fallback ? fallback.interrupt() : conversation.interrupt());
+    },
+    async close() {
+      closed = true;
+      if (fallback) return fallback.close();
+      input.end();
+      conversation.close();
+      await spare.close();
+    },
+  };
+}
+
+function toUserMessage(message: AgentInput): SDKUserMessage {
+  return {
+    type: "user",
+    message: { role: "user", content: message.text },
+    parent_tool_use_id: null,
+    uuid: message.id as SDKUserMessage["uuid"],
+    client_composed: true,
   };
 }
 

@@ -1,8 +1,11 @@
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import os from "node:os";
+import path from "node:path";
+import { createAgentProcessFile } from "../agent/agent-processes.js";
 import { agentChildEnv } from "../agent/child-env.js";
 import { createClaudeSdkAgent } from "../agent/claude-sdk-agent.js";
 import type { Channel } from "../channels/channel.js";
+import { createImessageChannel } from "../channels/imessage/imessage-channel.js";
 import { loadOrCreateApiToken } from "../channels/http/api-token.js";
 import { createHttpApi } from "../channels/http/http-api.js";
 import { startHttpServer, type HttpServer } from "../channels/http/http-server.js";
@@ -11,12 +14,20 @@ import type { Config } from "../config/schema.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { describeError } from "../core/errors.js";
 import { SessionManager } from "../core/session-manager.js";
+import { createActivityLog } from "../dashboard/activity-log.js";
+import { createDaemonDashboardSource } from "../dashboard/daemon-source.js";
+import { createDashboardRoutes, withDashboard } from "../dashboard/dashboard-routes.js";
+import { claudeConfigDir } from "../dashboard/transcript-file.js";
 import { loadContacts } from "../identity/contacts.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { startStandInModel, type StandInModel } from "../stand-in/model-server.js";
 import { openJsonFileRegistry } from "../store/json-file-registry.js";
 import { createSessionFolders } from "../store/session-folders.js";
+import { openStateDatabase } from "../store/sqlite-database.js";
+import { createSqliteJournal } from "../store/sqlite-journal.js";
+import { createTranscriptStore } from "../store/transcript-store.js";
 import { hasClaudeCredentials } from "./credentials.js";
+import { ReplySender } from "./reply-sender.js";
 import { Dispatcher } from "./dispatcher.js";
 import { acquireInstanceLock, type InstanceLock } from "./instance-lock.js";
 import { createMetrics } from "./metrics.js";
@@ -74,6 +85,17 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     });
     const registry = await openJsonFileRegistry({ path: paths.registryFile, logger, clock });
     undo.push(() => registry.close());
+    const database = openStateDatabase({ path: paths.journalFile, logger });
+    const journal = createSqliteJournal({ db: database, clock });
+    undo.push(() => Promise.resolve(journal.close())); // closes the database too
+    const transcripts = createTranscriptStore({ db: database, clock });
+    const pruned = journal.prune();
+    if (pruned.inbound > 0) logger.info("journal-prune", { ...pruned });
+    const agentProcesses = createAgentProcessFile(
+      path.join(paths.stateDir, "agent-processes.json"),
+      logger,
+    );
+    await agentProcesses.reapOrphans();
     const { token } = await loadOrCreateApiToken(
       paths.apiTokenFile,
       options.env.DISPATCH_API_TOKEN,
@@ -102,15 +124,20 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     const metrics = createMetrics();
     const manager: SessionManager = new SessionManager(
       {
-        agent: createClaudeSdkAgent({ logger, env: agentEnv }),
+        agent: createClaudeSdkAgent({
+          logger,
+          env: agentEnv,
+          processes: agentProcesses.tracker,
+          transcripts,
+        }),
         registry,
         folders: createSessionFolders(config.transcriptsDir),
         clock,
         logger,
         policyFor: createTierPolicy(config),
         // Called only once messages flow, after `dispatcher` below exists.
-        onReply: (reply): void => dispatcher.onReply(reply),
-        sendInterim: (chatId, text): Promise<void> => dispatcher.sendInterim(chatId, text),
+        onReply: (reply): void => replies.onReply(reply),
+        sendInterim: (chatId, text): Promise<void> => replies.sendInterim(chatId, text),
       },
       {
         healthCheckIntervalMs: config.healthCheckIntervalSeconds * 1000,
@@ -129,7 +156,16 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       clock,
       logger,
       version: DISPATCH_VERSION,
+      journal,
       hasCredentials,
+    });
+    const replies: ReplySender = new ReplySender({
+      journal,
+      registry,
+      metrics,
+      clock,
+      logger,
+      inboundIdOf: dispatcher.inboundIdOf,
     });
     manager.startup();
     undo.push(() => manager.shutdown());
@@ -137,24 +173,55 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     const channels: Channel[] = [];
     let server: HttpServer | undefined;
     if (config.channels.http.enabled) {
+      // The dashboard (issue 7) shares the API's server and token: `/`, `/assets/*`, `/v1/dashboard/*`.
+      const dashboard = createDaemonDashboardSource({
+        dispatcher,
+        manager,
+        activity: createActivityLog(),
+        transcriptsDir: config.transcriptsDir,
+        claudeDir: claudeConfigDir(agentEnv, homeDir),
+        spareProcesses: config.spareProcesses,
+        logger,
+      });
+      undo.push(() => Promise.resolve(dashboard.close()));
       server = await startHttpServer({
-        app: createHttpApi({ control: dispatcher, token, logger }),
+        app: withDashboard(
+          createDashboardRoutes({ source: dashboard, token, logger }),
+          createHttpApi({ control: dispatcher, token, logger }),
+        ),
         port: config.port,
       });
       undo.push(() => server!.close());
-      dispatcher.addChannel(httpReplyChannel(logger));
+      replies.addChannel(httpReplyChannel(logger));
     }
     if (config.channels.imessage.enabled) {
-      logger.warn("channel-unavailable", {
-        channel: "imessage",
-        note: "the iMessage channel is not built yet; set channels.imessage.enabled to false to silence this",
-      });
+      channels.push(
+        createImessageChannel({
+          config: config.channels.imessage,
+          cursor: journal.cursor("imessage"),
+          logger: logger.child({ channel: "imessage" }),
+          clock,
+          onCursor: (cursor) => Promise.resolve(journal.setCursor("imessage", cursor)),
+        }),
+      );
     }
     for (const channel of channels) {
-      await channel.start(dispatcher.sink);
+      replies.addChannel(channel);
+      try {
+        await channel.start(dispatcher.sink);
+      } catch (error) {
+        // On by default on macOS, iMessage stays off when chat.db cannot be read, unless the
+        // config asked for it by name: then the start fails with the channel's own advice.
+        if (channel.name !== "imessage" || (await namesImessageExplicitly(paths.configFile)))
+          throw error;
+        logger.warn("channel-off", { channel: channel.name, cause: describeError(error) });
+        continue;
+      }
       undo.push(() => channel.stop());
-      dispatcher.addChannel(channel);
     }
+    // What a crash left: replies recorded but not confirmed sent, messages never answered.
+    replies.resendAfterRestart();
+    const replayed = await dispatcher.replayPending();
 
     logger.info("daemon-start", {
       version: DISPATCH_VERSION,
@@ -163,6 +230,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       port: server?.port,
       registered: registry.size,
       contacts: contacts.size,
+      replayed,
       demo: options.demo,
     });
 
@@ -180,6 +248,8 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         await server?.close();
         await manager.shutdown();
         await registry.close();
+        await agentProcesses.flush();
+        journal.close();
         await standIn?.close();
         await lock.release();
         logger.info("daemon-stopped", {});
@@ -191,6 +261,18 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     logger.error("daemon start failed", { cause: describeError(error) });
     await rollback();
     throw error;
+  }
+}
+
+/** Whether config.json sets `channels.imessage.enabled` itself (rather than taking the default). */
+async function namesImessageExplicitly(configFile: string): Promise<boolean> {
+  try {
+    const json = JSON.parse(await readFile(configFile, "utf8")) as {
+      channels?: { imessage?: { enabled?: unknown } };
+    };
+    return json.channels?.imessage?.enabled === true;
+  } catch {
+    return false;
   }
 }
 

@@ -1,20 +1,19 @@
-import type { Channel, InboundMessage } from "../channels/channel.js";
+import type { InboundMessage } from "../channels/channel.js";
 import type {
   ControlPlane,
   HealthView,
   SessionView,
   SubmitResult,
 } from "../channels/http/control-plane.js";
-import { splitMessage } from "../channels/split-message.js";
 import type { Config } from "../config/schema.js";
 import type { Clock } from "../core/clock.js";
 import { DispatchError, describeError } from "../core/errors.js";
 import type { ChatId } from "../core/ids.js";
 import type { SessionManager, SessionStatus } from "../core/session-manager.js";
-import type { TurnReply } from "../core/session.js";
 import { normaliseChatId } from "../identity/chat-id.js";
 import type { ContactBook } from "../identity/contacts.js";
 import type { Logger } from "../logging/logger.js";
+import type { InboundRow, Journal } from "../store/journal.js";
 import type { Registry } from "../store/registry.js";
 import { NO_CREDENTIALS_MESSAGE } from "./credentials.js";
 import { prepareDelivery } from "./intake.js";
@@ -30,6 +29,7 @@ export interface DispatcherDeps {
   clock: Clock;
   logger: Logger;
   version: string;
+  journal: Journal;
   /** False when no Claude credentials were found: messages are refused with a clear error. */
   hasCredentials: boolean;
 }
@@ -39,16 +39,22 @@ interface Taken {
   answered: Promise<SubmitResult>;
 }
 
-/** Remembered per (channel, message id) so a repeated delivery is answered once. */
-const IDEMPOTENCY_MEMORY = 10_000;
+/** How long a polled message whose chat is full waits before it is tried again. */
+const POLLED_RETRY_MS = 5_000;
+
+/** Refusals that stay true for the message: a retry of it gets the same answer. */
+const FINAL_REFUSALS = new Set(["unknown_sender", "invalid_chat_id", "invalid_message"]);
 
 /**
- * The daemon's inbound and outbound paths: takes channel messages to the session manager, sends
- * each turn's reply out through the chat's channel, and answers the HTTP API's control calls.
+ * The daemon's inbound path and control plane: every message is recorded in the journal before
+ * it is acknowledged, a repeated delivery (same channel and message id) is answered once, and
+ * messages recorded but never answered (a crash) are replayed at start, in order.
  */
 export class Dispatcher implements ControlPlane {
-  private readonly channels = new Map<string, Channel>();
-  private readonly seen = new Map<string, Promise<Taken>>();
+  /** Messages being answered, by journal id: a repeated delivery joins the first. */
+  private readonly inflight = new Map<number, Promise<Taken>>();
+  /** Journal id of each message given to a session, by the UUID the agent reports back. */
+  private readonly inboundIds = new Map<string, number>();
   private readonly startedAtMs: number;
   private shuttingDown = false;
 
@@ -56,8 +62,39 @@ export class Dispatcher implements ControlPlane {
     this.startedAtMs = deps.clock.now();
   }
 
-  addChannel(channel: Channel): void {
-    this.channels.set(channel.name, channel);
+  /** For the reply path: which journal row a message UUID belongs to. */
+  readonly inboundIdOf = (messageUuid: string): number | undefined => {
+    const id = this.inboundIds.get(messageUuid);
+    this.inboundIds.delete(messageUuid);
+    return id;
+  };
+
+  /** Gives every message recorded but not answered before a restart to its session again. */
+  async replayPending(): Promise<number> {
+    const pending = this.deps.journal.pendingInbound();
+    for (const row of pending) {
+      this.deps.logger.info("message-replay", {
+        channel: row.channel,
+        chatId: row.chatId,
+        id: row.id,
+      });
+      const taken = this.deliverRecorded(row);
+      this.inflight.set(row.id, taken);
+      void taken.then(
+        ({ answered }) =>
+          answered.finally(() => this.inflight.delete(row.id)).catch(() => undefined),
+        (error: unknown) => {
+          this.inflight.delete(row.id);
+          this.deps.logger.warn("message replay refused", {
+            id: row.id,
+            cause: describeError(error),
+          });
+        },
+      );
+      // Accepting in order keeps each chat's messages in the order they arrived.
+      await taken.catch(() => undefined);
+    }
+    return pending.length;
   }
 
   beginShutdown(): void {
@@ -65,32 +102,19 @@ export class Dispatcher implements ControlPlane {
   }
 
   async submit(message: InboundMessage, options: { wait: boolean }): Promise<SubmitResult> {
-    const taken = await this.takeOnce(message);
+    const taken = await this.take(message);
     return options.wait ? taken.answered : taken.accepted;
   }
 
-  /** A message with a channel id is taken once: a repeated delivery gets the first one's outcome. */
-  private takeOnce(message: InboundMessage): Promise<Taken> {
-    if (!message.externalId) return this.take(message);
-    const key = `${message.channel}\u0000${message.externalId}`;
-    const earlier = this.seen.get(key);
-    if (earlier) {
-      this.deps.logger.info("message-duplicate", {
-        channel: message.channel,
-        externalId: message.externalId,
-      });
-      return earlier;
+  /** The sink for channels that push messages in (iMessage, Signal), with their cursor. */
+  readonly sink = async (message: InboundMessage, options?: { cursor?: string }): Promise<void> => {
+    try {
+      await this.take(message, options?.cursor);
+    } catch (error) {
+      // Recorded and refused for good (an unknown sender): the cursor moved on with it.
+      if (error instanceof DispatchError && FINAL_REFUSALS.has(error.code)) return;
+      throw error;
     }
-    const taken = this.take(message);
-    this.seen.set(key, taken);
-    taken.catch(() => this.seen.delete(key));
-    if (this.seen.size > IDEMPOTENCY_MEMORY) this.seen.delete(this.seen.keys().next().value!);
-    return taken;
-  }
-
-  /** The sink for channels that push messages in (iMessage, Signal). */
-  readonly sink = async (message: InboundMessage): Promise<void> => {
-    await this.submit(message, { wait: false });
   };
 
   listSessions(): SessionView[] {
@@ -142,96 +166,156 @@ export class Dispatcher implements ControlPlane {
     return { contentType: registry.contentType, body: await registry.metrics() };
   }
 
-  /** Every finished turn: a reply goes out through the channel the chat last spoke on. */
-  readonly onReply = (reply: TurnReply): void => {
-    const { metrics, logger } = this.deps;
-    metrics.turns.inc({ outcome: reply.isError ? "error" : "ok" });
-    metrics.turnDuration.observe(reply.durationMs / 1000);
-    if (reply.isError) {
-      logger.warn("turn-error", { chatId: reply.chatId, error: reply.errorText });
-      return;
-    }
-    if (isSilentReply(reply.text)) {
-      logger.info("reply-silent", { chatId: reply.chatId });
-      return;
-    }
-    void this.send(reply.chatId, reply.text);
-  };
-
-  /** The agent's `send_message` tool: an interim message to its own chat. */
-  readonly sendInterim = async (chatId: ChatId, text: string): Promise<void> => {
-    await this.send(chatId, text, { throwOnFailure: true });
-  };
-
-  private async send(
-    chatId: ChatId,
-    text: string,
-    options = { throwOnFailure: false },
-  ): Promise<void> {
-    const { registry, metrics, logger } = this.deps;
-    const channelName = registry.get(chatId)?.channel ?? "http";
-    const channel = this.channels.get(channelName);
-    if (!channel) {
-      logger.error("reply-send failed: channel not running", { chatId, channel: channelName });
-      if (options.throwOnFailure)
-        throw new DispatchError("channel_unavailable", `Channel ${channelName} is not running`);
-      return;
-    }
-    for (const part of splitMessage(text, channel.maxMessageLength)) {
-      try {
-        await channel.send(chatId, part);
-        metrics.repliesSent.inc({ channel: channelName, outcome: "sent" });
-        logger.info("reply-send", { chatId, channel: channelName, characters: part.length });
-      } catch (error) {
-        metrics.repliesSent.inc({ channel: channelName, outcome: "failed" });
-        logger.error("reply-send failed", {
-          chatId,
-          channel: channelName,
-          cause: describeError(error),
-        });
-        if (options.throwOnFailure) throw error;
-        return;
-      }
-    }
-  }
-
-  private async take(message: InboundMessage): Promise<Taken> {
-    const { manager, metrics, config, contacts } = this.deps;
+  /** Records the message (with the channel's cursor, in one transaction), then delivers it. */
+  private async take(message: InboundMessage, cursor?: string): Promise<Taken> {
+    const { journal, metrics, logger } = this.deps;
     try {
       this.refuseWhenShuttingDown();
       if (!this.deps.hasCredentials)
         throw new DispatchError("no_credentials", NO_CREDENTIALS_MESSAGE);
-      const delivery = prepareDelivery(message, { contacts, config });
-      const { messageId, reply } = await manager.accept(delivery);
-      metrics.messagesReceived.inc({ channel: message.channel });
-      const entry = this.deps.registry.get(delivery.chatId);
-      const accepted: SubmitResult = {
-        chat_id: delivery.chatId,
-        message_id: message.externalId ?? messageId,
-        session_name: entry?.session_name ?? "",
-        session_id: entry?.session_id ?? null,
-      };
-      const answered = reply.then((turn) => {
-        if (turn.isError) {
+      const recorded = journal.recordInbound(
+        message,
+        cursor === undefined ? undefined : { cursor },
+      );
+      if (recorded.duplicate) {
+        logger.info("message-duplicate", {
+          channel: message.channel,
+          externalId: message.externalId,
+          status: recorded.status,
+        });
+        const earlier = this.inflight.get(recorded.id);
+        if (earlier) return await earlier;
+        const row = journal.findByExternalId(message.channel, message.externalId!)!;
+        if (recorded.status === "answered") return this.alreadyAnswered(row, recorded.reply ?? []);
+        if (recorded.status === "rejected") {
           throw new DispatchError(
-            "agent_error",
-            `The agent's turn failed: ${turn.errorText ?? "no detail given"}`,
+            row.errorCode ?? "bad_request",
+            row.errorMessage ?? "This message was refused before",
           );
         }
-        return {
-          ...accepted,
-          session_id: turn.agentSessionId,
-          reply: isSilentReply(turn.text) ? null : turn.text,
-        };
-      });
-      answered.catch(() => undefined); // a fire-and-forget caller never looks at it
-      return { accepted, answered };
+        // Recorded but not being answered (refused for a passing reason earlier): try again.
+      }
+      const row = { ...message, id: recorded.id, uuid: recorded.uuid };
+      if (cursor !== undefined) return await this.deliverPolled(row);
+      const taken = this.deliverRecorded(row);
+      this.inflight.set(recorded.id, taken);
+      taken.then(
+        ({ answered }) =>
+          answered.finally(() => this.inflight.delete(recorded.id)).catch(() => undefined),
+        () => this.inflight.delete(recorded.id),
+      );
+      return await taken;
     } catch (error) {
       metrics.messagesRejected.inc({
         reason: error instanceof DispatchError ? error.code : "internal",
       });
       throw error;
     }
+  }
+
+  /**
+   * A message from a polling channel is already durable and its cursor has moved on: when its
+   * chat's queue is full, it waits in the journal and is tried again later, instead of holding
+   * up every other chat of the channel behind it.
+   */
+  private async deliverPolled(
+    row: InboundMessage & Pick<InboundRow, "id" | "uuid">,
+  ): Promise<Taken> {
+    const taken = this.deliverRecorded(row);
+    this.inflight.set(row.id, taken);
+    try {
+      const result = await taken;
+      void result.answered.finally(() => this.inflight.delete(row.id)).catch(() => undefined);
+      return result;
+    } catch (error) {
+      this.inflight.delete(row.id);
+      if (!(error instanceof DispatchError) || error.code !== "queue_full") throw error;
+      this.deps.logger.warn("message-deferred", {
+        chatId: row.chatId,
+        id: row.id,
+        retryInMs: POLLED_RETRY_MS,
+      });
+      this.deps.clock.after(POLLED_RETRY_MS, () => {
+        if (this.shuttingDown) return; // still recorded: the next start replays it
+        this.deliverPolled(row).catch((cause: unknown) =>
+          this.deps.logger.warn("deferred message refused", {
+            id: row.id,
+            cause: describeError(cause),
+          }),
+        );
+      });
+      const accepted: SubmitResult = {
+        chat_id: row.chatId,
+        message_id: row.externalId ?? row.uuid,
+        session_name: "",
+        session_id: null,
+      };
+      return { accepted, answered: Promise.reject(error).catch(() => accepted) };
+    }
+  }
+
+  /** Identity, tier and wrapping, then into the session; a final refusal is recorded as such. */
+  private async deliverRecorded(
+    row: InboundMessage & Pick<InboundRow, "id" | "uuid">,
+  ): Promise<Taken> {
+    const { manager, metrics, config, contacts, journal } = this.deps;
+    let delivery;
+    try {
+      delivery = prepareDelivery(row, { contacts, config });
+    } catch (error) {
+      if (error instanceof DispatchError && FINAL_REFUSALS.has(error.code)) {
+        journal.markRejected(row.id, error.code, error.message);
+      }
+      throw error;
+    }
+    this.inboundIds.set(row.uuid, row.id);
+    let accepted;
+    try {
+      accepted = await manager.accept({ ...delivery, messageId: row.uuid });
+    } catch (error) {
+      // queue_full, shutting_down: the row stays received, for a retry or the next start.
+      this.inboundIds.delete(row.uuid);
+      throw error;
+    }
+    journal.markDelivered(row.id);
+    metrics.messagesReceived.inc({ channel: row.channel });
+    const entry = this.deps.registry.get(delivery.chatId);
+    const base: SubmitResult = {
+      chat_id: delivery.chatId,
+      message_id: row.externalId ?? accepted.messageId,
+      session_name: entry?.session_name ?? "",
+      session_id: entry?.session_id ?? null,
+    };
+    const answered = accepted.reply.then((turn) => {
+      if (turn.isError) {
+        throw new DispatchError(
+          "agent_error",
+          `The agent's turn failed: ${turn.errorText ?? "no detail given"}`,
+        );
+      }
+      return {
+        ...base,
+        session_id: turn.agentSessionId,
+        reply: isSilentReply(turn.text) ? null : turn.text,
+      };
+    });
+    answered.catch(() => undefined); // a fire-and-forget caller never looks at it
+    return { accepted: base, answered };
+  }
+
+  /** A repeated delivery of a message answered before: the same reply, from the journal. */
+  private alreadyAnswered(row: InboundRow, parts: readonly string[]): Taken {
+    const chatId = this.normalise(row.chatId);
+    const entry = this.deps.registry.get(chatId);
+    const result: SubmitResult = {
+      chat_id: chatId,
+      message_id: row.externalId ?? row.uuid,
+      session_name: entry?.session_name ?? "",
+      session_id: entry?.session_id ?? null,
+      reply: parts.length > 0 ? parts.join("\n\n") : null,
+    };
+    const { reply: _reply, ...accepted } = result;
+    return { accepted, answered: Promise.resolve(result) };
   }
 
   private refuseWhenShuttingDown(): void {

@@ -208,7 +208,12 @@ export interface ChatDbFixture {
   /** An incoming text whose `text` column is NULL: the words are only in `attributedBody`. */
   attributedBodyText(handleId: string, text: string): FixtureMessage;
   /** A reaction (2000 loved ... 2005 questioned; 3000-3005 remove it) to another message. */
-  tapback(handleId: string, target: FixtureMessage, targetText: string, type?: number): FixtureMessage;
+  tapback(
+    handleId: string,
+    target: FixtureMessage,
+    targetText: string,
+    type?: number,
+  ): FixtureMessage;
   /** A message the Mac's own account sent (the assistant's reply) in a one-to-one chat. */
   ownMessage(handleId: string, text: string): FixtureMessage;
   /** An incoming message with files: one U+FFFC placeholder per file, then the caption. */
@@ -240,24 +245,22 @@ export function removeChatDb(path: string): void {
 
 /**
  * Creates `path` (which must not exist) with the real schema and returns a writer connection
- * with helpers. `now` dates messages that do not name their time (unix milliseconds).
+ * with helpers; with `existing`, opens the fixture database already at `path` instead. `now`
+ * dates messages that do not name their time (unix milliseconds).
  */
 export function createChatDb(
   path: string,
-  options: { now?: () => number } = {},
+  options: { now?: () => number; existing?: boolean } = {},
 ): ChatDbFixture {
   const now = options.now ?? (() => Date.now());
-  const db = new Database(path);
-  db.pragma("journal_mode = WAL");
-  db.exec(CHAT_DB_SCHEMA);
-  db.prepare("INSERT INTO _SqliteDatabaseProperties (key, value) VALUES (?, ?)").run(
-    "_ClientVersion",
-    "15000",
-  );
-  db.prepare("INSERT INTO _SqliteDatabaseProperties (key, value) VALUES (?, ?)").run(
-    "_UniqueIdentifier",
-    randomUUID().toUpperCase(),
-  );
+  const db = new Database(path, { fileMustExist: options.existing ?? false });
+  if (!options.existing) {
+    db.pragma("journal_mode = WAL");
+    db.exec(CHAT_DB_SCHEMA);
+    const property = db.prepare("INSERT INTO _SqliteDatabaseProperties (key, value) VALUES (?, ?)");
+    property.run("_ClientVersion", "15000");
+    property.run("_UniqueIdentifier", randomUUID().toUpperCase());
+  }
   const accountGuid = randomUUID().toUpperCase();
 
   const handle = (id: string): FixtureHandle => {
@@ -421,7 +424,8 @@ export function createChatDb(
     tapback(handleId, target, targetText, type = 2000) {
       const { chat, handle: other } = oneToOneChat(handleId);
       const verb = REACTION_VERBS[type >= 3000 ? type - 1000 : type] ?? "Reacted to";
-      const text = type >= 3000 ? `Removed a reaction from “${targetText}”` : `${verb} “${targetText}”`;
+      const text =
+        type >= 3000 ? `Removed a reaction from “${targetText}”` : `${verb} “${targetText}”`;
       return insertMessage({
         chat,
         handle: other,

@@ -81,7 +81,7 @@ export function openChatDbReader(options: OpenChatDbOptions): ChatDbReader {
 
 function createReader(db: Database.Database, dbId: string, dbPath: string): ChatDbReader {
   const columns = (table: string) =>
-    new Set(db.pragma(`table_info(${table})`).map((column) => (column as { name: string }).name));
+    new Set((db.pragma(`table_info(${table})`) as { name: string }[]).map((column) => column.name));
   const tables = new Set(
     db
       .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'")
@@ -227,6 +227,15 @@ function unavailable(dbPath: string, error: unknown): DispatchError {
       `[imessage] There is no Messages database at ${dbPath}. Sign in to Messages on this Mac, ` +
         "or set `channels.imessage.dbPath` in config.json, or set `channels.imessage.enabled` " +
         "to false to run without iMessage.",
+      { cause: error },
+    );
+  }
+  if (code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT") {
+    return new DispatchError(
+      "imessage_unavailable",
+      `[imessage] ${dbPath} is not a readable SQLite database (${code}). Check ` +
+        "`channels.imessage.dbPath` (the default is ~/Library/Messages/chat.db), or set " +
+        "`channels.imessage.enabled` to false to run without iMessage.",
       { cause: error },
     );
   }

@@ -110,7 +110,11 @@ export function sendStartFailure(program: string, route: ChatRoute, error: unkno
 }
 
 /** The DispatchError for a send command that ran and failed, with its stderr. */
-export function sendFailure(program: string, route: ChatRoute, result: CommandResult): DispatchError {
+export function sendFailure(
+  program: string,
+  route: ChatRoute,
+  result: CommandResult,
+): DispatchError {
   const output = result.stderr.trim() || result.stdout.trim();
   const how = result.timedOut
     ? "timed out"

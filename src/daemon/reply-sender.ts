@@ -1,0 +1,188 @@
+import type { Channel } from "../channels/channel.js";
+import { splitMessage } from "../channels/split-message.js";
+import type { Clock } from "../core/clock.js";
+import { DispatchError, describeError } from "../core/errors.js";
+import type { ChatId } from "../core/ids.js";
+import type { TurnReply } from "../core/session.js";
+import type { Logger } from "../logging/logger.js";
+import type { Journal, OutboxRow } from "../store/journal.js";
+import type { Registry } from "../store/registry.js";
+import type { Metrics } from "./metrics.js";
+import { isSilentReply } from "./tier-policy.js";
+
+export interface ReplySenderDeps {
+  journal: Journal;
+  registry: Registry;
+  metrics: Metrics;
+  clock: Clock;
+  logger: Logger;
+  /** The journal row of a message the agent was given, by the UUID the agent reports back. */
+  inboundIdOf(messageUuid: string): number | undefined;
+}
+
+/** Send attempts of one reply part before it is abandoned. */
+const MAX_SEND_ATTEMPTS = 5;
+/** Unconfirmed iMessage parts younger than this are sent again at start; older ones are dropped. */
+const RESEND_WINDOW_MS = 10 * 60_000;
+
+/**
+ * The outbound path: each finished turn becomes outbox rows in the journal (one per part, split
+ * to the channel's limit) before anything is sent; each part is marked sent once its channel
+ * confirms, retried with backoff when it fails, abandoned after `MAX_SEND_ATTEMPTS`.
+ */
+export class ReplySender {
+  private readonly channels = new Map<string, Channel>();
+
+  constructor(private readonly deps: ReplySenderDeps) {}
+
+  addChannel(channel: Channel): void {
+    this.channels.set(channel.name, channel);
+  }
+
+  /** Every finished turn, once. */
+  readonly onReply = (reply: TurnReply): void => {
+    const { metrics, logger, journal } = this.deps;
+    metrics.turns.inc({ outcome: reply.isError ? "error" : "ok" });
+    metrics.turnDuration.observe(reply.durationMs / 1000);
+    const inboundIds = reply.messageIds.flatMap((uuid) => {
+      const id = this.deps.inboundIdOf(uuid);
+      return id === undefined ? [] : [id];
+    });
+    const channelName = this.channelOf(reply.chatId);
+    const channel = this.channels.get(channelName);
+    let parts: string[] = [];
+    if (reply.isError) {
+      logger.warn("turn-error", { chatId: reply.chatId, error: reply.errorText });
+    } else if (isSilentReply(reply.text)) {
+      logger.info("reply-silent", { chatId: reply.chatId });
+    } else {
+      parts = splitMessage(reply.text, channel?.maxMessageLength ?? Number.MAX_SAFE_INTEGER);
+    }
+    if (inboundIds.length === 0) {
+      // Not from the journal (nothing recorded it): send it all the same.
+      void this.sendUnrecorded(reply.chatId, parts);
+      return;
+    }
+    let rows: OutboxRow[];
+    try {
+      rows = journal.markAnswered(inboundIds, {
+        channel: channelName,
+        chatId: reply.chatId,
+        parts,
+      });
+    } catch (error) {
+      // The reply is not lost with the journal: it still goes out, just unrecorded.
+      logger.error("reply record failed", { chatId: reply.chatId, cause: describeError(error) });
+      void this.sendUnrecorded(reply.chatId, parts);
+      return;
+    }
+    void this.sendRows(rows);
+  };
+
+  /** The agent's `send_message` tool: an interim message to its own chat, sent at once. */
+  readonly sendInterim = async (chatId: ChatId, text: string): Promise<void> => {
+    const channelName = this.channelOf(chatId);
+    const channel = this.channels.get(channelName);
+    if (!channel) {
+      throw new DispatchError("channel_unavailable", `Channel ${channelName} is not running`);
+    }
+    for (const part of splitMessage(text, channel.maxMessageLength)) {
+      await channel.send(chatId, part);
+      this.deps.metrics.repliesSent.inc({ channel: channelName, outcome: "sent" });
+    }
+  };
+
+  /**
+   * Replies recorded but never confirmed sent, from before a crash. An HTTP reply has nobody
+   * waiting any more (a client that repeats its `message_id` gets it from the journal): it is
+   * abandoned. An iMessage part younger than ten minutes is sent again (a duplicate text beats
+   * silence); an older one is abandoned, since it would arrive out of context.
+   */
+  resendAfterRestart(): void {
+    const now = this.deps.clock.now();
+    const resend: OutboxRow[] = [];
+    for (const row of this.deps.journal.unsentOutbox()) {
+      const fresh = now - row.createdAt.getTime() < RESEND_WINDOW_MS;
+      if (
+        row.channel !== "http" &&
+        fresh &&
+        row.attempts < MAX_SEND_ATTEMPTS &&
+        this.channels.has(row.channel)
+      ) {
+        resend.push(row);
+      } else {
+        this.deps.journal.abandon(
+          row.inboundId,
+          row.part,
+          fresh ? "no channel to resend on" : "unconfirmed before a restart",
+        );
+      }
+    }
+    if (resend.length > 0) this.deps.logger.warn("reply-resend", { parts: resend.length });
+    void this.sendRows(resend);
+  }
+
+  private channelOf(chatId: ChatId): string {
+    return this.deps.registry.get(chatId)?.channel ?? "http";
+  }
+
+  private async sendRows(rows: readonly OutboxRow[]): Promise<void> {
+    // Parts of one reply go out in order; a failed part holds back the ones after it.
+    for (const row of rows) {
+      if (!(await this.sendRow(row))) return;
+    }
+  }
+
+  private async sendRow(row: OutboxRow, attempt = row.attempts): Promise<boolean> {
+    const { journal, metrics, logger } = this.deps;
+    const channel = this.channels.get(row.channel);
+    try {
+      if (!channel)
+        throw new DispatchError("channel_unavailable", `Channel ${row.channel} is not running`);
+      await channel.send(row.chatId as ChatId, row.text);
+      journal.markSent(row.inboundId, row.part);
+      metrics.repliesSent.inc({ channel: row.channel, outcome: "sent" });
+      logger.info("reply-send", {
+        chatId: row.chatId,
+        channel: row.channel,
+        part: row.part,
+        characters: row.text.length,
+      });
+      return true;
+    } catch (error) {
+      metrics.repliesSent.inc({ channel: row.channel, outcome: "failed" });
+      const cause = describeError(error);
+      journal.markSendFailed(row.inboundId, row.part, cause);
+      if (attempt + 1 >= MAX_SEND_ATTEMPTS) {
+        journal.abandon(
+          row.inboundId,
+          row.part,
+          `gave up after ${MAX_SEND_ATTEMPTS} attempts: ${cause}`,
+        );
+        logger.error("reply-send abandoned", { chatId: row.chatId, channel: row.channel, cause });
+        return false;
+      }
+      const delayMs = 1_000 * 2 ** attempt;
+      logger.warn("reply-send failed; retrying", {
+        chatId: row.chatId,
+        channel: row.channel,
+        delayMs,
+        cause,
+      });
+      await new Promise<void>((resolve) => this.deps.clock.after(delayMs, resolve));
+      return this.sendRow(row, attempt + 1);
+    }
+  }
+
+  private async sendUnrecorded(chatId: ChatId, parts: readonly string[]): Promise<void> {
+    const channel = this.channels.get(this.channelOf(chatId));
+    for (const part of parts) {
+      try {
+        await channel?.send(chatId, part);
+      } catch (error) {
+        this.deps.logger.error("reply-send failed", { chatId, cause: describeError(error) });
+        return;
+      }
+    }
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * The message journal: every inbound message is recorded before it is acknowledged, moves
+ * received -> delivered -> answered (or rejected), and every reply part is recorded in an outbox
+ * before it is sent. Channels that poll keep their cursor here, written in the same transaction
+ * as the message. The SQLite adapter is `sqlite-journal.ts`; `docs/journal.md` has the schema,
+ * the states and the per-channel outbox policy.
+ *
+ * Every method is synchronous and every write is one transaction. Failures are `DispatchError`s
+ * (`journal_*` codes); a logic error by the caller (an unknown id, answering twice) is
+ * `journal_unknown_inbound`, `journal_unknown_outbox` or `journal_conflict`.
+ */
+import type { InboundMessage } from "../channels/channel.js";
+
+export const INBOUND_STATUSES = ["received", "delivered", "answered", "rejected"] as const;
+/**
+ * `received`: recorded, not yet handed to a session. `delivered`: handed to its session, not yet
+ * answered (replayed after a restart, like `received`). `answered`: a turn's reply covered it.
+ * `rejected`: never to be answered (unknown sender, invalid chat id).
+ */
+export type InboundStatus = (typeof INBOUND_STATUSES)[number];
+
+export const OUTBOX_STATUSES = ["pending", "sent", "failed", "abandoned"] as const;
+/**
+ * `pending`: recorded, not confirmed sent. `failed`: a send failed; may be tried again.
+ * `sent`: the channel confirmed it. `abandoned`: given up, never to be sent.
+ */
+export type OutboxStatus = (typeof OUTBOX_STATUSES)[number];
+
+/** Answered and rejected messages are kept this long by default (30 days), then pruned. */
+export const DEFAULT_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
+
+/** A recorded message: the message as the channel gave it plus its journal state. */
+export interface InboundRow extends InboundMessage {
+  id: number;
+  /** A random UUID, given to the agent SDK with the message; the SDK reports it back. */
+  uuid: string;
+  status: InboundStatus;
+  /** Times it was handed to a session. */
+  attempts: number;
+  errorCode?: string;
+  errorMessage?: string;
+  /** The message whose outbox holds the reply, when answered (itself, or the last of a turn). */
+  answeredBy?: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface OutboxRow {
+  inboundId: number;
+  part: number;
+  channel: string;
+  chatId: string;
+  text: string;
+  status: OutboxStatus;
+  /** Send attempts recorded by `markSent` and `markSendFailed`. */
+  attempts: number;
+  error?: string;
+  createdAt: Date;
+  sentAt?: Date;
+}
+
+export interface RecordInboundResult {
+  id: number;
+  uuid: string;
+  /** The same (channel, external id) was recorded before; this result describes that row. */
+  duplicate: boolean;
+  status: InboundStatus;
+  /** For an answered duplicate: the parts of the reply that answered it (maybe none). */
+  reply?: string[];
+}
+
+export interface Reply {
+  channel: string;
+  chatId: string;
+  /** The reply split to the channel's limit; empty when the agent chose silence. */
+  parts: string[];
+}
+
+export interface JournalCounts {
+  inbound: Record<InboundStatus, number>;
+  outbox: Record<OutboxStatus, number>;
+}
+
+export interface PruneResult {
+  inbound: number;
+  outbox: number;
+}
+
+export interface Journal {
+  /**
+   * Records a message (one transaction with the channel's new `cursor`, when given). A message
+   * whose (channel, external id) is already recorded is not recorded again: the result is that
+   * row's, with `duplicate: true`. Messages without an external id are always new.
+   */
+  recordInbound(message: InboundMessage, options?: { cursor?: string }): RecordInboundResult;
+  /** received -> delivered; no change in any other state. */
+  markDelivered(id: number): void;
+  /** received or delivered -> rejected, with why; no change in any other state. */
+  markRejected(id: number, code: string, message: string): void;
+  /** Counts one more hand-over to a session; returns the new count. */
+  recordAttempt(id: number): number;
+  /**
+   * One turn's reply answers `inboundIds` (each received or delivered): all become answered,
+   * answered by the last id, which gets the outbox rows (parts 0..n-1, pending). Returns them.
+   */
+  markAnswered(inboundIds: readonly number[], reply: Reply): OutboxRow[];
+  /** pending or failed -> sent; no change once sent or abandoned. */
+  markSent(inboundId: number, part: number): void;
+  /** pending or failed -> failed, with the error; counts the attempt. */
+  markSendFailed(inboundId: number, part: number, error: string): void;
+  /** pending or failed -> abandoned, with the reason. */
+  abandon(inboundId: number, part: number, reason: string): void;
+  /** Messages received or delivered and not yet answered, oldest first (replay order). */
+  pendingInbound(): InboundRow[];
+  /** Reply parts pending or failed, by message then part. */
+  unsentOutbox(): OutboxRow[];
+  cursor(channel: string): string | undefined;
+  /** Saves a cursor no message carries (rows a channel skipped, a first run's starting point). */
+  setCursor(channel: string, value: string): void;
+  findByExternalId(channel: string, externalId: string): InboundRow | undefined;
+  counts(): JournalCounts;
+  /**
+   * Deletes answered and rejected messages (with their sent or abandoned reply parts) last
+   * changed more than `olderThanMs` ago (default `DEFAULT_RETENTION_MS`). Messages still open,
+   * and replies still pending or failed, are kept.
+   */
+  prune(options?: { olderThanMs?: number }): PruneResult;
+  /** Closes the database (shared with the transcript store: close the journal last). */
+  close(): void;
+}
