@@ -55,6 +55,8 @@ export interface SessionManagerDeps {
   onReply(reply: TurnReply): void;
   /** The agent's `send_message` tool: an interim message to its own chat. */
   sendInterim?(chatId: ChatId, text: string): Promise<void>;
+  /** What a fresh session replacing an overflowed one should know (recent exchanges). */
+  handoffFor?(sessionId: AgentSessionId): string | undefined;
   random?: () => number;
 }
 
@@ -97,6 +99,9 @@ export const MANAGER_DEFAULTS = {
   maxMessageAttempts: 5,
   maxLiveSessions: Number.POSITIVE_INFINITY,
 } as const;
+
+/** The conversation no longer fits the context window, even after the CLI's own compaction. */
+const CONTEXT_OVERFLOW = /prompt is too long|context (window|length)|too many tokens/i;
 
 /** API errors the CLI already retried and gave up on, worth another try later. */
 const RETRIABLE_TURN_ERROR =
@@ -491,10 +496,15 @@ export class SessionManager {
    * Starts a session for a registered chat, resuming its id unless it is new. When the agent
    * turns out not to know the id, `replaceUnknownSession` starts a fresh one.
    */
-  private async open(chatId: ChatId, entry: RegistryEntry, resume = true): Promise<Session> {
+  private async open(
+    chatId: ChatId,
+    entry: RegistryEntry,
+    resume = true,
+    handoff?: string,
+  ): Promise<Session> {
     await this.acquireSlot(chatId);
     try {
-      return await this.startSession(chatId, entry, resume);
+      return await this.startSession(chatId, entry, resume, handoff);
     } finally {
       this.reservedSlots -= 1;
     }
@@ -504,6 +514,7 @@ export class SessionManager {
     chatId: ChatId,
     entry: RegistryEntry,
     resume: boolean,
+    handoff: string | undefined,
   ): Promise<Session> {
     const cwd = await this.deps.folders.prepare(entry.session_name);
     const sessionId = entry.session_id ?? newAgentSessionId();
@@ -520,6 +531,7 @@ export class SessionManager {
     this.sessions.set(chatId, session);
     session.start();
     log.info(resume ? "session-resume" : "session-start", { agentSessionId: sessionId, cwd });
+    if (handoff) session.pushContext(handoff);
     for (const message of this.ledger.messagesOf(chatId)) session.push(message);
     return session;
   }
@@ -549,7 +561,8 @@ export class SessionManager {
     };
   }
 
-  private handleTurn(reply: TurnReply): void {
+  private handleTurn(turn: TurnReply): void {
+    let reply = turn;
     const { registry } = this.deps;
     const entry = registry.get(reply.chatId);
     if (entry) {
@@ -559,9 +572,23 @@ export class SessionManager {
         session_id: reply.agentSessionId,
       });
     }
+    if (reply.internal) {
+      this.log.info("session-context-turn", { chatId: reply.chatId, isError: reply.isError });
+      return;
+    }
     if (reply.isError && RETRIABLE_TURN_ERROR.test(reply.errorText ?? "")) {
       this.retryLater(reply);
       return;
+    }
+    if (reply.isError && CONTEXT_OVERFLOW.test(reply.errorText ?? "")) {
+      // Each message gets one fresh session; overflowing that too, its error is the answer.
+      const retry = reply.messageIds.filter((id) => this.ledger.recordFailure(id) === 1);
+      if (retry.length > 0) {
+        void this.replaceSession(reply.chatId, "context overflow", reply.agentSessionId);
+        const givenUp = reply.messageIds.filter((id) => !retry.includes(id));
+        if (givenUp.length === 0) return;
+        reply = { ...reply, messageIds: givenUp };
+      }
     }
     if (!reply.isError) this.restartPolicy.succeeded(reply.chatId);
     this.ledger.settle(reply.messageIds, reply);
@@ -617,7 +644,7 @@ export class SessionManager {
   private handleExit(chatId: ChatId, session: Session, error: unknown): void {
     if (this.sessions.get(chatId) !== session || this.shuttingDown) return;
     if (error instanceof AgentError && error.code === "agent_session_not_found") {
-      void this.replaceUnknownSession(chatId);
+      void this.replaceSession(chatId, "unknown to the agent");
       return;
     }
     if (this.ledger.countOf(chatId) === 0) return; // the health check restarts it
@@ -667,8 +694,17 @@ export class SessionManager {
     this.ledger.rejectWaiters(chatId, quarantinedError(chatId));
   }
 
-  /** The agent lost the transcript: start fresh, keep the old id in history, lose no message. */
-  private async replaceUnknownSession(chatId: ChatId): Promise<void> {
+  /**
+   * Starts the chat afresh under a new session id, keeping the old one in the entry's history
+   * and losing no message: when the agent lost the transcript ("unknown to the agent"), or the
+   * conversation overflowed the context window, in which case the fresh session is first told
+   * the recent exchanges (`handoffFor`).
+   */
+  private async replaceSession(
+    chatId: ChatId,
+    reason: string,
+    handoffFrom?: AgentSessionId,
+  ): Promise<void> {
     try {
       await this.reopen(chatId, async () => {
         await this.stopLive(chatId);
@@ -681,24 +717,24 @@ export class SessionManager {
           session_id: newId,
           previous_session_ids: [
             ...entry.previous_session_ids,
-            ...(oldId
-              ? [{ session_id: oldId, replaced_at: replacedAt, reason: "unknown to the agent" }]
-              : []),
+            ...(oldId ? [{ session_id: oldId, replaced_at: replacedAt, reason }] : []),
           ],
         });
         await this.deps.registry.flush();
-        this.log.warn("session-resume-unknown", {
-          chatId,
-          oldSessionId: oldId,
-          newSessionId: newId,
-        });
-        return this.open(chatId, updated, false);
+        this.log.warn(
+          reason === "unknown to the agent" ? "session-resume-unknown" : "session-replace",
+          {
+            chatId,
+            reason,
+            oldSessionId: oldId,
+            newSessionId: newId,
+          },
+        );
+        const handoff = handoffFrom ? this.deps.handoffFor?.(handoffFrom) : undefined;
+        return this.open(chatId, updated, false, handoff);
       });
     } catch (error) {
-      this.log.error("fresh session after unknown resume id failed", {
-        chatId,
-        cause: describeError(error),
-      });
+      this.log.error("fresh session failed", { chatId, reason, cause: describeError(error) });
     }
   }
 

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { AgentConversation, AgentEvent, AgentPort, AgentStartOptions } from "../agent/port.js";
 import type { Logger } from "../logging/logger.js";
 import type { Clock } from "./clock.js";
@@ -20,6 +21,8 @@ export interface TurnReply {
   messageIds: string[];
   /** The turn's top-level assistant text, blocks joined by blank lines. */
   text: string;
+  /** A turn that answered only dispatch's own context input: its text goes to nobody. */
+  internal?: boolean;
   isError: boolean;
   errorText?: string;
   totalCostUsd: number;
@@ -74,6 +77,10 @@ export class Session {
   private totalCostUsd = 0;
   private lastActivityMs: number;
   private loopCrashed = false;
+  /** Inputs of dispatch's own (`pushContext`), whose turns answer no contact. */
+  private readonly internalInputs = new Set<string>();
+  /** Messages held back while a context turn runs. */
+  private held: SessionMessage[] | undefined;
 
   constructor(
     private readonly deps: { agent: AgentPort; clock: Clock; logger: Logger },
@@ -108,7 +115,8 @@ export class Session {
     this.unanswered.set(message.id, { message, pushedAtMs: now });
     this.lastActivityMs = now;
     this.currentState = "busy";
-    this.conversation.push({ id: message.id, text: message.text });
+    if (this.held) this.held.push(message);
+    else this.conversation.push({ id: message.id, text: message.text });
   }
 
   accepting(): boolean {
@@ -130,6 +138,18 @@ export class Session {
       loopCrashed: this.loopCrashed,
       totalCostUsd: this.totalCostUsd,
     };
+  }
+
+  /**
+   * Gives the agent text it should know (a handoff). It runs as a turn of its own, so it stays
+   * in the transcript, but that turn is `internal`: its reply goes to nobody.
+   */
+  pushContext(text: string): void {
+    const id = randomUUID();
+    this.internalInputs.add(id);
+    // Messages wait until the context turn is over: merged into it, they would share its fate.
+    this.held ??= [];
+    this.conversation?.push({ id, text });
   }
 
   /** Asks the agent to stop the running turn (it ends with an error result). */
@@ -189,7 +209,15 @@ export class Session {
   }
 
   private endTurn(event: Extract<AgentEvent, { type: "turn-end" }>): void {
-    const messageIds = this.consumedBy(event.inputIds, event.isError);
+    const internal =
+      event.inputIds.length > 0 && event.inputIds.every((id) => this.internalInputs.has(id));
+    for (const id of event.inputIds) this.internalInputs.delete(id);
+    const messageIds = internal ? [] : this.consumedBy(event.inputIds, event.isError);
+    if (internal && this.internalInputs.size === 0 && this.held) {
+      const held = this.held;
+      this.held = undefined;
+      for (const message of held) this.conversation?.push({ id: message.id, text: message.text });
+    }
     for (const id of messageIds) this.unanswered.delete(id);
     this.turns += 1;
     this.consecutiveErrors = event.isError ? this.consecutiveErrors + 1 : 0;
@@ -203,6 +231,7 @@ export class Session {
       agentSessionId: event.sessionId,
       messageIds,
       text,
+      ...(internal ? { internal } : {}),
       isError: event.isError,
       ...(event.errorText !== undefined ? { errorText: event.errorText } : {}),
       totalCostUsd: event.totalCostUsd,

@@ -27,6 +27,7 @@ import { openStateDatabase } from "../store/sqlite-database.js";
 import { createSqliteJournal } from "../store/sqlite-journal.js";
 import { createTranscriptStore } from "../store/transcript-store.js";
 import { hasClaudeCredentials } from "./credentials.js";
+import { composeHandoff } from "./handoff.js";
 import { ReplySender } from "./reply-sender.js";
 import { Dispatcher } from "./dispatcher.js";
 import { acquireInstanceLock, type InstanceLock } from "./instance-lock.js";
@@ -138,6 +139,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         // Called only once messages flow, after `dispatcher` below exists.
         onReply: (reply): void => replies.onReply(reply),
         sendInterim: (chatId, text): Promise<void> => replies.sendInterim(chatId, text),
+        handoffFor: (sessionId) => composeHandoff(transcripts.recentEntries(sessionId, 200)),
       },
       {
         healthCheckIntervalMs: config.healthCheckIntervalSeconds * 1000,

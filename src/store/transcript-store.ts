@@ -37,6 +37,8 @@ export interface TranscriptStore {
   listSubkeys(key: { projectKey: string; sessionId: string }): Promise<string[]>;
   /** Entries stored under the key: how a resume check compares our copy with the CLI's. */
   entryCount(key: SessionKey): number;
+  /** The last `limit` entries of a session's main transcript, oldest first, whatever its project. */
+  recentEntries(sessionId: string, limit: number): SessionStoreEntry[];
 }
 
 export interface TranscriptStoreOptions {
@@ -100,6 +102,12 @@ export function createTranscriptStore(options: TranscriptStoreOptions): Transcri
       `SELECT session_id AS sessionId, mtime FROM transcript_keys
        WHERE project_key = ? AND subpath = ''`,
     ),
+    recent: db
+      .prepare<[string, number], string>(
+        `SELECT entry FROM transcript_entries WHERE session_id = ? AND subpath = ''
+         ORDER BY seq DESC LIMIT ?`,
+      )
+      .pluck(),
     subkeys: db
       .prepare<[string, string], string>(
         `SELECT subpath FROM transcript_keys
@@ -169,6 +177,14 @@ export function createTranscriptStore(options: TranscriptStoreOptions): Transcri
     listSubkeys(key) {
       return settle("read a transcript from", () =>
         statements.subkeys.all(key.projectKey, key.sessionId),
+      );
+    },
+    recentEntries(sessionId, limit) {
+      return guard("read a transcript from", () =>
+        statements.recent
+          .all(sessionId, limit)
+          .reverse()
+          .map((text) => JSON.parse(text) as SessionStoreEntry),
       );
     },
     entryCount(key) {

@@ -113,4 +113,39 @@ describe("nothing lost", () => {
     expect((recall.json as { reply: string }).reply).toContain("You asked me to remember cedar");
     expect((recall.json as { session_id: string }).session_id).toBe(sessionId);
   });
+
+  it("starts a fresh session with a handoff when the conversation overflows the context window", async () => {
+    const chat = "+15559876543";
+    await writeFile(
+      path.join(home.home, "dispatch", "contacts.json"),
+      JSON.stringify({
+        contacts: [
+          { name: "John Doe", tier: "favorite", handles: [JOHN] },
+          { name: "Jane Roe", tier: "favorite", handles: [chat] },
+        ],
+      }),
+    );
+    expect(await daemon!.stop("SIGTERM")).toBe(0);
+    daemon = await startDaemonProcess(env);
+    const send = (text: string) =>
+      daemon!.api("POST", "/v1/messages", { chat_id: chat, text, wait: true });
+
+    const first = await send("remember the word plum");
+    const oldSessionId = (first.json as { session_id: string }).session_id;
+    const overflow = await send("[[prompt-too-long]] here is a huge paste");
+    expect(overflow.status).toBe(502);
+    expect(overflow.json).toMatchObject({ error: { code: "agent_error" } });
+
+    const recall = await send("what word did I ask you to remember?");
+    expect(recall.status).toBe(200);
+    expect((recall.json as { reply: string }).reply).toContain("You asked me to remember plum");
+    const session = (await daemon.api("GET", `/v1/sessions/${encodeURIComponent(chat)}`)).json as {
+      session_id: string;
+      previous_session_ids: { session_id: string; reason: string }[];
+    };
+    expect(session.session_id).not.toBe(oldSessionId);
+    expect(session.previous_session_ids).toContainEqual(
+      expect.objectContaining({ session_id: oldSessionId, reason: "context overflow" }),
+    );
+  });
 });
