@@ -330,6 +330,15 @@ export class SessionManager {
             this.log.warn("turn interrupt failed", { chatId, cause: describeError(error) }),
           );
       } else if (now > interruptedAt) {
+        // The message it is stuck on is answered with an error, or the restart would only hand
+        // it the same message again.
+        const [stuckMessage] = this.ledger.messagesOf(chatId);
+        if (stuckMessage)
+          this.giveUp(
+            chatId,
+            stuckMessage.id,
+            "The agent got stuck on this message and was restarted.",
+          );
         this.log.warn("turn-stuck-restart", { chatId });
         await this.restartAutomatically(chatId, session, "turn-stuck", 0);
       }
@@ -638,6 +647,25 @@ export class SessionManager {
         if (retry.includes(message.id)) session.push(message);
       }
     });
+  }
+
+  /** Answers a message with an error of dispatch's own, through the normal reply path. */
+  private giveUp(chatId: ChatId, messageId: string, errorText: string): void {
+    const sessionId = this.deps.registry.get(chatId)?.session_id;
+    if (!sessionId) return;
+    const reply: TurnReply = {
+      chatId,
+      agentSessionId: sessionId,
+      messageIds: [messageId],
+      text: "",
+      isError: true,
+      errorText,
+      totalCostUsd: 0,
+      durationMs: 0,
+    };
+    this.log.error("message-give-up", { chatId, error: errorText });
+    this.ledger.settle(reply.messageIds, reply);
+    this.deps.onReply(reply);
   }
 
   /** The receive loop ended by itself. Unanswered messages are carried into the next session. */

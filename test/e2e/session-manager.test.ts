@@ -332,4 +332,58 @@ describe("sessions through the real Claude Agent SDK", () => {
     expect(sent).not.toContain("JANE-PRIVATE-NOTE");
     expect(sent).toContain("denied");
   });
+
+  it("interrupts a turn that runs past the turn timeout, and the session answers the next message", async () => {
+    const clock = new ManualClock();
+    const { manager } = await managerFor({ clock, manager: { turnTimeoutMs: 60_000 } });
+    const started = Date.now();
+    const stuck = manager.deliver(textFrom(JOHN, "John Doe", "[[delay 30000]] this will hang"));
+    await model.waitForRequests(1, (request) =>
+      request.userTexts.join().includes("this will hang"),
+    );
+
+    clock.advance(60_000);
+    const reply = await stuck;
+    expect(Date.now() - started).toBeLessThan(25_000);
+    expect(reply.isError).toBe(true);
+
+    const next = await manager.deliver(textFrom(JOHN, "John Doe", "tell me about hazel"));
+    expect(next.isError).toBe(false);
+    expect(next.text).toContain("hazel");
+  });
+
+  it("quarantines a chat whose agent keeps dying, keeping its message until an operator restart", async () => {
+    const clock = new ManualClock();
+    const { manager } = await managerFor({ clock, manager: { maxRestarts: 2 } });
+    const outcome = manager
+      .deliver(textFrom(JOHN, "John Doe", "[[delay 8000]] remember the word lichen"))
+      .catch((error: unknown) => error);
+    for (let kill = 0; kill < 3; kill += 1) {
+      await waitUntil(
+        () => manager.status(asChatId(JOHN))?.live?.processAlive === true,
+        15_000,
+        "a live agent",
+      );
+      process.kill(-manager.status(asChatId(JOHN))!.live!.pid!, "SIGKILL");
+      await waitUntil(
+        () => manager.status(asChatId(JOHN))!.state !== "busy",
+        15_000,
+        "the crash to be seen",
+      );
+      clock.advance(60_000);
+    }
+    await waitUntil(
+      () => manager.status(asChatId(JOHN))!.state === "quarantined",
+      15_000,
+      "quarantine",
+    );
+    expect(await outcome).toMatchObject({ code: "quarantined" });
+    expect(manager.status(asChatId(JOHN))!.queued).toBe(1);
+
+    await manager.restart(asChatId(JOHN));
+    const recall = await manager.deliver(
+      textFrom(JOHN, "John Doe", "what word did I ask you to remember?"),
+    );
+    expect(recall.text).toContain("You asked me to remember lichen");
+  });
 });
