@@ -4,7 +4,6 @@ import {
   prewarm,
   query,
   tool,
-  type ClaimOptions,
   type Options,
   type SDKMessage,
   type SDKUserMessage,
@@ -32,6 +31,7 @@ import {
   afterClaim,
   createChatToolsBinding,
   createSparePool,
+  withFallback,
   type ChatToolsBinding,
   type ParkedProcess,
   type SparePool,
@@ -316,6 +316,8 @@ async function prewarmSpare(deps: ClaudeSdkAgentDeps, profile: AgentProfile): Pr
         if (line.trim()) output.log.debug("agent-stderr", { line });
       }
     });
+    // The SDK waits for a spare's exit from several places at once; that is no leak.
+    cli.setMaxListeners(32);
     held.child = cli;
     return cli;
   };
@@ -358,8 +360,8 @@ async function prewarmSpare(deps: ClaudeSdkAgentDeps, profile: AgentProfile): Pr
 
 /**
  * A new conversation on a claimed spare. Its input is held until the claim is accepted; when it
- * is refused (or only partly applied: `option_not_applied` would run it on another model), the
- * conversation starts cold instead with every message pushed so far.
+ * is refused (or only partly applied: `option_not_applied` would run it on another model), it
+ * starts cold instead with every message pushed so far (`withFallback`).
  */
 function startFromSpare(
   deps: ClaudeSdkAgentDeps,
@@ -368,15 +370,8 @@ function startFromSpare(
 ): AgentConversation {
   const log = deps.logger.child({ ...options.logFields, agentSessionId: options.sessionId });
   const input = new AsyncQueue<SDKUserMessage>();
-  let accepted = false;
-  /** Pushed before the claim was accepted: what a cold start would need. */
-  const held: AgentInput[] = [];
-  let fallback: AgentConversation | undefined;
-  let closed = false;
-  const claimAnswered = spare.sdk.claimed.then(
+  const accepted = spare.sdk.claimed.then(
     (claim) => {
-      accepted = true;
-      held.length = 0;
       log.debug("spare-claim", { pid: spare.child?.pid, parkedMs: claim.parkedMs });
       return true;
     },
@@ -385,30 +380,21 @@ function startFromSpare(
       return false;
     },
   );
-  const claimOptions: ClaimOptions = {
-    cwd: options.cwd,
-    permissionMode: options.permissionMode,
-    ...(options.model ? { model: options.model } : {}),
-    ...(options.systemPromptAppend ? { appendSystemPrompt: options.systemPromptAppend } : {}),
-    settings: { permissions: { allow: allowRulesOf(options) } },
-  };
   const conversation = spare.sdk.claim({
-    prompt: afterClaim(claimAnswered, input),
-    options: claimOptions,
+    prompt: afterClaim(accepted, input),
+    options: {
+      cwd: options.cwd,
+      permissionMode: options.permissionMode,
+      ...(options.model ? { model: options.model } : {}),
+      ...(options.systemPromptAppend ? { appendSystemPrompt: options.systemPromptAppend } : {}),
+      settings: { permissions: { allow: allowRulesOf(options) } },
+    },
   });
   spare.output.log = log;
   if (options.chatTools) spare.binding.bind(options.chatTools);
   log.debug("agent-start", { resume: false, cwd: options.cwd, spare: true });
 
   async function* events(): AsyncGenerator<AgentEvent> {
-    if (!(await claimAnswered)) {
-      void spare.close();
-      if (closed) return;
-      fallback = startConversation(deps, options);
-      for (const message of held.splice(0)) fallback.push(message);
-      yield* fallback.events;
-      return;
-    }
     try {
       for await (const message of conversation) {
         const event = toEvent(message);
@@ -419,32 +405,26 @@ function startFromSpare(
     }
   }
 
-  return {
+  const claimed: AgentConversation = {
     events: events(),
-    push(message: AgentInput) {
-      if (fallback) return fallback.push(message);
-      if (!accepted) held.push(message);
-      input.push(toUserMessage(message));
-    },
+    push: (message) => input.push(toUserMessage(message)),
     isAlive() {
-      if (fallback) return fallback.isAlive();
       const child = spare.child;
       return child !== undefined && child.exitCode === null && child.signalCode === null;
     },
     get pid() {
-      return fallback ? fallback.pid : spare.child?.pid;
+      return spare.child?.pid;
     },
     async interrupt() {
-      await (fallback ? fallback.interrupt() : conversation.interrupt());
+      await conversation.interrupt();
     },
     async close() {
-      closed = true;
-      if (fallback) return fallback.close();
       input.end();
       conversation.close();
       await spare.close();
     },
   };
+  return withFallback({ conversation: claimed, accepted }, () => startConversation(deps, options));
 }
 
 function toUserMessage(message: AgentInput): SDKUserMessage {

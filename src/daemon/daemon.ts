@@ -123,14 +123,19 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       logger.warn("credentials-missing", { fix: "set ANTHROPIC_API_KEY or run `npm run demo`" });
 
     const metrics = createMetrics();
+    const agent = createClaudeSdkAgent({
+      logger,
+      env: agentEnv,
+      processes: agentProcesses.tracker,
+      transcripts,
+      spares: config.spareProcesses,
+      // Spares are prewarmed with one tier's tools; most new chats are favorites.
+      spareAllowedTools: config.tiers.favorite?.allowedTools ?? [],
+    });
+    undo.push(() => agent.close());
     const manager: SessionManager = new SessionManager(
       {
-        agent: createClaudeSdkAgent({
-          logger,
-          env: agentEnv,
-          processes: agentProcesses.tracker,
-          transcripts,
-        }),
+        agent,
         registry,
         folders: createSessionFolders(config.transcriptsDir),
         clock,
@@ -249,6 +254,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
           });
         await server?.close();
         await manager.shutdown();
+        await agent.close();
         await registry.close();
         await agentProcesses.flush();
         journal.close();

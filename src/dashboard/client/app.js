@@ -1,0 +1,203 @@
+// @ts-check
+/// <reference lib="dom" />
+/* global clearTimeout, HTMLElement, HTMLFormElement, HTMLInputElement, HTMLButtonElement, HTMLDialogElement, setTimeout, location, document, window */
+/**
+ * The dashboard page: sign-in, the three views (Sessions, Session, Health) behind hash routes
+ * (`#/sessions`, `#/session/<chat id>`, `#/health`), and the live session list every view reads.
+ */
+import { ApiError, clearToken, getToken, openEventStream, request, setToken } from "./api.js";
+import { byId, setText } from "./dom.js";
+import { createHealthView } from "./health-view.js";
+import { createSessionView } from "./session-view.js";
+import { createSessionsView } from "./sessions-view.js";
+
+/**
+ * @typedef {{
+ *   chat_id: string, session_name: string, contact_name: string | null, tier: string,
+ *   session_id: string | null, state: string, created_at: string,
+ *   last_message_time: string | null, chat_kind: string, channel: string | null,
+ *   turns: number, errors: number, restarts: number, unanswered: number, pid: number | null,
+ *   total_cost_usd: number | null, memory_bytes: number | null,
+ *   previous_session_ids: { session_id: string, replaced_at: string, reason: string }[],
+ * }} Session
+ *
+ * @typedef {{ element: HTMLElement, update(sessions: Session[]): void, destroy(): void }} View
+ *
+ * @typedef {{
+ *   sessions(): Session[],
+ *   loaded(): boolean,
+ *   announce(text: string): void,
+ *   notify(text: string): void,
+ *   alert(text: string): void,
+ *   confirm(options: { title: string, text: string, action: string }): Promise<boolean>,
+ *   signOut(message?: string): void,
+ * }} Context
+ */
+
+const loginSection = byId("login", HTMLElement);
+const loginForm = byId("login-form", HTMLFormElement);
+const tokenInput = byId("token", HTMLInputElement);
+const loginError = byId("login-error", HTMLElement);
+const nav = byId("nav", HTMLElement);
+const connection = byId("connection", HTMLElement);
+const signOutButton = byId("sign-out", HTMLButtonElement);
+const viewRoot = byId("view", HTMLElement);
+const announcer = byId("announcer", HTMLElement);
+const alertRegion = byId("alert", HTMLElement);
+const notice = byId("notice", HTMLElement);
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let noticeTimer;
+const confirmDialog = byId("confirm", HTMLDialogElement);
+
+/** @type {Session[]} */
+let sessions = [];
+/** Whether `sessions` came from the daemon yet (an empty list means none, not "not yet"). */
+let loaded = false;
+/** @type {View | undefined} */
+let view;
+/** @type {{ close(): void } | undefined} */
+let stream;
+
+/** @type {Context} */
+const context = {
+  sessions: () => sessions,
+  loaded: () => loaded,
+  announce(text) {
+    // Cleared first, so the same words said twice are announced twice.
+    announcer.textContent = "";
+    setTimeout(() => (announcer.textContent = text), 50);
+  },
+  notify(text) {
+    // Shown over the page (it takes no room, so nothing moves) and read out, for a few seconds.
+    clearTimeout(noticeTimer);
+    notice.textContent = text;
+    notice.classList.add("shown");
+    noticeTimer = setTimeout(() => {
+      notice.classList.remove("shown");
+      notice.textContent = "";
+    }, 8_000);
+  },
+  alert(text) {
+    alertRegion.textContent = "";
+    setTimeout(() => (alertRegion.textContent = text), 50);
+  },
+  confirm({ title, text, action }) {
+    setText(byId("confirm-title", HTMLElement), title);
+    setText(byId("confirm-text", HTMLElement), text);
+    setText(byId("confirm-button", HTMLButtonElement), action);
+    confirmDialog.returnValue = "";
+    confirmDialog.showModal();
+    return new Promise((resolve) => {
+      confirmDialog.addEventListener(
+        "close",
+        () => resolve(confirmDialog.returnValue === "confirm"),
+        { once: true },
+      );
+    });
+  },
+  signOut,
+};
+
+function signOut(message = "") {
+  clearToken();
+  stream?.close();
+  stream = undefined;
+  view?.destroy();
+  view = undefined;
+  viewRoot.textContent = "";
+  sessions = [];
+  loaded = false;
+  nav.hidden = true;
+  connection.hidden = true;
+  signOutButton.hidden = true;
+  loginSection.hidden = false;
+  loginError.textContent = message;
+  tokenInput.value = "";
+  tokenInput.focus();
+}
+
+/** @param {boolean} moveFocus whether focus goes to the view (after signing in, not on reload) */
+function signedIn(moveFocus) {
+  loginSection.hidden = true;
+  loginError.textContent = "";
+  nav.hidden = false;
+  connection.hidden = false;
+  signOutButton.hidden = false;
+  stream = openEventStream({
+    onSessions(list) {
+      sessions = list;
+      loaded = true;
+      view?.update(sessions);
+    },
+    onState(state) {
+      const labels = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…" };
+      setText(connection, labels[state]);
+      connection.dataset.state = state;
+    },
+    onUnauthorized: () => signOut("The token is no longer accepted; sign in again."),
+  });
+  route(moveFocus);
+}
+
+/** Shows the view the location's hash names. */
+function route(moveFocus = true) {
+  if (!getToken()) return;
+  const hash = location.hash || "#/sessions";
+  view?.destroy();
+  const sessionMatch = /^#\/session\/(.+)$/.exec(hash);
+  if (sessionMatch?.[1]) {
+    view = createSessionView(context, decodeURIComponent(sessionMatch[1]));
+  } else if (hash === "#/health") {
+    view = createHealthView(context);
+  } else {
+    view = createSessionsView(context);
+  }
+  viewRoot.replaceChildren(view.element);
+  const active = sessionMatch ? "sessions" : hash === "#/health" ? "health" : "sessions";
+  for (const link of nav.querySelectorAll("a")) {
+    if (link.dataset.view === active) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  view.update(sessions);
+  const heading = view.element.querySelector("h1");
+  if (heading) {
+    heading.tabIndex = -1;
+    document.title = `${heading.textContent ?? ""} · dispatch`;
+    if (moveFocus) heading.focus();
+  }
+}
+
+loginForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const token = tokenInput.value.trim();
+  if (token === "") {
+    loginError.textContent = "Enter the API token.";
+    tokenInput.focus();
+    return;
+  }
+  loginError.textContent = "";
+  request("GET", "/v1/dashboard/sessions", undefined, token).then(
+    (list) => {
+      setToken(token);
+      tokenInput.value = "";
+      sessions = list;
+      loaded = true;
+      signedIn(true);
+    },
+    (error) => {
+      loginError.textContent =
+        error instanceof ApiError && error.status === 401
+          ? "That token is not accepted. Copy it again from ~/dispatch/state/api-token."
+          : error instanceof Error
+            ? error.message
+            : String(error);
+      tokenInput.focus();
+    },
+  );
+});
+
+signOutButton.addEventListener("click", () => signOut());
+window.addEventListener("hashchange", () => route());
+
+if (getToken()) signedIn(false);
+else signOut();

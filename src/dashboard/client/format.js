@@ -1,0 +1,76 @@
+// @ts-check
+/** Formatting for people: times, durations, money, sizes. Pure. */
+
+const numberFormat = new Intl.NumberFormat("en", { maximumFractionDigits: 1 });
+
+/**
+ * "12 s ago", "3 min ago", "5 h ago", or the date for older times.
+ * @param {string | null} iso
+ * @param {number} [nowMs]
+ */
+export function relativeTime(iso, nowMs = Date.now()) {
+  if (!iso) return "never";
+  const ms = Date.parse(iso);
+  if (Number.isNaN(ms)) return "unknown";
+  const seconds = Math.max(0, Math.round((nowMs - ms) / 1000));
+  if (seconds < 5) return "just now";
+  if (seconds < 60) return `${seconds} s ago`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+  if (seconds < 86_400) return `${Math.floor(seconds / 3600)} h ago`;
+  return new Date(ms).toLocaleDateString();
+}
+
+/** @param {string | null} iso */
+export function absoluteTime(iso) {
+  if (!iso) return "";
+  const ms = Date.parse(iso);
+  return Number.isNaN(ms) ? iso : new Date(ms).toLocaleString();
+}
+
+/** @param {string | null} iso */
+export function clockTime(iso) {
+  if (!iso) return "";
+  const ms = Date.parse(iso);
+  return Number.isNaN(ms)
+    ? ""
+    : new Date(ms).toLocaleTimeString([], {
+        hour: "2-digit",
+        minute: "2-digit",
+        second: "2-digit",
+      });
+}
+
+/** @param {number | null | undefined} ms */
+export function duration(ms) {
+  if (ms === null || ms === undefined) return "–";
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${numberFormat.format(ms / 1000)} s`;
+  if (ms < 3_600_000) return `${numberFormat.format(ms / 60_000)} min`;
+  return `${numberFormat.format(ms / 3_600_000)} h`;
+}
+
+/** @param {number | null | undefined} usd */
+export function cost(usd) {
+  if (usd === null || usd === undefined) return "–";
+  if (usd === 0) return "$0";
+  if (usd < 0.01) return "<$0.01";
+  return `$${usd.toFixed(2)}`;
+}
+
+/** @param {number | null | undefined} bytes */
+export function bytes(bytes) {
+  if (bytes === null || bytes === undefined) return "–";
+  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
+  if (bytes < 1024 ** 3) return `${Math.round(bytes / 1024 ** 2)} MB`;
+  return `${numberFormat.format(bytes / 1024 ** 3)} GB`;
+}
+
+/** @param {number} seconds */
+export function uptime(seconds) {
+  return duration(seconds * 1000);
+}
+
+/** @param {number} count @param {string} one @param {string} [many] */
+export function plural(count, one, many = `${one}s`) {
+  return `${count} ${count === 1 ? one : many}`;
+}

@@ -1,0 +1,240 @@
+/**
+ * The dashboard as a hono app: the page and its files (public: they hold no data), and its JSON
+ * API under `/v1/dashboard/` (the API's bearer token, sent by the page in the Authorization
+ * header). Pure: it listens nowhere; the daemon mounts it beside the HTTP API (`withDashboard`).
+ */
+import { Hono, type Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { streamSSE } from "hono/streaming";
+import { z } from "zod";
+import { errorBody, toHttpError } from "../channels/http/http-errors.js";
+import { MAX_TEXT_LENGTH, parsePathChatId } from "../channels/http/request-schemas.js";
+import { DispatchError } from "../core/errors.js";
+import type { Logger } from "../logging/logger.js";
+import { createBearerCheck } from "./bearer-token.js";
+import { findClientFolder, loadClientAssets, type ClientAsset } from "./client-assets.js";
+import type { DashboardSession, DashboardSource } from "./dashboard-source.js";
+
+export interface DashboardRoutesDeps {
+  source: DashboardSource;
+  /** The HTTP API's bearer token. */
+  token: string;
+  logger: Logger;
+  /** The folder of the page's files; found beside this module by default. */
+  assetsDir?: string;
+  /** Server-sent heartbeat period. Default 15 s. */
+  heartbeatMs?: number;
+  /** Turns of a transcript sent with a session, the latest. Default 500. */
+  maxTurns?: number;
+}
+
+/** What a browser may load and where it may connect: this origin only, nothing inline. */
+const CONTENT_SECURITY_POLICY = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+const PAGE_HEADERS: Readonly<Record<string, string>> = {
+  "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+  "X-Content-Type-Options": "nosniff",
+  "Referrer-Policy": "no-referrer",
+  "Cache-Control": "no-cache",
+};
+
+const sendBodySchema = z.strictObject({
+  text: z.string().min(1).max(MAX_TEXT_LENGTH),
+});
+
+export function createDashboardRoutes(deps: DashboardRoutesDeps): Hono {
+  const { source, logger } = deps;
+  if (deps.token.trim() === "") {
+    throw new DispatchError("invalid_api_token", "The dashboard needs the API's non-empty token.");
+  }
+  const checkBearer = createBearerCheck(deps.token);
+  const heartbeatMs = deps.heartbeatMs ?? 15_000;
+  const maxTurns = deps.maxTurns ?? 500;
+  let assets: Promise<Map<string, ClientAsset>> | undefined;
+  const loadAssets = () => {
+    assets ??= (() => {
+      const folder = deps.assetsDir ?? findClientFolder();
+      if (folder === undefined) {
+        return Promise.reject(
+          new DispatchError(
+            "dashboard_assets_missing",
+            "The dashboard's files (src/dashboard/client) are missing: reinstall dispatch.",
+          ),
+        );
+      }
+      return loadClientAssets(folder);
+    })();
+    // A failed load is tried again on the next request.
+    assets.catch(() => (assets = undefined));
+    return assets;
+  };
+
+  const app = new Hono();
+
+  const serveAsset = async (c: Context, name: string) => {
+    const asset = (await loadAssets()).get(name);
+    if (asset === undefined) {
+      throw new DispatchError(
+        "not_found",
+        `The dashboard has no file ${name}. Open the dashboard at / instead.`,
+      );
+    }
+    const headers = { ...PAGE_HEADERS, "Content-Type": asset.contentType, ETag: asset.etag };
+    if (c.req.header("If-None-Match") === asset.etag) return c.body(null, 304, headers);
+    return c.body(asset.body, 200, headers);
+  };
+
+  app.get("/", (c) => serveAsset(c, "index.html"));
+  app.get("/assets/:name", (c) => serveAsset(c, c.req.param("name")));
+
+  app.use("/v1/dashboard/*", async (c, next) => {
+    const failure = checkBearer(c.req.header("Authorization"));
+    if (failure !== undefined) throw new DispatchError("unauthorized", failure);
+    await next();
+  });
+
+  app.get("/v1/dashboard/sessions", (c) => c.json(source.listSessions()));
+
+  app.get("/v1/dashboard/sessions/:chat_id", async (c) => {
+    const chatId = parsePathChatId(c.req.param("chat_id"));
+    const session = source.getSession(chatId);
+    if (session === undefined) throw notFound(chatId);
+    const turns = await source.transcript(chatId);
+    return c.json({
+      session,
+      transcript: turns.slice(-maxTurns),
+      transcript_turns: turns.length,
+    });
+  });
+
+  app.get("/v1/dashboard/health", (c) => c.json(source.health()));
+
+  app.get("/v1/dashboard/events", (c) =>
+    streamSSE(c, async (stream) => {
+      // One write at a time, in order; a failed write (the page went away) ends the stream.
+      let writing: Promise<void> = Promise.resolve();
+      let finish: () => void = () => {};
+      const ended = new Promise<void>((resolve) => (finish = resolve));
+      const write = (event: string, data: string) => {
+        writing = writing.then(() => stream.writeSSE({ event, data })).catch(() => finish());
+      };
+      const sendSessions = (sessions: DashboardSession[]) =>
+        write("sessions", JSON.stringify(sessions));
+
+      const unsubscribe = source.subscribe(sendSessions, finish);
+      const heartbeat = setInterval(
+        () => write("heartbeat", new Date().toISOString()),
+        heartbeatMs,
+      );
+      stream.onAbort(finish);
+      sendSessions(source.listSessions());
+      try {
+        await ended;
+      } finally {
+        clearInterval(heartbeat);
+        unsubscribe();
+        await writing;
+      }
+    }),
+  );
+
+  app.post("/v1/dashboard/sessions/:chat_id/restart", async (c) => {
+    const chatId = parsePathChatId(c.req.param("chat_id"));
+    return c.json(await source.restart(chatId));
+  });
+
+  app.post("/v1/dashboard/sessions/:chat_id/stop", async (c) => {
+    const chatId = parsePathChatId(c.req.param("chat_id"));
+    await source.stop(chatId);
+    return c.json({ chat_id: chatId, stopped: true });
+  });
+
+  app.post("/v1/dashboard/sessions/:chat_id/forget", async (c) => {
+    const chatId = parsePathChatId(c.req.param("chat_id"));
+    await source.forget(chatId);
+    return c.json({ chat_id: chatId, forgotten: true });
+  });
+
+  app.post(
+    "/v1/dashboard/sessions/:chat_id/send",
+    bodyLimit({
+      maxSize: 1024 * 1024,
+      onError: () => {
+        throw new DispatchError(
+          "payload_too_large",
+          `The message is too long; send at most ${MAX_TEXT_LENGTH} characters.`,
+        );
+      },
+    }),
+    async (c) => {
+      const chatId = parsePathChatId(c.req.param("chat_id"));
+      const body = sendBodySchema.safeParse(await c.req.json().catch(() => undefined));
+      if (!body.success) {
+        throw new DispatchError(
+          "bad_request",
+          `Send a JSON object {"text": "..."} with 1 to ${MAX_TEXT_LENGTH} characters of text.`,
+        );
+      }
+      const reply = await source.send(chatId, body.data.text);
+      return c.json({ chat_id: chatId, reply });
+    },
+  );
+
+  app.all("/v1/dashboard/*", (c) =>
+    c.json(
+      errorBody(
+        "not_found",
+        `There is no dashboard route ${c.req.method} ${c.req.path}. Open the dashboard at / instead.`,
+      ),
+      404,
+    ),
+  );
+
+  app.onError((error, c) => {
+    const response = toHttpError(error);
+    if (response.unexpected) {
+      logger.error("dashboard request fail", {
+        method: c.req.method,
+        path: c.req.path,
+        code: response.body.error.code,
+        cause: error,
+      });
+    }
+    for (const [name, value] of Object.entries(response.headers)) c.header(name, value);
+    return c.json(response.body, response.status);
+  });
+
+  return app;
+}
+
+function notFound(chatId: string): DispatchError {
+  return new DispatchError(
+    "not_found",
+    `No session is registered for chat ${chatId}. The Sessions view lists the chats dispatch knows.`,
+  );
+}
+
+/** Anything with hono's `fetch`: the HTTP API app. */
+export interface FetchApp {
+  fetch(request: Request, env?: unknown): Response | Promise<Response>;
+}
+
+/**
+ * One app serving the dashboard's routes first and everything else from `api`, which keeps its
+ * own 404s, 405s and error bodies.
+ */
+export function withDashboard(dashboard: Hono, api: FetchApp): Hono {
+  const app = new Hono();
+  app.route("/", dashboard);
+  app.all("*", (c) => api.fetch(c.req.raw, c.env));
+  return app;
+}

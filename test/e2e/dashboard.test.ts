@@ -1,0 +1,284 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { Locator, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
+import { launchChromium, type Browser } from "../support/browser.js";
+import { freePort, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
+import { makeTempHome } from "../support/real-manager.js";
+
+/**
+ * The dashboard in a real browser (Debian's Chromium through playwright-core) against the real
+ * daemon as a child process and the stand-in model. The tests run in order and share one page,
+ * as a person would use it: sign in, watch sessions appear, read one, send, restart, check health.
+ */
+const JOHN = "+15551234567";
+const JANE = "+15559876543";
+const SCREENSHOTS = path.resolve(import.meta.dirname, "../../test-results/dashboard");
+const WAIT_MS = 20_000;
+
+let model: StandInModel;
+let home: { home: string; remove(): Promise<void> };
+let daemon: DaemonProcess | undefined;
+let browser: Browser | undefined;
+let page: Page;
+let origin: string;
+/** Every URL the page asked for, to prove it never leaves the daemon. */
+const requested: string[] = [];
+
+beforeAll(async () => {
+  // First, so that a missing Chromium fails the tests with how to install it, before anything else.
+  browser = await launchChromium();
+  model = await startStandInModel();
+  home = await makeTempHome();
+  await mkdir(path.join(home.home, "dispatch"), { recursive: true });
+  await writeFile(
+    path.join(home.home, "dispatch", "contacts.json"),
+    JSON.stringify({
+      contacts: [
+        { name: "John Doe", tier: "favorite", handles: [JOHN] },
+        { name: "Jane Roe", tier: "family", handles: [JANE] },
+      ],
+    }),
+  );
+  daemon = await startDaemonProcess({
+    PATH: process.env.PATH,
+    HOME: home.home,
+    DISPATCH_PORT: String(await freePort()),
+    ANTHROPIC_BASE_URL: model.url,
+    ANTHROPIC_API_KEY: "test-key",
+  });
+  origin = `http://127.0.0.1:${daemon.port}`;
+  await mkdir(SCREENSHOTS, { recursive: true });
+  page = await browser.context.newPage();
+  page.on("request", (request) => requested.push(request.url()));
+}, 90_000);
+
+afterAll(async () => {
+  await browser?.close();
+  if (daemon) await daemon.stop("SIGKILL");
+  await model?.close();
+  await home?.remove();
+});
+
+async function send(chatId: string, text: string): Promise<string> {
+  const response = await daemon!.api("POST", "/v1/messages", { chat_id: chatId, text, wait: true });
+  expect(response.status, JSON.stringify(response.json)).toBe(200);
+  return (response.json as { reply: string }).reply;
+}
+
+/** Retries `read` until the expectation holds, for up to `WAIT_MS`. */
+function poll<T>(read: () => Promise<T> | T) {
+  return expect.poll(read, { timeout: WAIT_MS, interval: 100 });
+}
+
+function row(chatId: string): Locator {
+  return page.locator(`tr[data-chat-id="${chatId}"]`);
+}
+
+async function screenshot(name: string): Promise<void> {
+  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+/** Answers the confirmation dialog, checking it names what it is about. */
+async function confirm(expectedTitle: RegExp, answer: "Escape" | RegExp): Promise<void> {
+  const dialog = page.getByRole("dialog");
+  await poll(() => dialog.isVisible()).toBe(true);
+  expect(await dialog.getByRole("heading").textContent()).toMatch(expectedTitle);
+  // Focus starts on Cancel, the safe answer.
+  expect(await page.evaluate("document.activeElement.textContent")).toBe("Cancel");
+  if (answer === "Escape") await page.keyboard.press("Escape");
+  else await dialog.getByRole("button", { name: answer }).click();
+  await poll(() => dialog.isVisible()).toBe(false);
+}
+
+describe("the dashboard in a browser", () => {
+  it("asks for the token, refuses a wrong one, and never puts it in the URL", async () => {
+    await page.goto(`${origin}/`);
+    await page.getByLabel("API token").fill("not-the-token");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await poll(() => page.locator("#login-error").textContent()).toContain(
+      "That token is not accepted",
+    );
+
+    await page.getByLabel("API token").fill(daemon!.token);
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: "Sessions", level: 1 }).waitFor();
+    await poll(() => page.locator("#connection").textContent()).toBe("Live");
+    // Focus moves from the sign-in form to the view it opened.
+    expect(await page.evaluate("document.activeElement.textContent")).toBe("Sessions");
+    await poll(() => page.getByText("No sessions yet").isVisible()).toBe(true);
+    expect(page.url()).not.toContain(daemon!.token);
+    expect(requested.some((url) => url.includes(daemon!.token))).toBe(false);
+    expect(await page.evaluate("sessionStorage.getItem('dispatch.api-token')")).toBe(daemon!.token);
+  });
+
+  it("shows two contacts' sessions as they message, live, without reloading", async () => {
+    const navigations = requested.filter((url) => url === `${origin}/`).length;
+
+    expect(await send(JOHN, "remember the word cinnamon")).toContain("I will remember cinnamon");
+    await row(JOHN).waitFor({ timeout: WAIT_MS });
+    await poll(() => row(JOHN).locator("th.contact a").textContent()).toBe("John Doe");
+    await poll(() => row(JOHN).locator('[data-key="turns"]').textContent()).toBe("1");
+    await poll(() => row(JOHN).locator('[data-key="tier"]').textContent()).toBe("favorite");
+
+    const heightBefore = (await row(JOHN).boundingBox())!.height;
+    expect(await send(JANE, "remember the word basil")).toContain("I will remember basil");
+    await row(JANE).waitFor({ timeout: WAIT_MS });
+    await poll(() => page.locator("#announcer").textContent()).toContain("Jane Roe");
+    await poll(() => page.locator("p.count").textContent()).toBe("2 sessions");
+    // Rows keep their height while the list updates: nothing jumps.
+    expect((await row(JOHN).boundingBox())!.height).toBe(heightBefore);
+    expect((await row(JANE).boundingBox())!.height).toBe(heightBefore);
+    expect(requested.filter((url) => url === `${origin}/`).length).toBe(navigations);
+    await screenshot("sessions");
+  });
+
+  it("sorts by a column header from the keyboard and filters by name", async () => {
+    const contactHeader = page.locator('th[data-key="contact"]');
+    await contactHeader.getByRole("button").focus();
+    await page.keyboard.press("Enter");
+    await poll(() => contactHeader.getAttribute("aria-sort")).toBe("ascending");
+    const order = async () => {
+      const rows = await page.locator("tbody tr").all();
+      return Promise.all(rows.map((row) => row.getAttribute("data-chat-id")));
+    };
+    expect(await order()).toEqual([JANE, JOHN]);
+    await page.keyboard.press("Enter");
+    await poll(() => contactHeader.getAttribute("aria-sort")).toBe("descending");
+    expect(await order()).toEqual([JOHN, JANE]);
+
+    await page.getByLabel("Filter").fill("jane");
+    await poll(order).toEqual([JANE]);
+    await poll(() => page.locator("p.count").textContent()).toBe("2 sessions, 1 shown");
+    await page.getByLabel("Filter").fill("");
+    await poll(order).toEqual([JOHN, JANE]);
+  });
+
+  it("opens a session and shows its conversation, with tool calls folded", async () => {
+    await send(JOHN, 'tell me [[tool mcp__dispatch__send_message {"text":"hello from the tool"}]]');
+    await row(JOHN).getByRole("link", { name: "John Doe" }).click();
+    await page.getByRole("heading", { name: "John Doe", level: 1 }).waitFor();
+    expect(page.url()).toBe(`${origin}/#/session/${encodeURIComponent(JOHN)}`);
+
+    const turns = page.locator("ol.turns > li");
+    await poll(() => turns.count()).toBe(2);
+    const first = turns.nth(0);
+    expect(await first.locator(".bubble.in .text").textContent()).toBe(
+      "remember the word cinnamon",
+    );
+    expect(await first.locator(".bubble.in .who").textContent()).toContain("John Doe via http");
+    expect(await first.locator(".bubble.out .text").textContent()).toContain(
+      "I will remember cinnamon",
+    );
+    // Each turn has its timing.
+    expect(await first.locator(".turn-meta").textContent()).toMatch(/\d+(\.\d)? (ms|s)/);
+
+    const tool = turns.nth(1).locator("details.tool");
+    expect(await tool.locator(".tool-name").textContent()).toBe("mcp__dispatch__send_message");
+    expect(await tool.locator(".tool-summary").textContent()).toBe("hello from the tool");
+    expect(await tool.getAttribute("open")).toBeNull();
+    await tool.locator("summary").click();
+    expect(await tool.getAttribute("open")).toBe("");
+    expect(await tool.locator("pre").first().textContent()).toContain(
+      '"text": "hello from the tool"',
+    );
+    expect(await tool.locator("pre").nth(1).textContent()).toBe("Sent.");
+
+    const registry = JSON.parse((await page.locator("pre.registry").textContent())!) as Record<
+      string,
+      { session_name: string; tier: string }
+    >;
+    expect(registry[JOHN]).toMatchObject({ session_name: "john-doe", tier: "favorite" });
+    await screenshot("session");
+  });
+
+  it("sends a message as that chat from the page and shows the reply", async () => {
+    await page
+      .getByLabel("Send a message as this chat")
+      .fill("what word did I ask you to remember?");
+    await page.getByRole("button", { name: "Send", exact: true }).click();
+    await poll(() => page.locator("#send-reply").textContent()).toContain(
+      "You asked me to remember cinnamon",
+    );
+    // The new turn shows up in the conversation too.
+    await poll(() => page.locator("ol.turns > li").count()).toBe(3);
+    expect(
+      await page.locator("ol.turns > li").nth(2).locator(".bubble.out .text").textContent(),
+    ).toContain("You asked me to remember cinnamon");
+    await screenshot("session-sent");
+  });
+
+  it("stops and restarts a session after confirmation, and shows its state change", async () => {
+    await page.getByRole("link", { name: "Sessions", exact: true }).click();
+    const state = row(JOHN).locator("span.state");
+    await poll(() => state.textContent()).toBe("idle");
+
+    // Cancelling (Escape) does nothing.
+    await row(JOHN).getByRole("button", { name: "Forget John Doe" }).click();
+    await confirm(/Forget this session/, "Escape");
+    expect(await row(JOHN).count()).toBe(1);
+
+    await row(JOHN).getByRole("button", { name: "Stop John Doe" }).click();
+    await confirm(/Stop this session/, /^Stop$/);
+    await poll(() => state.textContent()).toBe("stopped");
+
+    await row(JOHN).getByRole("button", { name: "Restart John Doe" }).click();
+    await confirm(/Restart this session/, /^Restart$/);
+    await poll(() => state.textContent()).toMatch(/^(starting|idle)$/);
+    await poll(() => row(JOHN).locator('[data-key="restarts"]').textContent()).toBe("1");
+    await poll(() => page.locator("#notice").textContent()).toBe("John Doe: session restarted.");
+    // The restart went to the daemon: the API says so too.
+    const session = await daemon!.api("GET", `/v1/sessions/${encodeURIComponent(JOHN)}`);
+    expect(session.json).toMatchObject({ restarts: 1 });
+  });
+
+  it("shows health: live sessions, charts of the last day, and the restart", async () => {
+    await page.getByRole("link", { name: "Health", exact: true }).click();
+    await page.getByRole("heading", { name: "Health", level: 1 }).waitFor();
+    await poll(() => page.locator(".stat-value").first().textContent()).toBe("OK");
+    const charts = page.locator("svg.chart");
+    expect(await charts.count()).toBe(2);
+    expect(await charts.nth(0).getAttribute("aria-label")).toMatch(/Messages per hour/);
+    // Four messages so far, all in this hour: the last bar is the only one drawn.
+    await poll(() => charts.nth(0).locator("rect.bar").count()).toBeGreaterThan(0);
+    const lastRestart = page.locator('section[aria-labelledby="restarts-title"] li').first();
+    await poll(() => lastRestart.textContent()).toContain(JOHN);
+    expect(await lastRestart.textContent()).toContain("requested from the dashboard");
+    await screenshot("health");
+  });
+
+  it("fits a 375 px phone screen without sideways scrolling", async () => {
+    await page.setViewportSize({ width: 375, height: 812 });
+    await page.getByRole("link", { name: "Sessions", exact: true }).click();
+    await row(JANE).waitFor();
+    const overflow = await page.evaluate<number>(
+      "document.documentElement.scrollWidth - document.documentElement.clientWidth",
+    );
+    expect(overflow).toBeLessThanOrEqual(0);
+    // Cards are one height whatever their values ("just now", "6 s ago"): updates move nothing.
+    expect((await row(JOHN).boundingBox())!.height).toBe((await row(JANE).boundingBox())!.height);
+    expect(await row(JANE).getByRole("button", { name: "Restart Jane Roe" }).isVisible()).toBe(
+      true,
+    );
+    await screenshot("sessions-phone");
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  it("forgets a session after confirmation: its row goes, and focus stays in the view", async () => {
+    await row(JANE).getByRole("button", { name: "Forget Jane Roe" }).click();
+    await confirm(/Forget this session/, /^Forget$/);
+    await poll(() => row(JANE).count()).toBe(0);
+    expect(await page.evaluate("document.activeElement.textContent")).toBe("Sessions");
+    const registered = await daemon!.api("GET", `/v1/sessions/${encodeURIComponent(JANE)}`);
+    expect(registered.status).toBe(404);
+  });
+
+  it("made no request anywhere but the daemon", () => {
+    expect(requested.length).toBeGreaterThan(5);
+    const elsewhere = requested.filter(
+      (url) => !url.startsWith(`${origin}/`) && !url.startsWith("data:"),
+    );
+    expect(elsewhere).toEqual([]);
+  });
+});

@@ -1,0 +1,311 @@
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createClaudeSdkAgent, SEND_MESSAGE_TOOL } from "../../src/agent/claude-sdk-agent.js";
+import { systemClock } from "../../src/core/clock.js";
+import { asChatId, type ChatId } from "../../src/core/ids.js";
+import { SessionManager, type AgentPolicy } from "../../src/core/session-manager.js";
+import { createLogger } from "../../src/logging/logger.js";
+import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
+import { openJsonFileRegistry } from "../../src/store/json-file-registry.js";
+import { createSessionFolders } from "../../src/store/session-folders.js";
+import { openStateDatabase } from "../../src/store/sqlite-database.js";
+import { createTranscriptStore, type TranscriptStore } from "../../src/store/transcript-store.js";
+import {
+  isProcessAlive,
+  makeTempHome,
+  registryPath,
+  testAgentEnv,
+  textFrom,
+  waitUntil,
+} from "../support/real-manager.js";
+
+const JOHN = "+15551234567";
+const JANE = "+15559876543";
+const READ_ONLY_TOOLS = ["Read", "Glob", "Grep", SEND_MESSAGE_TOOL];
+const POLICY: AgentPolicy = {
+  allowedTools: READ_ONLY_TOOLS,
+  disallowedTools: [],
+  permissionMode: "dontAsk",
+  systemPromptAppend: "You answer one chat through dispatch.",
+};
+
+let model: StandInModel;
+let home: { home: string; remove(): Promise<void> };
+const closers: (() => Promise<void>)[] = [];
+
+beforeAll(async () => {
+  model = await startStandInModel();
+});
+afterAll(async () => {
+  await model.close();
+});
+beforeEach(async () => {
+  home = await makeTempHome();
+});
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+  await home.remove();
+});
+
+/** A SessionManager on the real SDK agent with spares, recording every CLI pid it starts. */
+async function managerWithSpares(
+  options: {
+    spares?: number;
+    policy?: AgentPolicy;
+    transcripts?: TranscriptStore;
+    env?: Record<string, string>;
+  } = {},
+) {
+  const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
+  const started: number[] = [];
+  const interim: { chatId: ChatId; text: string }[] = [];
+  const agent = createClaudeSdkAgent({
+    logger,
+    env: { ...testAgentEnv(home.home, model.url), ...options.env },
+    spares: options.spares ?? 1,
+    spareAllowedTools: (options.policy ?? POLICY).allowedTools,
+    processes: { started: (pid) => started.push(pid), exited: () => undefined },
+    ...(options.transcripts ? { transcripts: options.transcripts } : {}),
+  });
+  const registry = await openJsonFileRegistry({ path: registryPath(home.home), logger });
+  const manager = new SessionManager(
+    {
+      agent,
+      registry,
+      folders: createSessionFolders(path.join(home.home, "transcripts")),
+      clock: systemClock,
+      logger,
+      policyFor: () => options.policy ?? POLICY,
+      onReply: () => undefined,
+      sendInterim: (chatId, text) => {
+        interim.push({ chatId, text });
+        return Promise.resolve();
+      },
+    },
+    { healthCheckIntervalMs: 5 * 60_000, idleTimeoutMs: 2 * 3_600_000, maxConsecutiveErrors: 3 },
+  );
+  manager.startup();
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await manager.shutdown();
+    await agent.close();
+    await registry.close();
+  };
+  closers.push(close);
+  /** Resolves with the pid of the next spare once `ready` spares are parked. */
+  const sparesReady = async (ready = 1) => {
+    await waitUntil(() => agent.sparesReady >= ready, 30_000, "a parked spare");
+    return started.at(-1)!;
+  };
+  return { manager, registry, agent, started, interim, sparesReady, close };
+}
+
+const pidOf = (manager: SessionManager, chatId: string) =>
+  manager.status(asChatId(chatId))?.live?.pid;
+
+describe("prewarmed spare processes", () => {
+  it("answers a new chat's first message from a claimed spare, then refills the pool", async () => {
+    const { manager, registry, agent, started, sparesReady } = await managerWithSpares();
+    const sparePid = await sparesReady();
+
+    const reply = await manager.deliver(textFrom(JOHN, "John Doe", "remember the word walnut"));
+    expect(reply.isError).toBe(false);
+    expect(reply.text).toContain("I will remember walnut");
+    expect(pidOf(manager, JOHN)).toBe(sparePid);
+    // The claimed session's id comes from the CLI; the registry keeps the one it reported.
+    expect(registry.get(asChatId(JOHN))!.session_id).toBe(reply.agentSessionId);
+
+    const nextPid = await sparesReady();
+    expect(nextPid).not.toBe(sparePid);
+    expect(agent.sparesReady).toBe(1);
+    await manager.deliver(textFrom(JANE, "Jane Roe", "hello"));
+    expect(pidOf(manager, JANE)).toBe(nextPid);
+    // Never more than one spare beyond the live sessions: two sessions and one refill.
+    await sparesReady();
+    expect(started).toHaveLength(3);
+  });
+
+  it("keeps a spare-started session's tools confined: no reading outside its own folder", async () => {
+    const transcripts = path.join(home.home, "transcripts");
+    await mkdir(path.join(transcripts, "jane-roe"), { recursive: true });
+    await writeFile(path.join(transcripts, "jane-roe", "diary.txt"), "JANE-PRIVATE-NOTE");
+    const { manager, sparesReady } = await managerWithSpares();
+    const sparePid = await sparesReady();
+    const janeFile = path.join(transcripts, "jane-roe", "diary.txt");
+
+    const read = await manager.deliver(
+      textFrom(JOHN, "John Doe", `[[tool Read {"file_path":"${janeFile}"}]]`),
+    );
+    expect(pidOf(manager, JOHN)).toBe(sparePid);
+    const grep = await manager.deliver(
+      textFrom(JOHN, "John Doe", `[[tool Grep {"pattern":"PRIVATE","path":"${transcripts}"}]]`),
+    );
+    await writeFile(path.join(transcripts, "john-doe", "notes.txt"), "JOHN-OWN-NOTE");
+    const own = await manager.deliver(
+      textFrom(JOHN, "John Doe", '[[tool Read {"file_path":"notes.txt"}]]'),
+    );
+
+    expect(read.text).toContain("Tool Read returned an error");
+    expect(grep.text).toContain("Tool Grep returned");
+    expect(own.text).toContain("JOHN-OWN-NOTE");
+    const johnRequests = model
+      .mainRequests()
+      .filter((request) => request.userTexts.join("\n").includes("John Doe"));
+    const sent = johnRequests.map((request) => JSON.stringify(request.body)).join("\n");
+    expect(sent).not.toContain("JANE-PRIVATE-NOTE");
+    expect(sent).toContain("denied");
+    // Tools the tier does not allow are not even shown to the model.
+    const toolNames = new Set(
+      johnRequests.flatMap((request) =>
+        ((request.body as { tools?: { name: string }[] }).tools ?? []).map((tool) => tool.name),
+      ),
+    );
+    expect(toolNames.has("Read")).toBe(true);
+    for (const forbidden of ["Bash", "Write", "Edit", "WebFetch"])
+      expect(toolNames.has(forbidden)).toBe(false);
+  });
+
+  it("applies the tier's allow rules through the claim: writes inside the folder only", async () => {
+    const policy = { ...POLICY, allowedTools: ["Read", "Write", "Edit"] };
+    const { manager, sparesReady } = await managerWithSpares({ policy });
+    const sparePid = await sparesReady();
+    const outside = path.join(home.home, "outside.txt");
+    const folder = path.join(home.home, "transcripts", "john-doe");
+
+    const inside = await manager.deliver(
+      textFrom(
+        JOHN,
+        "John Doe",
+        `[[tool Write {"file_path":"${folder}/mine.txt","content":"MINE"}]]`,
+      ),
+    );
+    expect(pidOf(manager, JOHN)).toBe(sparePid);
+    const escape = await manager.deliver(
+      textFrom(JOHN, "John Doe", `[[tool Write {"file_path":"${outside}","content":"ESCAPED"}]]`),
+    );
+
+    // In dontAsk mode a write needs an allow rule: this one came with the claim.
+    expect(inside.text).not.toContain("error");
+    expect(await readFile(path.join(folder, "mine.txt"), "utf8")).toBe("MINE");
+    expect(escape.text).toContain("Tool Write returned an error");
+    await expect(readFile(outside, "utf8")).rejects.toThrow(/ENOENT/);
+  });
+
+  it("routes send_message from each claimed spare to its own chat", async () => {
+    const { manager, interim, sparesReady } = await managerWithSpares();
+    const johnSpare = await sparesReady();
+    const john = await manager.deliver(
+      textFrom(JOHN, "John Doe", `[[tool ${SEND_MESSAGE_TOOL} {"text":"for john"}]]`),
+    );
+    const janeSpare = await sparesReady();
+    const jane = await manager.deliver(
+      textFrom(JANE, "Jane Roe", `[[tool ${SEND_MESSAGE_TOOL} {"text":"for jane"}]]`),
+    );
+
+    expect(pidOf(manager, JOHN)).toBe(johnSpare);
+    expect(pidOf(manager, JANE)).toBe(janeSpare);
+    expect(john.text).toContain(`Tool ${SEND_MESSAGE_TOOL} returned`);
+    expect(jane.text).toContain(`Tool ${SEND_MESSAGE_TOOL} returned`);
+    expect(interim).toEqual([
+      { chatId: JOHN, text: "for john" },
+      { chatId: JANE, text: "for jane" },
+    ]);
+  });
+
+  it("resumes a chat that started on a spare with its context", async () => {
+    const first = await managerWithSpares();
+    const sparePid = await first.sparesReady();
+    const told = await first.manager.deliver(
+      textFrom(JOHN, "John Doe", "remember the word lantern"),
+    );
+    expect(pidOf(first.manager, JOHN)).toBe(sparePid);
+    await first.close();
+
+    const second = await managerWithSpares();
+    const parked = await second.sparesReady();
+    const reply = await second.manager.deliver(
+      textFrom(JOHN, "John Doe", "what word did I ask you to remember?"),
+    );
+    expect(reply.text).toContain("You asked me to remember lantern");
+    expect(reply.agentSessionId).toBe(told.agentSessionId);
+    // A resume does not take the spare: it stays parked for the next new chat.
+    expect(pidOf(second.manager, JOHN)).not.toBe(parked);
+    expect(second.agent.sparesReady).toBe(1);
+  });
+
+  it("mirrors a spare-started chat to dispatch's transcript copy, which a resume can rely on", async () => {
+    const logger = createLogger({ level: "silent" });
+    const database = openStateDatabase({ path: path.join(home.home, "state.db"), logger });
+    closers.push(() => {
+      database.close();
+      return Promise.resolve();
+    });
+    const transcripts = createTranscriptStore({ db: database });
+    // The SDK maps the CLI's transcript paths to store keys through its own config folder: both
+    // sides must agree on it (the daemon shares its HOME with its children).
+    const configDir = path.join(home.home, ".claude");
+    const previousConfigDir = process.env.CLAUDE_CONFIG_DIR;
+    process.env.CLAUDE_CONFIG_DIR = configDir;
+    closers.push(() => {
+      if (previousConfigDir === undefined) delete process.env.CLAUDE_CONFIG_DIR;
+      else process.env.CLAUDE_CONFIG_DIR = previousConfigDir;
+      return Promise.resolve();
+    });
+    const env = { CLAUDE_CONFIG_DIR: configDir };
+    const first = await managerWithSpares({ transcripts, env });
+    const sparePid = await first.sparesReady();
+    const told = await first.manager.deliver(textFrom(JOHN, "John Doe", "remember the word cedar"));
+    expect(pidOf(first.manager, JOHN)).toBe(sparePid);
+    expect(transcripts.recentEntries(told.agentSessionId, 50).length).toBeGreaterThan(0);
+    await first.close();
+
+    // The CLI's own copy is gone: the resume can only load dispatch's.
+    await rm(path.join(configDir, "projects"), { recursive: true, force: true });
+    const second = await managerWithSpares({ transcripts, env });
+    const reply = await second.manager.deliver(
+      textFrom(JOHN, "John Doe", "what word did I ask you to remember?"),
+    );
+    expect(reply.text).toContain("You asked me to remember cedar");
+    expect(reply.agentSessionId).toBe(told.agentSessionId);
+  });
+
+  it("falls back to a plain start when the claim fails, losing no message", async () => {
+    const { manager, sparesReady } = await managerWithSpares();
+    const sparePid = await sparesReady();
+    // A stopped spare cannot answer the claim; killed once claimed, it breaks the claim.
+    process.kill(sparePid, "SIGSTOP");
+
+    const delivered = manager.deliver(textFrom(JOHN, "John Doe", "remember the word pebble"));
+    await waitUntil(() => pidOf(manager, JOHN) === sparePid, 15_000, "the claim");
+    process.kill(sparePid, "SIGKILL");
+    const reply = await delivered;
+    expect(reply.isError).toBe(false);
+    expect(reply.text).toContain("I will remember pebble");
+    expect(pidOf(manager, JOHN)).not.toBe(sparePid);
+    await waitUntil(() => !isProcessAlive(sparePid), 15_000, "the refused spare to exit");
+    const again = await manager.deliver(
+      textFrom(JOHN, "John Doe", "what word did I ask you to remember?"),
+    );
+    expect(again.text).toContain("You asked me to remember pebble");
+  });
+
+  it("leaves no process behind after shutdown, parked spares included", async () => {
+    const { manager, started, sparesReady, close } = await managerWithSpares({ spares: 2 });
+    await sparesReady(2);
+    await manager.deliver(textFrom(JOHN, "John Doe", "hello"));
+    await sparesReady(2);
+    expect(started.length).toBeGreaterThanOrEqual(3);
+
+    await close();
+    for (const pid of started) {
+      await waitUntil(() => !isProcessAlive(pid), 15_000, `agent process ${pid} to exit`);
+    }
+    // The SDK parks spares in folders under the config home; none is left.
+    const parking = path.join(home.home, ".claude", "spares");
+    const left = await readdir(parking).catch(() => []);
+    expect(left).toEqual([]);
+  });
+});
