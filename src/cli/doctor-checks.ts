@@ -183,8 +183,14 @@ export function checkChatDb(observation: ChatDbObservation): CheckResult {
       message: "The iMessage channel is off (`channels.imessage.enabled`).",
     };
   }
-  if (readable === undefined || readable.ok)
-    return ok(`The Messages database ${dbPath} is readable.`);
+  if (readable === undefined || readable.ok) {
+    return ok(
+      `The Messages database ${dbPath} is readable. Sending needs the Automation permission: ` +
+        "macOS asks once, at the first reply, to let your terminal (or node) control Messages; if " +
+        "replies fail with error -1743, allow it in System Settings > Privacy & Security > " +
+        "Automation > Messages.",
+    );
+  }
   const code = (readable.error as NodeJS.ErrnoException).code;
   if (code === "ENOENT") {
     return fail(

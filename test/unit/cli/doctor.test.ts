@@ -187,14 +187,14 @@ describe("doctor checks", () => {
       readable: { ok: false, error: Object.assign(new Error("no such file"), { code: "ENOENT" }) },
     });
     expect(missing.message).toContain("channels.imessage.dbPath");
-    expect(
-      checkChatDb({
-        platform: "darwin",
-        enabled: true,
-        dbPath: "/db",
-        readable: { ok: true, value: true },
-      }).status,
-    ).toBe("ok");
+    const readable = checkChatDb({
+      platform: "darwin",
+      enabled: true,
+      dbPath: "/db",
+      readable: { ok: true, value: true },
+    });
+    expect(readable.status).toBe("ok");
+    expect(readable.message).toContain("Automation > Messages");
     expect(checkChatDb({ platform: "darwin", enabled: false, dbPath: "/db" }).status).toBe("info");
   });
 
