@@ -8,6 +8,7 @@ import type { Clock } from "./clock.js";
 import { DispatchError, describeError } from "./errors.js";
 import { diagnose, findIdle, findStuck } from "./health.js";
 import { newAgentSessionId, type AgentSessionId, type ChatId } from "./ids.js";
+import { LiveSessionPool, type PoolStatus } from "./live-session-pool.js";
 import { MessageLedger } from "./message-ledger.js";
 import { RestartPolicy } from "./restart-policy.js";
 import {
@@ -83,14 +84,6 @@ export interface SessionManagerOptions {
   maxLiveSessions?: number;
 }
 
-export interface PoolStatus {
-  live: number;
-  bound: number;
-  /** Chats waiting for a slot. */
-  waiting: number;
-  evictions: number;
-}
-
 export const MANAGER_DEFAULTS = {
   turnTimeoutMs: 600_000,
   maxQueuedPerChat: 50,
@@ -132,11 +125,7 @@ export class SessionManager {
   private readonly interruptedAt = new Map<Session, number>();
   private readonly cancelTimers: (() => void)[] = [];
   private readonly settings: Required<SessionManagerOptions>;
-  /** Slots taken by sessions being opened, not yet in `sessions`. */
-  private reservedSlots = 0;
-  /** Chats waiting for a pool slot, first come first served. */
-  private readonly slotWaiters: (() => void)[] = [];
-  private evictions = 0;
+  private readonly livePool: LiveSessionPool;
   private shuttingDown = false;
   private readonly log: Logger;
 
@@ -150,6 +139,14 @@ export class SessionManager {
       ...MANAGER_DEFAULTS,
       ...options,
     };
+    this.livePool = new LiveSessionPool(this.settings.maxLiveSessions, {
+      liveCount: () => this.sessions.size,
+      leastRecentlyUsedIdle: (except) => this.leastRecentlyUsedIdle(except),
+      evict: async (victim, forChat) => {
+        this.log.info("session-evict", { chatId: victim, for: forChat });
+        await this.stopLive(victim);
+      },
+    });
     this.restartPolicy = new RestartPolicy({
       maxRestarts: this.settings.maxRestarts,
       windowMs: this.settings.restartWindowMs,
@@ -228,12 +225,7 @@ export class SessionManager {
   }
 
   pool(): PoolStatus {
-    return {
-      live: this.sessions.size + this.reservedSlots,
-      bound: this.settings.maxLiveSessions,
-      waiting: this.slotWaiters.length,
-      evictions: this.evictions,
-    };
+    return this.livePool.status();
   }
 
   /** Resolves true once every delivered message has been answered, false after `timeoutMs`. */
@@ -360,7 +352,7 @@ export class SessionManager {
   async shutdown(): Promise<void> {
     this.shuttingDown = true;
     for (const cancel of this.cancelTimers.splice(0)) cancel();
-    for (const wake of this.slotWaiters.splice(0)) wake();
+    this.livePool.close();
     await Promise.allSettled([...this.opening.values()]);
     await Promise.all([...this.sessions.keys()].map((chatId) => this.stop(chatId, "shutdown")));
     await this.deps.registry.flush();
@@ -405,48 +397,8 @@ export class SessionManager {
     this.sessions.delete(chatId);
     await session.stop();
     this.saveSessionId(chatId, session.snapshot().agentSessionId);
-    this.wakeSlotWaiter();
+    this.livePool.wake();
     return true;
-  }
-
-  /**
-   * Waits for a live-session slot, making room by stopping the least recently used idle session
-   * when the pool is full. A busy session is never evicted.
-   */
-  private async acquireSlot(chatId: ChatId): Promise<void> {
-    let waited = false;
-    for (;;) {
-      if (this.shuttingDown) {
-        throw new DispatchError(
-          "shutting_down",
-          "dispatch is shutting down; send the message again after it restarts",
-        );
-      }
-      if (this.sessions.size + this.reservedSlots < this.settings.maxLiveSessions) {
-        this.reservedSlots += 1;
-        return;
-      }
-      const victim = this.leastRecentlyUsedIdle(chatId);
-      if (victim) {
-        this.evictions += 1;
-        this.log.info("session-evict", { chatId: victim, for: chatId });
-        // The victim's slot is ours from now: nobody woken meanwhile may take it.
-        this.reservedSlots += 1;
-        try {
-          await this.stopLive(victim);
-        } catch (error) {
-          this.reservedSlots -= 1;
-          throw error;
-        }
-        return;
-      }
-      // Someone who already waited keeps their place at the front.
-      await new Promise<void>((resolve) => {
-        if (waited) this.slotWaiters.unshift(resolve);
-        else this.slotWaiters.push(resolve);
-      });
-      waited = true;
-    }
   }
 
   private leastRecentlyUsedIdle(except: ChatId): ChatId | undefined {
@@ -460,11 +412,6 @@ export class SessionManager {
         oldest = { chatId, lastActivityMs: snapshot.lastActivityMs };
     }
     return oldest?.chatId;
-  }
-
-  /** A slot was freed, or a session became idle and so evictable: let the first waiter look. */
-  private wakeSlotWaiter(): void {
-    this.slotWaiters.shift()?.();
   }
 
   /** The chat's registry entry, created on its first message; contact and tier kept current. */
@@ -511,11 +458,11 @@ export class SessionManager {
     resume = true,
     handoff?: string,
   ): Promise<Session> {
-    await this.acquireSlot(chatId);
+    await this.livePool.acquire(chatId);
     try {
       return await this.startSession(chatId, entry, resume, handoff);
     } finally {
-      this.reservedSlots -= 1;
+      this.livePool.release();
     }
   }
 
@@ -601,8 +548,7 @@ export class SessionManager {
     }
     if (!reply.isError) this.restartPolicy.succeeded(reply.chatId);
     this.ledger.settle(reply.messageIds, reply);
-    if (this.slotWaiters.length > 0 && this.ledger.countOf(reply.chatId) === 0)
-      this.wakeSlotWaiter();
+    if (this.livePool.waiting > 0 && this.ledger.countOf(reply.chatId) === 0) this.livePool.wake();
     try {
       this.deps.onReply(reply);
     } catch (error) {
