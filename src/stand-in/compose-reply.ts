@@ -205,8 +205,11 @@ function excerpt(text: string): string {
 const DELAY = /\[\[delay\s+(\d+)\s*\]\]/i;
 const ERROR = /\[\[error\s+(\d{3})\s*\]\]/i;
 const PROMPT_TOO_LONG = /\[\[prompt-too-long\]\]/i;
+/** Asks for the reply dispatch treats as "say nothing" (a group chat where no answer is needed). */
+const SILENT = /\[\[silent\]\]/i;
+export const SILENT_REPLY_TEXT = "[silent]";
 const TOOL = /\[\[tool\s+([^\s\]]+)/i;
-const DIRECTIVE = /\[\[(?:delay|error|tool|prompt-too-long)[\s\S]*?\]\]/gi;
+const DIRECTIVE = /\[\[(?:delay|error|tool|prompt-too-long|silent)[\s\S]*?\]\]/gi;
 /** The CLI's compaction prompt (sent after "prompt is too long", or when context runs low). */
 const COMPACT_REQUEST = /create a detailed summary of the conversation so far/i;
 const RECALL = /what\s+word\s+did\s+i\s+ask\s+you\s+to\s+remember/i;
@@ -353,6 +356,8 @@ function replyToText(conversation: Conversation, userTexts: string[]): ComposedR
   const lastUserText = userTexts.at(-1) ?? "";
   if (COMPACT_REQUEST.test(lastUserText)) return text(summaryOf(userTexts.slice(0, -1)));
 
+  // Unprefixed on purpose: it is the exact text dispatch drops instead of sending.
+  if (SILENT.test(lastUserText)) return { type: "text", text: SILENT_REPLY_TEXT, delayMs: 0 };
   if (PROMPT_TOO_LONG.test(lastUserText)) {
     return {
       type: "error",

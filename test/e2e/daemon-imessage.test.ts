@@ -111,16 +111,23 @@ describe("the daemon's iMessage channel, end to end", () => {
     expect(third[2]![0]).toBe("chat");
     expect(third[2]![1]).toBe(chat.guid);
     expect(third[2]![2]).toContain("hello family");
+
+    // In a group the agent may choose silence: nothing is sent, and the next text is answered.
+    chatDb.groupText(chat, JOHN, "[[silent]] just chatting among ourselves");
+    chatDb.groupText(chat, JANE, "tell me about apricots");
+    const fourth = await waitForSent(4);
+    expect(fourth[3]![2]).toContain("apricots");
+    expect(fourth.map((line) => line[2]).join("\n")).not.toContain("[silent]");
   });
 
   it("ignores own messages and tapbacks", async () => {
     const target = chatDb.text(JOHN, "tell me about plums");
-    await waitForSent(4);
+    await waitForSent(5);
     chatDb.ownMessage(JOHN, "this is the assistant's own text");
     chatDb.tapback(JOHN, target, "tell me about plums");
     chatDb.text(JOHN, "tell me about pears");
-    const lines = await waitForSent(5);
-    expect(lines[4]![2]).toContain("pears");
+    const lines = await waitForSent(6);
+    expect(lines[5]![2]).toContain("pears");
     const all = lines.map((line) => line[2]).join("\n");
     expect(all).not.toContain("assistant's own text");
     expect(all).not.toContain("Loved");

@@ -349,4 +349,8 @@ describe("untrustedPartOf", () => {
     ).toBe("x y");
     expect(untrustedPartOf("plain")).toBe("plain");
   });
+
+  it("answers [[silent]] with exactly the reply dispatch drops", () => {
+    expect(textOf(replyTo([user("[[silent]] just chatting")]))).toBe("[silent]");
+  });
 });
