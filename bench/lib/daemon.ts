@@ -1,0 +1,306 @@
+/**
+ * A real dispatch daemon for one scenario: a temp HOME with config.json, contacts.json and
+ * sessions.json written up front, the daemon as a child process pointed at the stand-in model,
+ * and its HTTP API. `stop()` ends it with SIGTERM, as a service manager would, and then checks
+ * that every process it started (its Claude CLI children) is gone.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { Agent, request } from "node:http";
+import { createServer } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import type { DaemonCommand } from "./daemon-command.js";
+import { REPO } from "./daemon-command.js";
+import { descendantsOf, isAgentProcess, isRunning, type ProcessInfo } from "./process-tree.js";
+
+export interface HomeFiles {
+  config: Record<string, unknown>;
+  contacts?: unknown;
+  registry?: unknown;
+}
+
+export interface BenchHome {
+  home: string;
+  dispatchDir: string;
+  writeConfig(config: Record<string, unknown>): Promise<void>;
+  remove(): Promise<void>;
+}
+
+/** What every benchmark daemon shares: no iMessage, a short shutdown grace. */
+const BASE_CONFIG = {
+  channels: { imessage: { enabled: false } },
+  shutdownGraceSeconds: 5,
+};
+
+export async function createBenchHome(files: HomeFiles): Promise<BenchHome> {
+  const home = await mkdtemp(path.join(os.tmpdir(), "dispatch-bench-"));
+  const dispatchDir = path.join(home, "dispatch");
+  await mkdir(path.join(dispatchDir, "state"), { recursive: true, mode: 0o700 });
+  const writeConfig = (config: Record<string, unknown>) =>
+    writeFile(
+      path.join(dispatchDir, "config.json"),
+      JSON.stringify({ ...BASE_CONFIG, ...config }, null, 2),
+    );
+  await writeConfig(files.config);
+  if (files.contacts !== undefined) {
+    await writeFile(path.join(dispatchDir, "contacts.json"), JSON.stringify(files.contacts));
+  }
+  if (files.registry !== undefined) {
+    await writeFile(
+      path.join(dispatchDir, "state", "sessions.json"),
+      JSON.stringify(files.registry, null, 2),
+      { mode: 0o600 },
+    );
+  }
+  return {
+    home,
+    dispatchDir,
+    writeConfig,
+    remove: () => rm(home, { recursive: true, force: true }),
+  };
+}
+
+export interface PostOutcome {
+  ok: boolean;
+  status: number;
+  /** Date.now() when the request was sent: comparable with the stand-in's `at`. */
+  sentAt: number;
+  /** performance.now() milliseconds from send to the whole response read. */
+  elapsedMs: number;
+  reply?: string | null;
+  /** The API's error code, or the fetch failure. */
+  error?: string;
+}
+
+export interface StopReport {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  stopMs: number;
+  /** Descendants still running after the daemon exited (killed by pid when found). */
+  leftover: ProcessInfo[];
+}
+
+export interface BenchDaemon {
+  pid: number;
+  port: number;
+  post(chatId: string, text: string): Promise<PostOutcome>;
+  /** `GET /metrics` as name (with labels) to value. */
+  metrics(): Promise<Map<string, number>>;
+  agentProcesses(): Promise<ProcessInfo[]>;
+  /** The last 20,000 characters of the daemon's output. */
+  output(): string;
+  stop(): Promise<StopReport>;
+}
+
+const OUTPUT_TAIL_CHARS = 20_000;
+const running = new Set<BenchDaemon>();
+
+/** Stops every daemon still running: the harness calls it when a scenario fails. */
+export async function stopAllDaemons(): Promise<void> {
+  await Promise.allSettled([...running].map((daemon) => daemon.stop()));
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startBenchDaemon(options: {
+  command: DaemonCommand;
+  home: BenchHome;
+  modelUrl: string;
+  logLevel?: string;
+}): Promise<BenchDaemon> {
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: options.home.home,
+    DISPATCH_PORT: String(port),
+    DISPATCH_LOG_LEVEL: options.logLevel ?? "info",
+    ANTHROPIC_BASE_URL: options.modelUrl,
+    ANTHROPIC_API_KEY: "bench-stand-in",
+  };
+  const child: ChildProcess = spawn(process.execPath, options.command.args, {
+    env,
+    cwd: REPO,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const collect = (chunk: string) => {
+    output = (output + chunk).slice(-OUTPUT_TAIL_CHARS);
+  };
+  child.stdout!.setEncoding("utf8").on("data", collect);
+  child.stderr!.setEncoding("utf8").on("data", collect);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const pid = child.pid!;
+
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) {
+      throw new Error(`[bench] dispatch exited while starting (${child.exitCode}):\n${output}`);
+    }
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`[bench] dispatch did not answer /healthz within 60 s:\n${output}`);
+    }
+    const ready = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+      (response) => response.ok,
+      () => false,
+    );
+    if (ready) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const token = (
+    await readFile(path.join(options.home.dispatchDir, "state", "api-token"), "utf8")
+  ).trim();
+  const headers = { authorization: `Bearer ${token}` };
+
+  let stopping: Promise<StopReport> | undefined;
+  const daemon: BenchDaemon = {
+    pid,
+    port,
+    output: () => output,
+    async post(chatId, text) {
+      const sentAt = Date.now();
+      const started = performance.now();
+      try {
+        const response = await postJson(port, token, { chat_id: chatId, text, wait: true });
+        const elapsedMs = performance.now() - started;
+        const body = JSON.parse(response.text) as {
+          reply?: string | null;
+          error?: { code?: string; message?: string };
+        };
+        if (response.status !== 200) {
+          return {
+            ok: false,
+            status: response.status,
+            sentAt,
+            elapsedMs,
+            error: `${body.error?.code ?? "error"}: ${body.error?.message ?? ""}`,
+          };
+        }
+        return { ok: true, status: response.status, sentAt, elapsedMs, reply: body.reply ?? null };
+      } catch (error) {
+        return {
+          ok: false,
+          status: 0,
+          sentAt,
+          elapsedMs: performance.now() - started,
+          error: `request_failed: ${error instanceof Error ? error.message : String(error)}`,
+        };
+      }
+    },
+    async metrics() {
+      const response = await fetch(`http://127.0.0.1:${port}/metrics`, { headers });
+      return parseMetrics(await response.text());
+    },
+    async agentProcesses() {
+      return (await descendantsOf(pid)).filter(isAgentProcess);
+    },
+    stop() {
+      stopping ??= (async () => {
+        const started = performance.now();
+        const before = await descendantsOf(pid);
+        if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+        const timedOut = await Promise.race([
+          exited.then(() => false),
+          new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 60_000)),
+        ]);
+        if (timedOut) {
+          child.kill("SIGKILL");
+          await exited;
+        }
+        const stopMs = performance.now() - started;
+        // esbuild's service (tsx runner) ends when its pipe closes: give stragglers 5 s.
+        let leftover = before;
+        for (let waited = 0; waited < 5_000; waited += 100) {
+          leftover = (
+            await Promise.all(
+              leftover.map(async (info) => ((await isRunning(info.pid)) ? [info] : [])),
+            )
+          ).flat();
+          if (leftover.length === 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        for (const info of leftover) {
+          try {
+            process.kill(info.pid, "SIGKILL");
+          } catch {
+            // gone meanwhile
+          }
+        }
+        running.delete(daemon);
+        return { exitCode: child.exitCode, signal: child.signalCode, stopMs, leftover };
+      })();
+      return stopping;
+    },
+  };
+  running.add(daemon);
+  return daemon;
+}
+
+/**
+ * Keep-alive connections without a cap and, unlike fetch, without a response timeout: a reply
+ * that waits minutes for a pool slot is slow, not failed.
+ */
+const agent = new Agent({ keepAlive: true });
+
+function postJson(
+  port: number,
+  token: string,
+  body: unknown,
+): Promise<{ status: number; text: string }> {
+  const payload = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const outgoing = request(
+      {
+        host: "127.0.0.1",
+        port,
+        path: "/v1/messages",
+        method: "POST",
+        agent,
+        headers: {
+          authorization: `Bearer ${token}`,
+          "content-type": "application/json",
+          "content-length": Buffer.byteLength(payload),
+        },
+      },
+      (response) => {
+        let text = "";
+        response.setEncoding("utf8");
+        response.on("data", (chunk: string) => (text += chunk));
+        response.once("end", () => resolve({ status: response.statusCode ?? 0, text }));
+        response.once("error", reject);
+      },
+    );
+    outgoing.once("error", reject);
+    outgoing.end(payload);
+  });
+}
+
+/** Prometheus text: `name{labels} value` lines, comments skipped. */
+export function parseMetrics(text: string): Map<string, number> {
+  const values = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (line.startsWith("#") || line.trim() === "") continue;
+    const space = line.lastIndexOf(" ");
+    values.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return values;
+}
+
+/** Sum of every series of a metric, whatever its labels. */
+export function metricTotal(metrics: Map<string, number>, name: string): number {
+  let total = 0;
+  for (const [key, value] of metrics) {
+    if (key === name || key.startsWith(`${name}{`)) total += value;
+  }
+  return total;
+}

@@ -1,0 +1,86 @@
+/**
+ * The targets of issue 5, checked against a run's results. Each says what was compared, so
+ * docs/performance.md can quote it.
+ */
+import type { ColdStartResult } from "../scenarios/cold-start.js";
+import type { MemoryResult } from "../scenarios/memory.js";
+import type { ScaleResult } from "../scenarios/scale.js";
+import type { WarmTurnResult } from "../scenarios/warm-turn.js";
+import type { Row } from "./scenario.js";
+
+export interface TargetCheck {
+  target: string;
+  /** Null when the scenario that measures it did not run. */
+  met: boolean | null;
+  measured: string;
+}
+
+export function evaluateTargets(results: Record<string, unknown>): TargetCheck[] {
+  const warm = results.warmTurn as WarmTurnResult | undefined;
+  const cold = results.coldStart as ColdStartResult | undefined;
+  const memory = results.memory as MemoryResult | undefined;
+  const scale = results.scale as ScaleResult | undefined;
+  const checks: TargetCheck[] = [];
+
+  checks.push(
+    warm
+      ? {
+          target: "warm overhead ratio <= 1.05 at the median",
+          met: warm.ratio.median <= 1.05,
+          measured: `${warm.ratio.median.toFixed(3)} (${warm.dispatch.totalMs.median} ms vs ${warm.direct.totalMs.median} ms direct)`,
+        }
+      : { target: "warm overhead ratio <= 1.05 at the median", met: null, measured: "not run" },
+  );
+
+  const spareTarget = "cold first reply with a spare <= 1.5x warm turn + 250 ms";
+  if (cold && warm) {
+    const spare = cold.dispatch.spare ?? cold.direct.prewarmed;
+    const limit = 1.5 * warm.dispatch.totalMs.median + 250;
+    checks.push({
+      target: spareTarget,
+      met: spare.totalMs.median <= limit,
+      measured: `${spare.totalMs.median} ms (${cold.spareMeasuredBy}) vs limit ${Math.round(limit)} ms`,
+    });
+  } else {
+    checks.push({ target: spareTarget, met: null, measured: "needs warmTurn and coldStart" });
+  }
+
+  const rssTarget = "daemon RSS without children <= 120 MB at 10,000 registered contacts";
+  const idle = memory?.registered.find((entry) => entry.chats === 10_000);
+  const underLoad =
+    scale && scale.settings.registered === 10_000 ? scale.peakDaemonRssMb : undefined;
+  if (idle || underLoad !== undefined) {
+    const worst = Math.max(idle?.daemonRssMb ?? 0, underLoad ?? 0);
+    checks.push({
+      target: rssTarget,
+      met: worst <= 120,
+      measured: [
+        idle ? `${idle.daemonRssMb} MB idle` : undefined,
+        underLoad !== undefined ? `${underLoad} MB peak in the scale run` : undefined,
+      ]
+        .filter(Boolean)
+        .join(", "),
+    });
+  } else {
+    checks.push({ target: rssTarget, met: null, measured: "needs memory or the full scale run" });
+  }
+
+  const scaleTarget = "zero failed messages in the scale run, pool never above its bound";
+  checks.push(
+    scale
+      ? {
+          target: scaleTarget,
+          met: scale.failed === 0 && scale.poolWithinBound,
+          measured: `${scale.failed} failed of ${scale.messages}; max ${scale.maxLiveSessions} live (bound ${scale.settings.maxLiveSessions}), max ${scale.maxAgentProcesses} CLI processes (bound ${scale.processBound})`,
+        }
+      : { target: scaleTarget, met: null, measured: "not run" },
+  );
+  return checks;
+}
+
+export function targetRows(checks: readonly TargetCheck[]): Row[] {
+  return checks.map((check) => ({
+    measure: check.target,
+    value: `${check.met === null ? "n/a" : check.met ? "met" : "NOT met"}: ${check.measured}`,
+  }));
+}

@@ -1,0 +1,170 @@
+/**
+ * Warm turn: a message to a chat whose session is live, through the daemon (HTTP request sent
+ * -> request at the model -> HTTP response) and the same turn pushed straight into a long-lived
+ * SDK conversation (push -> request at the model -> `result`). Turns alternate between the two
+ * paths, so background load falls on both alike.
+ */
+import { randomUUID } from "node:crypto";
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { createBenchHome, startBenchDaemon } from "../lib/daemon.js";
+import { BENCH_TIER, openDirectConversation } from "../lib/direct-sdk.js";
+import { contactsFile, phoneNumber } from "../lib/fixtures.js";
+import { startBenchModel, type BenchModel } from "../lib/model.js";
+import { ms, sleep, type BenchContext, type Row, type Scenario } from "../lib/scenario.js";
+import { round, roundSummary, summarize, type Summary } from "../lib/stats.js";
+
+/** Two chats share the turns: the HTTP API allows 30 messages per chat per minute. */
+const CHATS = 2;
+const WARM_UPS_PER_PATH = 2;
+const PAUSE_BETWEEN_TURNS_MS = 100;
+
+interface PathTimes {
+  /** Message sent (or pushed) until its request reached the model. */
+  toModelMs: Summary;
+  /** Request at the model until the reply was back with the caller. */
+  afterModelMs: Summary;
+  /** The whole turn, send to reply. */
+  totalMs: Summary;
+}
+
+export interface WarmTurnResult {
+  turns: number;
+  dispatch: PathTimes;
+  direct: PathTimes;
+  /** dispatch / direct of the whole turn, at the median and at p95. */
+  ratio: { median: number; p95: number };
+  /** What dispatch adds, in ms, at the median. */
+  overheadMedianMs: number;
+  failed: number;
+}
+
+interface Sample {
+  toModel: number;
+  total: number;
+}
+
+function times(samples: Sample[]): PathTimes {
+  return {
+    toModelMs: roundSummary(summarize(samples.map((sample) => sample.toModel))),
+    afterModelMs: roundSummary(summarize(samples.map((sample) => sample.total - sample.toModel))),
+    totalMs: roundSummary(summarize(samples.map((sample) => sample.total))),
+  };
+}
+
+function marker(): string {
+  return `bench-${randomUUID().slice(0, 8)}`;
+}
+
+function arrival(model: BenchModel, tag: string, sentAt: number): number {
+  const at = model.arrivalOf(tag);
+  if (at === undefined) throw new Error(`[bench] The model never saw the message ${tag}`);
+  return at - sentAt;
+}
+
+async function run(context: BenchContext): Promise<WarmTurnResult> {
+  const turns = context.quick ? 10 : 30;
+  const model = await startBenchModel();
+  const home = await createBenchHome({
+    config: { spareProcesses: 0, maxLiveSessions: 4 },
+    contacts: contactsFile(CHATS, BENCH_TIER),
+  });
+  const daemon = await startBenchDaemon({ command: context.command, home, modelUrl: model.url });
+  const directFolder = path.join(home.home, "direct-sdk", "warm");
+  await mkdir(directFolder, { recursive: true });
+  const direct = openDirectConversation({ modelUrl: model.url, home: home.home }, directFolder);
+  let failed = 0;
+  try {
+    const viaDispatch = async (turn: number): Promise<Sample | undefined> => {
+      const tag = marker();
+      const outcome = await daemon.post(phoneNumber(turn % CHATS), `warm turn ${turn} ${tag}`);
+      if (!outcome.ok) {
+        failed += 1;
+        context.log(`warm turn through dispatch failed: ${outcome.error ?? outcome.status}`);
+        return undefined;
+      }
+      return { toModel: arrival(model, tag, outcome.sentAt), total: outcome.elapsedMs };
+    };
+    const viaSdk = async (turn: number): Promise<Sample | undefined> => {
+      const tag = marker();
+      const result = await direct.send(`warm turn ${turn} ${tag}`);
+      if (result.isError) {
+        failed += 1;
+        return undefined;
+      }
+      return { toModel: arrival(model, tag, result.pushedAt), total: result.elapsedMs };
+    };
+
+    context.log(`warm turn: starting ${CHATS} dispatch sessions and one SDK conversation`);
+    for (let turn = 0; turn < CHATS; turn += 1) await viaDispatch(turn);
+    await viaSdk(0);
+    await sleep(1_000); // the first turn's title request and transcript writes settle
+    for (let turn = 0; turn < WARM_UPS_PER_PATH * CHATS; turn += 1) {
+      await viaDispatch(turn);
+      await viaSdk(turn);
+    }
+    failed = 0; // warm-up failures would show up again below
+
+    const dispatchSamples: Sample[] = [];
+    const directSamples: Sample[] = [];
+    for (let turn = 0; turn < turns; turn += 1) {
+      // Alternate which path goes first, so neither always runs right after the other.
+      const order = turn % 2 === 0 ? [viaDispatch, viaSdk] : [viaSdk, viaDispatch];
+      for (const path of order) {
+        const sample = await path(turn);
+        await sleep(PAUSE_BETWEEN_TURNS_MS);
+        if (!sample) continue;
+        (path === viaDispatch ? dispatchSamples : directSamples).push(sample);
+      }
+    }
+    context.log(`warm turn: ${turns} turns on each path measured`);
+    const dispatch = times(dispatchSamples);
+    const directTimes = times(directSamples);
+    return {
+      turns,
+      dispatch,
+      direct: directTimes,
+      ratio: {
+        median: round(dispatch.totalMs.median / directTimes.totalMs.median, 3),
+        p95: round(dispatch.totalMs.p95 / directTimes.totalMs.p95, 3),
+      },
+      overheadMedianMs: round(dispatch.totalMs.median - directTimes.totalMs.median),
+      failed,
+    };
+  } finally {
+    await direct.close();
+    const stop = await daemon.stop();
+    if (stop.leftover.length > 0) context.log(`warm turn: ${stop.leftover.length} processes left`);
+    await model.close();
+    await home.remove();
+  }
+}
+
+function rows(result: WarmTurnResult): Row[] {
+  const { dispatch, direct } = result;
+  return [
+    {
+      measure: `dispatch: sent -> at model (median / p95)`,
+      value: `${ms(dispatch.toModelMs.median)} / ${ms(dispatch.toModelMs.p95)}`,
+    },
+    {
+      measure: `dispatch: sent -> reply (median / p95)`,
+      value: `${ms(dispatch.totalMs.median)} / ${ms(dispatch.totalMs.p95)}`,
+    },
+    {
+      measure: `direct SDK: push -> at model (median / p95)`,
+      value: `${ms(direct.toModelMs.median)} / ${ms(direct.toModelMs.p95)}`,
+    },
+    {
+      measure: `direct SDK: push -> result (median / p95)`,
+      value: `${ms(direct.totalMs.median)} / ${ms(direct.totalMs.p95)}`,
+    },
+    {
+      measure: `ratio dispatch / direct (median / p95), ${result.turns} turns`,
+      value: `${result.ratio.median.toFixed(2)} / ${result.ratio.p95.toFixed(2)}`,
+    },
+    { measure: "failed turns", value: String(result.failed) },
+  ];
+}
+
+export const warmTurn: Scenario<WarmTurnResult> = { name: "warmTurn", run, rows };
