@@ -3,6 +3,7 @@
  * does the reading), so each can be tested with plain values. A failed check says what to do.
  */
 import { describeError } from "../core/errors.js";
+import { CREDENTIAL_VARIABLES } from "../daemon/credentials.js";
 import type { HealthView } from "../channels/http/control-plane.js";
 import { formatDuration } from "./format-time.js";
 
@@ -96,12 +97,6 @@ export function checkApiToken(observation: TokenObservation): CheckResult {
   }
   return ok(`The API token file is present and private (${file}).`);
 }
-
-export const CREDENTIAL_VARIABLES = [
-  "ANTHROPIC_API_KEY",
-  "ANTHROPIC_AUTH_TOKEN",
-  "CLAUDE_CODE_OAUTH_TOKEN",
-] as const;
 
 export interface CredentialObservation {
   env: NodeJS.ProcessEnv;

@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 
-const CREDENTIAL_VARIABLES = [
+/** Environment variables the Claude CLI takes credentials from. */
+export const CREDENTIAL_VARIABLES = [
   "ANTHROPIC_API_KEY",
   "ANTHROPIC_AUTH_TOKEN",
   "CLAUDE_CODE_OAUTH_TOKEN",
@@ -9,11 +10,18 @@ const CREDENTIAL_VARIABLES = [
 
 /**
  * Whether the Claude CLI will find credentials: an API key or token in the environment, a
- * third-party provider switch, or a `claude login` in `~/.claude`.
+ * third-party provider switch, or a `claude login` in `~/.claude`. On macOS `claude login`
+ * keeps them in the Keychain, which cannot be checked from here: there the answer is yes, and a
+ * missing login shows up as the agent's own error on the first turn.
  */
-export function hasClaudeCredentials(env: NodeJS.ProcessEnv, homeDir: string): boolean {
-  if (CREDENTIAL_VARIABLES.some((name) => Boolean(env[name]))) return true;
+export function hasClaudeCredentials(
+  env: NodeJS.ProcessEnv,
+  homeDir: string,
+  platform: NodeJS.Platform = process.platform,
+): boolean {
+  if (CREDENTIAL_VARIABLES.some((name) => Boolean(env[name]?.trim()))) return true;
   if (env.CLAUDE_CODE_USE_BEDROCK === "1" || env.CLAUDE_CODE_USE_VERTEX === "1") return true;
+  if (platform === "darwin") return true;
   return existsSync(path.join(homeDir, ".claude", ".credentials.json"));
 }
 
