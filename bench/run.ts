@@ -8,8 +8,9 @@
  *   npm run bench -- --runner tsx  run the daemon from source instead of compiled JavaScript
  *   npm run bench -- --markdown    also print the table as Markdown (for docs/performance.md)
  *   npm run bench -- --only scale --scale-rate 1 --scale-senders 200
+ *   npm run bench -- --only warmTurn,scale --profile   where the daemon's CPU goes (perturbs it)
  */
-import { writeFile } from "node:fs/promises";
+import { mkdtemp, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -55,6 +56,7 @@ function parseOptions() {
       runner: { type: "string", default: "dist" },
       output: { type: "string" },
       markdown: { type: "boolean", default: false },
+      profile: { type: "boolean", default: false },
       "scale-rate": { type: "string" },
       "scale-senders": { type: "string" },
     },
@@ -78,6 +80,7 @@ function parseOptions() {
     only,
     output: values.output ?? path.join(REPO, "bench", "results.json"),
     markdown: values.markdown,
+    profile: values.profile,
     scale: {
       ...positive("--scale-rate", values["scale-rate"], "ratePerSecond"),
       ...positive("--scale-senders", values["scale-senders"], "senders"),
@@ -99,7 +102,17 @@ async function main(): Promise<void> {
     `daemon runs as: node ${command.args.join(" ")} (${Math.round(command.prepareMs)} ms to prepare)`,
   );
   for (const warning of command.warnings) log(`tsc: ${warning}`);
-  const context: BenchContext = { quick: options.quick, command, scale: options.scale, log };
+  const profileDir = options.profile
+    ? await mkdtemp(path.join(os.tmpdir(), "dispatch-bench-profiles-"))
+    : undefined;
+  if (profileDir) log(`daemon CPU profiles go to ${profileDir}`);
+  const context: BenchContext = {
+    quick: options.quick,
+    command,
+    scale: options.scale,
+    log,
+    ...(profileDir ? { profileDir } : {}),
+  };
 
   const started = performance.now();
   const results: Record<string, unknown> = {};
@@ -139,6 +152,7 @@ async function main(): Promise<void> {
     },
     run: {
       mode: options.quick ? "quick" : "full",
+      profiled: options.profile,
       daemonRunner: command.runner,
       seconds: Math.round((performance.now() - started) / 1000),
       scenarios: conditions,
@@ -159,7 +173,9 @@ process.once("SIGINT", () => {
 });
 
 main().then(
-  () => undefined,
+  // Every daemon and CLI process has been stopped and checked by now; what is left are the
+  // SDK's idle timers (up to a minute), which need not hold the shell.
+  () => process.exit(0),
   async (error: unknown) => {
     process.stderr.write(
       `${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,

@@ -6,12 +6,12 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { Agent, request } from "node:http";
 import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import type { DaemonCommand } from "./daemon-command.js";
 import { REPO } from "./daemon-command.js";
+import { parseMetrics, postJson } from "./daemon-api.js";
 import { descendantsOf, isAgentProcess, isRunning, type ProcessInfo } from "./process-tree.js";
 
 export interface HomeFiles {
@@ -117,6 +117,8 @@ export async function startBenchDaemon(options: {
   home: BenchHome;
   modelUrl: string;
   logLevel?: string;
+  /** Extra flags for node, before the script (`--cpu-prof`). */
+  nodeArgs?: string[];
 }): Promise<BenchDaemon> {
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {
@@ -127,11 +129,11 @@ export async function startBenchDaemon(options: {
     ANTHROPIC_BASE_URL: options.modelUrl,
     ANTHROPIC_API_KEY: "bench-stand-in",
   };
-  const child: ChildProcess = spawn(process.execPath, options.command.args, {
-    env,
-    cwd: REPO,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...(options.nodeArgs ?? []), ...options.command.args],
+    { env, cwd: REPO, stdio: ["ignore", "pipe", "pipe"] },
+  );
   let output = "";
   const collect = (chunk: string) => {
     output = (output + chunk).slice(-OUTPUT_TAIL_CHARS);
@@ -244,63 +246,4 @@ export async function startBenchDaemon(options: {
   };
   running.add(daemon);
   return daemon;
-}
-
-/**
- * Keep-alive connections without a cap and, unlike fetch, without a response timeout: a reply
- * that waits minutes for a pool slot is slow, not failed.
- */
-const agent = new Agent({ keepAlive: true });
-
-function postJson(
-  port: number,
-  token: string,
-  body: unknown,
-): Promise<{ status: number; text: string }> {
-  const payload = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const outgoing = request(
-      {
-        host: "127.0.0.1",
-        port,
-        path: "/v1/messages",
-        method: "POST",
-        agent,
-        headers: {
-          authorization: `Bearer ${token}`,
-          "content-type": "application/json",
-          "content-length": Buffer.byteLength(payload),
-        },
-      },
-      (response) => {
-        let text = "";
-        response.setEncoding("utf8");
-        response.on("data", (chunk: string) => (text += chunk));
-        response.once("end", () => resolve({ status: response.statusCode ?? 0, text }));
-        response.once("error", reject);
-      },
-    );
-    outgoing.once("error", reject);
-    outgoing.end(payload);
-  });
-}
-
-/** Prometheus text: `name{labels} value` lines, comments skipped. */
-export function parseMetrics(text: string): Map<string, number> {
-  const values = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    if (line.startsWith("#") || line.trim() === "") continue;
-    const space = line.lastIndexOf(" ");
-    values.set(line.slice(0, space), Number(line.slice(space + 1)));
-  }
-  return values;
-}
-
-/** Sum of every series of a metric, whatever its labels. */
-export function metricTotal(metrics: Map<string, number>, name: string): number {
-  let total = 0;
-  for (const [key, value] of metrics) {
-    if (key === name || key.startsWith(`${name}{`)) total += value;
-  }
-  return total;
 }

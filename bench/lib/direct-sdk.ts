@@ -297,7 +297,10 @@ function alivePids(children: ChildProcess[]): number[] {
     .flatMap((child) => (child.pid === undefined ? [] : [child.pid]));
 }
 
-/** Waits for every child to exit, killing by pid any that is still there after 5 s. */
+/**
+ * Waits for every child to exit, killing by pid any that is still there after 5 s, then closes
+ * our ends of its pipes (an open one would keep the benchmark alive).
+ */
 async function waitForExit(children: ChildProcess[]): Promise<void> {
   await Promise.all(
     children.map(
@@ -317,4 +320,8 @@ async function waitForExit(children: ChildProcess[]): Promise<void> {
         }),
     ),
   );
+  for (const child of children) {
+    child.stdin?.destroy();
+    child.stdout?.destroy();
+  }
 }

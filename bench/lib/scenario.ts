@@ -1,4 +1,5 @@
 /** What every scenario gets, and what it gives back for the table. */
+import path from "node:path";
 import type { DaemonCommand } from "./daemon-command.js";
 
 export interface BenchContext {
@@ -6,6 +7,8 @@ export interface BenchContext {
   command: DaemonCommand;
   /** `--scale-rate` and `--scale-senders`: the scale run's send rate and senders, when given. */
   scale: { ratePerSecond?: number; senders?: number };
+  /** `--profile`: where daemons that scenarios profile write their `.cpuprofile`. */
+  profileDir?: string;
   /** Progress on stderr, so the table on stdout stays clean. */
   log(message: string): void;
 }
@@ -29,4 +32,14 @@ export function ms(value: number): string {
 
 export function sleep(milliseconds: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, milliseconds));
+}
+
+/** Node flags that make a scenario's daemon write a CPU profile, when `--profile` was given. */
+export function profiling(
+  context: BenchContext,
+  scenario: string,
+): { nodeArgs: string[]; folder: string } | undefined {
+  if (context.profileDir === undefined) return undefined;
+  const folder = path.join(context.profileDir, scenario);
+  return { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${folder}`], folder };
 }

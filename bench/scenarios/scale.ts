@@ -11,22 +11,33 @@
  * slows the run down instead of growing the queue, and the latencies, without bound.
  */
 import { randomUUID } from "node:crypto";
-import { createBenchHome, metricTotal, startBenchDaemon } from "../lib/daemon.js";
+import { metricTotal } from "../lib/daemon-api.js";
+import { createBenchHome, startBenchDaemon } from "../lib/daemon.js";
 import { BENCH_TIER } from "../lib/direct-sdk.js";
 import { contactsFile, phoneNumber, registryFile } from "../lib/fixtures.js";
 import { startBenchModel } from "../lib/model.js";
 import { cpuMs, machineCpuTicks, mb, sampleTree, treeCpuMs } from "../lib/process-tree.js";
-import { ms, sleep, type BenchContext, type Row, type Scenario } from "../lib/scenario.js";
-import { round, roundSummary, seededRandom, summarize, type Summary } from "../lib/stats.js";
+import {
+  monotonicUs,
+  profileRows,
+  summarizeNewestProfile,
+  type ProfileSummary,
+  type ProfileWindow,
+} from "../lib/cpu-profile.js";
+import {
+  ms,
+  profiling,
+  sleep,
+  type BenchContext,
+  type Row,
+  type Scenario,
+} from "../lib/scenario.js";
+import { schedule, type ScheduleSettings } from "../lib/send-schedule.js";
+import { round, roundSummary, summarize, type Summary } from "../lib/stats.js";
 
-export interface ScaleSettings {
-  registered: number;
-  senders: number;
-  /** Share of senders that write a second time, later in the run. */
-  repeatShare: number;
+export interface ScaleSettings extends ScheduleSettings {
   maxLiveSessions: number;
   spareProcesses: number;
-  ratePerSecond: number;
   /** Requests waiting for their reply at most at once. */
   maxInFlight: number;
 }
@@ -102,37 +113,8 @@ export interface ScaleResult {
   /** Time to answer GET /metrics, which lists every registered chat. */
   metricsScrapeMs: Summary;
   timeline: TimelinePoint[];
-}
-
-interface Send {
-  chat: number;
-  dueMs: number;
-}
-
-/** Who sends when: first messages in random order, repeats later than their first. */
-export function schedule(settings: ScaleSettings, seed = 5): Send[] {
-  const random = seededRandom(seed);
-  const pool = Array.from({ length: settings.registered }, (_, index) => index);
-  for (let index = pool.length - 1; index > 0; index -= 1) {
-    const other = Math.floor(random() * (index + 1));
-    [pool[index], pool[other]] = [pool[other]!, pool[index]!];
-  }
-  const senders = pool.slice(0, settings.senders);
-  // Virtual times in [0, 1): firsts evenly, repeats at least a tenth of the run after.
-  const events = senders.map((chat, order) => ({ chat, at: order / senders.length }));
-  const repeaters = Math.round(settings.senders * settings.repeatShare);
-  const early = events.filter((event) => event.at < 0.8);
-  for (let index = 0; index < repeaters && early.length > 0; index += 1) {
-    const [first] = early.splice(Math.floor(random() * early.length), 1);
-    const after = first!.at + 0.1;
-    events.push({ chat: first!.chat, at: after + random() * (1 - after) });
-  }
-  events.sort((left, right) => left.at - right.at);
-  let dueMs = 0;
-  return events.map((event) => {
-    dueMs += (-Math.log(1 - random()) / settings.ratePerSecond) * 1000; // Poisson arrivals
-    return { chat: event.chat, dueMs };
-  });
+  /** With `--profile`: the daemon's CPU while messages flowed. */
+  daemonProfile?: ProfileSummary;
 }
 
 async function run(context: BenchContext): Promise<ScaleResult> {
@@ -153,7 +135,14 @@ async function run(context: BenchContext): Promise<ScaleResult> {
     contacts: contactsFile(settings.registered, BENCH_TIER),
     registry: registryFile(settings.registered, BENCH_TIER, createdAt),
   });
-  const daemon = await startBenchDaemon({ command: context.command, home, modelUrl: model.url });
+  const profile = profiling(context, "scale");
+  const daemon = await startBenchDaemon({
+    command: context.command,
+    home,
+    modelUrl: model.url,
+    ...(profile ? { nodeArgs: profile.nodeArgs } : {}),
+  });
+  let window: ProfileWindow | undefined;
   const sampler = sampleTree(daemon.pid, 250);
   const latencies: number[] = [];
   const failures: Record<string, number> = {};
@@ -176,6 +165,7 @@ async function run(context: BenchContext): Promise<ScaleResult> {
     const daemonCpuBefore = await cpuMs(daemon.pid);
     const machineBefore = await machineCpuTicks();
     const started = performance.now();
+    const startedUs = monotonicUs();
 
     let wakePoller: () => void = () => undefined;
     const pollerStopped = new Promise<void>((resolve) => (wakePoller = resolve));
@@ -240,6 +230,7 @@ async function run(context: BenchContext): Promise<ScaleResult> {
     }
     await Promise.all(pending);
     const durationS = (performance.now() - started) / 1000;
+    window = { fromUs: startedUs, toUs: monotonicUs() };
     finished = true;
     wakePoller();
     await poller;
@@ -250,8 +241,13 @@ async function run(context: BenchContext): Promise<ScaleResult> {
     const peaks = await sampler.stop();
 
     const processBound = settings.maxLiveSessions + settings.spareProcesses;
+    await daemon.stop();
+    const daemonProfile = profile
+      ? await summarizeNewestProfile(profile.folder, window)
+      : undefined;
     const failed = sends.length - answered;
     return {
+      ...(daemonProfile ? { daemonProfile } : {}),
       settings,
       messages: sends.length,
       answered,
@@ -328,6 +324,7 @@ function rows(result: ScaleResult): Row[] {
       value: `${Math.round(result.cpu.machineBusyShare * 100)}%`,
     },
     { measure: "GET /metrics (median)", value: ms(result.metricsScrapeMs.median) },
+    ...profileRows(result.daemonProfile, { count: result.messages, unit: "message" }),
   ];
 }
 

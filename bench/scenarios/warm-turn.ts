@@ -11,7 +11,21 @@ import { createBenchHome, startBenchDaemon } from "../lib/daemon.js";
 import { BENCH_TIER, openDirectConversation } from "../lib/direct-sdk.js";
 import { contactsFile, phoneNumber } from "../lib/fixtures.js";
 import { startBenchModel, type BenchModel } from "../lib/model.js";
-import { ms, sleep, type BenchContext, type Row, type Scenario } from "../lib/scenario.js";
+import {
+  monotonicUs,
+  profileRows,
+  summarizeNewestProfile,
+  type ProfileSummary,
+  type ProfileWindow,
+} from "../lib/cpu-profile.js";
+import {
+  ms,
+  profiling,
+  sleep,
+  type BenchContext,
+  type Row,
+  type Scenario,
+} from "../lib/scenario.js";
 import { round, roundSummary, summarize, type Summary } from "../lib/stats.js";
 
 /** Two chats share the turns: the HTTP API allows 30 messages per chat per minute. */
@@ -37,6 +51,8 @@ export interface WarmTurnResult {
   /** What dispatch adds, in ms, at the median. */
   overheadMedianMs: number;
   failed: number;
+  /** With `--profile`: the daemon's CPU during the measured turns. */
+  daemonProfile?: ProfileSummary;
 }
 
 interface Sample {
@@ -69,11 +85,22 @@ async function run(context: BenchContext): Promise<WarmTurnResult> {
     config: { spareProcesses: 0, maxLiveSessions: 4 },
     contacts: contactsFile(CHATS, BENCH_TIER),
   });
-  const daemon = await startBenchDaemon({ command: context.command, home, modelUrl: model.url });
+  const profile = profiling(context, "warmTurn");
+  const daemon = await startBenchDaemon({
+    command: context.command,
+    home,
+    modelUrl: model.url,
+    ...(profile ? { nodeArgs: profile.nodeArgs } : {}),
+  });
+  let window: ProfileWindow | undefined;
   const directFolder = path.join(home.home, "direct-sdk", "warm");
   await mkdir(directFolder, { recursive: true });
   const direct = openDirectConversation({ modelUrl: model.url, home: home.home }, directFolder);
   let failed = 0;
+  const stopDaemon = async () => {
+    const stop = await daemon.stop();
+    if (stop.leftover.length > 0) context.log(`warm turn: ${stop.leftover.length} processes left`);
+  };
   try {
     const viaDispatch = async (turn: number): Promise<Sample | undefined> => {
       const tag = marker();
@@ -107,6 +134,7 @@ async function run(context: BenchContext): Promise<WarmTurnResult> {
 
     const dispatchSamples: Sample[] = [];
     const directSamples: Sample[] = [];
+    const measuredFrom = monotonicUs();
     for (let turn = 0; turn < turns; turn += 1) {
       // Alternate which path goes first, so neither always runs right after the other.
       const order = turn % 2 === 0 ? [viaDispatch, viaSdk] : [viaSdk, viaDispatch];
@@ -117,10 +145,17 @@ async function run(context: BenchContext): Promise<WarmTurnResult> {
         (path === viaDispatch ? dispatchSamples : directSamples).push(sample);
       }
     }
+    window = { fromUs: measuredFrom, toUs: monotonicUs() };
     context.log(`warm turn: ${turns} turns on each path measured`);
     const dispatch = times(dispatchSamples);
     const directTimes = times(directSamples);
+    await direct.close();
+    await stopDaemon();
+    const daemonProfile = profile
+      ? await summarizeNewestProfile(profile.folder, window)
+      : undefined;
     return {
+      ...(daemonProfile ? { daemonProfile } : {}),
       turns,
       dispatch,
       direct: directTimes,
@@ -133,8 +168,7 @@ async function run(context: BenchContext): Promise<WarmTurnResult> {
     };
   } finally {
     await direct.close();
-    const stop = await daemon.stop();
-    if (stop.leftover.length > 0) context.log(`warm turn: ${stop.leftover.length} processes left`);
+    await stopDaemon();
     await model.close();
     await home.remove();
   }
@@ -164,6 +198,7 @@ function rows(result: WarmTurnResult): Row[] {
       value: `${result.ratio.median.toFixed(2)} / ${result.ratio.p95.toFixed(2)}`,
     },
     { measure: "failed turns", value: String(result.failed) },
+    ...profileRows(result.daemonProfile, { count: result.turns, unit: "dispatch turn" }),
   ];
 }
 

@@ -1,0 +1,61 @@
+/** The benchmark's HTTP calls to a daemon, and reading its Prometheus metrics. */
+import { Agent, request } from "node:http";
+
+/**
+ * Keep-alive connections without a cap and, unlike fetch, without a response timeout: a reply
+ * that waits minutes for a pool slot is slow, not failed.
+ */
+const agent = new Agent({ keepAlive: true });
+
+export function postJson(
+  port: number,
+  token: string,
+  body: unknown,
+): Promise<{ status: number; text: string }> {
+  const payload = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const outgoing = request(
+      {
+        host: "127.0.0.1",
+        port,
+        path: "/v1/messages",
+        method: "POST",
+        agent,
+        headers: {
+          authorization: `Bearer ${token}`,
+          "content-type": "application/json",
+          "content-length": Buffer.byteLength(payload),
+        },
+      },
+      (response) => {
+        let text = "";
+        response.setEncoding("utf8");
+        response.on("data", (chunk: string) => (text += chunk));
+        response.once("end", () => resolve({ status: response.statusCode ?? 0, text }));
+        response.once("error", reject);
+      },
+    );
+    outgoing.once("error", reject);
+    outgoing.end(payload);
+  });
+}
+
+/** Prometheus text: `name{labels} value` lines, comments skipped. */
+export function parseMetrics(text: string): Map<string, number> {
+  const values = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (line.startsWith("#") || line.trim() === "") continue;
+    const space = line.lastIndexOf(" ");
+    values.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return values;
+}
+
+/** Sum of every series of a metric, whatever its labels. */
+export function metricTotal(metrics: Map<string, number>, name: string): number {
+  let total = 0;
+  for (const [key, value] of metrics) {
+    if (key === name || key.startsWith(`${name}{`)) total += value;
+  }
+  return total;
+}
