@@ -38,6 +38,8 @@ export interface TierConfig {
   permissionMode: PermissionMode;
   /** Appended to the agent's system prompt for this tier's chats. */
   systemPrompt?: string;
+  /** Live-session slots kept free for this tier's chats while it holds fewer (default 0). */
+  reservedLiveSessions?: number;
 }
 
 export interface HttpChannelConfig {
@@ -113,9 +115,13 @@ export const STATIC_DEFAULTS = {
 
 const MEMORY_PER_SESSION_BYTES = 512 * 1024 * 1024;
 
-/** One live session per 512 MiB of memory, at least 2 and at most 32. */
-export function defaultMaxLiveSessions(totalMemoryBytes: number): number {
-  return Math.max(2, Math.min(32, Math.floor(totalMemoryBytes / MEMORY_PER_SESSION_BYTES)));
+/**
+ * One agent process per 512 MiB of memory, spares included (each is a process of the same
+ * size), leaving at least 2 and at most 32 live sessions.
+ */
+export function defaultMaxLiveSessions(totalMemoryBytes: number, spareProcesses = 0): number {
+  const processes = Math.floor(totalMemoryBytes / MEMORY_PER_SESSION_BYTES);
+  return Math.max(2, Math.min(32, processes - spareProcesses));
 }
 
 /** `~` and `~/x` become the home folder; anything else is returned as it is. */
@@ -205,6 +211,7 @@ const tierSchema = object({
   disallowedTools: toolList().optional(),
   permissionMode: z.enum(PERMISSION_MODES, expecting(quotedList(PERMISSION_MODES))).optional(),
   systemPrompt: z.string(expecting("a string")).optional(),
+  reservedLiveSessions: wholeNumber().optional(),
 });
 
 const REGION_EXPECTATION = 'a two-letter region code such as "US" or "GB"';
@@ -248,9 +255,8 @@ export function createConfigSchema(context: ConfigContext): z.ZodType<Config, un
           STATIC_DEFAULTS.healthCheckIntervalSeconds,
         ),
         idleTimeoutSeconds: positiveInteger().default(STATIC_DEFAULTS.idleTimeoutSeconds),
-        maxLiveSessions: positiveInteger().default(
-          defaultMaxLiveSessions(context.totalMemoryBytes),
-        ),
+        // Unset: `defaultMaxLiveSessions`, which depends on `spareProcesses` (see the transform).
+        maxLiveSessions: positiveInteger().optional(),
         spareProcesses: wholeNumber().default(STATIC_DEFAULTS.spareProcesses),
         unknownSenders: z
           .enum(UNKNOWN_SENDER_POLICIES, expecting(quotedList(UNKNOWN_SENDER_POLICIES)))
@@ -289,14 +295,32 @@ export function createConfigSchema(context: ConfigContext): z.ZodType<Config, un
       when: () => true,
     });
 
-  return file.transform(({ tiers, ...rest }): Config => {
+  return file.transform(({ tiers, maxLiveSessions, ...rest }, transform): Config => {
     const merged: Record<Tier, TierConfig> = { ...builtInTiers(rest.unknownSenders) };
     for (const [name, overrides] of Object.entries(tiers)) {
       // `hasOwn`, not `??`: a tier named `constructor` must not start from Object's.
       const base = Object.hasOwn(merged, name) ? merged[name] : undefined;
       merged[name] = { ...(base ?? newTierBase()), ...overrides };
     }
-    return { ...rest, tiers: merged };
+    const bound =
+      maxLiveSessions ?? defaultMaxLiveSessions(context.totalMemoryBytes, rest.spareProcesses);
+    const reserved = Object.values(merged).reduce(
+      (total, tier) => total + (tier.reservedLiveSessions ?? 0),
+      0,
+    );
+    if (reserved >= bound) {
+      transform.issues.push({
+        code: "custom",
+        input: reserved,
+        path: ["tiers"],
+        params: { complete: true },
+        message:
+          `The tiers' \`reservedLiveSessions\` add up to ${reserved}, which leaves no live session ` +
+          `for other chats: keep the sum below \`maxLiveSessions\` (${bound}), or raise it`,
+      });
+      return z.NEVER;
+    }
+    return { ...rest, maxLiveSessions: bound, tiers: merged };
   });
 }
 

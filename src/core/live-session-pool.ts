@@ -1,5 +1,5 @@
 import { DispatchError } from "./errors.js";
-import type { ChatId } from "./ids.js";
+import type { ChatId, Tier } from "./ids.js";
 
 export interface PoolStatus {
   live: number;
@@ -7,14 +7,20 @@ export interface PoolStatus {
   /** Chats waiting for a slot. */
   waiting: number;
   evictions: number;
+  /** Slots held back for tiers that reserve some and hold fewer than that now. */
+  heldForTiers: number;
 }
 
 /** What the pool needs to know of the sessions it bounds; the session manager provides it. */
 export interface PoolMembers {
-  /** Sessions that hold a live agent process now. */
-  liveCount(): number;
-  /** The idle session with nothing waiting that was used longest ago, other than `except`. */
-  leastRecentlyUsedIdle(except: ChatId): ChatId | undefined;
+  /** The tier of every session that holds a live agent process now, one entry per session. */
+  liveTiers(): Iterable<Tier>;
+  tierOf(chatId: ChatId): Tier;
+  /**
+   * The idle session with nothing waiting that was used longest ago, other than `except`,
+   * among those `evictable` accepts.
+   */
+  leastRecentlyUsedIdle(except: ChatId, evictable: (chatId: ChatId) => boolean): ChatId | undefined;
   /** Stops a session to free its slot (it resumes on its next message). */
   evict(chatId: ChatId, forChat: ChatId): Promise<void>;
 }
@@ -23,10 +29,15 @@ export interface PoolMembers {
  * At most `bound` live agent processes. A chat that needs one while the pool is full takes the
  * slot of the least recently used idle session; when every session is busy, chats wait in
  * arrival order. A busy session is never evicted.
+ *
+ * A tier may reserve slots (`reservations`): while it holds fewer sessions than it reserves, the
+ * difference is kept free for it, so an admin's first message never waits behind a crowd of
+ * other chats. The rule is one inequality: sessions holding a slot plus the slots still owed to
+ * reservations never exceed the bound. Taking a slot or evicting for one must keep it true.
  */
 export class LiveSessionPool {
-  /** Slots taken by sessions being opened and not yet live. */
-  private reserved = 0;
+  /** Slots taken by sessions being opened and not yet live, by tier. */
+  private readonly opening = new Map<Tier, number>();
   private readonly waiters: (() => void)[] = [];
   private evictions = 0;
   private closed = false;
@@ -34,10 +45,11 @@ export class LiveSessionPool {
   constructor(
     private readonly bound: number,
     private readonly members: PoolMembers,
+    private readonly reservations: ReadonlyMap<Tier, number> = new Map(),
   ) {}
 
   /** Resolves once a slot is reserved for `chatId`; call `release` when its session is live or failed. */
-  async acquire(chatId: ChatId): Promise<void> {
+  async acquire(chatId: ChatId, tier: Tier): Promise<void> {
     let waited = false;
     for (;;) {
       if (this.closed) {
@@ -46,19 +58,21 @@ export class LiveSessionPool {
           "dispatch is shutting down; send the message again after it restarts",
         );
       }
-      if (this.members.liveCount() + this.reserved < this.bound) {
-        this.reserved += 1;
+      if (this.fits(tier)) {
+        this.countOpening(tier, 1);
         return;
       }
-      const victim = this.members.leastRecentlyUsedIdle(chatId);
+      const victim = this.members.leastRecentlyUsedIdle(chatId, (candidate) =>
+        this.fits(tier, this.members.tierOf(candidate)),
+      );
       if (victim) {
         this.evictions += 1;
         // The victim's slot is ours from now: nobody woken meanwhile may take it.
-        this.reserved += 1;
+        this.countOpening(tier, 1);
         try {
           await this.members.evict(victim, chatId);
         } catch (error) {
-          this.reserved -= 1;
+          this.countOpening(tier, -1);
           throw error;
         }
         return;
@@ -72,9 +86,9 @@ export class LiveSessionPool {
     }
   }
 
-  /** The reserved slot now counts as a live session (or was not needed after all). */
-  release(): void {
-    this.reserved -= 1;
+  /** The slot reserved for a chat of `tier` now counts as a live session (or was not needed). */
+  release(tier: Tier): void {
+    this.countOpening(tier, -1);
   }
 
   /** A slot was freed, or a session became idle and so evictable: let the first waiter look. */
@@ -93,11 +107,48 @@ export class LiveSessionPool {
   }
 
   status(): PoolStatus {
+    const holdings = this.holdings();
     return {
-      live: this.members.liveCount() + this.reserved,
+      live: sum(holdings.values()),
       bound: this.bound,
       waiting: this.waiters.length,
       evictions: this.evictions,
+      heldForTiers: this.owed(holdings),
     };
   }
+
+  /** Whether a session of `take` may hold a slot, after one of `evicted` (if any) has let go of its own. */
+  private fits(take: Tier, evicted?: Tier): boolean {
+    const holdings = this.holdings();
+    if (evicted !== undefined) holdings.set(evicted, (holdings.get(evicted) ?? 0) - 1);
+    holdings.set(take, (holdings.get(take) ?? 0) + 1);
+    return sum(holdings.values()) + this.owed(holdings) <= this.bound;
+  }
+
+  /** Sessions holding a slot (live or being opened), by tier. */
+  private holdings(): Map<Tier, number> {
+    const holdings = new Map(this.opening);
+    for (const tier of this.members.liveTiers()) holdings.set(tier, (holdings.get(tier) ?? 0) + 1);
+    return holdings;
+  }
+
+  private owed(holdings: ReadonlyMap<Tier, number>): number {
+    let owed = 0;
+    for (const [tier, reserved] of this.reservations) {
+      owed += Math.max(0, reserved - (holdings.get(tier) ?? 0));
+    }
+    return owed;
+  }
+
+  private countOpening(tier: Tier, change: 1 | -1): void {
+    const count = (this.opening.get(tier) ?? 0) + change;
+    if (count > 0) this.opening.set(tier, count);
+    else this.opening.delete(tier);
+  }
+}
+
+function sum(values: Iterable<number>): number {
+  let total = 0;
+  for (const value of values) total += value;
+  return total;
 }

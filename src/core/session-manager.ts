@@ -7,7 +7,7 @@ import type { Registry, RegistryEntry } from "../store/registry.js";
 import type { Clock } from "./clock.js";
 import { DispatchError, describeError } from "./errors.js";
 import { diagnose, findIdle, findStuck } from "./health.js";
-import { newAgentSessionId, type AgentSessionId, type ChatId } from "./ids.js";
+import { newAgentSessionId, type AgentSessionId, type ChatId, type Tier } from "./ids.js";
 import { LiveSessionPool, type PoolStatus } from "./live-session-pool.js";
 import { MessageLedger } from "./message-ledger.js";
 import { RestartPolicy } from "./restart-policy.js";
@@ -82,6 +82,11 @@ export interface SessionManagerOptions {
    * every session is busy, chats wait their turn in arrival order.
    */
   maxLiveSessions?: number;
+  /**
+   * Slots of the pool kept for chats of a tier while it holds fewer live sessions than this
+   * (`tiers.<tier>.reservedLiveSessions`). Their sum must stay below `maxLiveSessions`.
+   */
+  reservedLiveSessions?: Readonly<Record<Tier, number>>;
 }
 
 export const MANAGER_DEFAULTS = {
@@ -91,6 +96,7 @@ export const MANAGER_DEFAULTS = {
   restartWindowMs: 600_000,
   maxMessageAttempts: 5,
   maxLiveSessions: Number.POSITIVE_INFINITY,
+  reservedLiveSessions: {},
 } as const;
 
 /** The conversation no longer fits the context window, even after the CLI's own compaction. */
@@ -139,14 +145,19 @@ export class SessionManager {
       ...MANAGER_DEFAULTS,
       ...options,
     };
-    this.livePool = new LiveSessionPool(this.settings.maxLiveSessions, {
-      liveCount: () => this.sessions.size,
-      leastRecentlyUsedIdle: (except) => this.leastRecentlyUsedIdle(except),
-      evict: async (victim, forChat) => {
-        this.log.info("session-evict", { chatId: victim, for: forChat });
-        await this.stopLive(victim);
+    this.livePool = new LiveSessionPool(
+      this.settings.maxLiveSessions,
+      {
+        liveTiers: () => Array.from(this.sessions.keys(), (chatId) => this.tierOf(chatId)),
+        tierOf: (chatId) => this.tierOf(chatId),
+        leastRecentlyUsedIdle: (except, evictable) => this.leastRecentlyUsedIdle(except, evictable),
+        evict: async (victim, forChat) => {
+          this.log.info("session-evict", { chatId: victim, for: forChat });
+          await this.stopLive(victim);
+        },
       },
-    });
+      new Map(Object.entries(this.settings.reservedLiveSessions)),
+    );
     this.restartPolicy = new RestartPolicy({
       maxRestarts: this.settings.maxRestarts,
       windowMs: this.settings.restartWindowMs,
@@ -401,10 +412,17 @@ export class SessionManager {
     return true;
   }
 
-  private leastRecentlyUsedIdle(except: ChatId): ChatId | undefined {
+  private tierOf(chatId: ChatId): Tier {
+    return this.deps.registry.get(chatId)?.tier ?? "unknown";
+  }
+
+  private leastRecentlyUsedIdle(
+    except: ChatId,
+    evictable: (chatId: ChatId) => boolean,
+  ): ChatId | undefined {
     let oldest: { chatId: ChatId; lastActivityMs: number } | undefined;
     for (const [chatId, session] of this.sessions) {
-      if (chatId === except || this.opening.has(chatId)) continue;
+      if (chatId === except || this.opening.has(chatId) || !evictable(chatId)) continue;
       const snapshot = session.snapshot();
       if (snapshot.state !== "idle" || snapshot.unanswered > 0 || this.ledger.countOf(chatId) > 0)
         continue;
@@ -458,11 +476,11 @@ export class SessionManager {
     resume = true,
     handoff?: string,
   ): Promise<Session> {
-    await this.livePool.acquire(chatId);
+    await this.livePool.acquire(chatId, entry.tier);
     try {
       return await this.startSession(chatId, entry, resume, handoff);
     } finally {
-      this.livePool.release();
+      this.livePool.release(entry.tier);
     }
   }
 

@@ -152,6 +152,12 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         maxConsecutiveErrors: config.maxConsecutiveErrors,
         turnTimeoutMs: config.turnTimeoutSeconds * 1000,
         maxLiveSessions: config.maxLiveSessions,
+        reservedLiveSessions: Object.fromEntries(
+          Object.entries(config.tiers).map(([tier, settings]) => [
+            tier,
+            settings.reservedLiveSessions ?? 0,
+          ]),
+        ),
       },
     );
     const dispatcher: Dispatcher = new Dispatcher({

@@ -59,7 +59,7 @@ describe("parseConfig", () => {
     const config = parseConfig('{ "port": 9000, "model": "claude-sonnet-4-5" }', context);
     expect(config.port).toBe(9000);
     expect(config.model).toBe("claude-sonnet-4-5");
-    expect(config.maxLiveSessions).toBe(8);
+    expect(config.maxLiveSessions).toBe(7); // 8 processes in 4 GiB, one of them the spare
   });
 
   it("ignores a byte-order mark", () => {
@@ -172,7 +172,7 @@ describe("loadConfig", () => {
     expect(fromFile).toBe(false);
     expect(paths.configFile).toBe(path.join(homeDir, "dispatch", "config.json"));
     expect(config.port).toBe(7878);
-    expect(config.maxLiveSessions).toBe(4);
+    expect(config.maxLiveSessions).toBe(3);
     expect(config.transcriptsDir).toBe(path.join(homeDir, "transcripts"));
   });
 

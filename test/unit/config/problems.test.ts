@@ -118,7 +118,7 @@ describe("unknown keys", () => {
   it("lists the allowed keys when nothing is close", () => {
     expect(problemsOf({ tiers: { admin: { shell: true } } })).toEqual([
       "Unknown key `tiers.admin.shell` in config.json; the keys allowed here are `respond`, `model`, " +
-        "`allowedTools`, `disallowedTools`, `permissionMode`, `systemPrompt`",
+        "`allowedTools`, `disallowedTools`, `permissionMode`, `systemPrompt`, `reservedLiveSessions`",
     ]);
   });
 

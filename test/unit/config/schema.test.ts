@@ -25,7 +25,7 @@ describe("defaults", () => {
       transcriptsDir: "/home/ada/transcripts",
       healthCheckIntervalSeconds: 300,
       idleTimeoutSeconds: 7200,
-      maxLiveSessions: 16,
+      maxLiveSessions: 15,
       spareProcesses: 1,
       unknownSenders: "ignore",
       maxConsecutiveErrors: 3,
@@ -72,7 +72,16 @@ describe("defaults", () => {
     [128 * GIB, 32],
   ])("allows one live session per 512 MiB: %d bytes -> %d", (bytes, expected) => {
     expect(defaultMaxLiveSessions(bytes)).toBe(expected);
-    expect(parse({}, { ...linux, totalMemoryBytes: bytes }).maxLiveSessions).toBe(expected);
+    const config = parse({ spareProcesses: 0 }, { ...linux, totalMemoryBytes: bytes });
+    expect(config.maxLiveSessions).toBe(expected);
+  });
+
+  it("counts spare processes against the memory-based default", () => {
+    expect(parse({ spareProcesses: 3 }).maxLiveSessions).toBe(13); // 16 processes in 8 GiB
+    expect(
+      parse({ spareProcesses: 3 }, { ...linux, totalMemoryBytes: 2 * GIB }).maxLiveSessions,
+    ).toBe(2);
+    expect(parse({ spareProcesses: 3, maxLiveSessions: 16 }).maxLiveSessions).toBe(16);
   });
 
   it("lets the file set maxLiveSessions above the memory-based default", () => {
@@ -81,6 +90,24 @@ describe("defaults", () => {
 });
 
 describe("tiers", () => {
+  it("reserves live-session slots for a tier when asked", () => {
+    const config = parse({ maxLiveSessions: 4, tiers: { admin: { reservedLiveSessions: 1 } } });
+    expect(config.tiers["admin"]?.reservedLiveSessions).toBe(1);
+    expect(config.tiers["favorite"]?.reservedLiveSessions).toBeUndefined();
+  });
+
+  it("refuses reservations that leave no slot for other chats, saying what to change", () => {
+    const result = createConfigSchema(linux).safeParse({
+      maxLiveSessions: 3,
+      tiers: { admin: { reservedLiveSessions: 2 }, partner: { reservedLiveSessions: 1 } },
+    });
+    expect(result.success).toBe(false);
+    expect(result.error?.issues[0]?.message).toMatch(
+      /add up to 3, which leaves no live session for other chats.*below `maxLiveSessions` \(3\)/,
+    );
+    expect(() => parse({ tiers: { admin: { reservedLiveSessions: -1 } } })).toThrow();
+  });
+
   it("has every built-in tier, with the documented tools", () => {
     const { tiers } = parse({});
     expect(Object.keys(tiers)).toEqual([...DEFAULT_TIERS]);

@@ -432,5 +432,73 @@ describe("SessionManager", () => {
         "third",
       ]);
     });
+
+    describe("with a slot reserved for admins", () => {
+      const ADA = asChatId("ada@example.com");
+      const admin = (text: string): Delivery => ({
+        ...delivery(ADA, text, "Ada Admin"),
+        tier: "admin",
+      });
+      const reserving = { maxLiveSessions: 2, reservedLiveSessions: { admin: 1 } };
+
+      it("lets other chats take turns in the free slots and keeps the reserved one free", async () => {
+        const { manager, agent } = setup(reserving);
+        await manager.deliver(delivery(JOHN, "john 1"));
+        await manager.deliver(delivery(JANE, "jane 1", "Jane Roe"));
+
+        // Jane took John's slot, not the one kept for admins.
+        expect(manager.status(JOHN)!.state).toBe("stopped");
+        expect(manager.pool()).toMatchObject({ live: 1, evictions: 1, heldForTiers: 1 });
+
+        await manager.deliver(admin("hello"));
+        expect(manager.status(JANE)!.state).toBe("idle");
+        expect(manager.pool()).toMatchObject({ live: 2, evictions: 1, heldForTiers: 0 });
+        expect(agent.conversations.filter((conversation) => !conversation.closed)).toHaveLength(2);
+      });
+
+      it("answers an admin at once while other chats wait for a busy session", async () => {
+        const { manager, agent } = setup(reserving);
+        agent.autoReply = false;
+        const john = manager.deliver(delivery(JOHN, "slow"));
+        await settle();
+        const jane = manager.deliver(delivery(JANE, "waiting", "Jane Roe"));
+        await settle();
+        expect(manager.pool()).toMatchObject({ live: 1, waiting: 1 });
+
+        const ada = manager.deliver(admin("urgent"));
+        await settle();
+        const adaConversation = agent.conversations.find(
+          (conversation) => conversation.inputs[0]?.text === "urgent",
+        );
+        expect(adaConversation).toBeDefined();
+        agent.flush(adaConversation);
+        await expect(ada).resolves.toMatchObject({ text: "reply 1: urgent" });
+        expect(manager.pool()).toMatchObject({ live: 2, waiting: 1 });
+
+        agent.autoReply = true;
+        agent.flush();
+        await expect(john).resolves.toMatchObject({ text: "reply 1: slow" });
+        await expect(jane).resolves.toMatchObject({ text: "reply 1: waiting" });
+        // Jane took John's slot; Ada's stayed hers.
+        expect(manager.status(JOHN)!.state).toBe("stopped");
+        expect(manager.status(ADA)!.state).toBe("idle");
+      });
+
+      it("holds back only as many slots as reserved: admins beyond that are evicted like anyone", async () => {
+        const { manager, clock } = setup(reserving);
+        const BOB = asChatId("bob@example.com");
+        await manager.deliver(admin("first admin"));
+        clock.advance(1_000);
+        await manager.deliver({ ...admin("second admin"), chatId: BOB, contactName: "Bob Admin" });
+        clock.advance(1_000);
+        expect(manager.pool()).toMatchObject({ live: 2, heldForTiers: 0 });
+
+        await manager.deliver(delivery(JOHN, "john 1"));
+        // Ada was used longest ago; Bob still holds the one reserved slot.
+        expect(manager.status(ADA)!.state).toBe("stopped");
+        expect(manager.status(BOB)!.state).toBe("idle");
+        expect(manager.status(JOHN)!.state).toBe("idle");
+      });
+    });
   });
 });
