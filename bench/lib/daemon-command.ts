@@ -72,7 +72,8 @@ export async function prepareDaemonCommand(runner: DaemonRunner): Promise<Daemon
   await copyAssets(path.join(REPO, "src"), outDir);
   return {
     runner,
-    args: [path.join(outDir, "cli/main.js"), "start"],
+    // As `npm start` runs it.
+    args: ["--optimize-for-size", path.join(outDir, "cli/main.js"), "start"],
     prepareMs: performance.now() - started,
     warnings:
       compiler.code === 0 ? [] : compiler.output.trim().split("\n").filter(Boolean).slice(0, 20),

@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from "node:child_process";
+import os from "node:os";
+import path from "node:path";
 import {
   createSdkMcpServer,
   prewarm,
@@ -24,9 +26,11 @@ import type {
   AgentPort,
   AgentStartOptions,
   ChatTools,
+  ResumedHistory,
 } from "./port.js";
 import type { AgentProcessTracker } from "./agent-processes.js";
 import { killProcessTree } from "./process-tree.js";
+import { countResumedMessages } from "./resumed-transcript.js";
 import {
   afterClaim,
   createChatToolsBinding,
@@ -124,8 +128,14 @@ function startConversation(
   const input = new AsyncQueue<SDKUserMessage>();
   let child: ChildProcess | undefined;
   let stderrTail = "";
+  let settleResumed: (history: ResumedHistory | undefined) => void = () => undefined;
+  const resumed = options.resume
+    ? new Promise<ResumedHistory | undefined>((resolve) => (settleResumed = resolve))
+    : undefined;
 
   const spawnCli = (spawnOptions: SpawnOptions): ChildProcessWithoutNullStreams => {
+    // Counted now, before the CLI starts: the transcript it resumes from is in place already.
+    if (resumed) checkResumedTranscript(deps, options, spawnOptions, log, settleResumed);
     const cli = spawnTrackedCli(deps, spawnOptions, (chunk) => {
       stderrTail = (stderrTail + chunk).slice(-STDERR_TAIL_CHARS);
       for (const line of chunk.split("\n")) {
@@ -178,6 +188,8 @@ function startConversation(
       }
     } catch (error) {
       throw classifyFailure(error, stderrTail, lastErrorText);
+    } finally {
+      settleResumed(undefined); // the process ended before it could be checked
     }
     if (lastErrorText && SESSION_NOT_FOUND.test(lastErrorText + stderrTail)) {
       throw classifyFailure(undefined, stderrTail, lastErrorText);
@@ -186,6 +198,7 @@ function startConversation(
 
   return {
     events: events(),
+    ...(resumed ? { resumed } : {}),
     push(message: AgentInput) {
       input.push({
         type: "user",
@@ -203,12 +216,38 @@ function startConversation(
       await conversation.interrupt();
     },
     async close() {
+      settleResumed(undefined);
       input.end();
       conversation.close();
       if (child) await waitForExit(child);
       if (child) killProcessTree(child, "SIGKILL");
     },
   };
+}
+
+/**
+ * Counts the messages in the transcript a resuming CLI starts from. With a transcript store the
+ * SDK has written it into a temporary config folder (`CLAUDE_CONFIG_DIR` of the child); without,
+ * the CLI reads its own.
+ */
+function checkResumedTranscript(
+  deps: ClaudeSdkAgentDeps,
+  options: AgentStartOptions,
+  spawnOptions: SpawnOptions,
+  log: Logger,
+  settle: (history: ResumedHistory | undefined) => void,
+): void {
+  const claudeConfigDir =
+    spawnOptions.env.CLAUDE_CONFIG_DIR ??
+    deps.env.CLAUDE_CONFIG_DIR ??
+    path.join(deps.env.HOME ?? os.homedir(), ".claude");
+  countResumedMessages({ claudeConfigDir, cwd: options.cwd, sessionId: options.sessionId }).then(
+    (messages) => settle({ messages }),
+    (error: unknown) => {
+      log.warn("resume check failed", { cause: describeError(error) });
+      settle(undefined);
+    },
+  );
 }
 
 /**
@@ -494,12 +533,46 @@ function toEvent(message: SDKMessage): AgentEvent | undefined {
         isError: message.is_error || message.subtype !== "success",
         ...(errorText !== undefined ? { errorText } : {}),
         totalCostUsd: message.total_cost_usd,
+        tokens: tokensOf(message),
         durationMs: message.duration_ms,
       };
     }
     default:
       return undefined;
   }
+}
+
+/**
+ * `usage` is this turn's main loop; `modelUsage` the process's running totals, every model
+ * (main loop, subagents, compaction): the pair tells whether a resumed process carried totals over.
+ */
+function tokensOf(message: Extract<SDKMessage, { type: "result" }>): {
+  turn: number;
+  total: number;
+} {
+  // Read defensively: a crashed or startup-failed turn may carry zeroed or missing figures.
+  const usage = message.usage as Partial<Record<string, unknown>> | undefined;
+  const turn =
+    count(usage?.input_tokens) +
+    count(usage?.output_tokens) +
+    count(usage?.cache_read_input_tokens) +
+    count(usage?.cache_creation_input_tokens);
+  let total = 0;
+  for (const model of Object.values(
+    (message.modelUsage as Record<string, unknown> | undefined) ?? {},
+  )) {
+    const figures = model as Partial<Record<string, unknown>>;
+    total +=
+      count(figures.inputTokens) +
+      count(figures.outputTokens) +
+      count(figures.cacheReadInputTokens) +
+      count(figures.cacheCreationInputTokens);
+  }
+  return { turn, total };
+}
+
+function count(value: unknown): number {
+  return typeof value === "number" && Number.isFinite(value) ? value : 0;
 }
 
 function classifyFailure(

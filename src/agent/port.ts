@@ -49,8 +49,13 @@ export type AgentEvent =
       inputIds: string[];
       isError: boolean;
       errorText?: string;
-      /** Cumulative cost of this conversation so far, in USD. */
+      /**
+       * Running cost of the process in USD, not this turn's: a resumed session starts from the
+       * total its transcript saved (`core/turn-cost.ts` tells a turn's own cost from it).
+       */
       totalCostUsd: number;
+      /** Tokens: this turn's main loop, and the running total behind `totalCostUsd`. */
+      tokens?: { turn: number; total: number };
       durationMs: number;
     };
 
@@ -62,10 +67,25 @@ export interface AgentConversation {
    * throws an `AgentError` when the process fails.
    */
   readonly events: AsyncIterable<AgentEvent>;
+  /**
+   * For a resume: what the agent resumed with, known before it reads its first input. It
+   * resolves undefined when that cannot be told (the process failed before it started).
+   * Absent for a new conversation.
+   */
+  readonly resumed?: Promise<ResumedHistory | undefined>;
   /** Whether the agent's process is still running. */
   isAlive(): boolean;
   readonly pid: number | undefined;
   interrupt(): Promise<void>;
   /** Ends the conversation and its process tree; resolves once the process has exited. */
   close(): Promise<void>;
+}
+
+/**
+ * How much conversation a resumed agent holds. The SDK cannot say whether a resume brought the
+ * history back; dispatch compares this with its own copy of the transcript.
+ */
+export interface ResumedHistory {
+  /** User and assistant messages in the transcript the agent resumed from; 0 when it found none. */
+  messages: number;
 }

@@ -82,6 +82,11 @@ export interface Config {
   maxConsecutiveErrors: number;
   turnTimeoutSeconds: number;
   shutdownGraceSeconds: number;
+  /**
+   * How long a registry change that only moves bookkeeping (turns, times) may wait for its
+   * write: what a `kill -9` can lose of it. Session ids are written at once regardless.
+   */
+  registryBookkeepingDelaySeconds: number;
   logLevel: LogLevel;
   /** Always holds every built-in tier, plus any the file adds. */
   tiers: Record<Tier, TierConfig>;
@@ -107,6 +112,7 @@ export const STATIC_DEFAULTS = {
   maxConsecutiveErrors: 3,
   turnTimeoutSeconds: 600,
   shutdownGraceSeconds: 30,
+  registryBookkeepingDelaySeconds: 5,
   logLevel: "info",
   imessageDbPath: "~/Library/Messages/chat.db",
   imessagePollIntervalMs: 500,
@@ -270,6 +276,9 @@ export function createConfigSchema(context: ConfigContext): z.ZodType<Config, un
         maxConsecutiveErrors: positiveInteger().default(STATIC_DEFAULTS.maxConsecutiveErrors),
         turnTimeoutSeconds: positiveInteger().default(STATIC_DEFAULTS.turnTimeoutSeconds),
         shutdownGraceSeconds: wholeNumber().default(STATIC_DEFAULTS.shutdownGraceSeconds),
+        registryBookkeepingDelaySeconds: wholeNumber().default(
+          STATIC_DEFAULTS.registryBookkeepingDelaySeconds,
+        ),
         logLevel: logLevelSchema.default(STATIC_DEFAULTS.logLevel),
         tiers: z
           .record(

@@ -1,6 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { AgentError } from "../agent/agent-error.js";
-import type { AgentPort, AgentStartOptions, PermissionMode } from "../agent/port.js";
+import type {
+  AgentPort,
+  AgentStartOptions,
+  PermissionMode,
+  ResumedHistory,
+} from "../agent/port.js";
 import { createSessionName } from "../identity/session-name.js";
 import type { Logger } from "../logging/logger.js";
 import type { Registry, RegistryEntry } from "../store/registry.js";
@@ -11,6 +16,7 @@ import { newAgentSessionId, type AgentSessionId, type ChatId, type Tier } from "
 import { LiveSessionPool, type PoolStatus } from "./live-session-pool.js";
 import { MessageLedger } from "./message-ledger.js";
 import { RestartPolicy } from "./restart-policy.js";
+import { judgeResume } from "./resume-check.js";
 import {
   Session,
   type SessionMessage,
@@ -56,10 +62,34 @@ export interface SessionManagerDeps {
   onReply(reply: TurnReply): void;
   /** The agent's `send_message` tool: an interim message to its own chat. */
   sendInterim?(chatId: ChatId, text: string): Promise<void>;
-  /** What a fresh session replacing an overflowed one should know (recent exchanges). */
-  handoffFor?(sessionId: AgentSessionId): string | undefined;
+  /**
+   * What a fresh session replacing an old one should know: the recent exchanges of the old
+   * one, from dispatch's own copy of its transcript.
+   */
+  handoffFor?(sessionId: AgentSessionId, reason: HandoffReason): string | undefined;
+  /**
+   * User and assistant messages dispatch's own copy of a session's transcript holds; each
+   * resume is checked against it. Without it, resumes are not checked.
+   */
+  copiedMessagesOf?(sessionId: AgentSessionId): number;
+  /** Told of restarts, failures, replacements and quarantines as they happen. */
+  onSessionEvent?(event: SessionEvent): void;
   random?: () => number;
 }
+
+/** What happened to a chat's session, with why. */
+export type SessionEvent =
+  | { type: "restart"; chatId: ChatId; reason: string }
+  | { type: "fail"; chatId: ChatId; cause: string }
+  /** A fresh session took the old one's place; `reason` as in `previous_session_ids`. */
+  | { type: "replace"; chatId: ChatId; reason: string }
+  | { type: "quarantine"; chatId: ChatId; reason: string };
+
+/** Why a fresh session is told the old one's recent exchanges. */
+export type HandoffReason = "context-overflow" | "history-missing";
+
+/** A resume did not bring the session's history back; it is rebuilt from dispatch's copy. */
+export const HISTORY_MISSING = "history-missing";
 
 export interface SessionManagerOptions {
   healthCheckIntervalMs: number;
@@ -283,6 +313,7 @@ export class SessionManager {
       await this.stopLive(chatId);
       const updated = this.deps.registry.update(chatId, { restarts: entry.restarts + 1 });
       this.log.info("session-restart", { chatId, reason, unanswered: this.ledger.countOf(chatId) });
+      this.deps.onSessionEvent?.({ type: "restart", chatId, reason });
       return this.open(chatId, updated);
     });
   }
@@ -445,9 +476,8 @@ export class SessionManager {
       return { entry, isNew: existing.session_id === null };
     }
     const entry: RegistryEntry = {
-      session_name: createSessionName(
-        delivery.contactName ?? delivery.chatId,
-        registry.takenNames(),
+      session_name: createSessionName(delivery.contactName ?? delivery.chatId, (name) =>
+        registry.isNameTaken(name),
       ),
       contact_name: delivery.contactName,
       tier: delivery.tier,
@@ -500,6 +530,8 @@ export class SessionManager {
         onSessionId: (id) => this.saveSessionIdDurably(chatId, id),
         onTurn: (reply) => this.handleTurn(reply),
         onExit: (error) => this.handleExit(chatId, session, error),
+        // After each resume, before any message reaches it: the history must have come back.
+        onResumed: (history) => !this.rebuildIfMissing(chatId, session, sessionId, history),
       },
     );
     this.sessions.set(chatId, session);
@@ -635,8 +667,12 @@ export class SessionManager {
   /** The receive loop ended by itself. Unanswered messages are carried into the next session. */
   private handleExit(chatId: ChatId, session: Session, error: unknown): void {
     if (this.sessions.get(chatId) !== session || this.shuttingDown) return;
+    this.deps.onSessionEvent?.({ type: "fail", chatId, cause: describeError(error) });
     if (error instanceof AgentError && error.code === "agent_session_not_found") {
-      void this.replaceSession(chatId, "unknown to the agent");
+      // The agent found no transcript at all; rebuild from ours when we hold one.
+      const sessionId = session.snapshot().agentSessionId;
+      if (!this.rebuildIfMissing(chatId, session, sessionId, { messages: 0 }))
+        void this.replaceSession(chatId, "unknown to the agent");
       return;
     }
     if (this.ledger.countOf(chatId) === 0) return; // the health check restarts it
@@ -675,6 +711,7 @@ export class SessionManager {
 
   private async quarantine(chatId: ChatId, restarts: number, reason: string): Promise<void> {
     this.quarantined.add(chatId);
+    this.deps.onSessionEvent?.({ type: "quarantine", chatId, reason });
     this.log.error("session-quarantine", {
       chatId,
       restarts,
@@ -684,6 +721,46 @@ export class SessionManager {
     });
     await this.stopLive(chatId);
     this.ledger.rejectWaiters(chatId, quarantinedError(chatId));
+  }
+
+  /**
+   * Replaces the session with a fresh one told the recent exchanges from dispatch's copy when
+   * the agent resumed with fewer messages than that copy holds. Returns whether it did.
+   */
+  private rebuildIfMissing(
+    chatId: ChatId,
+    session: Session,
+    sessionId: AgentSessionId,
+    history: ResumedHistory,
+  ): boolean {
+    let copied: number | undefined;
+    try {
+      copied = this.deps.copiedMessagesOf?.(sessionId);
+    } catch (error) {
+      this.log.warn("session resume check failed", { chatId, cause: describeError(error) });
+    }
+    if (copied === undefined) return false;
+    const verdict = judgeResume({ copied, restored: history.messages });
+    if (verdict.intact) {
+      this.log.debug("session-resume-check", { chatId, sessionId, copied, ...history });
+      return false;
+    }
+    this.log.warn("session-history-missing", {
+      chatId,
+      sessionId,
+      copied,
+      restored: history.messages,
+      fix: "rebuilding the session from dispatch's copy of its transcript",
+    });
+    // After the open under way (this session's own) has finished, unless another took its place.
+    const opening = this.opening.get(chatId) ?? Promise.resolve(session);
+    void opening
+      .catch(() => undefined)
+      .then(() => {
+        if (this.sessions.get(chatId) !== session || this.shuttingDown) return;
+        return this.replaceSession(chatId, HISTORY_MISSING, sessionId);
+      });
+    return true;
   }
 
   /**
@@ -722,7 +799,13 @@ export class SessionManager {
             newSessionId: newId,
           },
         );
-        const handoff = handoffFrom ? this.deps.handoffFor?.(handoffFrom) : undefined;
+        this.deps.onSessionEvent?.({ type: "replace", chatId, reason });
+        const handoff = handoffFrom
+          ? this.deps.handoffFor?.(
+              handoffFrom,
+              reason === HISTORY_MISSING ? "history-missing" : "context-overflow",
+            )
+          : undefined;
         return this.open(chatId, updated, false, handoff);
       });
     } catch (error) {

@@ -1,9 +1,16 @@
 import { randomUUID } from "node:crypto";
-import type { AgentConversation, AgentEvent, AgentPort, AgentStartOptions } from "../agent/port.js";
+import type {
+  AgentConversation,
+  AgentEvent,
+  AgentPort,
+  AgentStartOptions,
+  ResumedHistory,
+} from "../agent/port.js";
 import type { Logger } from "../logging/logger.js";
 import type { Clock } from "./clock.js";
 import { describeError } from "./errors.js";
 import type { AgentSessionId, ChatId } from "./ids.js";
+import { costBaseline, type CostReading, type TurnCostReport } from "./turn-cost.js";
 
 export type SessionState = "starting" | "idle" | "busy" | "stopping" | "stopped" | "failed";
 
@@ -26,6 +33,8 @@ export interface TurnReply {
   isError: boolean;
   errorText?: string;
   totalCostUsd: number;
+  /** What the turn tells about its own cost (`turn-cost.ts`); absent for replies of dispatch's own. */
+  cost?: TurnCostReport;
   durationMs: number;
 }
 
@@ -35,6 +44,11 @@ export interface SessionHandlers {
   onTurn(reply: TurnReply): void;
   /** The receive loop ended on its own: the process exited or its stream broke. */
   onExit(error: unknown): void;
+  /**
+   * What a resumed conversation came back with, before any message reaches it: true lets the
+   * messages through; false keeps them back, because the session is being replaced.
+   */
+  onResumed?(history: ResumedHistory): boolean;
 }
 
 export interface SessionSpec {
@@ -75,12 +89,21 @@ export class Session {
   private turns = 0;
   private consecutiveErrors = 0;
   private totalCostUsd = 0;
+  /** What the next turn's cost is measured from; null until this process has ended a turn. */
+  private costStart: CostReading | null = null;
   private lastActivityMs: number;
   private loopCrashed = false;
   /** Inputs of dispatch's own (`pushContext`), whose turns answer no contact. */
   private readonly internalInputs = new Set<string>();
-  /** Messages held back while a context turn runs. */
+  /** Messages held back while a context turn runs, or until a resume is checked. */
   private held: SessionMessage[] | undefined;
+  private checkingResume = false;
+  /**
+   * Input ids this conversation has been given, and the message each carried. The CLI ignores
+   * an input whose id it has seen, so a message pushed again after a failed turn goes in under
+   * a new id.
+   */
+  private readonly messageOfInput = new Map<string, string>();
 
   constructor(
     private readonly deps: { agent: AgentPort; clock: Clock; logger: Logger },
@@ -102,6 +125,7 @@ export class Session {
     this.conversation = this.deps.agent.start(this.spec.agentOptions);
     this.currentState = "idle";
     this.receiveLoop = this.receive(this.conversation);
+    if (this.conversation.resumed) this.holdUntilResumed(this.conversation.resumed);
   }
 
   push(message: SessionMessage): void {
@@ -116,7 +140,7 @@ export class Session {
     this.lastActivityMs = now;
     this.currentState = "busy";
     if (this.held) this.held.push(message);
-    else this.conversation.push({ id: message.id, text: message.text });
+    else this.send(message);
   }
 
   accepting(): boolean {
@@ -213,15 +237,24 @@ export class Session {
       event.inputIds.length > 0 && event.inputIds.every((id) => this.internalInputs.has(id));
     for (const id of event.inputIds) this.internalInputs.delete(id);
     const messageIds = internal ? [] : this.consumedBy(event.inputIds, event.isError);
-    if (internal && this.internalInputs.size === 0 && this.held) {
-      const held = this.held;
-      this.held = undefined;
-      for (const message of held) this.conversation?.push({ id: message.id, text: message.text });
-    }
+    if (internal) this.releaseHeld();
     for (const id of messageIds) this.unanswered.delete(id);
+    // A failed turn's messages may be pushed again (the manager retries them): keep their ids.
+    if (!event.isError) this.forgetInputs(event.inputIds, messageIds);
     this.turns += 1;
     this.consecutiveErrors = event.isError ? this.consecutiveErrors + 1 : 0;
     this.totalCostUsd = event.totalCostUsd;
+    const reading: CostReading = {
+      totalUsd: event.totalCostUsd,
+      totalTokens: event.tokens?.total ?? null,
+    };
+    const cost: TurnCostReport = {
+      ...reading,
+      turnTokens: event.tokens?.turn ?? null,
+      resumed: this.spec.agentOptions.resume,
+      previous: this.costStart,
+    };
+    this.costStart = costBaseline(this.costStart, reading);
     this.lastActivityMs = this.deps.clock.now();
     if (this.currentState === "busy" && this.unanswered.size === 0) this.currentState = "idle";
     const text = this.turnText.join("\n\n").trim();
@@ -235,8 +268,48 @@ export class Session {
       isError: event.isError,
       ...(event.errorText !== undefined ? { errorText: event.errorText } : {}),
       totalCostUsd: event.totalCostUsd,
+      cost,
       durationMs: event.durationMs,
     });
+  }
+
+  private send(message: SessionMessage): void {
+    const inputId = this.messageOfInput.has(message.id) ? randomUUID() : message.id;
+    this.messageOfInput.set(inputId, message.id);
+    this.conversation?.push({ id: inputId, text: message.text });
+  }
+
+  /** An answered message is never pushed again: its input ids need not be remembered. */
+  private forgetInputs(inputIds: readonly string[], answered: readonly string[]): void {
+    if (answered.length === 0) return;
+    const done = new Set(answered);
+    for (const id of inputIds) {
+      if (done.has(this.messageOfInput.get(id) ?? id)) this.messageOfInput.delete(id);
+    }
+    for (const id of done) this.messageOfInput.delete(id);
+  }
+
+  /** Holds messages until the resumed conversation is known to have its history back. */
+  private holdUntilResumed(resumed: Promise<ResumedHistory | undefined>): void {
+    this.held ??= [];
+    this.checkingResume = true;
+    const decide = (history: ResumedHistory | undefined): void => {
+      this.checkingResume = false;
+      if (!this.accepting()) return;
+      if (history === undefined || (this.handlers.onResumed?.(history) ?? true)) this.releaseHeld();
+    };
+    resumed.then(decide).catch((error: unknown) => {
+      this.log.warn("session resume check failed", { cause: describeError(error) });
+      this.checkingResume = false;
+      this.releaseHeld();
+    });
+  }
+
+  private releaseHeld(): void {
+    if (!this.held || this.checkingResume || this.internalInputs.size > 0) return;
+    const held = this.held;
+    this.held = undefined;
+    for (const message of held) this.send(message);
   }
 
   /**
@@ -245,7 +318,9 @@ export class Session {
    * that names none (a startup failure) answers nothing: its messages stay for the retry.
    */
   private consumedBy(inputIds: readonly string[], isError: boolean): string[] {
-    const known = inputIds.filter((id) => this.unanswered.has(id));
+    const known = inputIds
+      .map((id) => this.messageOfInput.get(id) ?? id)
+      .filter((id) => this.unanswered.has(id));
     if (known.length > 0 || isError) return known;
     const oldest = this.unanswered.keys().next().value;
     return oldest === undefined ? [] : [oldest];

@@ -14,7 +14,7 @@ import type { Config } from "../config/schema.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { describeError } from "../core/errors.js";
 import { SessionManager } from "../core/session-manager.js";
-import { createActivityLog } from "../dashboard/activity-log.js";
+import { createActivityFeed } from "../dashboard/activity-feed.js";
 import { createDaemonDashboardSource } from "../dashboard/daemon-source.js";
 import { createDashboardRoutes, withDashboard } from "../dashboard/dashboard-routes.js";
 import { claudeConfigDir } from "../dashboard/transcript-file.js";
@@ -30,9 +30,12 @@ import { hasClaudeCredentials } from "./credentials.js";
 import { composeHandoff } from "./handoff.js";
 import { ReplySender } from "./reply-sender.js";
 import { Dispatcher } from "./dispatcher.js";
+import { createEarlierAnswerFinder } from "./earlier-answer.js";
+import { catchUpTranscriptCopies } from "./transcript-catch-up.js";
 import { acquireInstanceLock, type InstanceLock } from "./instance-lock.js";
 import { createMetrics } from "./metrics.js";
 import { createTierPolicy } from "./tier-policy.js";
+import { createTurnCosts } from "./turn-costs.js";
 import { DISPATCH_VERSION } from "./version.js";
 
 export interface DaemonOptions {
@@ -84,7 +87,12 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       knownTiers: Object.keys(config.tiers),
       ...(config.defaultRegion ? { defaultRegion: config.defaultRegion } : {}),
     });
-    const registry = await openJsonFileRegistry({ path: paths.registryFile, logger, clock });
+    const registry = await openJsonFileRegistry({
+      path: paths.registryFile,
+      logger,
+      clock,
+      bookkeepingDelayMs: config.registryBookkeepingDelaySeconds * 1000,
+    });
     undo.push(() => registry.close());
     const database = openStateDatabase({ path: paths.journalFile, logger });
     const journal = createSqliteJournal({ db: database, clock });
@@ -133,6 +141,9 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       spareAllowedTools: config.tiers.favorite?.allowedTools ?? [],
     });
     undo.push(() => agent.close());
+    // The dashboard's Health view, fed by the events below; each turn's cost, in the journal.
+    const activity = createActivityFeed({ clock });
+    const turnCosts = createTurnCosts({ journal, clock, logger });
     const manager: SessionManager = new SessionManager(
       {
         agent,
@@ -142,9 +153,19 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         logger,
         policyFor: createTierPolicy(config),
         // Called only once messages flow, after `dispatcher` below exists.
-        onReply: (reply): void => replies.onReply(reply),
+        onReply: (reply): void => {
+          replies.onReply(reply); // first: nothing after it may keep a reply from going out
+          turnCosts.record(reply);
+          activity.turnEnded(reply);
+        },
+        onSessionEvent: (event) => {
+          if (event.type === "replace") metrics.sessionsReplaced.inc({ reason: event.reason });
+          activity.sessionEvent(event);
+        },
         sendInterim: (chatId, text): Promise<void> => replies.sendInterim(chatId, text),
-        handoffFor: (sessionId) => composeHandoff(transcripts.recentEntries(sessionId, 200)),
+        handoffFor: (sessionId, reason) =>
+          composeHandoff(transcripts.recentEntries(sessionId, 200), reason),
+        copiedMessagesOf: (sessionId) => transcripts.messageCount(sessionId),
       },
       {
         healthCheckIntervalMs: config.healthCheckIntervalSeconds * 1000,
@@ -171,6 +192,9 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       version: DISPATCH_VERSION,
       journal,
       hasCredentials,
+      onAccepted: (chatId, messageId) => activity.messageAccepted(chatId, messageId),
+      findEarlierAnswer: createEarlierAnswerFinder({ registry, transcripts }),
+      onRecoveredReply: (reply): void => replies.onReply(reply),
     });
     const replies: ReplySender = new ReplySender({
       journal,
@@ -179,6 +203,14 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       clock,
       logger,
       inboundIdOf: dispatcher.inboundIdOf,
+    });
+    // Before any session can resume: what CLIs wrote after a crash must be in our copy first.
+    await catchUpTranscriptCopies({
+      registry,
+      transcripts,
+      transcriptsDir: config.transcriptsDir,
+      claudeDir: claudeConfigDir(agentEnv, homeDir),
+      logger,
     });
     manager.startup();
     undo.push(() => manager.shutdown());
@@ -190,10 +222,13 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       const dashboard = createDaemonDashboardSource({
         dispatcher,
         manager,
-        activity: createActivityLog(),
+        activity,
+        costs: turnCosts,
         transcriptsDir: config.transcriptsDir,
         claudeDir: claudeConfigDir(agentEnv, homeDir),
+        transcriptMirror: transcripts,
         spareProcesses: config.spareProcesses,
+        sparesReady: () => agent.sparesReady,
         logger,
       });
       undo.push(() => Promise.resolve(dashboard.close()));

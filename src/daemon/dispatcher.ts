@@ -8,14 +8,21 @@ import type {
 import type { Config } from "../config/schema.js";
 import type { Clock } from "../core/clock.js";
 import { DispatchError, describeError } from "../core/errors.js";
-import type { ChatId } from "../core/ids.js";
+import type { AgentSessionId, ChatId } from "../core/ids.js";
 import type { SessionManager, SessionStatus } from "../core/session-manager.js";
+import type { TurnReply } from "../core/session.js";
 import { normaliseChatId } from "../identity/chat-id.js";
 import type { ContactBook } from "../identity/contacts.js";
 import type { Logger } from "../logging/logger.js";
 import type { InboundRow, Journal } from "../store/journal.js";
 import type { Registry } from "../store/registry.js";
 import { NO_CREDENTIALS_MESSAGE } from "./credentials.js";
+import {
+  agentMessageIds,
+  replayMessageId,
+  type EarlierAnswer,
+  type FindEarlierAnswer,
+} from "./earlier-answer.js";
 import { prepareDelivery } from "./intake.js";
 import type { Metrics } from "./metrics.js";
 import { isSilentReply } from "./tier-policy.js";
@@ -32,6 +39,14 @@ export interface DispatcherDeps {
   journal: Journal;
   /** False when no Claude credentials were found: messages are refused with a clear error. */
   hasCredentials: boolean;
+  /** Told of each message handed to its session (`messageId`: the UUID the agent reports back). */
+  onAccepted?(chatId: ChatId, messageId: string): void;
+  /**
+   * At replay, finds an answer the agent gave before a crash kept the journal from recording it
+   * (`earlier-answer.ts`); `onRecoveredReply` records and sends it as the reply path does.
+   */
+  findEarlierAnswer?: FindEarlierAnswer;
+  onRecoveredReply?(reply: TurnReply): void;
 }
 
 interface Taken {
@@ -69,32 +84,113 @@ export class Dispatcher implements ControlPlane {
     return id;
   };
 
-  /** Gives every message recorded but not answered before a restart to its session again. */
+  /**
+   * Gives every message recorded but not answered before a restart to its session again: each
+   * chat's in the order they arrived, the chats side by side (one slow session start must not
+   * hold up every chat after it).
+   */
   async replayPending(): Promise<number> {
-    const pending = this.deps.journal.pendingInbound();
+    const pending = this.deps.journal.pendingInbound().filter((row) => !this.inflight.has(row.id));
+    const byChat = new Map<string, { row: InboundRow; claim: Deferred<Taken> }[]>();
     for (const row of pending) {
-      this.deps.logger.info("message-replay", {
-        channel: row.channel,
-        chatId: row.chatId,
-        id: row.id,
-      });
-      const taken = this.deliverRecorded(row);
-      this.inflight.set(row.id, taken);
-      void taken.then(
-        ({ answered }) =>
-          answered.finally(() => this.inflight.delete(row.id)).catch(() => undefined),
-        (error: unknown) => {
-          this.inflight.delete(row.id);
-          this.deps.logger.warn("message replay refused", {
-            id: row.id,
-            cause: describeError(error),
-          });
-        },
-      );
-      // Accepting in order keeps each chat's messages in the order they arrived.
-      await taken.catch(() => undefined);
+      // Claimed before the first await: a client that repeats a message id while the rows
+      // before it are replayed joins its replay, instead of handing it over a second time.
+      const claim = deferred<Taken>();
+      this.inflight.set(row.id, claim.promise);
+      const key = this.chatKeyOf(row);
+      byChat.set(key, [...(byChat.get(key) ?? []), { row, claim }]);
     }
+    await Promise.all(
+      [...byChat.values()].map(async (rows) => {
+        for (const { row, claim } of rows) {
+          this.deps.logger.info("message-replay", {
+            channel: row.channel,
+            chatId: row.chatId,
+            id: row.id,
+          });
+          const taken = this.replay(row);
+          claim.resolve(taken);
+          void taken.then(
+            ({ answered }) =>
+              answered.finally(() => this.inflight.delete(row.id)).catch(() => undefined),
+            (error: unknown) => {
+              this.inflight.delete(row.id);
+              this.deps.logger.warn("message replay refused", {
+                id: row.id,
+                cause: describeError(error),
+              });
+            },
+          );
+          // Accepting in order keeps the chat's messages in the order they arrived.
+          await taken.catch(() => undefined);
+        }
+      }),
+    );
     return pending.length;
+  }
+
+  /** The chat a recorded row belongs to; the id as given when it does not normalise. */
+  private chatKeyOf(row: InboundRow): string {
+    try {
+      return this.normalise(row.chatId);
+    } catch {
+      return row.chatId;
+    }
+  }
+
+  /**
+   * One message again after a restart: the answer the agent gave it before the crash, when its
+   * transcript holds one; otherwise a new hand-over, under a new id (the CLI skips an id its
+   * transcript already holds, and would never answer).
+   */
+  private async replay(row: InboundRow): Promise<Taken> {
+    const earlierIds = agentMessageIds(row.uuid, row.attempts);
+    const earlier = await this.findEarlierAnswer(row, earlierIds);
+    if (earlier) return this.answerFromTranscript(row, earlierIds.at(-1)!, earlier);
+    const replays = this.deps.journal.recordAttempt(row.id);
+    return this.deliverRecorded(row, replayMessageId(row.uuid, replays));
+  }
+
+  private async findEarlierAnswer(
+    row: InboundRow,
+    messageIds: readonly string[],
+  ): Promise<EarlierAnswer | undefined> {
+    if (!this.deps.findEarlierAnswer) return undefined;
+    try {
+      return await this.deps.findEarlierAnswer(this.normalise(row.chatId), messageIds);
+    } catch (error) {
+      // Not knowing means asking the agent again: a second answer beats none.
+      this.deps.logger.warn("earlier answer lookup failed", {
+        id: row.id,
+        cause: describeError(error),
+      });
+      return undefined;
+    }
+  }
+
+  /** Records and sends an answer found in the transcript, as if its turn had just ended. */
+  private answerFromTranscript(row: InboundRow, messageId: string, earlier: EarlierAnswer): Taken {
+    const chatId = this.normalise(row.chatId);
+    this.deps.logger.info("message-answer-recover", { chatId, id: row.id });
+    this.inboundIds.set(messageId, row.id);
+    this.deps.onRecoveredReply?.({
+      chatId,
+      agentSessionId: earlier.agentSessionId as AgentSessionId,
+      messageIds: [messageId],
+      text: earlier.text,
+      isError: false,
+      totalCostUsd: 0,
+      durationMs: 0,
+    });
+    const entry = this.deps.registry.get(chatId);
+    const accepted: SubmitResult = {
+      chat_id: chatId,
+      message_id: row.externalId ?? row.uuid,
+      session_name: entry?.session_name ?? "",
+      session_id: earlier.agentSessionId,
+    };
+    const reply = isSilentReply(earlier.text) ? null : earlier.text;
+    return { accepted, answered: Promise.resolve({ ...accepted, reply }) };
   }
 
   beginShutdown(): void {
@@ -140,15 +236,19 @@ export class Dispatcher implements ControlPlane {
     else await this.deps.manager.stop(id);
   }
 
+  /**
+   * Counts only, never a walk of every registered chat: `/healthz` and `/metrics` are polled,
+   * and at ten thousand chats building each one's status cost tens of milliseconds per call.
+   * `live` is the pool's count of sessions holding a slot (a live agent process, or one starting).
+   */
   health(): HealthView {
-    const sessions = this.deps.manager.list();
     return {
       status: this.shuttingDown ? "shutting_down" : "ok",
       version: this.deps.version,
       uptime_seconds: Math.round((this.deps.clock.now() - this.startedAtMs) / 1000),
       sessions: {
-        registered: sessions.length,
-        live: sessions.filter((session) => session.live && session.state !== "stopped").length,
+        registered: this.deps.registry.size,
+        live: this.deps.manager.pool().live,
       },
     };
   }
@@ -257,6 +357,8 @@ export class Dispatcher implements ControlPlane {
   /** Identity, tier and wrapping, then into the session; a final refusal is recorded as such. */
   private async deliverRecorded(
     row: InboundMessage & Pick<InboundRow, "id" | "uuid">,
+    /** The id the agent gets the message with: the journal's, or a replay's (`replay`). */
+    agentMessageId: string = row.uuid,
   ): Promise<Taken> {
     const { manager, metrics, config, contacts, journal } = this.deps;
     let delivery;
@@ -268,21 +370,22 @@ export class Dispatcher implements ControlPlane {
       }
       throw error;
     }
-    this.inboundIds.set(row.uuid, row.id);
+    this.inboundIds.set(agentMessageId, row.id);
     let accepted;
     try {
-      accepted = await manager.accept({ ...delivery, messageId: row.uuid });
+      accepted = await manager.accept({ ...delivery, messageId: agentMessageId });
     } catch (error) {
       // queue_full, shutting_down: the row stays received, for a retry or the next start.
-      this.inboundIds.delete(row.uuid);
+      this.inboundIds.delete(agentMessageId);
       throw error;
     }
     journal.markDelivered(row.id);
     metrics.messagesReceived.inc({ channel: row.channel });
+    this.deps.onAccepted?.(delivery.chatId, agentMessageId);
     const entry = this.deps.registry.get(delivery.chatId);
     const base: SubmitResult = {
       chat_id: delivery.chatId,
-      message_id: row.externalId ?? accepted.messageId,
+      message_id: row.externalId ?? row.uuid,
       session_name: entry?.session_name ?? "",
       session_id: entry?.session_id ?? null,
     };
@@ -333,6 +436,18 @@ export class Dispatcher implements ControlPlane {
       : {};
     return normaliseChatId(chatId, region);
   }
+}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T | Promise<T>): void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T | Promise<T>) => void;
+  const promise = new Promise<T>((done) => (resolve = done));
+  promise.catch(() => undefined); // a claim nobody joined must not reject unhandled
+  return { promise, resolve };
 }
 
 function notFound(chatId: ChatId): DispatchError {

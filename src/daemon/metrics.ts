@@ -60,6 +60,12 @@ export function createMetrics() {
       help: "Messages delivered and not yet answered",
       registers: [registry],
     }),
+    sessionsReplaced: new Counter({
+      name: "dispatch_sessions_replaced_total",
+      help: "Sessions replaced by a fresh one, by reason (history-missing: a resume lost its history and was rebuilt from dispatch's copy)",
+      labelNames: ["reason"] as const,
+      registers: [registry],
+    }),
     sessionsRegistered: new Gauge({
       name: "dispatch_sessions_registered",
       help: "Chats in the registry",

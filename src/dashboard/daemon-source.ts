@@ -1,19 +1,18 @@
 /**
  * The daemon's side of the dashboard port, built from the public methods of the dispatcher and
- * the session manager. Neither tells anyone when a session changes, so this source looks at the
- * sessions every `pollIntervalMs` (and right after each action it takes): when the list differs
- * from the last look, subscribers get it; what happened in between feeds the activity log (see
- * `activity-inference.ts`) unless the daemon feeds the log itself (`inferActivity: false`).
+ * the session manager. Neither tells anyone when a session's figures change, so while a page is
+ * subscribed this source looks at the sessions every `pollIntervalMs` (and right after each action
+ * it takes): when the list differs from the last look, subscribers get it. The Health view's activity is fed by the
+ * daemon's own events (`activity-feed.ts`); costs come from the journal (`daemon/turn-costs.ts`).
  */
 import path from "node:path";
 import type { InboundMessage } from "../channels/channel.js";
 import type { ControlPlane, SessionView } from "../channels/http/control-plane.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { describeError } from "../core/errors.js";
-import type { SessionStatus } from "../core/session-manager.js";
 import type { Logger } from "../logging/logger.js";
-import { inferActivity, type ActivitySample } from "./activity-inference.js";
-import type { ActivityLog } from "./activity-log.js";
+import type { TurnRecord } from "../store/journal.js";
+import type { ActivityFeed } from "./activity-feed.js";
 import type {
   DashboardSession,
   DashboardSource,
@@ -22,7 +21,8 @@ import type {
   SessionListener,
 } from "./dashboard-source.js";
 import { readProcessMemory } from "./process-memory.js";
-import { parseTranscript, type TranscriptTurn } from "./transcript.js";
+import { parseTranscript, parseTranscriptEntries, type TranscriptTurn } from "./transcript.js";
+import { withRecordedCosts } from "./transcript-costs.js";
 import { readTranscriptFile } from "./transcript-file.js";
 
 /** The session manager's pool, when it has one (`SessionManager.pool()`). */
@@ -38,55 +38,80 @@ export interface DaemonDashboardSourceDeps {
     ControlPlane,
     "listSessions" | "getSession" | "restartSession" | "stopSession" | "submit" | "health"
   >;
-  manager: { list(): SessionStatus[]; pool?(): PoolLike };
-  activity: ActivityLog;
+  manager: { pool?(): PoolLike };
+  /** The Health view's activity, fed by the daemon's events. */
+  activity: Pick<ActivityFeed, "snapshot" | "expectRestart">;
+  /** Recorded turn costs (`createTurnCosts`); without them costs show as unknown. */
+  costs?: CostsLike;
   /** Where the session folders are (`transcriptsDir` in config): a session's cwd is in it. */
   transcriptsDir: string;
   /** The Claude CLI's config folder (`~/.claude`, or `CLAUDE_CONFIG_DIR`), where transcripts are. */
   claudeDir: string;
+  /**
+   * The transcript mirror in the state database (`store/transcript-store.ts`). A resumed session
+   * writes only there and to a temporary folder: the SDK resumes from the mirror by copying it to
+   * `/tmp/claude-resume-*` and pointing the CLI there, so the file in `claudeDir` stops growing.
+   */
+  transcriptMirror?: { recentEntries(sessionId: string, limit: number): unknown[] };
   logger: Logger;
   clock?: Clock;
   /** `spareProcesses` from config, shown on the Health view. */
   spareProcesses?: number;
+  /** Spare processes parked and ready now (the agent's `sparesReady`). */
+  sparesReady?: () => number;
   /** Default 1000. */
   pollIntervalMs?: number;
   /** How often process memory is read again. Default 5000. */
   memoryIntervalMs?: number;
-  /** Default true: derive messages, replies, errors and restarts from what each look shows. */
-  inferActivity?: boolean;
+  /** Recorded turns read to put costs on a transcript. Default 1000. */
+  maxCostRecords?: number;
+}
+
+/** What this source reads of `daemon/turn-costs.ts`. */
+export interface CostsLike {
+  costOf(sessionIds: readonly string[]): { costUsd: number; turns: number; unknownTurns: number };
+  recentTurns(chatId: string, limit: number): Pick<TurnRecord, "messageUuids" | "costUsd">[];
 }
 
 export interface DaemonDashboardSource extends DashboardSource {
-  /** Looks at the sessions now: notifies subscribers and records activity if anything changed. */
+  /** Looks at the sessions now: notifies subscribers when anything changed. */
   refresh(): void;
   /** Stops looking. */
   close(): void;
 }
 
 const MIB = 1024 * 1024;
-const REASON_TTL_MS = 60_000;
+/** Mirror entries read for a transcript: far more than the 500 turns the page shows. */
+const MAX_MIRROR_ENTRIES = 20_000;
 
 export function createDaemonDashboardSource(
   deps: DaemonDashboardSourceDeps,
 ): DaemonDashboardSource {
   const { dispatcher, manager, activity, logger } = deps;
   const clock = deps.clock ?? systemClock;
-  const infer = deps.inferActivity ?? true;
   const listeners = new Map<SessionListener, (() => void) | undefined>();
   /** Resident memory by pid, refreshed every `memoryIntervalMs`. */
   let memory = new Map<number, number>();
-  let samples: Map<string, ActivitySample> | undefined;
   let fingerprint = "";
-  /** Why a chat is being restarted, when this source asked for it. */
-  const restartReasons = new Map<string, { reason: string; atMs: number }>();
   let closed = false;
   let lastFailure: string | undefined;
 
-  const withMemory = (view: SessionView): DashboardSession => ({
+  const costSoFar = (view: SessionView) => {
+    const sessionIds = [
+      ...(view.session_id === null ? [] : [view.session_id]),
+      ...view.previous_session_ids.map((previous) => previous.session_id),
+    ];
+    const cost = deps.costs?.costOf(sessionIds);
+    return !cost || cost.turns === 0
+      ? { cost_so_far_usd: null, cost_unknown_turns: 0 }
+      : { cost_so_far_usd: cost.costUsd, cost_unknown_turns: cost.unknownTurns };
+  };
+  const toDashboard = (view: SessionView): DashboardSession => ({
     ...view,
     memory_bytes: view.pid === null ? null : (memory.get(view.pid) ?? null),
+    ...costSoFar(view),
   });
-  const listSessions = () => dispatcher.listSessions().map(withMemory);
+  const listSessions = () => dispatcher.listSessions().map(toDashboard);
 
   const refresh = () => {
     if (closed) return;
@@ -95,21 +120,6 @@ export function createDaemonDashboardSource(
         close();
         return;
       }
-      const nowMs = clock.now();
-      const current = manager.list().map(toSample);
-      if (infer && samples !== undefined) {
-        const reasons = new Map([...restartReasons].map(([chatId, why]) => [chatId, why.reason]));
-        for (const event of inferActivity(samples, current, nowMs, reasons)) {
-          record(event);
-          if (event.type === "restart") restartReasons.delete(event.chatId);
-        }
-      }
-      // A reason waits for its restart to show (the old agent may take a while to stop), not forever.
-      for (const [chatId, why] of restartReasons) {
-        if (nowMs - why.atMs > REASON_TTL_MS) restartReasons.delete(chatId);
-      }
-      samples = new Map(current.map((sample) => [sample.chatId, sample]));
-
       const sessions = listSessions();
       lastFailure = undefined;
       const next = JSON.stringify(sessions, (key, value: unknown) =>
@@ -129,23 +139,6 @@ export function createDaemonDashboardSource(
       const cause = describeError(error);
       if (cause !== lastFailure) logger.warn("dashboard refresh failed", { cause });
       lastFailure = cause;
-    }
-  };
-
-  const record = (event: ReturnType<typeof inferActivity>[number]) => {
-    switch (event.type) {
-      case "message":
-        activity.recordMessage(event.chatId, event.atMs);
-        return;
-      case "reply":
-        activity.recordReply(event.chatId, event.atMs, event.latencyMs);
-        return;
-      case "error":
-        activity.recordError(event.chatId, event.atMs, event.code, event.message);
-        return;
-      case "restart":
-        activity.recordRestart(event.chatId, event.atMs, event.reason);
-        return;
     }
   };
 
@@ -172,25 +165,35 @@ export function createDaemonDashboardSource(
       .finally(() => (readingMemory = false));
   };
 
+  // Looking walks every registered chat, so it runs only while a page is subscribed: a daemon
+  // with 10,000 contacts and no dashboard open does no per-second work for it.
+  let stopLooking: (() => void) | undefined;
+  const startLooking = () => {
+    if (stopLooking || closed) return;
+    const cancelPoll = clock.every(deps.pollIntervalMs ?? 1_000, refresh);
+    const cancelMemory = clock.every(deps.memoryIntervalMs ?? 5_000, refreshMemory);
+    stopLooking = () => {
+      cancelPoll();
+      cancelMemory();
+      stopLooking = undefined;
+    };
+    refresh(); // the baseline later looks compare with
+    refreshMemory();
+  };
+
   /** Stops looking and tells every subscriber that no more changes will come. */
   const close = () => {
     if (closed) return;
     closed = true;
-    cancelPoll();
-    cancelMemory();
+    stopLooking?.();
     const ends = [...listeners.values()];
     listeners.clear();
     for (const end of ends) end?.();
   };
 
-  const cancelPoll = clock.every(deps.pollIntervalMs ?? 1_000, refresh);
-  const cancelMemory = clock.every(deps.memoryIntervalMs ?? 5_000, refreshMemory);
-  refresh();
-  refreshMemory();
-
   const getSession = (chatId: string) => {
     const view = dispatcher.getSession(chatId);
-    return view === undefined ? undefined : withMemory(view);
+    return view === undefined ? undefined : toDashboard(view);
   };
 
   return {
@@ -205,7 +208,11 @@ export function createDaemonDashboardSource(
         cwd: path.join(path.resolve(deps.transcriptsDir), view.session_name),
         sessionId: view.session_id,
       });
-      return text === undefined ? [] : parseTranscript(text);
+      const fromFile = text === undefined ? [] : parseTranscript(text);
+      const mirrored = deps.transcriptMirror?.recentEntries(view.session_id, MAX_MIRROR_ENTRIES);
+      const turns = newer(fromFile, mirrored ? parseTranscriptEntries(mirrored) : []);
+      const records = deps.costs?.recentTurns(view.chat_id, deps.maxCostRecords ?? 1_000) ?? [];
+      return withRecordedCosts(turns, records);
     },
 
     health(): HealthSnapshot {
@@ -236,7 +243,7 @@ export function createDaemonDashboardSource(
           waiting: pool?.waiting ?? null,
           evictions: pool?.evictions ?? null,
         },
-        spares: { configured: deps.spareProcesses ?? null, ready: null },
+        spares: { configured: deps.spareProcesses ?? null, ready: deps.sparesReady?.() ?? null },
         ...activity.snapshot(nowMs),
       };
     },
@@ -246,21 +253,20 @@ export function createDaemonDashboardSource(
         onEnd?.();
         return () => {};
       }
+      startLooking();
       listeners.set(listener, onEnd);
-      return () => listeners.delete(listener);
+      return () => {
+        listeners.delete(listener);
+        if (listeners.size === 0) stopLooking?.();
+      };
     },
 
     async restart(chatId) {
       const view = dispatcher.getSession(chatId);
-      if (view) {
-        restartReasons.set(view.chat_id, {
-          reason: "requested from the dashboard",
-          atMs: clock.now(),
-        });
-      }
+      if (view) activity.expectRestart(view.chat_id, "requested from the dashboard");
       try {
         const restarted = await dispatcher.restartSession(chatId);
-        return withMemory(restarted);
+        return toDashboard(restarted);
       } finally {
         refresh();
       }
@@ -304,18 +310,12 @@ export function createDaemonDashboardSource(
   };
 }
 
-function toSample(status: SessionStatus): ActivitySample {
-  const lastMessageMs =
-    status.last_message_time === null ? Number.NaN : Date.parse(status.last_message_time);
-  return {
-    chatId: status.chat_id,
-    state: status.state,
-    turns: status.turns,
-    errors: status.errors,
-    restarts: status.restarts,
-    queued: status.queued,
-    lastMessageMs: Number.isNaN(lastMessageMs) ? null : lastMessageMs,
-    busySinceMs: status.live?.busySinceMs ?? null,
-    lastActivityMs: status.live?.lastActivityMs ?? null,
-  };
+/**
+ * The more up-to-date of two readings of one transcript: the one that reaches later, then the
+ * one with more turns. The file stops at a resume; the mirror is written in batches and may lag.
+ */
+function newer(first: TranscriptTurn[], second: TranscriptTurn[]): TranscriptTurn[] {
+  const reach = (turns: TranscriptTurn[]) => turns.at(-1)?.ended_at ?? "";
+  if (reach(first) !== reach(second)) return reach(first) > reach(second) ? first : second;
+  return second.length > first.length ? second : first;
 }

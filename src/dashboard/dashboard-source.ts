@@ -14,6 +14,13 @@ export type { TranscriptTurn } from "./transcript.js";
 export interface DashboardSession extends SessionView {
   /** Resident memory of the session's agent process, when it is live and it could be read. */
   memory_bytes: number | null;
+  /**
+   * What the chat's agent sessions (the current one and those it replaced) have cost, summed from
+   * the journal's turn records; null when no turn is recorded. Turns of unknown cost are left out.
+   */
+  cost_so_far_usd: number | null;
+  /** Recorded turns whose cost could not be told. */
+  cost_unknown_turns: number;
 }
 
 /** One chat with messages waiting for an answer. */
@@ -41,7 +48,7 @@ export interface HealthSnapshot extends ActivitySnapshot {
     waiting: number | null;
     evictions: number | null;
   };
-  /** Pre-started agent processes (`spareProcesses`); null when unknown. */
+  /** Pre-started agent processes: the target (`spareProcesses`) and how many are ready now. */
   spares: { configured: number | null; ready: number | null };
 }
 

@@ -1,6 +1,7 @@
 /**
  * Reads the Claude CLI's session transcript (one JSON object a line, in
- * `~/.claude/projects/<project>/<session id>.jsonl`) into turns as the dashboard shows them.
+ * `~/.claude/projects/<project>/<session id>.jsonl`, or the same objects from the transcript
+ * mirror) into turns as the dashboard shows them.
  * Pure: text in, turns out; lines it does not understand are skipped, never thrown on.
  *
  * What the CLI writes (seen with CLI 2.1): `user` lines (a prompt as a string, or tool results
@@ -24,6 +25,11 @@ export interface TranscriptInput {
   /** The prompt exactly as the agent saw it, when that differs from `text`. */
   raw: string | null;
   at: string | null;
+  /**
+   * The transcript line's id: for a message dispatch gave the agent, the UUID it was given with
+   * (the journal's `inbound.uuid`), which is how a turn is matched to its recorded cost.
+   */
+  uuid: string | null;
 }
 
 export interface TranscriptText {
@@ -62,7 +68,10 @@ export interface TranscriptTurn {
   ended_at: string | null;
   /** From the transcript when it says; otherwise from the first and last timestamps. */
   duration_ms: number | null;
-  /** Only when the transcript carries it (the CLI's current format does not). */
+  /**
+   * From the transcript when it carries one (the CLI's current format does not); otherwise from
+   * the journal's record of the turn (`turn-costs.ts`); null when neither knows.
+   */
   cost_usd: number | null;
   tokens: TranscriptTokens | null;
   model: string | null;
@@ -103,6 +112,14 @@ interface TurnBuilder {
 }
 
 export function parseTranscript(jsonlText: string): TranscriptTurn[] {
+  return parseTranscriptEntries(jsonlText.split("\n").map(parseLine));
+}
+
+/**
+ * The same from entries already parsed: the transcript mirror in the state database (the SDK's
+ * `sessionStore`) keeps each line as its object. Entries that are not objects are skipped.
+ */
+export function parseTranscriptEntries(entries: readonly unknown[]): TranscriptTurn[] {
   const builders: TurnBuilder[] = [];
   let current: TurnBuilder | undefined;
 
@@ -143,8 +160,8 @@ export function parseTranscript(jsonlText: string): TranscriptTurn[] {
     touch(builder, input.at);
   };
 
-  for (const rawLine of jsonlText.split("\n")) {
-    const line = parseLine(rawLine);
+  for (const entry of entries) {
+    const line = record(entry);
     if (!line || line.isSidechain === true) continue;
     const at = typeof line.timestamp === "string" ? line.timestamp : null;
     switch (line.type) {
@@ -159,14 +176,15 @@ export function parseTranscript(jsonlText: string): TranscriptTurn[] {
           break;
         }
         const text = textOf(content);
-        if (text.trim() !== "") for (const input of unwrapPrompt(text, at)) addInput(input);
+        if (text.trim() !== "")
+          for (const input of unwrapPrompt(text, at, stringOf(line.uuid))) addInput(input);
         break;
       }
       case "attachment": {
         const attachment = record(line.attachment);
         // A message queued mid-turn, as the CLI records it when it steers the running turn.
         if (attachment?.type === "queued_command" && typeof attachment.prompt === "string") {
-          for (const input of unwrapPrompt(attachment.prompt, at)) {
+          for (const input of unwrapPrompt(attachment.prompt, at, null)) {
             const builder = current ?? startTurn();
             builder.turn.inputs.push(input);
             touch(builder, at);
@@ -245,7 +263,7 @@ const WRAPPED =
   /<dispatch-message nonce="([0-9a-f]+)">\n([^\n]*)\n<untrusted-text nonce="\1">\n([\s\S]*?)\n<\/untrusted-text nonce="\1">\n<\/dispatch-message nonce="\1">/g;
 
 /** The messages in a prompt: each dispatch-wrapped block, or the whole prompt as it is. */
-function unwrapPrompt(prompt: string, at: string | null): TranscriptInput[] {
+function unwrapPrompt(prompt: string, at: string | null, uuid: string | null): TranscriptInput[] {
   const inputs: TranscriptInput[] = [];
   for (const match of prompt.matchAll(WRAPPED)) {
     const header = parseHeader(match[2] ?? "");
@@ -257,11 +275,21 @@ function unwrapPrompt(prompt: string, at: string | null): TranscriptInput[] {
       received_at: stringOf(header?.received_at),
       raw: match[0],
       at,
+      uuid,
     });
   }
   if (inputs.length > 0) return inputs;
   return [
-    { text: prompt, from: null, handle: null, channel: null, received_at: null, raw: null, at },
+    {
+      text: prompt,
+      from: null,
+      handle: null,
+      channel: null,
+      received_at: null,
+      raw: null,
+      at,
+      uuid,
+    },
   ];
 }
 

@@ -41,13 +41,17 @@ const LETTER_TRANSLITERATIONS: Readonly<Record<string, string>> = {
 };
 
 /**
- * Derives a new, folder-safe session name from a contact name, unique among `taken` compared
- * case-insensitively (macOS file systems are): "John Doe" -> "john-doe", then "john-doe-2".
+ * Derives a new, folder-safe session name from a contact name, one `isTaken` does not know:
+ * "John Doe" -> "john-doe", then "john-doe-2". Candidates are lower-case; `isTaken` must compare
+ * case-insensitively (macOS file systems do), and cheaply: it is asked once per candidate, so a
+ * new chat costs the same with 10 or 10,000 names taken.
  */
-export function createSessionName(contactName: string, taken: ReadonlySet<string>): SessionName {
+export function createSessionName(
+  contactName: string,
+  isTaken: (lowerCaseName: string) => boolean,
+): SessionName {
   const base = toBaseName(contactName);
-  const takenLowerCase = new Set(Array.from(taken, (name) => name.toLowerCase()));
-  const isFree = (name: string): boolean => !takenLowerCase.has(name) && !RESERVED_NAMES.has(name);
+  const isFree = (name: string): boolean => !isTaken(name) && !RESERVED_NAMES.has(name);
   if (isFree(base)) return asSessionName(base);
   // Terminates: each taken name blocks at most one suffix.
   for (let suffix = 2; ; suffix += 1) {

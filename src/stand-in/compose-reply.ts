@@ -203,13 +203,20 @@ function excerpt(text: string): string {
 // Directives
 
 const DELAY = /\[\[delay\s+(\d+)\s*\]\]/i;
-const ERROR = /\[\[error\s+(\d{3})\s*\]\]/i;
+/** `[[error 529]]` fails every request; `[[error 529 x3]]` only the first 3 (an outage that passes). */
+const ERROR = /\[\[error\s+(\d{3})(?:\s+x(\d+))?\s*\]\]/i;
 const PROMPT_TOO_LONG = /\[\[prompt-too-long\]\]/i;
 /** Asks for the reply dispatch treats as "say nothing" (a group chat where no answer is needed). */
 const SILENT = /\[\[silent\]\]/i;
 export const SILENT_REPLY_TEXT = "[silent]";
 const TOOL = /\[\[tool\s+([^\s\]]+)/i;
-const DIRECTIVE = /\[\[(?:delay|error|tool|prompt-too-long|silent)[\s\S]*?\]\]/gi;
+/**
+ * Asks which markers (tokens like `c07-m0013`, as the crash-loop soak numbers its messages) the
+ * conversation holds, so a test can read a session's context back in order.
+ */
+const MARKERS = /\[\[markers\]\]/i;
+const MARKER = /\b[a-z]+\d+-m\d+\b/gi;
+const DIRECTIVE = /\[\[(?:delay|error|tool|prompt-too-long|silent|markers)[\s\S]*?\]\]/gi;
 /** The CLI's compaction prompt (sent after "prompt is too long", or when context runs low). */
 const COMPACT_REQUEST = /create a detailed summary of the conversation so far/i;
 const RECALL = /what\s+word\s+did\s+i\s+ask\s+you\s+to\s+remember/i;
@@ -352,9 +359,29 @@ function summaryOf(earlierTexts: string[]): string {
   ].join("\n");
 }
 
-function replyToText(conversation: Conversation, userTexts: string[]): ComposedReply {
+/**
+ * `[[markers]]`: the markers in the earlier user messages (what the contact wrote, each time the
+ * session was given it) and in the assistant's replies, both in conversation order.
+ */
+function markersOf(conversation: Conversation, earlierTexts: string[]): string {
+  const said = earlierTexts.flatMap((earlier) => untrustedPartOf(earlier).match(MARKER) ?? []);
+  const answered = conversation.messages
+    .filter((message) => message.role === "assistant")
+    .flatMap((message) => message.blocks)
+    .flatMap((block) => (block.type === "text" ? (block.text.match(MARKER) ?? []) : []));
+  const list = (markers: string[]) => (markers.length > 0 ? markers.join(" ") : "(none)");
+  return `Markers said: ${list(said)}. Markers answered: ${list(answered)}.`;
+}
+
+function replyToText(
+  conversation: Conversation,
+  userTexts: string[],
+  attempt: number,
+): ComposedReply {
   const lastUserText = userTexts.at(-1) ?? "";
   if (COMPACT_REQUEST.test(lastUserText)) return text(summaryOf(userTexts.slice(0, -1)));
+
+  if (MARKERS.test(lastUserText)) return text(markersOf(conversation, userTexts.slice(0, -1)));
 
   // Unprefixed on purpose: it is the exact text dispatch drops instead of sending.
   if (SILENT.test(lastUserText)) return { type: "text", text: SILENT_REPLY_TEXT, delayMs: 0 };
@@ -369,7 +396,8 @@ function replyToText(conversation: Conversation, userTexts: string[]): ComposedR
   }
   const errorMatch = ERROR.exec(lastUserText);
   const status = errorMatch?.[1] ? Number.parseInt(errorMatch[1], 10) : 0;
-  if (status >= 400 && status <= 599) {
+  const failures = errorMatch?.[2] ? Number.parseInt(errorMatch[2], 10) : Number.POSITIVE_INFINITY;
+  if (status >= 400 && status <= 599 && attempt < failures) {
     return {
       type: "error",
       status,
@@ -420,17 +448,23 @@ function replyToText(conversation: Conversation, userTexts: string[]): ComposedR
  * - a tool result: `Tool NAME returned: <result>` (after a ToolSearch the stand-in made for a
  *   deferred tool: the call to that tool);
  * - otherwise, on the last user text: `[[prompt-too-long]]`, `[[error STATUS]]`,
- *   `[[tool NAME JSON]]`, "what word did I ask you to remember", "remember (the word) X", and
+ *   `[[tool NAME JSON]]`, `[[markers]]` (which markers like `c07-m0013` the conversation holds),
+ *   "what word did I ask you to remember", "remember (the word) X", and
  *   finally `Reply to message N: <text> (I can see N-1 earlier messages)`.
  * `[[delay N]]` in the last user text delays any of these by N ms (at most 60 s).
+ * `[[error STATUS xN]]` fails only while `attempt` (how many requests ending in the same user
+ * text came before this one; the server counts them) is below N, then answers as usual.
  */
-export function composeReply(conversation: Conversation): ComposedReply {
+export function composeReply(
+  conversation: Conversation,
+  options: { attempt?: number } = {},
+): ComposedReply {
   const events = eventsOf(conversation);
   const userTexts = events.flatMap((event) => (event.type === "text" ? [event.text] : []));
   const last = events.at(-1);
   if (last?.type === "tool_result") {
     return replyToToolResult(conversation, last, userTexts.at(-1) ?? "");
   }
-  const reply = replyToText(conversation, userTexts);
+  const reply = replyToText(conversation, userTexts, options.attempt ?? 0);
   return { ...reply, delayMs: delayOf(userTexts.at(-1) ?? "") };
 }

@@ -16,6 +16,7 @@ import {
   TITLE_REPLY,
   userTextsOf,
   type ComposedReply,
+  type Conversation,
 } from "./compose-reply.js";
 
 /** Recorded as soon as the reply is chosen, before any `[[delay N]]` wait. */
@@ -197,12 +198,21 @@ export async function startStandInModel(options: StandInModelOptions = {}): Prom
     );
   }
   const requests: RecordedRequest[] = [];
+  /** Conversation requests seen per last user text, for `[[error STATUS xN]]`. */
+  const attempts = new Map<string, number>();
   const waiters = new Set<{ check(): boolean; reject(error: Error): void }>();
   const closing = new AbortController();
 
   function record(entry: RecordedRequest): void {
     requests.push(entry);
     for (const waiter of waiters) if (waiter.check()) waiters.delete(waiter);
+  }
+
+  function countAttempt(conversation: Conversation): number {
+    const lastUserText = userTextsOf(conversation).at(-1) ?? "";
+    const attempt = attempts.get(lastUserText) ?? 0;
+    attempts.set(lastUserText, attempt + 1);
+    return attempt;
   }
 
   async function handleMessages(response: ServerResponse, entry: RecordedRequest): Promise<void> {
@@ -217,7 +227,7 @@ export async function startStandInModel(options: StandInModelOptions = {}): Prom
     const title = isTitleRequest(entry.body);
     const reply: ComposedReply = title
       ? { type: "text", text: TITLE_REPLY, delayMs: 0 }
-      : composeReply(conversation);
+      : composeReply(conversation, { attempt: countAttempt(conversation) });
     record({
       ...entry,
       kind: title ? "title" : "main",

@@ -5,7 +5,7 @@
  * folder, so the rename itself could be lost. We do that here.
  */
 import { constants } from "node:fs";
-import { copyFile, open, readdir, readFile, unlink } from "node:fs/promises";
+import { copyFile, open, readdir, readFile, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import writeFileAtomic from "write-file-atomic";
 
@@ -14,9 +14,10 @@ export interface DurableWriteOptions {
   mode?: number;
 }
 
+/** Replaces `path` with `data` (a string is written as UTF-8; a Buffer as it is, not copied). */
 export async function writeFileDurable(
   path: string,
-  data: string,
+  data: string | Buffer,
   options: DurableWriteOptions = {},
 ): Promise<void> {
   await writeFileAtomic(path, data, { fsync: true, mode: options.mode ?? 0o600 });
@@ -41,6 +42,38 @@ export async function copyFileDurable(from: string, to: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+  await fsyncFolder(dirname(to));
+}
+
+let copies = 0;
+
+/**
+ * Replaces `to` with a copy of `from`, atomically and durably, like `writeFileDurable` but with
+ * the kernel doing the copy: a large file's bytes never pass through this process's memory. The
+ * temp file is named as write-file-atomic names its own, so `removeStaleTempFiles` finds what a
+ * killed copy left.
+ */
+export async function replaceWithCopyDurable(
+  from: string,
+  to: string,
+  options: DurableWriteOptions = {},
+): Promise<void> {
+  copies += 1;
+  const temp = `${to}.${process.pid}${copies}`;
+  try {
+    await copyFile(from, temp, constants.COPYFILE_EXCL);
+    const handle = await open(temp, "r+");
+    try {
+      await handle.chmod(options.mode ?? 0o600);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, to);
+  } catch (error) {
+    await unlink(temp).catch(() => undefined);
+    throw error;
   }
   await fsyncFolder(dirname(to));
 }

@@ -35,7 +35,10 @@ export interface InboundRow extends InboundMessage {
   /** A random UUID, given to the agent SDK with the message; the SDK reports it back. */
   uuid: string;
   status: InboundStatus;
-  /** Times it was handed to a session. */
+  /**
+   * Times it was replayed to a session after a restart; the n-th replay gives it to the agent
+   * under an id derived from `uuid` (`daemon/earlier-answer.ts`).
+   */
   attempts: number;
   errorCode?: string;
   errorMessage?: string;
@@ -76,6 +79,34 @@ export interface Reply {
   parts: string[];
 }
 
+/** One finished turn of the agent and what it cost (the `turns` table). */
+export interface TurnRecord {
+  chatId: string;
+  /** The agent session the turn ran in. */
+  sessionId: string;
+  /** UUIDs of the messages the turn answered (`inbound.uuid`, the agent's user message ids). */
+  messageUuids: string[];
+  endedAt: Date;
+  durationMs: number;
+  isError: boolean;
+  /** The agent's running total after the turn, as it reported it. */
+  totalCostUsd: number;
+  /** Tokens behind that total; null when the agent did not report them. */
+  totalTokens: number | null;
+  /** The turn's own cost; null when it cannot be told (`core/turn-cost.ts`). */
+  costUsd: number | null;
+}
+
+/** The recorded turns of one agent session, their known costs summed. */
+export interface SessionCost {
+  chatId: string;
+  sessionId: string;
+  costUsd: number;
+  turns: number;
+  /** Turns whose cost could not be told: `costUsd` leaves them out. */
+  unknownTurns: number;
+}
+
 export interface JournalCounts {
   inbound: Record<InboundStatus, number>;
   outbox: Record<OutboxStatus, number>;
@@ -97,7 +128,7 @@ export interface Journal {
   markDelivered(id: number): void;
   /** received or delivered -> rejected, with why; no change in any other state. */
   markRejected(id: number, code: string, message: string): void;
-  /** Counts one more hand-over to a session; returns the new count. */
+  /** Counts one more replay to a session; returns the new count. */
   recordAttempt(id: number): number;
   /**
    * One turn's reply answers `inboundIds` (each received or delivered): all become answered,
@@ -118,6 +149,12 @@ export interface Journal {
   /** Saves a cursor no message carries (rows a channel skipped, a first run's starting point). */
   setCursor(channel: string, value: string): void;
   findByExternalId(channel: string, externalId: string): InboundRow | undefined;
+  /** Records a finished turn. Turns are kept when messages are pruned: they are the cost history. */
+  recordTurn(turn: TurnRecord): void;
+  /** A chat's latest turns (of one agent session, when `sessionId` is given), newest first. */
+  recentTurns(chatId: string, options?: { sessionId?: string; limit?: number }): TurnRecord[];
+  /** Every agent session's recorded turns and known cost. */
+  costBySession(): SessionCost[];
   counts(): JournalCounts;
   /**
    * Deletes answered and rejected messages (with their sent or abandoned reply parts) last

@@ -1,12 +1,14 @@
 /**
  * The registry as a JSON file (`~/dispatch/state/sessions.json`): loaded and validated once,
  * held in memory, written back atomically and durably, coalescing bursts of changes into one
- * write. A file that does not parse is never taken for an empty registry: the last good copy
+ * write. A change a resume depends on is written within `flushDelayMs`; bookkeeping (turns,
+ * times) waits up to `bookkeepingDelayMs` for company, so a stream of messages costs one write
+ * per window instead of one per message; `flush()` and `close()` write everything at once. A
+ * file that does not parse is never taken for an empty registry: the last good copy
  * (`sessions.json.last-good`) is loaded instead, or opening fails.
  */
 import { access, mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
-import { z } from "zod";
 import { systemClock, type Clock } from "../core/clock.js";
 import { DispatchError, describeError } from "../core/errors.js";
 import type { ChatId } from "../core/ids.js";
@@ -16,21 +18,39 @@ import {
   readFileIfExists,
   removeStaleTempFiles,
   copyFileDurable,
+  replaceWithCopyDurable,
   writeFileDurable,
 } from "./durable-file.js";
 import { MemoryRegistry } from "./memory-registry.js";
-import { sessionNameProblem, type Registry, type RegistryEntry } from "./registry.js";
+import type { ChangeKind, Registry, RegistryEntry } from "./registry.js";
+import { parseRegistryText } from "./registry-file-format.js";
+import { RegistryFileImage } from "./registry-file-image.js";
 
 export interface JsonFileRegistryOptions {
   path: string;
   logger: Logger;
-  /** How long a change waits for others to join its write. Default 25. */
+  /** How long a change a resume depends on waits for others to join its write. Default 25. */
   flushDelayMs?: number;
-  /** Dates the names of corrupt files moved aside. */
+  /**
+   * How long a bookkeeping-only change (`BOOKKEEPING_FIELDS`) may wait for its write: what a
+   * `kill -9` can lose of them. Default `DEFAULT_BOOKKEEPING_DELAY_MS`.
+   */
+  bookkeepingDelayMs?: number;
+  /** Runs the write timers and dates the names of corrupt files moved aside. */
   clock?: Clock;
-  /** Replaces the durable write, for tests that count or fail writes. */
-  writeFile?: (path: string, data: string) => Promise<void>;
+  /**
+   * Replaces the durable write, for tests that count or fail writes. A Buffer `data` is reused
+   * by the next write: copy it to keep it.
+   */
+  writeFile?: (path: string, data: string | Buffer) => Promise<void>;
 }
+
+/**
+ * Five seconds: long enough that a busy daemon (a message every few hundred milliseconds) writes
+ * its bookkeeping a few times a minute rather than per message; short enough that a `kill -9`
+ * loses no more than the counters and times of the last few seconds.
+ */
+export const DEFAULT_BOOKKEEPING_DELAY_MS = 5_000;
 
 export interface RegistryWriteStats {
   /** Successful writes of the registry file (not counting the last-good copy). */
@@ -58,16 +78,20 @@ export class JsonFileRegistry implements Registry {
     totalWriteMs: 0,
   };
   private readonly memory: MemoryRegistry;
+  private readonly image: RegistryFileImage;
   private readonly logger: Logger;
+  private readonly clock: Clock;
   private readonly flushDelayMs: number;
-  private readonly writeFile: (path: string, data: string) => Promise<void>;
+  private readonly bookkeepingDelayMs: number;
+  private readonly writeFile: (path: string, data: string | Buffer) => Promise<void>;
   /** Bumped by every change; a write records the version it captured. */
   private version = 0;
   private durableVersion = 0;
   /** The version the last good copy holds; 0 is what was loaded (or nothing, for no file). */
   private lastGoodVersion = 0;
   private inFlight: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  /** The pending write's timer and when it fires. */
+  private timer: { dueMs: number; cancel: () => void } | undefined;
   private consecutiveFailures = 0;
   private closing: Promise<void> | undefined;
 
@@ -75,20 +99,26 @@ export class JsonFileRegistry implements Registry {
     this.path = options.path;
     this.lastGoodPath = `${options.path}.last-good`;
     this.logger = options.logger;
-    this.flushDelayMs = options.flushDelayMs ?? 25;
-    if (!Number.isFinite(this.flushDelayMs) || this.flushDelayMs < 0) {
-      throw new DispatchError(
-        "invalid_option",
-        `Expected \`flushDelayMs\` to be a non-negative number, got \`${options.flushDelayMs}\``,
-      );
-    }
+    this.clock = options.clock ?? systemClock;
+    this.flushDelayMs = delayOption("flushDelayMs", options.flushDelayMs, 25);
+    this.bookkeepingDelayMs = delayOption(
+      "bookkeepingDelayMs",
+      options.bookkeepingDelayMs,
+      DEFAULT_BOOKKEEPING_DELAY_MS,
+    );
     this.writeFile = options.writeFile ?? ((path, data) => writeFileDurable(path, data));
-    this.memory = new MemoryRegistry({ onChange: () => this.markDirty() });
+    this.memory = new MemoryRegistry({
+      onChange: (chatId, kind) => this.markDirty(chatId, kind),
+    });
+    this.image = new RegistryFileImage({
+      get: (chatId) => this.memory.get(chatId),
+      keys: () => Array.from(this.memory.entries(), ([chatId]) => chatId),
+    });
   }
 
   static async open(options: JsonFileRegistryOptions): Promise<JsonFileRegistry> {
     const registry = new JsonFileRegistry(options);
-    await registry.load(options.clock ?? systemClock);
+    await registry.load();
     return registry;
   }
 
@@ -136,7 +166,7 @@ export class JsonFileRegistry implements Registry {
       await this.flush();
       this.cancelTimer();
       if (this.lastGoodVersion !== this.durableVersion) {
-        await this.writeLastGood(serialiseRegistry(this.memory.entries()), this.durableVersion);
+        await this.writeLastGood(this.image.render(), this.durableVersion);
       }
     })().catch((error: unknown) => {
       this.closing = undefined; // a later close() tries the write again
@@ -145,23 +175,30 @@ export class JsonFileRegistry implements Registry {
     return this.closing;
   }
 
-  private markDirty(): void {
+  private markDirty(chatId: ChatId, kind: ChangeKind): void {
     this.version += 1;
-    if (this.timer === undefined) this.schedule(this.flushDelayMs, false);
+    this.image.changed(chatId);
+    this.schedule(kind === "resume" ? this.flushDelayMs : this.bookkeepingDelayMs);
   }
 
-  private schedule(delayMs: number, retry: boolean): void {
-    this.timer = setTimeout(() => {
+  /**
+   * Makes sure a write starts within `delayMs`: a timer due sooner is kept (its write carries
+   * this change too), one due later is brought forward.
+   */
+  private schedule(delayMs: number): void {
+    const dueMs = this.clock.now() + delayMs;
+    if (this.timer !== undefined && this.timer.dueMs <= dueMs) return;
+    this.cancelTimer();
+    const cancel = this.clock.after(delayMs, () => {
       this.timer = undefined;
       // Failures are logged (and retried) by the write itself; nothing else to do here.
       this.flush().catch(() => undefined);
-    }, delayMs);
-    // A pending change keeps the process alive until written; a retry loop should not.
-    if (retry) this.timer.unref();
+    });
+    this.timer = { dueMs, cancel };
   }
 
   private cancelTimer(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
   }
 
@@ -175,21 +212,20 @@ export class JsonFileRegistry implements Registry {
 
   private async writeOnce(): Promise<void> {
     const version = this.version;
-    const text = serialiseRegistry(this.memory.entries());
     const started = performance.now();
     try {
-      await this.writeFile(this.path, text);
+      await this.writeFile(this.path, this.image.render());
     } catch (error) {
       this.stats.failedWrites += 1;
       this.consecutiveFailures += 1;
       const code = errorCode(error);
       this.logger.error("registry write failed", { path: this.path, code, cause: error });
-      if (this.timer === undefined && this.closing === undefined) {
+      if (this.closing === undefined) {
         const delayMs = Math.min(
           this.flushDelayMs * 2 ** this.consecutiveFailures,
           MAX_RETRY_DELAY_MS,
         );
-        this.schedule(Math.max(delayMs, 100), true);
+        this.schedule(Math.max(delayMs, 100));
       }
       throw new DispatchError(
         "registry_write_failed",
@@ -207,10 +243,14 @@ export class JsonFileRegistry implements Registry {
     this.durableVersion = Math.max(this.durableVersion, version);
   }
 
-  /** The copy is a safety net: failing to write it is logged, not fatal. */
-  private async writeLastGood(text: string, version: number): Promise<void> {
+  /**
+   * The copy is a safety net: failing to write it is logged, not fatal. Without `data`, the
+   * registry file itself is copied (at load, where it has just parsed).
+   */
+  private async writeLastGood(data: Buffer | undefined, version: number): Promise<void> {
     try {
-      await this.writeFile(this.lastGoodPath, text);
+      if (data === undefined) await replaceWithCopyDurable(this.path, this.lastGoodPath);
+      else await this.writeFile(this.lastGoodPath, data);
       this.lastGoodVersion = version;
     } catch (error) {
       this.logger.error("registry last-good write failed", {
@@ -221,8 +261,8 @@ export class JsonFileRegistry implements Registry {
     }
   }
 
-  private async load(clock: Clock): Promise<void> {
-    const { path, lastGoodPath, logger } = this;
+  private async load(): Promise<void> {
+    const { path, lastGoodPath, logger, clock } = this;
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     const removed = [
       ...(await removeStaleTempFiles(path)),
@@ -240,7 +280,7 @@ export class JsonFileRegistry implements Registry {
     const parsed = parseRegistryText(text);
     if (parsed.ok) {
       this.fill(parsed.entries);
-      await this.writeLastGood(text, 0);
+      await this.writeLastGood(undefined, 0);
       return;
     }
 
@@ -312,130 +352,13 @@ async function keepCorruptCopy(path: string, clock: Clock): Promise<string> {
   return target;
 }
 
-// ---- The file format: pure parsing and serialising -------------------------------------------
-
-const isoDateTime = z
-  .string()
-  .refine((value) => !Number.isNaN(Date.parse(value)), "expected an ISO 8601 date-time");
-const count = z.number().int().nonnegative().default(0);
-
-/** Known keys are checked; unknown ones are kept, so a newer dispatch's fields survive. */
-const entrySchema = z.looseObject({
-  session_name: z.string(),
-  contact_name: z.string().nullable().default(null),
-  tier: z.string().min(1),
-  session_id: z
-    .string()
-    .nullable()
-    .default(null)
-    .transform((value) => (value === "" ? null : value)),
-  created_at: isoDateTime,
-  last_message_time: isoDateTime.nullable().default(null),
-  chat_kind: z.enum(["individual", "group"]).optional(),
-  channel: z.string().nullable().default(null),
-  previous_session_ids: z
-    .array(
-      z.looseObject({
-        session_id: z.string().min(1),
-        replaced_at: isoDateTime,
-        reason: z.string(),
-      }),
-    )
-    .default([]),
-  turns: count,
-  errors: count,
-  restarts: count,
-});
-
-/** The order keys are written in: the seed's fields first, then ours, then unknown ones. */
-const KNOWN_KEYS = [
-  "session_name",
-  "contact_name",
-  "tier",
-  "session_id",
-  "created_at",
-  "last_message_time",
-  "chat_kind",
-  "channel",
-  "previous_session_ids",
-  "turns",
-  "errors",
-  "restarts",
-] as const satisfies readonly (keyof RegistryEntry)[];
-const KNOWN = new Set<string>(KNOWN_KEYS);
-
-export type ParseResult =
-  | { ok: true; entries: Map<ChatId, RegistryEntry> }
-  | { ok: false; problem: string; cause?: unknown };
-
-export function parseRegistryText(text: string): ParseResult {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (error) {
-    return { ok: false, problem: `it is not valid JSON (${describeError(error)})`, cause: error };
+function delayOption(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value < 0) {
+    throw new DispatchError(
+      "invalid_option",
+      `Expected \`${name}\` to be a non-negative number of milliseconds, got \`${value}\``,
+    );
   }
-  if (typeof data !== "object" || data === null || Array.isArray(data)) {
-    return { ok: false, problem: "it is not a JSON object keyed by chat id" };
-  }
-  const entries = new Map<ChatId, RegistryEntry>();
-  for (const [key, value] of Object.entries(data)) {
-    if (key.length === 0) return { ok: false, problem: "it has an entry with an empty chat id" };
-    const result = entrySchema.safeParse(value);
-    if (!result.success) {
-      const details = result.error.issues
-        .slice(0, 3)
-        .map((issue) => `${issue.path.join(".") || "(entry)"}: ${issue.message}`)
-        .join("; ");
-      return { ok: false, problem: `chat ${JSON.stringify(key)}: ${details}`, cause: result.error };
-    }
-    const nameProblem = sessionNameProblem(result.data.session_name);
-    if (nameProblem !== undefined) {
-      return {
-        ok: false,
-        problem: `chat ${JSON.stringify(key)}: session_name ${JSON.stringify(result.data.session_name)} ${nameProblem} (it would become a folder path)`,
-      };
-    }
-    const entry = { ...result.data, chat_kind: result.data.chat_kind ?? guessChatKind(key) };
-    entries.set(key as ChatId, entry as unknown as RegistryEntry);
-  }
-  return { ok: true, entries };
-}
-
-/** Seed entries have no chat_kind: phone numbers and emails are people, anything else a group. */
-function guessChatKind(chatId: string): "individual" | "group" {
-  return chatId.startsWith("+") || chatId.includes("@") ? "individual" : "group";
-}
-
-/** Pretty JSON, chat ids sorted, known keys in a fixed order, trailing newline. */
-export function serialiseRegistry(entries: Iterable<[ChatId, RegistryEntry]>): string {
-  const sorted = [...entries].sort(([left], [right]) => (left < right ? -1 : left > right ? 1 : 0));
-  if (sorted.length === 0) return "{}\n";
-  // Built by hand: an object would put integer-like chat ids first, whatever the sort said.
-  const lines = sorted.map(([chatId, entry]) => `  ${JSON.stringify(chatId)}: ${entryText(entry)}`);
-  return `{\n${lines.join(",\n")}\n}\n`;
-}
-
-/**
- * Each entry's indented JSON, kept while the (frozen, so unchanging) entry lives: a write after
- * a burst of updates formats only the entries that changed, not all ten thousand.
- */
-const entryTexts = new WeakMap<RegistryEntry, string>();
-
-function entryText(entry: RegistryEntry): string {
-  const cached = entryTexts.get(entry);
-  if (cached !== undefined) return cached;
-  const record = entry as unknown as Record<string, unknown>;
-  const ordered: Record<string, unknown> = Object.fromEntries([
-    ...KNOWN_KEYS.filter((key) => key in record).map((key): [string, unknown] => [
-      key,
-      record[key],
-    ]),
-    ...Object.keys(record)
-      .filter((key) => !KNOWN.has(key))
-      .map((key): [string, unknown] => [key, record[key]]),
-  ]);
-  const text = JSON.stringify(ordered, null, 2).replaceAll("\n", "\n  ");
-  if (Object.isFrozen(entry)) entryTexts.set(entry, text);
-  return text;
+  return value;
 }

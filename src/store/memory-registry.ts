@@ -5,19 +5,32 @@
  */
 import { DispatchError } from "../core/errors.js";
 import type { ChatId } from "../core/ids.js";
-import { sessionNameProblem, type Registry, type RegistryEntry } from "./registry.js";
+import {
+  classifyChange,
+  sessionNameProblem,
+  type ChangeKind,
+  type PreviousSession,
+  type Registry,
+  type RegistryEntry,
+} from "./registry.js";
 
 export interface MemoryRegistryOptions {
-  /** Called after every change (set, update, remove that removed something). */
-  onChange?: () => void;
+  /**
+   * Called after every change (a set or update that changed a field, a remove that removed
+   * something) with the chat and what the change puts at stake.
+   */
+  onChange?: (chatId: ChatId, kind: ChangeKind) => void;
 }
+
+/** Most entries have no earlier sessions: they share one frozen empty list. */
+const NO_PREVIOUS_SESSIONS: readonly PreviousSession[] = Object.freeze([]);
 
 export class MemoryRegistry implements Registry {
   private readonly byChat = new Map<ChatId, RegistryEntry>();
   /** Lower-cased session name -> how many chats hold it (more than one only from a hand edit). */
   private readonly nameCounts = new Map<string, number>();
   private readonly names = new Set<string>();
-  private readonly onChange: () => void;
+  private readonly onChange: (chatId: ChatId, kind: ChangeKind) => void;
   private closed = false;
   private dirty = false;
   /**
@@ -28,9 +41,9 @@ export class MemoryRegistry implements Registry {
 
   constructor(options: MemoryRegistryOptions = {}) {
     const onChange = options.onChange ?? (() => {});
-    this.onChange = () => {
+    this.onChange = (chatId, kind) => {
       this.dirty = true;
-      onChange();
+      onChange(chatId, kind);
     };
   }
 
@@ -74,8 +87,10 @@ export class MemoryRegistry implements Registry {
         `session name "${name}" belongs to another chat; pick a free one (see takenNames())`,
       );
     }
+    const kind = classifyChange(existing, entry);
+    if (kind === undefined) return; // equal field for field: nothing to store or write
     this.put(chatId, entry);
-    this.onChange();
+    this.onChange(chatId, kind);
   }
 
   update(chatId: ChatId, patch: Partial<RegistryEntry>): RegistryEntry {
@@ -102,7 +117,7 @@ export class MemoryRegistry implements Registry {
     if (existing === undefined) return false;
     this.byChat.delete(chatId);
     this.forgetName(existing.session_name);
-    this.onChange();
+    this.onChange(chatId, "resume");
     return true;
   }
 
@@ -126,11 +141,20 @@ export class MemoryRegistry implements Registry {
 
   /**
    * Puts an entry read from storage in place without the checks `set` makes (the caller has
-   * validated it) and without `onChange`. Duplicate names from a hand-edited file are allowed
-   * here; `duplicateNames()` reports them.
+   * validated it) and without `onChange`. The registry takes the object over and freezes it
+   * (and its `previous_session_ids`) where it is, instead of copying ten thousand entries at
+   * start. Duplicate names from a hand-edited file are allowed here; `duplicateNames()` reports
+   * them.
    */
   load(chatId: ChatId, entry: RegistryEntry): void {
-    this.put(chatId, entry);
+    const owned = entry as { previous_session_ids: readonly PreviousSession[] };
+    if (entry.previous_session_ids.length === 0) {
+      owned.previous_session_ids = NO_PREVIOUS_SESSIONS;
+    } else {
+      for (const item of entry.previous_session_ids) Object.freeze(item);
+      Object.freeze(entry.previous_session_ids);
+    }
+    this.index(chatId, Object.freeze(entry));
   }
 
   /** Session names held by more than one chat. */
@@ -138,16 +162,24 @@ export class MemoryRegistry implements Registry {
     return [...this.nameCounts].filter(([, count]) => count > 1).map(([name]) => name);
   }
 
+  /** Stores a frozen copy: the caller's object stays its own and unfrozen. */
   private put(chatId: ChatId, entry: RegistryEntry): void {
     const existing = this.byChat.get(chatId);
+    const previous = entry.previous_session_ids;
+    // An update carries the stored (already frozen) list along: share it rather than copy it.
+    const frozenPrevious =
+      previous.length === 0
+        ? NO_PREVIOUS_SESSIONS
+        : previous === existing?.previous_session_ids
+          ? previous
+          : Object.freeze(previous.map((item) => Object.freeze({ ...item })));
+    this.index(chatId, Object.freeze({ ...entry, previous_session_ids: frozenPrevious }));
+  }
+
+  private index(chatId: ChatId, entry: RegistryEntry): void {
+    const existing = this.byChat.get(chatId);
     if (existing !== undefined) this.forgetName(existing.session_name);
-    const frozen = Object.freeze({
-      ...entry,
-      previous_session_ids: Object.freeze(
-        entry.previous_session_ids.map((item) => Object.freeze({ ...item })),
-      ),
-    });
-    this.byChat.set(chatId, frozen);
+    this.byChat.set(chatId, entry);
     const key = entry.session_name.toLowerCase();
     this.nameCounts.set(key, (this.nameCounts.get(key) ?? 0) + 1);
     this.names.add(key);

@@ -3,6 +3,7 @@
  * id, kept across restarts (`~/dispatch/state/sessions.json` in production). Adapters sit beside
  * this file: `json-file-registry.ts` (durable) and `memory-registry.ts` (tests).
  */
+import { isDeepStrictEqual } from "node:util";
 import type { AgentSessionId, ChatId, SessionName, Tier } from "../core/ids.js";
 import { isSafeSessionName, MAX_SESSION_NAME_LENGTH } from "../identity/session-name.js";
 
@@ -50,9 +51,11 @@ export interface Registry {
   /** Every session name in use, lower-cased (a live view), for picking a new unique name. */
   takenNames(): ReadonlySet<string>;
   /**
-   * Adds or replaces a chat's entry and schedules a (coalesced) write. Throws DispatchError
-   * `registry_invalid_entry` for an unsafe session name, a name another chat holds, or a change
-   * of an existing chat's name; `registry_closed` after `close()`.
+   * Adds or replaces a chat's entry and schedules a (coalesced) write: soon for a change a resume
+   * depends on, later for bookkeeping (see `classifyChange`); an entry equal to the stored one
+   * changes nothing. Throws DispatchError `registry_invalid_entry` for an unsafe session name, a
+   * name another chat holds, or a change of an existing chat's name; `registry_closed` after
+   * `close()`.
    */
   set(chatId: ChatId, entry: RegistryEntry): void;
   /**
@@ -69,6 +72,48 @@ export interface Registry {
 }
 
 export const SESSION_NAME_MAX_LENGTH = MAX_SESSION_NAME_LENGTH;
+
+/**
+ * What a change puts at stake, which decides how soon a durable adapter writes it:
+ * - `resume`: a new or removed entry, or any field other than the bookkeeping ones (the session
+ *   id and its history, the session name, contact, tier, chat kind, fields of a newer dispatch).
+ *   Losing it could start a chat afresh or forget a transcript, so it is written promptly.
+ * - `bookkeeping`: only `BOOKKEEPING_FIELDS` changed. They describe activity, every message
+ *   changes them, and losing the last few seconds of them loses no conversation.
+ */
+export type ChangeKind = "resume" | "bookkeeping";
+
+/** Counters and times every message or turn moves; nothing reads them to resume a session. */
+export const BOOKKEEPING_FIELDS: ReadonlySet<string> = new Set<keyof RegistryEntry>([
+  "last_message_time",
+  "turns",
+  "errors",
+  "restarts",
+  "channel",
+]);
+
+/**
+ * The kind of the change from `before` to `after` (undefined: no entry), or undefined when they
+ * are equal field for field. Pure; a key holding `undefined` counts as absent, as in the file.
+ */
+export function classifyChange(
+  before: RegistryEntry | undefined,
+  after: RegistryEntry | undefined,
+): ChangeKind | undefined {
+  if (before === after) return undefined;
+  if (before === undefined || after === undefined) return "resume";
+  const old = before as unknown as Record<string, unknown>;
+  const next = after as unknown as Record<string, unknown>;
+  let kind: ChangeKind | undefined;
+  for (const key of new Set([...Object.keys(old), ...Object.keys(next)])) {
+    const left = old[key];
+    const right = next[key];
+    if (left === right || isDeepStrictEqual(left, right)) continue;
+    if (!BOOKKEEPING_FIELDS.has(key)) return "resume";
+    kind = "bookkeeping";
+  }
+  return kind;
+}
 
 /**
  * Why `name` is not safe as a session name (it becomes a folder name under the transcripts

@@ -91,6 +91,23 @@ const MIGRATIONS: readonly string[] = [
     UNIQUE (project_key, session_id, subpath, uuid)
   );
   `,
+  // 1 -> 2: what each turn cost (issue 7). No foreign key to inbound: turns outlive pruning.
+  `
+  CREATE TABLE turns (
+    id             INTEGER PRIMARY KEY,
+    chat_id        TEXT NOT NULL,
+    session_id     TEXT NOT NULL,
+    message_uuids  TEXT NOT NULL,
+    ended_at       INTEGER NOT NULL,
+    duration_ms    INTEGER NOT NULL,
+    is_error       INTEGER NOT NULL CHECK (is_error IN (0, 1)),
+    total_cost_usd REAL NOT NULL,
+    total_tokens   INTEGER,
+    cost_usd       REAL
+  );
+  CREATE INDEX turns_chat ON turns (chat_id, id);
+  CREATE INDEX turns_session ON turns (session_id, id);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

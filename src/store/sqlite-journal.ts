@@ -20,6 +20,8 @@ import {
   type OutboxStatus,
   type RecordInboundResult,
   type Reply,
+  type SessionCost,
+  type TurnRecord,
 } from "./journal.js";
 import { journalError, type Database } from "./sqlite-database.js";
 
@@ -59,6 +61,29 @@ interface OutboxRecord {
   created_at: number;
   sent_at: number | null;
 }
+
+interface SessionCostRow {
+  chat_id: string;
+  session_id: string;
+  cost_usd: number;
+  turns: number;
+  unknown_turns: number;
+}
+
+interface TurnRow {
+  chat_id: string;
+  session_id: string;
+  message_uuids: string;
+  ended_at: number;
+  duration_ms: number;
+  is_error: number;
+  total_cost_usd: number;
+  total_tokens: number | null;
+  cost_usd: number | null;
+}
+
+/** Turns `recentTurns` returns when no limit is given. */
+const DEFAULT_TURN_LIMIT = 100;
 
 const OPEN = "('received', 'delivered')";
 const UNSENT = "('pending', 'failed')";
@@ -163,6 +188,23 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
     // old when its newest member is, and done when no part of its reply is still to be sent.
     pruneOutbox: db.prepare(`DELETE FROM outbox WHERE inbound_id IN (${PRUNABLE})`),
     pruneInbound: db.prepare(`DELETE FROM inbound WHERE id IN (${PRUNABLE})`),
+    insertTurn: db.prepare(
+      `INSERT INTO turns (chat_id, session_id, message_uuids, ended_at, duration_ms, is_error,
+         total_cost_usd, total_tokens, cost_usd)
+       VALUES (@chatId, @sessionId, @messageUuids, @endedAt, @durationMs, @isError,
+         @totalCostUsd, @totalTokens, @costUsd)`,
+    ),
+    turnsOfChat: db.prepare<[string, number], TurnRow>(
+      `SELECT * FROM turns WHERE chat_id = ? ORDER BY id DESC LIMIT ?`,
+    ),
+    turnsOfSession: db.prepare<[string, string, number], TurnRow>(
+      `SELECT * FROM turns WHERE chat_id = ? AND session_id = ? ORDER BY id DESC LIMIT ?`,
+    ),
+    costBySession: db.prepare<[], SessionCostRow>(
+      `SELECT chat_id, session_id, coalesce(sum(cost_usd), 0) AS cost_usd, count(*) AS turns,
+         count(*) - count(cost_usd) AS unknown_turns
+       FROM turns GROUP BY chat_id, session_id`,
+    ),
   }));
 
   const unknownInbound = (id: number) =>
@@ -350,6 +392,48 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
         return row === undefined ? undefined : toInboundRow(row);
       });
     },
+    recordTurn(turn) {
+      const problem = turnProblem(turn);
+      if (problem !== undefined) {
+        throw new DispatchError(
+          "journal_invalid_turn",
+          `Cannot record a turn of chat ${turn.chatId}: ${problem}.`,
+        );
+      }
+      guard("write to", () =>
+        statements.insertTurn.run({
+          chatId: turn.chatId,
+          sessionId: turn.sessionId,
+          messageUuids: JSON.stringify(turn.messageUuids),
+          endedAt: turn.endedAt.getTime(),
+          durationMs: Math.round(turn.durationMs),
+          isError: turn.isError ? 1 : 0,
+          totalCostUsd: turn.totalCostUsd,
+          totalTokens: turn.totalTokens,
+          costUsd: turn.costUsd,
+        }),
+      );
+    },
+    recentTurns(chatId, options = {}) {
+      const limit = options.limit ?? DEFAULT_TURN_LIMIT;
+      return guard("read", () =>
+        (options.sessionId === undefined
+          ? statements.turnsOfChat.all(chatId, limit)
+          : statements.turnsOfSession.all(chatId, options.sessionId, limit)
+        ).map(toTurnRecord),
+      );
+    },
+    costBySession() {
+      return guard("read", () =>
+        statements.costBySession.all().map((row): SessionCost => ({
+          chatId: row.chat_id,
+          sessionId: row.session_id,
+          costUsd: row.cost_usd,
+          turns: row.turns,
+          unknownTurns: row.unknown_turns,
+        })),
+      );
+    },
     counts() {
       return guard("read", () => {
         const counts: JournalCounts = {
@@ -403,6 +487,41 @@ function toInboundRow(row: InboundRecord): InboundRow {
   if (row.error_message !== null) result.errorMessage = row.error_message;
   if (row.answered_by !== null) result.answeredBy = row.answered_by;
   return result;
+}
+
+/** What is wrong with a turn record, or undefined when nothing is. */
+function turnProblem(turn: TurnRecord): string | undefined {
+  if (Number.isNaN(turn.endedAt.getTime())) return "`endedAt` is not a valid Date";
+  if (!Number.isFinite(turn.durationMs) || turn.durationMs < 0)
+    return `expected \`durationMs\` to be a non-negative number, got \`${turn.durationMs}\``;
+  if (!Number.isFinite(turn.totalCostUsd))
+    return `expected \`totalCostUsd\` to be a number, got \`${turn.totalCostUsd}\``;
+  if (turn.costUsd !== null && !(Number.isFinite(turn.costUsd) && turn.costUsd >= 0))
+    return `expected \`costUsd\` to be null or a non-negative number, got \`${turn.costUsd}\``;
+  return undefined;
+}
+
+function toTurnRecord(row: TurnRow): TurnRecord {
+  return {
+    chatId: row.chat_id,
+    sessionId: row.session_id,
+    messageUuids: parseUuids(row.message_uuids),
+    endedAt: new Date(row.ended_at),
+    durationMs: row.duration_ms,
+    isError: row.is_error === 1,
+    totalCostUsd: row.total_cost_usd,
+    totalTokens: row.total_tokens,
+    costUsd: row.cost_usd,
+  };
+}
+
+function parseUuids(text: string): string[] {
+  try {
+    const value: unknown = JSON.parse(text);
+    return Array.isArray(value) ? value.filter((item) => typeof item === "string") : [];
+  } catch {
+    return [];
+  }
 }
 
 function toOutboxRow(row: OutboxRecord): OutboxRow {

@@ -39,6 +39,11 @@ export interface TranscriptStore {
   entryCount(key: SessionKey): number;
   /** The last `limit` entries of a session's main transcript, oldest first, whatever its project. */
   recentEntries(sessionId: string, limit: number): SessionStoreEntry[];
+  /**
+   * User and assistant messages (distinct by `uuid`) in a session's main transcript, in the
+   * project that holds the most of them: what a resume of that session should bring back.
+   */
+  messageCount(sessionId: string): number;
 }
 
 export interface TranscriptStoreOptions {
@@ -106,6 +111,18 @@ export function createTranscriptStore(options: TranscriptStoreOptions): Transcri
       .prepare<[string, number], string>(
         `SELECT entry FROM transcript_entries WHERE session_id = ? AND subpath = ''
          ORDER BY seq DESC LIMIT ?`,
+      )
+      .pluck(),
+    projectsOf: db
+      .prepare<[string], string>(
+        `SELECT project_key FROM transcript_keys WHERE session_id = ? AND subpath = ''`,
+      )
+      .pluck(),
+    messages: db
+      .prepare<[string, string], number>(
+        `SELECT count(DISTINCT uuid) FROM transcript_entries
+         WHERE project_key = ? AND session_id = ? AND subpath = ''
+           AND json_extract(entry, '$.type') IN ('user', 'assistant')`,
       )
       .pluck(),
     subkeys: db
@@ -186,6 +203,16 @@ export function createTranscriptStore(options: TranscriptStoreOptions): Transcri
           .reverse()
           .map((text) => JSON.parse(text) as SessionStoreEntry),
       );
+    },
+    messageCount(sessionId) {
+      return guard("read a transcript from", () => {
+        // Per project through the primary key's index: transcript_keys is small, entries are not.
+        let most = 0;
+        for (const projectKey of statements.projectsOf.all(sessionId)) {
+          most = Math.max(most, statements.messages.get(projectKey, sessionId) ?? 0);
+        }
+        return most;
+      });
     },
     entryCount(key) {
       return guard("read a transcript from", () =>

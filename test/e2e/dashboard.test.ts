@@ -72,6 +72,25 @@ function poll<T>(read: () => Promise<T> | T) {
   return expect.poll(read, { timeout: WAIT_MS, interval: 100 });
 }
 
+/** The dollars in a cost as the page shows it ("cost $0.0014", "$0.12+"); NaN for "–". */
+async function dollars(locator: Locator): Promise<number> {
+  const text = (await locator.textContent()) ?? "";
+  const match = /\$(\d+(?:\.\d+)?)/.exec(text);
+  return match ? Number(match[1]) : Number.NaN;
+}
+
+interface SessionDetail {
+  session: { cost_so_far_usd: number | null; cost_unknown_turns: number };
+  transcript: { cost_usd: number | null; inputs: { text: string }[] }[];
+}
+
+/** What the page reads for a session: its view, and its transcript with each turn's cost. */
+async function detail(chatId: string): Promise<SessionDetail> {
+  const response = await daemon!.api("GET", `/v1/dashboard/sessions/${encodeURIComponent(chatId)}`);
+  expect(response.status).toBe(200);
+  return response.json as SessionDetail;
+}
+
 function row(chatId: string): Locator {
   return page.locator(`tr[data-chat-id="${chatId}"]`);
 }
@@ -121,6 +140,8 @@ describe("the dashboard in a browser", () => {
     await poll(() => row(JOHN).locator("th.contact a").textContent()).toBe("John Doe");
     await poll(() => row(JOHN).locator('[data-key="turns"]').textContent()).toBe("1");
     await poll(() => row(JOHN).locator('[data-key="tier"]').textContent()).toBe("favorite");
+    // The cost so far, from the turn the daemon recorded in its journal.
+    await poll(() => dollars(row(JOHN).locator('[data-key="cost"]'))).toBeGreaterThan(0);
 
     const heightBefore = (await row(JOHN).boundingBox())!.height;
     expect(await send(JANE, "remember the word basil")).toContain("I will remember basil");
@@ -171,8 +192,19 @@ describe("the dashboard in a browser", () => {
     expect(await first.locator(".bubble.out .text").textContent()).toContain(
       "I will remember cinnamon",
     );
-    // Each turn has its timing.
-    expect(await first.locator(".turn-meta").textContent()).toMatch(/\d+(\.\d)? (ms|s)/);
+    // Each turn has its timing and its own cost (the CLI's transcript has none: the daemon
+    // records each turn's cost in its journal and matches it to the turn by the message's UUID).
+    expect(await first.locator(".turn-time").textContent()).toMatch(/\d+(\.\d)? (ms|s)$/);
+    expect(await dollars(first.locator(".turn-cost"))).toBeGreaterThan(0);
+    expect(await dollars(turns.nth(1).locator(".turn-cost"))).toBeGreaterThan(0);
+    // The cost so far is the sum of the turns' costs.
+    const { session, transcript } = await detail(JOHN);
+    expect(transcript.map((turn) => turn.cost_usd! > 0)).toEqual([true, true]);
+    expect(session.cost_so_far_usd).toBeCloseTo(
+      transcript.reduce((sum, turn) => sum + turn.cost_usd!, 0),
+      10,
+    );
+    expect(await dollars(page.locator('[data-fact="Cost so far"]'))).toBeGreaterThan(0);
 
     const tool = turns.nth(1).locator("details.tool");
     expect(await tool.locator(".tool-name").textContent()).toBe("mcp__dispatch__send_message");
@@ -233,6 +265,28 @@ describe("the dashboard in a browser", () => {
     expect(session.json).toMatchObject({ restarts: 1 });
   });
 
+  it("gives the first turn of a resumed session its own cost, not the session's total", async () => {
+    const before = await detail(JOHN);
+    // The restart above resumed the session in a new agent process, which carries the running
+    // total its transcript saved: the turn's own cost is found from the turn recorded before.
+    expect(await send(JOHN, "are you still there?")).toContain("are you still there?");
+    // The transcript mirror is written in batches: the turn may show a moment after the reply.
+    await poll(async () => (await detail(JOHN)).transcript.length).toBe(
+      before.transcript.length + 1,
+    );
+    const after = await detail(JOHN);
+    const resumed = after.transcript.at(-1)!;
+    expect(resumed.inputs[0]!.text).toBe("are you still there?");
+    expect(resumed.cost_usd).toBeGreaterThan(0);
+    // About one turn's worth, not the three turns before it added in again.
+    expect(resumed.cost_usd!).toBeLessThan(2 * before.transcript.at(-1)!.cost_usd!);
+    expect(after.session).toMatchObject({ cost_unknown_turns: 0 });
+    expect(after.session.cost_so_far_usd).toBeCloseTo(
+      before.session.cost_so_far_usd! + resumed.cost_usd!,
+      10,
+    );
+  });
+
   it("shows health: live sessions, charts of the last day, and the restart", async () => {
     await page.getByRole("link", { name: "Health", exact: true }).click();
     await page.getByRole("heading", { name: "Health", level: 1 }).waitFor();
@@ -240,11 +294,24 @@ describe("the dashboard in a browser", () => {
     const charts = page.locator("svg.chart");
     expect(await charts.count()).toBe(2);
     expect(await charts.nth(0).getAttribute("aria-label")).toMatch(/Messages per hour/);
-    // Four messages so far, all in this hour: the last bar is the only one drawn.
+    // Five messages so far, in this hour (or the one before): bars are drawn.
     await poll(() => charts.nth(0).locator("rect.bar").count()).toBeGreaterThan(0);
     const lastRestart = page.locator('section[aria-labelledby="restarts-title"] li').first();
     await poll(() => lastRestart.textContent()).toContain(JOHN);
     expect(await lastRestart.textContent()).toContain("requested from the dashboard");
+    // The spare process the agent keeps ready (`spareProcesses` is 1 by default).
+    const spares = page.locator(".stat", { hasText: "Spare processes" });
+    await poll(() => spares.locator(".stat-value").textContent()).toBe("1 of 1");
+    // Messages and reply latency come from the daemon's own events, as they happen.
+    const health = (await daemon!.api("GET", "/v1/dashboard/health")).json as {
+      hours: { messages: number; replies: number; latency_avg_ms: number | null }[];
+    };
+    const hours = health.hours.filter((hour) => hour.messages > 0);
+    expect(hours.reduce((sum, hour) => sum + hour.messages, 0)).toBe(5);
+    expect(hours.reduce((sum, hour) => sum + hour.replies, 0)).toBe(5);
+    expect(hours.every((hour) => hour.latency_avg_ms !== null && hour.latency_avg_ms > 0)).toBe(
+      true,
+    );
     await screenshot("health");
   });
 

@@ -104,3 +104,34 @@ export async function startDaemonProcess(
     },
   };
 }
+
+/**
+ * Runs `dispatch start` expecting it to refuse: resolves with its exit code and output once it
+ * exits. Should it come up instead (its API answers), it is killed and this rejects.
+ */
+export async function runDaemonExpectingRefusal(
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", CLI, "start"], { env, cwd: REPO });
+  let output = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("exit", (code) => resolve(code)),
+  );
+  let code: number | null | undefined;
+  void exited.then((exitCode) => (code = exitCode));
+  while (code === undefined) {
+    const up = await fetch(`http://127.0.0.1:${env.DISPATCH_PORT}/healthz`).then(
+      (response) => response.ok,
+      () => false,
+    );
+    if (up) {
+      child.kill("SIGKILL");
+      await exited;
+      throw new Error(`dispatch started although it should have refused:\n${output}`);
+    }
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 100))]);
+  }
+  return { code, output };
+}

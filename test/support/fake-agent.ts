@@ -29,6 +29,11 @@ export class FakeAgent implements AgentPort {
   readonly histories = new Map<string, string[]>();
   /** Inputs pushed while this is false wait until `release()`. */
   autoReply = true;
+  /**
+   * When set, a resumed conversation reports this many messages as what it came back with
+   * (`AgentConversation.resumed`), a tick after it starts.
+   */
+  resumedMessages: ((sessionId: string) => number) | undefined;
   private nextPid = 1000;
 
   constructor(
@@ -79,8 +84,16 @@ export class FakeAgent implements AgentPort {
     };
 
     let initSent = false;
+    const resumedMessages = this.resumedMessages;
     const conversation: FakeConversation = {
       options,
+      ...(options.resume && resumedMessages
+        ? {
+            resumed: new Promise<{ messages: number }>((resolve) =>
+              setImmediate(() => resolve({ messages: resumedMessages(sessionId) })),
+            ),
+          }
+        : {}),
       inputs: [],
       closed: false,
       pid,
@@ -91,7 +104,10 @@ export class FakeAgent implements AgentPort {
         }
       })(),
       push: (input) => {
+        // As the CLI does: an input whose id this conversation has seen is ignored.
+        const repeated = conversation.inputs.some((earlier) => earlier.id === input.id);
         conversation.inputs.push(input);
+        if (repeated) return;
         if (!initSent) {
           initSent = true;
           events.push({ type: "init", sessionId });

@@ -45,6 +45,8 @@ export interface RealManagerOptions {
   onReply?: (reply: TurnReply) => void;
   policy?: AgentPolicy;
   sendInterim?: (chatId: ChatId, text: string) => Promise<void>;
+  /** More variables for the CLI children (for example its retry settings). */
+  env?: Record<string, string>;
 }
 
 /** A SessionManager wired as the daemon wires it: real SDK, real registry file, real folders. */
@@ -53,7 +55,10 @@ export async function createRealManager(options: RealManagerOptions) {
   const registry = await openJsonFileRegistry({ path: registryPath(options.home), logger });
   const manager = new SessionManager(
     {
-      agent: createClaudeSdkAgent({ logger, env: testAgentEnv(options.home, options.modelUrl) }),
+      agent: createClaudeSdkAgent({
+        logger,
+        env: { ...testAgentEnv(options.home, options.modelUrl), ...options.env },
+      }),
       registry,
       folders: createSessionFolders(path.join(options.home, "transcripts")),
       clock: options.clock ?? systemClock,

@@ -18,6 +18,7 @@ import { createSessionsView } from "./sessions-view.js";
  *   last_message_time: string | null, chat_kind: string, channel: string | null,
  *   turns: number, errors: number, restarts: number, unanswered: number, pid: number | null,
  *   total_cost_usd: number | null, memory_bytes: number | null,
+ *   cost_so_far_usd: number | null, cost_unknown_turns: number,
  *   previous_session_ids: { session_id: string, replaced_at: string, reason: string }[],
  * }} Session
  *

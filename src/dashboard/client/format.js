@@ -49,12 +49,35 @@ export function duration(ms) {
   return `${numberFormat.format(ms / 3_600_000)} h`;
 }
 
-/** @param {number | null | undefined} usd */
+/**
+ * "$1.25", "$0.0123" (a turn often costs less than a cent), "<$0.0001", "$0"; "–" when unknown.
+ * @param {number | null | undefined} usd
+ */
 export function cost(usd) {
-  if (usd === null || usd === undefined) return "–";
+  if (usd === null || usd === undefined || !Number.isFinite(usd)) return "–";
   if (usd === 0) return "$0";
-  if (usd < 0.01) return "<$0.01";
+  if (usd < 0.0001) return "<$0.0001";
+  if (usd < 0.01) return `$${usd.toFixed(4)}`;
   return `$${usd.toFixed(2)}`;
+}
+
+/**
+ * What a chat has cost so far: "+" marks turns of unknown cost left out of the sum.
+ * @param {{ cost_so_far_usd: number | null, cost_unknown_turns: number }} session
+ */
+export function costSoFar(session) {
+  const known = cost(session.cost_so_far_usd);
+  return session.cost_so_far_usd !== null && session.cost_unknown_turns > 0 ? `${known}+` : known;
+}
+
+/**
+ * Says what `costSoFar` cannot: which turns it leaves out.
+ * @param {{ cost_so_far_usd: number | null, cost_unknown_turns: number }} session
+ */
+export function costSoFarNote(session) {
+  if (session.cost_so_far_usd === null) return "No turn of this chat has a recorded cost yet.";
+  if (session.cost_unknown_turns === 0) return "Every recorded turn of this chat, summed.";
+  return `Every recorded turn of this chat, summed; ${plural(session.cost_unknown_turns, "turn")} of unknown cost left out.`;
 }
 
 /** @param {number | null | undefined} bytes */

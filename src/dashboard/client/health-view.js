@@ -155,19 +155,24 @@ export function createHealthView(context) {
         ? "no chat is waiting"
         : `in ${plural(health.queues.length, "chat")}`,
     );
+    const { ready, configured } = health.spares;
     setText(
       spares.value,
-      health.spares.ready === null
-        ? health.spares.configured === null
+      ready === null
+        ? configured === null
           ? "–"
-          : String(health.spares.configured)
-        : String(health.spares.ready),
+          : `? of ${configured}`
+        : configured === null
+          ? String(ready)
+          : `${ready} of ${configured}`,
     );
     setText(
       spares.note,
-      health.spares.ready === null
-        ? "configured"
-        : `ready of ${health.spares.configured ?? "?"} configured`,
+      configured === 0
+        ? "none configured (spareProcesses)"
+        : ready === null
+          ? "ready now: unknown"
+          : "ready now, of spareProcesses",
     );
 
     replaceChildren(

@@ -9,7 +9,16 @@
 import { actionLabel, displayName, runAction } from "./actions.js";
 import { ApiError, request, sessionPath } from "./api.js";
 import { h, replaceChildren, setText } from "./dom.js";
-import { absoluteTime, bytes, clockTime, cost, duration, relativeTime } from "./format.js";
+import {
+  absoluteTime,
+  bytes,
+  clockTime,
+  cost,
+  costSoFar,
+  costSoFarNote,
+  duration,
+  relativeTime,
+} from "./format.js";
 
 /**
  * @typedef {import("./app.js").Context} Context
@@ -271,15 +280,34 @@ export function createSessionView(context, chatId) {
    * @param {Set<string | undefined>} open
    */
   function renderTurn(turn, open) {
+    // Timing and cost are always there ("–" when unknown), so every turn's line reads alike.
     const meta = [
       clockTime(turn.started_at),
-      turn.duration_ms === null ? null : duration(turn.duration_ms),
-      turn.cost_usd === null ? null : cost(turn.cost_usd),
+      h(
+        "span",
+        { class: "turn-time" },
+        h("span", { class: "visually-hidden" }, "took "),
+        duration(turn.duration_ms),
+      ),
+      h(
+        "span",
+        {
+          class: "turn-cost",
+          title:
+            turn.cost_usd === null
+              ? "No cost is recorded for this turn: one of dispatch's own context turns, a turn from before costs were recorded, or a resume whose starting figure was lost."
+              : "This turn's own cost, from the agent's figures.",
+        },
+        h("span", { class: "visually-hidden" }, turn.cost_usd === null ? "cost unknown" : "cost "),
+        turn.cost_usd === null
+          ? h("span", { "aria-hidden": "true" }, cost(null))
+          : cost(turn.cost_usd),
+      ),
       turn.tokens
         ? `${turn.tokens.input + turn.tokens.cache_read + turn.tokens.cache_creation} in / ${turn.tokens.output} out tokens`
         : null,
       turn.is_error ? "error" : null,
-    ].filter(Boolean);
+    ].filter((part) => part !== null && part !== "");
     return h(
       "li",
       { class: turn.is_error ? "turn error-turn" : "turn", "data-turn": turn.index },
@@ -287,7 +315,11 @@ export function createSessionView(context, chatId) {
         "h3",
         { class: "turn-head" },
         `Turn ${turn.index}`,
-        h("span", { class: "turn-meta" }, meta.join(" · ")),
+        h(
+          "span",
+          { class: "turn-meta" },
+          meta.flatMap((part, index) => (index === 0 ? [part] : [" · ", part])),
+        ),
       ),
       turn.inputs.map((input, index) =>
         h(
@@ -360,7 +392,7 @@ export function createSessionView(context, chatId) {
       ["Errors", String(session.errors)],
       ["Restarts", String(session.restarts)],
       ["Waiting", String(session.unanswered)],
-      ["Cost", cost(session.total_cost_usd)],
+      ["Cost so far", costSoFar(session)],
       [
         "Process",
         session.pid === null ? "not running" : `pid ${session.pid}, ${bytes(session.memory_bytes)}`,
@@ -378,6 +410,8 @@ export function createSessionView(context, chatId) {
     }
     const lastCell = facts.querySelector('[data-fact="Last message"]');
     if (lastCell instanceof HTMLElement) lastCell.title = absoluteTime(session.last_message_time);
+    const costCell = facts.querySelector('[data-fact="Cost so far"]');
+    if (costCell instanceof HTMLElement) costCell.title = costSoFarNote(session);
     const entry = Object.fromEntries(
       REGISTRY_FIELDS.map((field) => [
         field,

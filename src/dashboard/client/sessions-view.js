@@ -7,7 +7,7 @@
  */
 import { actionLabel, displayName, runAction } from "./actions.js";
 import { h, setText } from "./dom.js";
-import { absoluteTime, bytes, cost, plural, relativeTime } from "./format.js";
+import { absoluteTime, bytes, costSoFar, costSoFarNote, plural, relativeTime } from "./format.js";
 
 /**
  * @typedef {import("./app.js").Context} Context
@@ -68,10 +68,10 @@ const COLUMNS = [
   },
   {
     key: "cost",
-    label: "Cost",
+    label: "Cost so far",
     numeric: true,
-    sortValue: (session) => session.total_cost_usd ?? -1,
-    text: (session) => cost(session.total_cost_usd),
+    sortValue: (session) => session.cost_so_far_usd ?? -1,
+    text: costSoFar,
   },
   {
     key: "memory",
@@ -253,6 +253,8 @@ export function createSessionsView(context) {
     if (state) state.dataset.state = session.state;
     const last = cells.get("last_message_time");
     if (last) last.title = absoluteTime(session.last_message_time);
+    const costCell = cells.get("cost");
+    if (costCell) costCell.title = costSoFarNote(session);
     for (const hidden of row.querySelectorAll("[data-name]")) {
       setText(hidden, ` ${displayName(session)}`);
     }

@@ -4,12 +4,11 @@ import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { SessionView } from "../../../src/channels/http/control-plane.js";
 import { ManualClock } from "../../../src/core/clock.js";
-import { asAgentSessionId, asChatId, asSessionName } from "../../../src/core/ids.js";
-import type { SessionStatus } from "../../../src/core/session-manager.js";
-import type { SessionSnapshot } from "../../../src/core/session.js";
-import { createActivityLog, type ActivityLog } from "../../../src/dashboard/activity-log.js";
+import { asChatId } from "../../../src/core/ids.js";
+import { createActivityFeed, type ActivityFeed } from "../../../src/dashboard/activity-feed.js";
 import {
   createDaemonDashboardSource,
+  type CostsLike,
   type DaemonDashboardSource,
   type PoolLike,
 } from "../../../src/dashboard/daemon-source.js";
@@ -22,62 +21,20 @@ const JOHN = "+15551234567";
 const JANE = "+15559876543";
 const START = Date.parse("2026-03-01T12:00:00.000Z");
 
-/** The manager's side of a session, kept in step with the control plane's view by `set`. */
-class FakeManager {
-  readonly statuses = new Map<string, SessionStatus>();
-  pool?: () => PoolLike;
-  list(): SessionStatus[] {
-    return [...this.statuses.values()];
-  }
-}
-
 let clock: ManualClock;
 let control: FakeControlPlane;
-let manager: FakeManager;
-let activity: ActivityLog;
+let manager: { pool?: () => PoolLike };
+let activity: ActivityFeed;
 let source: DaemonDashboardSource | undefined;
 let root: string;
 
-function set(chatId: string, view: Partial<SessionView>, live?: Partial<SessionSnapshot>): void {
-  const current = control.sessions.get(chatId);
-  const next = control.addSession({ ...current, ...view, chat_id: chatId });
-  manager.statuses.set(chatId, {
-    chat_id: asChatId(chatId),
-    session_name: asSessionName(next.session_name),
-    contact_name: next.contact_name,
-    tier: next.tier,
-    session_id: next.session_id === null ? null : asAgentSessionId(next.session_id),
-    created_at: next.created_at,
-    last_message_time: next.last_message_time,
-    chat_kind: "individual",
-    channel: next.channel,
-    previous_session_ids: [],
-    turns: next.turns,
-    errors: next.errors,
-    restarts: next.restarts,
-    state: next.state as SessionStatus["state"],
-    queued: next.unanswered,
-    live:
-      live === undefined
-        ? undefined
-        : {
-            state: "idle",
-            agentSessionId: asAgentSessionId(next.session_id ?? "x"),
-            turns: next.turns,
-            consecutiveErrors: 0,
-            lastActivityMs: START,
-            busySinceMs: undefined,
-            unanswered: next.unanswered,
-            pid: next.pid ?? undefined,
-            processAlive: true,
-            loopCrashed: false,
-            totalCostUsd: 0,
-            ...live,
-          },
-  });
+function set(chatId: string, view: Partial<SessionView>): void {
+  control.addSession({ ...control.sessions.get(chatId), ...view, chat_id: chatId });
 }
 
-function open(options: { inferActivity?: boolean } = {}): DaemonDashboardSource {
+function open(
+  options: { costs?: CostsLike; sparesReady?: () => number } = {},
+): DaemonDashboardSource {
   source = createDaemonDashboardSource({
     dispatcher: control,
     manager,
@@ -95,8 +52,8 @@ function open(options: { inferActivity?: boolean } = {}): DaemonDashboardSource 
 beforeEach(async () => {
   clock = new ManualClock(START);
   control = new FakeControlPlane((text) => `re: ${text}`);
-  manager = new FakeManager();
-  activity = createActivityLog();
+  manager = {};
+  activity = createActivityFeed({ clock });
   root = await mkdtemp(path.join(os.tmpdir(), "dispatch-dashboard-source-"));
   set(JOHN, { turns: 0, unanswered: 0, last_message_time: null, state: "stopped" });
 });
@@ -127,32 +84,51 @@ describe("createDaemonDashboardSource", () => {
     expect(seen).toHaveLength(1);
   });
 
-  it("feeds the activity log from what changed between looks", () => {
+  it("walks the sessions only while a page is subscribed", () => {
+    let looks = 0;
+    const listSessions = control.listSessions.bind(control);
+    control.listSessions = () => {
+      looks += 1;
+      return listSessions();
+    };
     const dashboard = open();
-    const sent = START + 500;
-    clock.advance(500);
-    set(
-      JOHN,
-      { state: "idle", turns: 1, last_message_time: new Date(sent).toISOString() },
-      { lastActivityMs: sent + 1_200 },
-    );
-    clock.advance(1_000);
-    const hour = dashboard.health().hours.at(-1)!;
-    expect(hour).toMatchObject({ messages: 1, replies: 1, latency_avg_ms: 1_200 });
+    clock.advance(10_000);
+    expect(looks).toBe(0);
 
-    set(JOHN, { state: "failed", turns: 2, errors: 1 });
-    clock.advance(1_000);
-    expect(dashboard.health().recent_errors.map((error) => error.code)).toEqual([
-      "session_failed",
-      "turn_error",
-    ]);
+    const unsubscribe = dashboard.subscribe(() => {});
+    clock.advance(3_000);
+    expect(looks).toBeGreaterThanOrEqual(3);
+
+    unsubscribe();
+    const before = looks;
+    clock.advance(10_000);
+    expect(looks).toBe(before);
   });
 
-  it("records nothing itself when the daemon feeds the log (inferActivity: false)", () => {
-    const dashboard = open({ inferActivity: false });
-    set(JOHN, { turns: 5, last_message_time: new Date(START).toISOString() });
+  it("shows the activity the daemon's events fed, and infers none from the sessions", () => {
+    const dashboard = open();
+    // The sessions' counts change, but only events make activity.
+    set(JOHN, {
+      state: "idle",
+      turns: 5,
+      errors: 1,
+      last_message_time: new Date(START).toISOString(),
+    });
     clock.advance(2_000);
-    expect(dashboard.health().hours.at(-1)).toMatchObject({ messages: 0, replies: 0 });
+    expect(dashboard.health().hours.at(-1)).toMatchObject({ messages: 0, replies: 0, errors: 0 });
+    expect(dashboard.health().recent_errors).toEqual([]);
+
+    activity.messageAccepted(JOHN, "m1");
+    clock.advance(1_200);
+    activity.turnEnded({ chatId: JOHN, messageIds: ["m1"], isError: false });
+    activity.sessionEvent({ type: "fail", chatId: asChatId(JOHN), cause: "exit code 1" });
+    expect(dashboard.health().hours.at(-1)).toMatchObject({
+      messages: 1,
+      replies: 1,
+      errors: 1,
+      latency_avg_ms: 1_200,
+    });
+    expect(dashboard.health().recent_errors.map((error) => error.code)).toEqual(["session_failed"]);
   });
 
   it("restarts through the dispatcher, records why once, and tells subscribers at once", async () => {
@@ -166,8 +142,9 @@ describe("createDaemonDashboardSource", () => {
     expect(control.restarts).toEqual([JOHN]);
     expect(seen.at(-1)!.find((session) => session.chat_id === JOHN)!.restarts).toBe(1);
 
-    set(JOHN, { restarts: 1 });
-    clock.advance(3_000);
+    // The session manager reports the restart as an operator's: the dashboard names itself.
+    clock.advance(1_000);
+    activity.sessionEvent({ type: "restart", chatId: asChatId(JOHN), reason: "requested" });
     expect(dashboard.health().recent_restarts).toEqual([
       {
         chat_id: JOHN,
@@ -242,6 +219,8 @@ describe("createDaemonDashboardSource", () => {
     ]);
     expect(health.sessions).toEqual({ registered: 2, live: 0, bound: 4, waiting: 1, evictions: 3 });
     expect(health.spares).toEqual({ configured: 2, ready: null });
+    source!.close();
+    expect(open({ sparesReady: () => 1 }).health().spares).toEqual({ configured: 2, ready: 1 });
     expect(health.version).toBe("0.1.0-test");
 
     manager.pool = () => ({ live: 2, bound: Number.POSITIVE_INFINITY, waiting: 0, evictions: 0 });
@@ -266,13 +245,159 @@ describe("createDaemonDashboardSource", () => {
   });
 
   it("adds the live process's memory", async () => {
-    set(JOHN, { pid: process.pid, state: "idle" }, {});
+    set(JOHN, { pid: process.pid, state: "idle" });
     const dashboard = open();
+    expect(dashboard.getSession(JOHN)!.memory_bytes).toBeNull(); // read only while a page looks
+    dashboard.subscribe(() => {});
     for (let attempt = 0; attempt < 100; attempt += 1) {
       if (dashboard.getSession(JOHN)!.memory_bytes !== null) break;
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     expect(dashboard.getSession(JOHN)!.memory_bytes).toBeGreaterThan(1024 * 1024);
     expect(dashboard.listSessions()[0]!.memory_bytes).toBeGreaterThan(1024 * 1024);
+  });
+
+  it("adds the cost so far of the chat's current and earlier sessions, null when none is recorded", () => {
+    const asked: string[][] = [];
+    const costs: CostsLike = {
+      costOf: (sessionIds) => {
+        asked.push([...sessionIds]);
+        return sessionIds.includes("old-1")
+          ? { costUsd: 0.5, turns: 4, unknownTurns: 1 }
+          : { costUsd: 0, turns: 0, unknownTurns: 0 };
+      },
+      recentTurns: () => [],
+    };
+    set(JOHN, {
+      session_id: "abc-123",
+      previous_session_ids: [
+        {
+          session_id: "old-1",
+          replaced_at: "2026-02-01T10:00:00.000Z",
+          reason: "context overflow",
+        },
+      ],
+    });
+    set(JANE, { session_id: "jane-1" });
+    const dashboard = open({ costs });
+    expect(dashboard.getSession(JOHN)).toMatchObject({
+      cost_so_far_usd: 0.5,
+      cost_unknown_turns: 1,
+    });
+    expect(asked.at(-1)).toEqual(["abc-123", "old-1"]);
+    expect(dashboard.getSession(JANE)).toMatchObject({
+      cost_so_far_usd: null,
+      cost_unknown_turns: 0,
+    });
+  });
+
+  it("puts each recorded turn's cost on the transcript turn holding its message", async () => {
+    const costs: CostsLike = {
+      costOf: () => ({ costUsd: 0, turns: 0, unknownTurns: 0 }),
+      recentTurns: (chatId, limit) => {
+        expect([chatId, limit]).toEqual([JOHN, 1_000]);
+        return [
+          { messageUuids: ["uuid-2"], costUsd: 0.25 },
+          { messageUuids: ["uuid-1"], costUsd: 0.125 },
+        ];
+      },
+    };
+    const dashboard = open({ costs });
+    set(JOHN, { session_id: "abc-123", session_name: "john-doe" });
+    const folder = path.join(
+      root,
+      ".claude",
+      "projects",
+      projectFolderName(path.join(root, "transcripts", "john-doe")),
+    );
+    await mkdir(folder, { recursive: true });
+    const line = (type: string, id: string, text: string, second: number) =>
+      JSON.stringify(
+        type === "user"
+          ? {
+              type,
+              uuid: id,
+              message: { role: "user", content: text },
+              timestamp: `2026-03-01T12:00:0${second}Z`,
+            }
+          : {
+              type,
+              message: { id, role: "assistant", content: [{ type: "text", text }] },
+              timestamp: `2026-03-01T12:00:0${second}Z`,
+            },
+      );
+    await writeFile(
+      path.join(folder, "abc-123.jsonl"),
+      [
+        line("user", "uuid-1", "first", 0),
+        line("assistant", "m1", "one", 1),
+        line("user", "uuid-unrecorded", "second", 2),
+        line("assistant", "m2", "two", 3),
+        line("user", "uuid-2", "third", 4),
+        line("assistant", "m3", "three", 5),
+      ].join("\n"),
+    );
+    const turns = await dashboard.transcript(JOHN);
+    expect(turns.map((turn) => [turn.inputs[0]!.text, turn.cost_usd])).toEqual([
+      ["first", 0.125],
+      ["second", null],
+      ["third", 0.25],
+    ]);
+  });
+
+  it("reads a resumed session's transcript from the mirror, where the CLI's file stopped", async () => {
+    const entry = (type: "user" | "assistant", text: string, second: number) =>
+      type === "user"
+        ? {
+            type,
+            message: { role: "user", content: text },
+            timestamp: `2026-03-01T12:00:0${second}Z`,
+          }
+        : {
+            type,
+            message: { id: `m${second}`, role: "assistant", content: [{ type: "text", text }] },
+            timestamp: `2026-03-01T12:00:0${second}Z`,
+          };
+    const beforeResume = [entry("user", "hi", 0), entry("assistant", "hello", 1)];
+    let mirror: unknown[] = [
+      ...beforeResume,
+      entry("user", "again", 2),
+      entry("assistant", "yes", 3),
+    ];
+    source = createDaemonDashboardSource({
+      dispatcher: control,
+      manager,
+      activity,
+      transcriptsDir: path.join(root, "transcripts"),
+      claudeDir: path.join(root, ".claude"),
+      transcriptMirror: {
+        recentEntries: (sessionId) => (sessionId === "abc-123" ? mirror : []),
+      },
+      logger: createLogger({ level: "silent" }),
+      clock,
+    });
+    set(JOHN, { session_id: "abc-123", session_name: "john-doe" });
+    const folder = path.join(
+      root,
+      ".claude",
+      "projects",
+      projectFolderName(path.join(root, "transcripts", "john-doe")),
+    );
+    await mkdir(folder, { recursive: true });
+    await writeFile(
+      path.join(folder, "abc-123.jsonl"),
+      beforeResume.map((line) => JSON.stringify(line)).join("\n"),
+    );
+    const texts = async () =>
+      (await source!.transcript(JOHN)).map((turn) => [turn.inputs[0]!.text, turn.steps.length]);
+    expect(await texts()).toEqual([
+      ["hi", 1],
+      ["again", 1],
+    ]);
+    // The mirror is written in batches: when it lags behind the file, the file wins.
+    mirror = [entry("user", "hi", 0)];
+    expect(await texts()).toEqual([["hi", 1]]);
+    mirror = [];
+    expect(await texts()).toEqual([["hi", 1]]);
   });
 });

@@ -11,7 +11,13 @@ import { sessionView } from "../../support/fake-control-plane.js";
 export function dashboardSession(
   overrides: Partial<DashboardSession> & { chat_id: string },
 ): DashboardSession {
-  return { ...sessionView(overrides), memory_bytes: null, ...overrides };
+  return {
+    ...sessionView(overrides),
+    memory_bytes: null,
+    cost_so_far_usd: null,
+    cost_unknown_turns: 0,
+    ...overrides,
+  };
 }
 
 /** A dashboard source in memory: records calls, and lets a test change sessions and end streams. */

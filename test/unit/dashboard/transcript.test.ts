@@ -57,6 +57,8 @@ describe("parseTranscript on a real CLI transcript", () => {
       channel: "http",
       received_at: "2026-11-25T07:43:39.690Z",
       at: "2026-11-25T07:43:42.288Z",
+      // The UUID dispatch gave the message: how the turn is matched to its recorded cost.
+      uuid: "e7ce3e99-4d78-4772-a26a-e2a9279e3eff",
     });
     expect(first.raw).toContain("<dispatch-message nonce=");
     expect(first.raw).toContain("<untrusted-text nonce=");

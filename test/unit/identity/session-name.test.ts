@@ -8,7 +8,13 @@ import {
   isSafeSessionName,
 } from "../../../src/identity/session-name.js";
 
-const none: ReadonlySet<string> = new Set();
+/** Taken names as the registry keeps them: compared case-insensitively. */
+function takenAmong(names: readonly string[]): (name: string) => boolean {
+  const lowerCase = new Set(names.map((name) => name.toLowerCase()));
+  return (name) => lowerCase.has(name.toLowerCase());
+}
+
+const none = takenAmong([]);
 
 /** Any UTF-16 code unit, so lone surrogates, NUL and control characters turn up. */
 const codeUnitString = fc.string({
@@ -50,11 +56,13 @@ describe("createSessionName", () => {
   });
 
   it("adds -2, -3, ... to avoid names already taken, ignoring case", () => {
-    expect(createSessionName("John Doe", new Set(["John-Doe"]))).toBe("john-doe-2");
-    expect(createSessionName("John Doe", new Set(["john-doe", "JOHN-DOE-2"]))).toBe("john-doe-3");
-    expect(createSessionName("🎉", new Set(["chat"]))).toBe("chat-2");
+    expect(createSessionName("John Doe", takenAmong(["John-Doe"]))).toBe("john-doe-2");
+    expect(createSessionName("John Doe", takenAmong(["john-doe", "JOHN-DOE-2"]))).toBe(
+      "john-doe-3",
+    );
+    expect(createSessionName("🎉", takenAmong(["chat"]))).toBe("chat-2");
     // A suffix on the 48-character cut still fits the stored-name limit.
-    const long = createSessionName("y".repeat(60), new Set(["y".repeat(48)]));
+    const long = createSessionName("y".repeat(60), takenAmong(["y".repeat(48)]));
     expect(long).toBe(`${"y".repeat(48)}-2`);
   });
 
@@ -70,17 +78,17 @@ describe("createSessionName", () => {
       fc.property(anyName, fc.array(anyName, { maxLength: 5 }), (contactName, others) => {
         // Take the natural name and some suffixes in random case, to force the suffix path.
         const natural = createSessionName(contactName, none);
-        const taken = new Set([
+        const takenNames = [
           ...others,
           natural.toUpperCase(),
           `${natural}-2`,
           `${natural}-3`.toUpperCase(),
-        ]);
-        const name = createSessionName(contactName, taken);
+        ];
+        const name = createSessionName(contactName, takenAmong(takenNames));
         expect(isSafeSessionName(name)).toBe(true);
         expect(name.length).toBeLessThanOrEqual(MAX_SESSION_NAME_LENGTH);
         expect(name).not.toMatch(/[/\\\0]|\.\./);
-        const takenLowerCase = [...taken].map((taken) => taken.toLowerCase());
+        const takenLowerCase = takenNames.map((taken) => taken.toLowerCase());
         expect(takenLowerCase).not.toContain(name);
       }),
       { numRuns: 1000 },

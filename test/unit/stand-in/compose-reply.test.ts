@@ -350,6 +350,24 @@ describe("untrustedPartOf", () => {
     expect(untrustedPartOf("plain")).toBe("plain");
   });
 
+  it("lists the markers of earlier user messages and of replies, in order, for [[markers]]", () => {
+    const reply = replyTo([
+      user('<untrusted-text nonce="1">c07-m0001 hello</untrusted-text>'),
+      assistant("[stand-in model] Reply to message 1: c07-m0001 hello"),
+      user('<untrusted-text nonce="2">c07-m0002 [[delay 5]]</untrusted-text>'),
+      user('<untrusted-text nonce="3">c07-m0002 [[delay 5]]</untrusted-text>'),
+      assistant("[stand-in model] Reply to message 3: c07-m0002"),
+      user("[[markers]]"),
+    ]);
+    expect(textOf(reply)).toBe(
+      "[stand-in model] Markers said: c07-m0001 c07-m0002 c07-m0002. " +
+        "Markers answered: c07-m0001 c07-m0002.",
+    );
+    expect(textOf(replyTo([user("[[markers]]")]))).toBe(
+      "[stand-in model] Markers said: (none). Markers answered: (none).",
+    );
+  });
+
   it("answers [[silent]] with exactly the reply dispatch drops", () => {
     expect(textOf(replyTo([user("[[silent]] just chatting")]))).toBe("[silent]");
   });

@@ -4,13 +4,14 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ManualClock } from "../../../src/core/clock.js";
 import { DispatchError } from "../../../src/core/errors.js";
-import { asChatId } from "../../../src/core/ids.js";
+import { asAgentSessionId, asChatId } from "../../../src/core/ids.js";
 import { createMemoryLogger } from "../../../src/logging/logger.js";
 import { writeFileDurable } from "../../../src/store/durable-file.js";
 import {
   openJsonFileRegistry,
   type JsonFileRegistryOptions,
 } from "../../../src/store/json-file-registry.js";
+import type { RegistryEntry } from "../../../src/store/registry.js";
 import { describeRegistryContract, FAMILY, JANE, JOHN, makeEntry } from "./registry-contract.js";
 
 let folder: string;
@@ -41,10 +42,15 @@ function deferred<T = void>(): Deferred<T> {
   return { promise, resolve };
 }
 
+/** The written data as text (the registry hands writers a reused Buffer: read it at once). */
+function textOf(data: string | Buffer): string {
+  return typeof data === "string" ? data : data.toString("utf8");
+}
+
 /** A durable writer that records calls and the most writes ever running at once. */
 function countingWriter() {
   const stats = { calls: [] as string[], running: 0, maxRunning: 0 };
-  const writeFile = async (target: string, data: string) => {
+  const writeFile = async (target: string, data: string | Buffer) => {
     stats.calls.push(target);
     stats.running += 1;
     stats.maxRunning = Math.max(stats.maxRunning, stats.running);
@@ -158,6 +164,12 @@ describe("JsonFileRegistry: loading", () => {
     await seedFile(original);
     const { registry } = await open();
     expect(await readFile(`${path}.last-good`, "utf8")).toBe(original);
+    // Copied by the kernel through a temp file that is gone; private, whatever the original's mode.
+    expect((await readdir(join(folder, "state"))).sort()).toEqual([
+      "sessions.json",
+      "sessions.json.last-good",
+    ]);
+    expect((await stat(`${path}.last-good`)).mode & 0o777).toBe(0o600);
     registry.update(JOHN, { turns: 4 });
     await registry.close();
     expect(await readFile(`${path}.last-good`, "utf8")).toBe(await readFile(path, "utf8"));
@@ -336,7 +348,7 @@ describe("JsonFileRegistry: writing", () => {
       flushDelayMs: 5,
       writeFile: async (target, data) => {
         await writeFileDurable(target, data);
-        written.resolve(data);
+        written.resolve(textOf(data));
       },
     });
     registry.set(JOHN, makeEntry("john-doe"));
@@ -363,7 +375,7 @@ describe("JsonFileRegistry: writing", () => {
       writeFile: async (target, data) => {
         running += 1;
         expect(running).toBe(1);
-        if (target === path) snapshots.push(data);
+        if (target === path) snapshots.push(textOf(data));
         if (snapshots.length === 1) {
           firstStarted.resolve();
           await gate.promise;
@@ -399,6 +411,165 @@ describe("JsonFileRegistry: writing", () => {
     expect(registry.stats.writes).toBe(1);
     expect(writer.stats.calls).toEqual([path]);
     await registry.close();
+  });
+});
+
+describe("JsonFileRegistry: prompt and bookkeeping writes", () => {
+  const BOOKKEEPING_MS = 5_000;
+  const PROMPT_MS = 25;
+
+  /** A registry on a manual clock whose writes are announced one by one. */
+  async function openOnClock() {
+    const clock = new ManualClock();
+    const writes: string[] = [];
+    let announce = deferred<string>();
+    const { registry } = await open({
+      clock,
+      flushDelayMs: PROMPT_MS,
+      bookkeepingDelayMs: BOOKKEEPING_MS,
+      writeFile: async (target, data) => {
+        await writeFileDurable(target, data);
+        if (target !== path) return;
+        writes.push(textOf(data));
+        const written = announce;
+        announce = deferred<string>();
+        written.resolve(textOf(data));
+      },
+    });
+    return {
+      registry,
+      clock,
+      writes,
+      /** Resolves with the text of the next write of the registry file. */
+      nextWrite: () => announce.promise,
+    };
+  }
+
+  /** Lets timer callbacks that started a write get as far as they can. */
+  async function settle(): Promise<void> {
+    for (let round = 0; round < 5; round += 1)
+      await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  it("writes a bookkeeping-only change only when its window ends", async () => {
+    const { registry, clock, writes, nextWrite } = await openOnClock();
+    registry.set(JOHN, makeEntry("john-doe"));
+    await registry.flush();
+    expect(writes).toHaveLength(1);
+
+    registry.update(JOHN, { turns: 1, last_message_time: "2026-02-07T14:30:00.000Z" });
+    registry.update(JOHN, { errors: 1, restarts: 1, channel: "imessage" });
+    clock.advance(BOOKKEEPING_MS - 1);
+    await settle();
+    expect(writes).toHaveLength(1);
+
+    const written = nextWrite();
+    clock.advance(1);
+    const text = await written;
+    expect(writes).toHaveLength(2);
+    expect(JSON.parse(text)).toMatchObject({
+      [JOHN]: { turns: 1, errors: 1, restarts: 1, channel: "imessage" },
+    });
+    await registry.close();
+  });
+
+  it.each([
+    ["a new session id", { session_id: asAgentSessionId("abc-123") }],
+    [
+      "a replaced session",
+      {
+        previous_session_ids: [
+          {
+            session_id: asAgentSessionId("old"),
+            replaced_at: "2026-02-07T14:30:00.000Z",
+            reason: "restart",
+          },
+        ],
+      },
+    ],
+    ["a new tier", { tier: "family" }],
+    ["a new contact name", { contact_name: "Johnny" }],
+  ])(
+    "writes %s within the prompt delay, taking pending bookkeeping along",
+    async (_label, patch) => {
+      const { registry, clock, writes, nextWrite } = await openOnClock();
+      registry.set(JOHN, makeEntry("john-doe"));
+      await registry.flush();
+
+      registry.update(JOHN, { turns: 7 }); // bookkeeping: due in 5 s
+      clock.advance(1_000);
+      registry.update(JOHN, patch); // brings the write forward
+      const written = nextWrite();
+      clock.advance(PROMPT_MS);
+      const onDisk = JSON.parse(await written) as Record<string, RegistryEntry>;
+      expect(onDisk[JOHN]).toMatchObject({ ...patch, turns: 7 });
+
+      // The bookkeeping timer was replaced, not left to write the same state again.
+      clock.advance(BOOKKEEPING_MS);
+      await settle();
+      expect(writes).toHaveLength(2);
+      await registry.close();
+    },
+  );
+
+  it("writes a new chat and a removed one within the prompt delay", async () => {
+    const { registry, clock, nextWrite } = await openOnClock();
+    let written = nextWrite();
+    registry.set(JOHN, makeEntry("john-doe"));
+    clock.advance(PROMPT_MS);
+    expect(Object.keys(JSON.parse(await written) as object)).toEqual([JOHN]);
+
+    written = nextWrite();
+    registry.remove(JOHN);
+    clock.advance(PROMPT_MS);
+    expect(await written).toBe("{}\n");
+    await registry.close();
+  });
+
+  it("keeps a prompt write's timer when bookkeeping follows it", async () => {
+    const { registry, clock, nextWrite } = await openOnClock();
+    const written = nextWrite();
+    registry.set(JOHN, makeEntry("john-doe"));
+    registry.update(JOHN, { turns: 3 });
+    clock.advance(PROMPT_MS);
+    expect(await written).toContain('"turns": 3');
+    await registry.close();
+  });
+
+  it("flush() writes pending bookkeeping at once, and close() too", async () => {
+    const { registry, writes } = await openOnClock();
+    registry.set(JOHN, makeEntry("john-doe"));
+    registry.update(JOHN, { turns: 1 });
+    await registry.flush();
+    expect(writes.at(-1)).toContain('"turns": 1');
+
+    registry.update(JOHN, { turns: 2 });
+    await registry.close(); // no clock advance: close() writes it
+    expect(writes.at(-1)).toContain('"turns": 2');
+    expect(await readFile(path, "utf8")).toContain('"turns": 2');
+  });
+
+  it("treats an update that changes nothing as no change at all", async () => {
+    const { registry, clock, writes } = await openOnClock();
+    registry.set(JOHN, makeEntry("john-doe", { session_id: asAgentSessionId("abc") }));
+    await registry.flush();
+    const stored = registry.get(JOHN);
+
+    // What the manager does after every turn: the same session id, a channel it already had.
+    registry.update(JOHN, { session_id: asAgentSessionId("abc"), channel: null });
+    registry.set(JOHN, makeEntry("john-doe", { session_id: asAgentSessionId("abc") }));
+    expect(registry.get(JOHN)).toBe(stored);
+    clock.advance(BOOKKEEPING_MS);
+    await registry.flush();
+    expect(writes).toHaveLength(1);
+    await registry.close();
+  });
+
+  it("rejects a negative bookkeeping delay, naming the option and the value", async () => {
+    const error = await openError({ bookkeepingDelayMs: -1 });
+    expect(error.code).toBe("invalid_option");
+    expect(error.message).toContain("`bookkeepingDelayMs`");
+    expect(error.message).toContain("`-1`");
   });
 });
 

@@ -92,6 +92,7 @@ describe("openStateDatabase", () => {
       "outbox",
       "transcript_entries",
       "transcript_keys",
+      "turns",
     ]);
   });
 

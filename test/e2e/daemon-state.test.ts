@@ -1,0 +1,143 @@
+import { mkdir, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
+import {
+  freePort,
+  runDaemonExpectingRefusal,
+  startDaemonProcess,
+  type DaemonProcess,
+} from "../support/daemon-process.js";
+import { makeTempHome } from "../support/real-manager.js";
+
+/**
+ * Damaged state files through the real daemon process: a corrupt or truncated journal, or a
+ * corrupt `sessions.json` with no last good copy, stop the start with what to do, and the file
+ * is left exactly as it was; a corrupt `sessions.json` with a last good copy is set aside and
+ * the chat carries on in its own session.
+ */
+const JOHN = "+15551234567";
+
+let model: StandInModel;
+let home: { home: string; remove(): Promise<void> };
+let env: NodeJS.ProcessEnv;
+let stateDir: string;
+let journalFile: string;
+let registryFile: string;
+let sessionId: string;
+let daemon: DaemonProcess | undefined;
+
+/** The state files as a good run left them, put back before each case. */
+const saved = new Map<string, Buffer>();
+
+async function restoreState(): Promise<void> {
+  for (const suffix of ["-wal", "-shm"]) await rm(`${journalFile}${suffix}`, { force: true });
+  for (const [file, bytes] of saved) await writeFile(file, bytes);
+}
+
+beforeAll(async () => {
+  model = await startStandInModel();
+  home = await makeTempHome();
+  await mkdir(path.join(home.home, "dispatch"), { recursive: true });
+  await writeFile(
+    path.join(home.home, "dispatch", "contacts.json"),
+    JSON.stringify({ contacts: [{ name: "John Doe", tier: "favorite", handles: [JOHN] }] }),
+  );
+  env = {
+    PATH: process.env.PATH,
+    HOME: home.home,
+    DISPATCH_PORT: String(await freePort()),
+    ANTHROPIC_BASE_URL: model.url,
+    ANTHROPIC_API_KEY: "test-key",
+  };
+  stateDir = path.join(home.home, "dispatch", "state");
+  journalFile = path.join(stateDir, "journal.db");
+  registryFile = path.join(stateDir, "sessions.json");
+
+  daemon = await startDaemonProcess(env);
+  const first = await daemon.api("POST", "/v1/messages", {
+    chat_id: JOHN,
+    text: "remember the word cedar",
+    wait: true,
+  });
+  sessionId = (first.json as { session_id: string }).session_id;
+  expect(await daemon.stop("SIGTERM")).toBe(0);
+  daemon = undefined;
+  for (const file of [journalFile, registryFile, `${registryFile}.last-good`]) {
+    saved.set(file, await readFile(file));
+  }
+});
+
+afterAll(async () => {
+  if (daemon) await daemon.stop("SIGKILL");
+  await model.close();
+  await home.remove();
+});
+
+describe("a damaged journal", () => {
+  it("refuses to start on a truncated journal, says what to do, and leaves the file as it was", async () => {
+    await restoreState();
+    await truncate(journalFile, Math.floor((await stat(journalFile)).size / 2));
+    const before = await readFile(journalFile);
+
+    const { code, output } = await runDaemonExpectingRefusal(env);
+
+    expect(code).toBe(1);
+    expect(output).toContain(`The journal ${journalFile} is damaged`);
+    expect(output).toMatch(/move \S*journal\.db aside/);
+    expect(output).toMatch(/restore a backup/i);
+    expect((await readFile(journalFile)).equals(before)).toBe(true);
+  });
+
+  it("refuses to start on a file that is not a database at all, and leaves it as it was", async () => {
+    await restoreState();
+    const garbage = Buffer.from("not a database, only bytes ".repeat(400));
+    await writeFile(journalFile, garbage);
+
+    const { code, output } = await runDaemonExpectingRefusal(env);
+
+    expect(code).toBe(1);
+    expect(output).toContain(`The journal ${journalFile} is damaged`);
+    expect((await readFile(journalFile)).equals(garbage)).toBe(true);
+  });
+});
+
+describe("a damaged sessions.json", () => {
+  it("refuses to start when there is no last good copy, and leaves the file as it was", async () => {
+    await restoreState();
+    await rm(`${registryFile}.last-good`);
+    const broken = '{ "+15551234567": { "session_name": "john-doe", ';
+    await writeFile(registryFile, broken);
+
+    const { code, output } = await runDaemonExpectingRefusal(env);
+
+    expect(code).toBe(1);
+    expect(output).toContain(`The session registry ${registryFile} cannot be loaded`);
+    expect(output).toContain("will not start with an empty registry");
+    expect(output).toMatch(/Restore \S*sessions\.json\.last-good/);
+    expect(await readFile(registryFile, "utf8")).toBe(broken);
+    await expect(stat(`${registryFile}.last-good`)).rejects.toThrow(/ENOENT/);
+  });
+
+  it("sets a corrupt file aside and carries on from the last good copy, in the same session", async () => {
+    await restoreState();
+    const broken = "{ truncated";
+    await writeFile(registryFile, broken);
+
+    daemon = await startDaemonProcess(env);
+    const recall = await daemon.api("POST", "/v1/messages", {
+      chat_id: JOHN,
+      text: "what word did I ask you to remember?",
+      wait: true,
+    });
+
+    expect(recall.status).toBe(200);
+    expect(recall.json).toMatchObject({ session_id: sessionId });
+    expect((recall.json as { reply: string }).reply).toContain("You asked me to remember cedar");
+    const keptAside = (await readdir(stateDir)).filter(
+      (name) => name.startsWith("sessions.json") && name.includes("corrupt"),
+    );
+    expect(keptAside).toHaveLength(1);
+    expect(await readFile(path.join(stateDir, keptAside[0]!), "utf8")).toBe(broken);
+  });
+});

@@ -1,0 +1,148 @@
+import { readdir, readFile, rm, writeFile, mkdir } from "node:fs/promises";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
+import { freePort, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
+import { makeTempHome } from "../support/real-manager.js";
+
+/**
+ * A resume the Claude CLI cannot honour in full, with dispatch's copy of the transcript intact:
+ * the transcripts folder moved (config `transcriptsDir`), so the copy is filed under the old
+ * folder's project and the SDK does not find it, and the CLI's own transcript is cut short (one
+ * chat) or gone (the other). Without the check the first resumes with half its history and the
+ * second starts blank; with it, both are rebuilt from dispatch's copy and answer from it.
+ */
+const JOHN = "+15551234567";
+const JANE = "+15559876543";
+
+let model: StandInModel;
+let home: { home: string; remove(): Promise<void> };
+let env: NodeJS.ProcessEnv;
+let daemon: DaemonProcess | undefined;
+
+interface Reply {
+  reply: string;
+  session_id: string;
+}
+
+interface SessionView {
+  session_id: string;
+  previous_session_ids: { session_id: string; reason: string }[];
+}
+
+async function writeConfig(transcriptsDir: string): Promise<void> {
+  await writeFile(
+    path.join(home.home, "dispatch", "config.json"),
+    JSON.stringify({ transcriptsDir, spareProcesses: 0 }),
+  );
+}
+
+async function send(chatId: string, text: string): Promise<Reply> {
+  const response = await daemon!.api("POST", "/v1/messages", { chat_id: chatId, text, wait: true });
+  expect(response.status).toBe(200);
+  return response.json as Reply;
+}
+
+/** The CLI's own transcript of a session, in whichever project folder it is. */
+async function cliTranscriptOf(sessionId: string): Promise<string> {
+  const projects = path.join(home.home, ".claude", "projects");
+  for (const folder of await readdir(projects)) {
+    const file = path.join(projects, folder, `${sessionId}.jsonl`);
+    const found = await readFile(file, "utf8").then(
+      () => true,
+      () => false,
+    );
+    if (found) return file;
+  }
+  throw new Error(`no CLI transcript for session ${sessionId} under ${projects}`);
+}
+
+beforeAll(async () => {
+  model = await startStandInModel();
+  home = await makeTempHome();
+  await mkdir(path.join(home.home, "dispatch"), { recursive: true });
+  await writeFile(
+    path.join(home.home, "dispatch", "contacts.json"),
+    JSON.stringify({
+      contacts: [
+        { name: "John Doe", tier: "favorite", handles: [JOHN] },
+        { name: "Jane Roe", tier: "favorite", handles: [JANE] },
+      ],
+    }),
+  );
+  await writeConfig(path.join(home.home, "transcripts-old"));
+  env = {
+    PATH: process.env.PATH,
+    HOME: home.home,
+    DISPATCH_PORT: String(await freePort()),
+    ANTHROPIC_BASE_URL: model.url,
+    ANTHROPIC_API_KEY: "test-key",
+  };
+  daemon = await startDaemonProcess(env);
+});
+
+afterAll(async () => {
+  if (daemon) await daemon.stop("SIGKILL");
+  await model.close();
+  await home.remove();
+});
+
+describe("the check after each resume", () => {
+  it("rebuilds from dispatch's copy a session whose resume came back short or empty", async () => {
+    await send(JOHN, "hello there");
+    const johnBefore = await send(JOHN, "remember the word cedar");
+    const janeBefore = await send(JANE, "remember the word plum");
+    expect(await daemon!.stop("SIGTERM")).toBe(0);
+    daemon = undefined;
+
+    // John's CLI transcript loses everything from "cedar" on; Jane's is gone.
+    const johnFile = await cliTranscriptOf(johnBefore.session_id);
+    const lines = (await readFile(johnFile, "utf8")).split("\n");
+    const cut = lines.findIndex((line) => line.includes('"type":"user"') && line.includes("cedar"));
+    expect(cut).toBeGreaterThan(0);
+    await writeFile(johnFile, lines.slice(0, cut).join("\n") + "\n");
+    await rm(await cliTranscriptOf(janeBefore.session_id));
+    await writeConfig(path.join(home.home, "transcripts-new"));
+
+    daemon = await startDaemonProcess(env);
+    const johnAfter = await send(JOHN, "what word did I ask you to remember?");
+    const janeAfter = await send(JANE, "what word did I ask you to remember?");
+
+    expect(johnAfter.reply).toContain("You asked me to remember cedar");
+    expect(janeAfter.reply).toContain("You asked me to remember plum");
+    for (const [chatId, before, after] of [
+      [JOHN, johnBefore, johnAfter],
+      [JANE, janeBefore, janeAfter],
+    ] as const) {
+      expect(after.session_id).not.toBe(before.session_id);
+      const view = (await daemon.api("GET", `/v1/sessions/${encodeURIComponent(chatId)}`))
+        .json as SessionView;
+      expect(view.session_id).toBe(after.session_id);
+      expect(view.previous_session_ids).toEqual([
+        expect.objectContaining({ session_id: before.session_id, reason: "history-missing" }),
+      ]);
+    }
+
+    const warnings = daemon
+      .output()
+      .split("\n")
+      .filter((line) => line.includes('"session-history-missing"'));
+    expect(warnings).toHaveLength(2);
+    const metrics = await fetch(`http://127.0.0.1:${daemon.port}/metrics`, {
+      headers: { authorization: `Bearer ${daemon.token}` },
+    }).then((response) => response.text());
+    expect(metrics).toMatch(/dispatch_sessions_replaced_total\{reason="history-missing"\} 2\b/);
+  });
+
+  it("leaves a session whose history came back whole as it was", async () => {
+    const before = await send(JOHN, "remember the word birch");
+    expect(await daemon!.stop("SIGTERM")).toBe(0);
+    daemon = await startDaemonProcess(env);
+
+    const after = await send(JOHN, "what word did I ask you to remember?");
+
+    expect(after.reply).toContain("You asked me to remember birch");
+    expect(after.session_id).toBe(before.session_id);
+    expect(daemon.output()).not.toContain('"session-history-missing"');
+  });
+});

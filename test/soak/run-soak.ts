@@ -1,0 +1,94 @@
+/**
+ * `npm run soak`: the long crash loop. Defaults: 20 contacts, 50 SIGKILL restarts, each 3-15 s
+ * after the daemon answers `/healthz` (later when it has answered nothing by then, so every run
+ * makes progress on a busy machine), about 15 minutes on 2 cores. Prints the seed first, so a
+ * run can be repeated with `--seed`; exits 1 unless nothing was lost, duplicated or out of order.
+ */
+import { parseArgs } from "node:util";
+import { runCrashLoop } from "./crash-loop.js";
+import { formatReport } from "./report.js";
+import { passed } from "./judge.js";
+
+const HELP = `Usage: npm run soak -- [options]
+
+  --restarts N        SIGKILL restarts of the daemon (default 50)
+  --contacts N        contacts sending at once (default 20)
+  --seed N            seed of the kill moments, pauses and reply delays (default: random)
+  --kill-min-ms N     shortest run of the daemon before a kill, from /healthz (default 3000);
+                      a daemon that has answered nothing by then runs until it has
+  --kill-max-ms N     longest run (default 15000)
+  --drain-ms N        after the last start, how long contacts get to finish (default 300000)
+  --keep-home         keep the temporary home (journal, transcripts) for a look afterwards
+  --help              this text`;
+
+function positiveInteger(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const number = Number(value);
+  if (!Number.isSafeInteger(number) || number < 0 || (number === 0 && name !== "--seed")) {
+    throw new Error(
+      `Expected \`${name}\` to be a ${name === "--seed" ? "non-negative" : "positive"} integer, got \`${value}\`. See --help.`,
+    );
+  }
+  return number;
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      restarts: { type: "string" },
+      contacts: { type: "string" },
+      seed: { type: "string" },
+      "kill-min-ms": { type: "string" },
+      "kill-max-ms": { type: "string" },
+      "drain-ms": { type: "string" },
+      "keep-home": { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const killMin = positiveInteger("--kill-min-ms", values["kill-min-ms"], 3_000);
+  const killMax = positiveInteger("--kill-max-ms", values["kill-max-ms"], 15_000);
+  if (killMax < killMin) {
+    throw new Error(
+      `Expected \`--kill-max-ms\` (${killMax}) to be at least \`--kill-min-ms\` (${killMin}).`,
+    );
+  }
+  const seed = positiveInteger("--seed", values.seed, Math.floor(Math.random() * 2 ** 31));
+  console.log(`seed ${seed}`);
+  const interrupted = new AbortController();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      console.log(`${signal}: stopping the daemon and cleaning up`);
+      interrupted.abort();
+    });
+  }
+  const result = await runCrashLoop({
+    restarts: positiveInteger("--restarts", values.restarts, 50),
+    contacts: positiveInteger("--contacts", values.contacts, 20),
+    seed,
+    killAfterMs: { min: killMin, max: killMax },
+    thinkMs: { min: 200, max: 2_000 },
+    replyDelayMaxMs: 1_500,
+    drainMs: positiveInteger("--drain-ms", values["drain-ms"], 5 * 60_000),
+    keepHome: values["keep-home"],
+    signal: interrupted.signal,
+    log: (line) => console.log(`[${new Date().toISOString()}] ${line}`),
+  });
+  console.log(`\n${formatReport(result)}`);
+  return passed(result.verdict) ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof Error && error.name === "AbortError") {
+      console.error("soak interrupted: nothing judged");
+      process.exit(130);
+    }
+    console.error(error instanceof Error ? error.message : error);
+    process.exit(2);
+  },
+);

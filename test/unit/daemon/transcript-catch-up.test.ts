@@ -1,0 +1,176 @@
+/**
+ * Regression (found by the crash loop, `test/soak/`): turns an orphaned CLI wrote to its own
+ * transcript after the daemon was killed never reached dispatch's copy; once the copy held the
+ * session, the SDK resumed from it and the conversation came back without them.
+ */
+import { mkdir, mkdtemp, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ManualClock } from "../../../src/core/clock.js";
+import { asAgentSessionId, asChatId, asSessionName } from "../../../src/core/ids.js";
+import {
+  catchUpTranscriptCopies,
+  missingTail,
+  parseTranscriptLines,
+} from "../../../src/daemon/transcript-catch-up.js";
+import { projectFolderName } from "../../../src/dashboard/transcript-file.js";
+import { createMemoryLogger } from "../../../src/logging/logger.js";
+import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
+import { openStateDatabase, type Database } from "../../../src/store/sqlite-database.js";
+import {
+  createTranscriptStore,
+  type SessionStoreEntry,
+  type TranscriptStore,
+} from "../../../src/store/transcript-store.js";
+
+const entry = (uuid: string | undefined, type = "user"): SessionStoreEntry =>
+  uuid === undefined ? { type } : { type, uuid };
+
+describe("missingTail", () => {
+  const file = [entry("a"), entry(undefined, "queue-operation"), entry("b"), entry("c")];
+
+  it("is the whole file for an empty copy, and what follows the copy's last entry otherwise", () => {
+    expect(missingTail(file, [])).toEqual(file);
+    expect(missingTail(file, [entry("a")])).toEqual(file.slice(1));
+    expect(missingTail(file, [entry("a"), entry("b")])).toEqual([entry("c")]);
+    expect(missingTail(file, file)).toEqual([]);
+  });
+
+  it("adds nothing when the copy's last entry is not in the file (the file is the stale one)", () => {
+    expect(missingTail(file, [entry("a"), entry("z")])).toEqual([]);
+  });
+});
+
+describe("parseTranscriptLines", () => {
+  it("keeps entries and skips blank lines, odd values and a line a crash cut off", () => {
+    const text = '{"type":"user","uuid":"a"}\n\n[1]\n{"no":"type"}\n{"type":"assistant","uu';
+    expect(parseTranscriptLines(text)).toEqual([entry("a")]);
+  });
+});
+
+describe("catchUpTranscriptCopies", () => {
+  let folder: string;
+  let db: Database;
+  let transcripts: TranscriptStore;
+  const clock = new ManualClock(Date.parse("2026-11-25T10:00:00Z"));
+
+  beforeEach(async () => {
+    folder = await mkdtemp(join(tmpdir(), "dispatch-catch-up-"));
+    db = openStateDatabase({ path: join(folder, "journal.db"), logger: createMemoryLogger() });
+    transcripts = createTranscriptStore({ db, clock });
+  });
+
+  afterEach(async () => {
+    db.close();
+    await rm(folder, { recursive: true, force: true });
+  });
+
+  it("copies the turns a CLI wrote after the crash, once, after what the copy had", async () => {
+    const transcriptsDir = join(folder, "transcripts");
+    await mkdir(join(transcriptsDir, "john-doe"), { recursive: true });
+    const projectKey = projectFolderName(join(transcriptsDir, "john-doe"));
+    const claudeDir = join(folder, ".claude");
+    const file = join(claudeDir, "projects", projectKey, "session-1.jsonl");
+    await mkdir(join(claudeDir, "projects", projectKey), { recursive: true });
+    const lines = [entry("u1"), entry("a1", "assistant"), entry("u2"), entry("a2", "assistant")];
+    await writeFile(file, lines.map((line) => JSON.stringify(line)).join("\n") + "\n");
+    // The copy got the first turn while the daemon lived; the file was written after it.
+    await transcripts.append({ projectKey, sessionId: "session-1" }, lines.slice(0, 2));
+    const later = new Date(clock.now() + 60_000);
+    await utimes(file, later, later);
+
+    const registry = createMemoryRegistry();
+    registry.set(asChatId("+15551234567"), {
+      session_name: asSessionName("john-doe"),
+      contact_name: "John Doe",
+      tier: "favorite",
+      session_id: asAgentSessionId("session-1"),
+      created_at: "2026-11-25T09:00:00.000Z",
+      last_message_time: null,
+      chat_kind: "individual",
+      channel: "http",
+      previous_session_ids: [],
+      turns: 1,
+      errors: 0,
+      restarts: 0,
+    });
+    const logger = createMemoryLogger();
+    const tmpDir = join(folder, "tmp");
+    await mkdir(tmpDir);
+    const deps = { registry, transcripts, transcriptsDir, claudeDir, tmpDir, logger };
+
+    expect(await catchUpTranscriptCopies(deps)).toBe(1);
+    expect(await transcripts.load({ projectKey, sessionId: "session-1" })).toEqual(lines);
+    // Written now, the copy is newer than the file: nothing more to do.
+    clock.advance(120_000);
+    await transcripts.append({ projectKey, sessionId: "session-1" }, []);
+    expect(await catchUpTranscriptCopies(deps)).toBe(0);
+    expect(await transcripts.load({ projectKey, sessionId: "session-1" })).toEqual(lines);
+  });
+});
+
+describe("catchUpTranscriptCopies with a session resumed from the copy", () => {
+  let folder: string;
+  let db: Database;
+
+  beforeEach(async () => {
+    folder = await mkdtemp(join(tmpdir(), "dispatch-catch-up-"));
+    db = openStateDatabase({ path: join(folder, "journal.db"), logger: createMemoryLogger() });
+  });
+
+  afterEach(async () => {
+    db.close();
+    await rm(folder, { recursive: true, force: true });
+  });
+
+  it("takes the orphan's turn from the SDK's leftover resume folder, then removes the folder", async () => {
+    const clock = new ManualClock(Date.parse("2026-11-25T10:00:00Z"));
+    const transcripts = createTranscriptStore({ db, clock });
+    const transcriptsDir = join(folder, "transcripts");
+    await mkdir(join(transcriptsDir, "jane-roe"), { recursive: true });
+    const projectKey = projectFolderName(join(transcriptsDir, "jane-roe"));
+    const first = [entry("u1"), entry("a1", "assistant")];
+    await transcripts.append({ projectKey, sessionId: "session-2" }, first);
+    // The SDK resumed from the copy in a folder of its own; the CLI answered there, orphaned.
+    const tmpDir = join(folder, "tmp");
+    const leftover = join(tmpDir, "claude-resume-1234");
+    const other = join(tmpDir, "claude-resume-5678");
+    await mkdir(join(leftover, "projects", projectKey), { recursive: true });
+    await mkdir(join(other, "projects", "-somebody-else"), { recursive: true });
+    const all = [...first, entry("u2"), entry("a2", "assistant")];
+    const file = join(leftover, "projects", projectKey, "session-2.jsonl");
+    await writeFile(file, all.map((line) => JSON.stringify(line)).join("\n"));
+    const later = new Date(clock.now() + 60_000);
+    await utimes(file, later, later);
+    const registry = createMemoryRegistry();
+    registry.set(asChatId("+15559876543"), {
+      session_name: asSessionName("jane-roe"),
+      contact_name: "Jane Roe",
+      tier: "favorite",
+      session_id: asAgentSessionId("session-2"),
+      created_at: "2026-11-25T09:00:00.000Z",
+      last_message_time: null,
+      chat_kind: "individual",
+      channel: "http",
+      previous_session_ids: [],
+      turns: 1,
+      errors: 0,
+      restarts: 0,
+    });
+
+    const caughtUp = await catchUpTranscriptCopies({
+      registry,
+      transcripts,
+      transcriptsDir,
+      claudeDir: join(folder, ".claude"),
+      tmpDir,
+      logger: createMemoryLogger(),
+    });
+
+    expect(caughtUp).toBe(1);
+    expect(await transcripts.load({ projectKey, sessionId: "session-2" })).toEqual(all);
+    await expect(stat(leftover)).rejects.toThrow();
+    expect((await stat(other)).isDirectory()).toBe(true);
+  });
+});

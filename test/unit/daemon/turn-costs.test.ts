@@ -1,0 +1,206 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import BetterSqlite3 from "better-sqlite3";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ManualClock } from "../../../src/core/clock.js";
+import { DispatchError } from "../../../src/core/errors.js";
+import { asAgentSessionId, asChatId } from "../../../src/core/ids.js";
+import type { TurnReply } from "../../../src/core/session.js";
+import type { TurnCostReport } from "../../../src/core/turn-cost.js";
+import { createTurnCosts, type TurnCosts } from "../../../src/daemon/turn-costs.js";
+import { createMemoryLogger } from "../../../src/logging/logger.js";
+import type { Journal } from "../../../src/store/journal.js";
+import { openStateDatabase } from "../../../src/store/sqlite-database.js";
+import { createSqliteJournal } from "../../../src/store/sqlite-journal.js";
+
+const JOHN = asChatId("+15551234567");
+const JANE = asChatId("+15559876543");
+
+let folder: string;
+let path: string;
+let clock: ManualClock;
+let journal: Journal;
+let logger: ReturnType<typeof createMemoryLogger>;
+let costs: TurnCosts;
+
+function open(): void {
+  journal = createSqliteJournal({ db: openStateDatabase({ path, logger }), clock });
+  costs = createTurnCosts({ journal, clock, logger });
+}
+
+beforeEach(async () => {
+  folder = await mkdtemp(join(tmpdir(), "dispatch-turn-costs-"));
+  path = join(folder, "journal.db");
+  clock = new ManualClock(Date.parse("2026-03-01T12:00:00.000Z"));
+  logger = createMemoryLogger();
+  open();
+});
+afterEach(async () => {
+  journal.close();
+  await rm(folder, { recursive: true, force: true });
+});
+
+function turn(
+  chatId: typeof JOHN,
+  sessionId: string,
+  messageIds: string[],
+  cost: Partial<TurnCostReport> | undefined,
+): TurnReply {
+  return {
+    chatId,
+    agentSessionId: asAgentSessionId(sessionId),
+    messageIds,
+    text: "reply",
+    isError: false,
+    totalCostUsd: cost?.totalUsd ?? 0,
+    ...(cost
+      ? {
+          cost: {
+            totalUsd: 0,
+            totalTokens: null,
+            turnTokens: null,
+            resumed: false,
+            previous: null,
+            ...cost,
+          },
+        }
+      : {}),
+    durationMs: 1_500,
+  };
+}
+
+describe("createTurnCosts", () => {
+  it("records each turn's own cost, and the cost so far survives a restart", () => {
+    costs.record(
+      turn(JOHN, "s-1", ["u-1"], { totalUsd: 0.01, totalTokens: 1_000, turnTokens: 1_000 }),
+    );
+    clock.advance(60_000);
+    costs.record(
+      turn(JOHN, "s-1", ["u-2", "u-3"], {
+        totalUsd: 0.025,
+        totalTokens: 2_200,
+        turnTokens: 1_200,
+        previous: { totalUsd: 0.01, totalTokens: 1_000 },
+      }),
+    );
+    costs.record(turn(JANE, "s-2", ["u-4"], { totalUsd: 0.5 }));
+    expect(costs.costOf(["s-1"])).toEqual({ costUsd: 0.025, turns: 2, unknownTurns: 0 });
+
+    journal.close();
+    open();
+    expect(costs.costOf(["s-1"])).toEqual({ costUsd: 0.025, turns: 2, unknownTurns: 0 });
+    expect(costs.costOf(["s-1", "s-2", "s-unknown"]).costUsd).toBeCloseTo(0.525, 10);
+    expect(costs.recentTurns(JOHN, 10)).toEqual([
+      {
+        chatId: JOHN,
+        sessionId: "s-1",
+        messageUuids: ["u-2", "u-3"],
+        endedAt: new Date(clock.now()),
+        durationMs: 1_500,
+        isError: false,
+        totalCostUsd: 0.025,
+        totalTokens: 2_200,
+        costUsd: 0.015,
+      },
+      expect.objectContaining({ messageUuids: ["u-1"], costUsd: 0.01 }),
+    ]);
+    expect(costs.recentTurns(JOHN, 1)).toHaveLength(1);
+  });
+
+  it("finds what a resumed process started from among the session's recorded turns", () => {
+    costs.record(
+      turn(JOHN, "s-1", ["u-1"], { totalUsd: 0.02, totalTokens: 5_000, turnTokens: 5_000 }),
+    );
+    journal.close();
+    open(); // the daemon restarted; the agent resumes s-1 and carries its total over
+    costs.record(
+      turn(JOHN, "s-1", ["u-2"], {
+        totalUsd: 0.03,
+        totalTokens: 7_500,
+        turnTokens: 2_500,
+        resumed: true,
+      }),
+    );
+    // A resumed first turn whose start matches nothing recorded: unknown, counted apart.
+    costs.record(
+      turn(JOHN, "s-1", ["u-3"], {
+        totalUsd: 0.04,
+        totalTokens: 9_999,
+        turnTokens: 1_000,
+        resumed: true,
+      }),
+    );
+    expect(costs.recentTurns(JOHN, 10).map((record) => record.costUsd)).toEqual([null, 0.01, 0.02]);
+    expect(costs.costOf(["s-1"])).toEqual({ costUsd: 0.03, turns: 3, unknownTurns: 1 });
+  });
+
+  it("records nothing for a reply of dispatch's own, which is no turn of the agent", () => {
+    costs.record(turn(JOHN, "s-1", ["u-1"], undefined));
+    expect(costs.recentTurns(JOHN, 10)).toEqual([]);
+    expect(costs.costOf(["s-1"])).toEqual({ costUsd: 0, turns: 0, unknownTurns: 0 });
+  });
+
+  it("logs a journal failure instead of throwing into the reply path", () => {
+    journal.close();
+    expect(() => costs.record(turn(JOHN, "s-1", ["u-1"], { totalUsd: 0.01 }))).not.toThrow();
+    expect(logger.records.map((record) => record.message)).toContain("turn cost record failed");
+    open();
+  });
+});
+
+describe("Journal: turns", () => {
+  it("refuses a bad turn with a clear error and records nothing", () => {
+    const base = {
+      chatId: JOHN,
+      sessionId: "s-1",
+      messageUuids: [],
+      endedAt: new Date(clock.now()),
+      durationMs: 10,
+      isError: false,
+      totalCostUsd: 0.1,
+      totalTokens: null,
+      costUsd: 0.1,
+    };
+    for (const bad of [
+      { costUsd: -1 },
+      { totalCostUsd: Number.NaN },
+      { durationMs: -5 },
+      { endedAt: new Date(Number.NaN) },
+    ]) {
+      let caught: unknown;
+      try {
+        journal.recordTurn({ ...base, ...bad });
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(DispatchError);
+      expect((caught as DispatchError).code).toBe("journal_invalid_turn");
+      expect((caught as DispatchError).message).toMatch(
+        /Cannot record a turn of chat \+15551234567/,
+      );
+    }
+    expect(journal.recentTurns(JOHN)).toEqual([]);
+    journal.recordTurn(base);
+    expect(journal.recentTurns(JOHN, { sessionId: "other" })).toEqual([]);
+    expect(journal.recentTurns(JOHN, { sessionId: "s-1" })).toHaveLength(1);
+  });
+
+  it("adds the turns table to a journal of schema version 1, keeping its messages", () => {
+    journal.close();
+    const old = new BetterSqlite3(path);
+    old.exec("DROP TABLE turns");
+    old.pragma("user_version = 1");
+    old
+      .prepare(
+        `INSERT INTO inbound (uuid, channel, chat_id, text, received_at, status, created_at, updated_at)
+         VALUES ('u-old', 'http', '+15551234567', 'hi', 1, 'received', 1, 1)`,
+      )
+      .run();
+    old.close();
+    open();
+    expect(journal.pendingInbound().map((row) => row.uuid)).toEqual(["u-old"]);
+    costs.record(turn(JOHN, "s-1", ["u-old"], { totalUsd: 0.01 }));
+    expect(costs.costOf(["s-1"]).turns).toBe(1);
+  });
+});
