@@ -134,9 +134,6 @@ export class JsonFileRegistry implements Registry {
   isNameTaken(name: string): boolean {
     return this.memory.isNameTaken(name);
   }
-  takenNames(): ReadonlySet<string> {
-    return this.memory.takenNames();
-  }
   set(chatId: ChatId, entry: RegistryEntry): void {
     this.memory.set(chatId, entry);
   }

@@ -63,10 +63,6 @@ export class MemoryRegistry implements Registry {
     return this.names.has(name.toLowerCase());
   }
 
-  takenNames(): ReadonlySet<string> {
-    return this.names;
-  }
-
   set(chatId: ChatId, entry: RegistryEntry): void {
     this.assertOpen();
     const name = entry.session_name;
@@ -84,7 +80,7 @@ export class MemoryRegistry implements Registry {
     if (existing === undefined && this.isNameTaken(name)) {
       throw invalidEntry(
         chatId,
-        `session name "${name}" belongs to another chat; pick a free one (see takenNames())`,
+        `session name "${name}" belongs to another chat; pick one for which isNameTaken() is false`,
       );
     }
     const kind = classifyChange(existing, entry);

@@ -46,10 +46,8 @@ export interface Registry {
   get(chatId: ChatId): RegistryEntry | undefined;
   entries(): IterableIterator<[ChatId, RegistryEntry]>;
   readonly size: number;
-  /** Case-insensitive, O(1). */
+  /** Case-insensitive, O(1); a new chat's name is picked by asking it per candidate. */
   isNameTaken(name: string): boolean;
-  /** Every session name in use, lower-cased (a live view), for picking a new unique name. */
-  takenNames(): ReadonlySet<string>;
   /**
    * Adds or replaces a chat's entry and schedules a (coalesced) write: soon for a change a resume
    * depends on, later for bookkeeping (see `classifyChange`); an entry equal to the stored one

@@ -60,7 +60,7 @@ export function describeRegistryContract(adapter: string, hooks: RegistryContrac
         expect(registry.size).toBe(0);
         expect(registry.get(JOHN)).toBeUndefined();
         expect([...registry.entries()]).toEqual([]);
-        expect(registry.takenNames().size).toBe(0);
+        expect(registry.isNameTaken("john-doe")).toBe(false);
       }));
 
     it("returns what was set, by chat id", () =>
@@ -113,11 +113,14 @@ export function describeRegistryContract(adapter: string, hooks: RegistryContrac
         registry.set(JOHN, makeEntry("john-doe"));
         expect(registry.isNameTaken("john-doe")).toBe(true);
         expect(registry.isNameTaken("John-Doe")).toBe(true);
+        expect(registry.isNameTaken("JOHN-DOE")).toBe(true);
         expect(registry.isNameTaken("jane")).toBe(false);
-        expect([...registry.takenNames()]).toEqual(["john-doe"]);
+        // Whole names only: neither a prefix nor a longer name counts as taken.
+        expect(registry.isNameTaken("john")).toBe(false);
+        expect(registry.isNameTaken("john-doe-2")).toBe(false);
         expect(registry.remove(JOHN)).toBe(true);
         expect(registry.isNameTaken("john-doe")).toBe(false);
-        expect(registry.takenNames().size).toBe(0);
+        expect(registry.isNameTaken("John-Doe")).toBe(false);
       }));
 
     it("remove reports whether there was an entry", () =>

@@ -1,0 +1,120 @@
+/**
+ * The session manager's contract with the rest of dispatch: what the daemon gives it (deps,
+ * options and their defaults, and the ports `AgentPolicy` and `SessionFolders`), what it takes
+ * (`Delivery`) and what it reports (`SessionEvent`, `SessionStatus`). Apart from
+ * `session-manager.ts` so that file holds behaviour only; it re-exports all of these, so
+ * importers keep importing them from there.
+ */
+import type { AgentPort, PermissionMode } from "../agent/port.js";
+import type { Logger } from "../logging/logger.js";
+import type { Registry, RegistryEntry } from "../store/registry.js";
+import type { Clock } from "./clock.js";
+import type { AgentSessionId, ChatId, Tier } from "./ids.js";
+import type { HandoffReason } from "./session-replacement.js";
+import type { SessionSnapshot, SessionState, TurnReply } from "./session.js";
+
+/** What a tier allows the agent to do; the daemon derives it from config. */
+export interface AgentPolicy {
+  model?: string;
+  allowedTools: readonly string[];
+  disallowedTools: readonly string[];
+  permissionMode: PermissionMode;
+  systemPromptAppend?: string;
+}
+
+/** Prepares a session's working folder and returns its absolute path. */
+export interface SessionFolders {
+  prepare(sessionName: string): Promise<string>;
+}
+
+export interface Delivery {
+  chatId: ChatId;
+  /** The text as the agent should see it (already wrapped with its sender header). */
+  text: string;
+  contactName: string | null;
+  tier: string;
+  chatKind: "individual" | "group";
+  channel: string;
+  /** A UUID that stays the message's id across restarts (the journal's); random when unset. */
+  messageId?: string;
+}
+
+export interface SessionManagerDeps {
+  agent: AgentPort;
+  registry: Registry;
+  folders: SessionFolders;
+  clock: Clock;
+  logger: Logger;
+  policyFor(tier: string, chatKind: "individual" | "group"): AgentPolicy;
+  /** Every finished turn, once: the daemon sends it out through the chat's channel. */
+  onReply(reply: TurnReply): void;
+  /** The agent's `send_message` tool: an interim message to its own chat. */
+  sendInterim?(chatId: ChatId, text: string): Promise<void>;
+  /**
+   * What a fresh session replacing an old one should know: the recent exchanges of the old
+   * one, from dispatch's own copy of its transcript.
+   */
+  handoffFor?(sessionId: AgentSessionId, reason: HandoffReason): string | undefined;
+  /**
+   * User and assistant messages dispatch's own copy of a session's transcript holds; each
+   * resume is checked against it. Without it, resumes are not checked.
+   */
+  copiedMessagesOf?(sessionId: AgentSessionId): number;
+  /** Told of restarts, failures, replacements and quarantines as they happen. */
+  onSessionEvent?(event: SessionEvent): void;
+  random?: () => number;
+}
+
+/** What happened to a chat's session, with why. */
+export type SessionEvent =
+  | { type: "restart"; chatId: ChatId; reason: string }
+  | { type: "fail"; chatId: ChatId; cause: string }
+  /** A fresh session took the old one's place; `reason` as in `previous_session_ids`. */
+  | { type: "replace"; chatId: ChatId; reason: string }
+  | { type: "quarantine"; chatId: ChatId; reason: string };
+
+export interface SessionManagerOptions {
+  healthCheckIntervalMs: number;
+  idleTimeoutMs: number;
+  /** How often idle sessions are looked for; the idle timeout itself is `idleTimeoutMs`. */
+  reapCheckIntervalMs?: number;
+  maxConsecutiveErrors: number;
+  /** A turn running longer is interrupted, then its session restarted. */
+  turnTimeoutMs?: number;
+  /** Unanswered messages a chat may have before new ones are refused (`queue_full`). */
+  maxQueuedPerChat?: number;
+  /** More automatic restarts than this in `restartWindowMs` quarantine a chat. */
+  maxRestarts?: number;
+  restartWindowMs?: number;
+  /** Turns a message may fail with a retriable API error (overload, rate limit) before it is given up. */
+  maxMessageAttempts?: number;
+  /**
+   * Sessions that may hold a live agent process at once. A chat that needs one while the pool
+   * is full takes the slot of the least recently used idle session (which resumes later); when
+   * every session is busy, chats wait their turn in arrival order.
+   */
+  maxLiveSessions?: number;
+  /**
+   * Slots of the pool kept for chats of a tier while it holds fewer live sessions than this
+   * (`tiers.<tier>.reservedLiveSessions`). Their sum must stay below `maxLiveSessions`.
+   */
+  reservedLiveSessions?: Readonly<Record<Tier, number>>;
+}
+
+export const MANAGER_DEFAULTS = {
+  turnTimeoutMs: 600_000,
+  maxQueuedPerChat: 50,
+  maxRestarts: 5,
+  restartWindowMs: 600_000,
+  maxMessageAttempts: 5,
+  maxLiveSessions: Number.POSITIVE_INFINITY,
+  reservedLiveSessions: {},
+} as const;
+
+export interface SessionStatus extends RegistryEntry {
+  chat_id: ChatId;
+  state: SessionState | "quarantined";
+  live: SessionSnapshot | undefined;
+  /** Messages waiting for an answer, live session or not. */
+  queued: number;
+}
