@@ -31,7 +31,7 @@ import { composeHandoff } from "./handoff.js";
 import { ReplySender } from "./reply-sender.js";
 import { Dispatcher } from "./dispatcher.js";
 import { createEarlierAnswerFinder } from "./earlier-answer.js";
-import { catchUpTranscriptCopies } from "./transcript-catch-up.js";
+import { catchUpAfterUncleanStop } from "./transcript-catch-up.js";
 import { acquireInstanceLock, type InstanceLock } from "./instance-lock.js";
 import { createMetrics } from "./metrics.js";
 import { createTierPolicy } from "./tier-policy.js";
@@ -81,7 +81,12 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       started_at: new Date(clock.now()).toISOString(),
       port: config.port,
     });
-    undo.push(() => lock.release());
+    // The lock file outlives a run that did not end cleanly; the next start then catches up the
+    // transcript copy. Until this run has caught up, it keeps that for the next start: a start
+    // that fails first leaves the lock behind instead of releasing it.
+    let transcriptsCaughtUp = !lock.tookOverStale;
+    const releaseLock = () => (transcriptsCaughtUp ? lock.release() : Promise.resolve());
+    undo.push(releaseLock);
 
     const contacts = await loadContacts(paths.contactsFile, {
       knownTiers: Object.keys(config.tiers),
@@ -205,13 +210,17 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       inboundIdOf: dispatcher.inboundIdOf,
     });
     // Before any session can resume: what CLIs wrote after a crash must be in our copy first.
-    await catchUpTranscriptCopies({
+    // After a clean stop there is nothing to catch up (test/e2e/transcript-catch-up.test.ts).
+    const caughtUp = await catchUpAfterUncleanStop({
       registry,
       transcripts,
       transcriptsDir: config.transcriptsDir,
       claudeDir: claudeConfigDir(agentEnv, homeDir),
       logger,
+      uncleanStop: lock.tookOverStale,
     });
+    // A session whose catch-up failed is tried again at the next start.
+    transcriptsCaughtUp = caughtUp === undefined || caughtUp.failed === 0;
     manager.startup();
     undo.push(() => manager.shutdown());
 
@@ -300,7 +309,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         await agentProcesses.flush();
         journal.close();
         await standIn?.close();
-        await lock.release();
+        await releaseLock();
         logger.info("daemon-stopped", {});
       })();
       return stopping;

@@ -8,25 +8,34 @@ export interface LockOwner {
 }
 
 export interface InstanceLock {
+  /**
+   * Whether a lock left behind was taken over: its daemon did not end cleanly (killed with
+   * SIGKILL, crashed, cut off by a power cut or by a supervisor's timeout during its shutdown),
+   * or chose to leave it for the next start to see (`transcript-catch-up.ts`).
+   */
+  readonly tookOverStale: boolean;
   release(): Promise<void>;
 }
 
 /**
  * One daemon per dispatch home. The lock file holds the owner's pid; a lock whose pid is no
  * longer running (a daemon killed with SIGKILL) is taken over, so it never blocks a restart.
+ * A clean stop removes the file, so a lock found at start tells that the run before did not end
+ * cleanly (`tookOverStale`).
  */
 export async function acquireInstanceLock(
   path: string,
   owner: LockOwner,
   isRunning: (pid: number) => boolean = isProcessRunning,
 ): Promise<InstanceLock> {
+  let tookOverStale = false;
   for (let attempt = 0; attempt < 3; attempt += 1) {
     try {
       const handle = await open(path, "wx", 0o600);
       await handle.writeFile(JSON.stringify(owner) + "\n");
       await handle.sync();
       await handle.close();
-      return { release: () => releaseIfOwned(path, owner.pid) };
+      return { tookOverStale, release: () => releaseIfOwned(path, owner.pid) };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
         throw new DispatchError(
@@ -49,6 +58,7 @@ export async function acquireInstanceLock(
     }
     // Left by a daemon that is gone (or unreadable half-written): take it over.
     await rm(path, { force: true });
+    tookOverStale = true;
   }
   throw new DispatchError(
     "lock_failed",

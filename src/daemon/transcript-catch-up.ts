@@ -11,6 +11,11 @@
  * Only a tail is ever added: the entries a file holds after the last one the copy has. When the
  * copy's last entry is not in a file at all, the CLI has written elsewhere since and that file is
  * stale: nothing is added from it. The temporary folders of our sessions are removed afterwards.
+ *
+ * It runs only when the run before did not end cleanly (`catchUpAfterUncleanStop`): a graceful
+ * stop leaves the copy holding every entry of the CLI's files that the CLI mirrors at all
+ * (`test/e2e/transcript-catch-up.test.ts`), so after one there is nothing to catch up, and start
+ * does not `realpath` and `stat` once per registered chat.
  */
 import { readdir, readFile, realpath, rm, stat } from "node:fs/promises";
 import os from "node:os";
@@ -71,11 +76,41 @@ export interface TranscriptCatchUpDeps {
 /** The SDK's temporary folder for a session resumed from dispatch's copy. */
 const RESUME_FOLDER = /^claude-resume-[\w-]+$/;
 
-/** Catches up every registered session's copy; returns how many got entries. */
-export async function catchUpTranscriptCopies(deps: TranscriptCatchUpDeps): Promise<number> {
+export interface CatchUpResult {
+  /** Sessions whose copy got entries. */
+  caughtUp: number;
+  /** Sessions whose catch-up failed: their copy stays as it was. */
+  failed: number;
+}
+
+/**
+ * The catch-up at start, gated: only when the previous run did not end cleanly, which the
+ * instance lock tells (a lock left behind and taken over). After a clean stop it is skipped,
+ * and says so. Returns undefined when skipped.
+ */
+export async function catchUpAfterUncleanStop(
+  deps: TranscriptCatchUpDeps & { uncleanStop: boolean },
+): Promise<CatchUpResult | undefined> {
+  if (!deps.uncleanStop) {
+    deps.logger.info("transcript-catch-up-skip", { reason: "clean-stop" });
+    return undefined;
+  }
+  const startedAt = performance.now();
+  const result = await catchUpTranscriptCopies(deps);
+  deps.logger.info("transcript-catch-up-end", {
+    reason: "unclean-stop",
+    ...result,
+    durationMs: Math.round(performance.now() - startedAt),
+  });
+  return result;
+}
+
+/** Catches up every registered session's copy. */
+export async function catchUpTranscriptCopies(deps: TranscriptCatchUpDeps): Promise<CatchUpResult> {
   const leftovers = await resumeFolders(deps.tmpDir ?? os.tmpdir());
   const ours = new Set<string>();
   let caughtUp = 0;
+  let failed = 0;
   for (const [chatId, entry] of deps.registry.entries()) {
     if (!entry.session_id) continue;
     try {
@@ -101,6 +136,7 @@ export async function catchUpTranscriptCopies(deps: TranscriptCatchUpDeps): Prom
       }
     } catch (error) {
       // The copy stays as it was: no worse than before.
+      failed += 1;
       deps.logger.warn("transcript catch-up failed", { chatId, cause: describeError(error) });
     }
   }
@@ -108,7 +144,7 @@ export async function catchUpTranscriptCopies(deps: TranscriptCatchUpDeps): Prom
     if (!ours.has(projectKey)) continue;
     for (const folder of folders) await rm(folder, { recursive: true, force: true });
   }
-  return caughtUp;
+  return { caughtUp, failed };
 }
 
 /** The project folder names the CLI may have used for a session's folder. */

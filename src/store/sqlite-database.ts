@@ -108,13 +108,19 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX turns_chat ON turns (chat_id, id);
   CREATE INDEX turns_session ON turns (session_id, id);
   `,
+  // 2 -> 3: a resume check finds a session's projects by its id alone
+  // (`transcripts.messageCount`); the primary key starts with project_key, so that was a scan.
+  `
+  CREATE INDEX IF NOT EXISTS transcript_keys_session ON transcript_keys (session_id);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /**
  * Opens (creating when missing) the state database at `path`: folder 0700, file 0600, WAL,
- * `synchronous=FULL`, foreign keys on, checked and migrated. Throws `DispatchError` with code
+ * `synchronous=NORMAL` (see `durableWrites` for the commits that are fsynced), foreign keys on,
+ * checked and migrated. Throws `DispatchError` with code
  * `journal_corrupt`, `journal_unwritable`, `journal_full`, `journal_busy`, `journal_too_new` or
  * `journal_failed`.
  */

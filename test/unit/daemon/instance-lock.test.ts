@@ -27,9 +27,12 @@ describe("acquireInstanceLock", () => {
       code: "already_running",
       message: expect.stringContaining("pid 111") as unknown,
     });
+    expect(first.tookOverStale).toBe(false);
     await first.release();
     const second = await acquireInstanceLock(lockPath, { pid: 222, started_at: "t1" }, () => true);
     expect(JSON.parse(await readFile(lockPath, "utf8"))).toMatchObject({ pid: 222 });
+    // The first released its lock: a clean stop.
+    expect(second.tookOverStale).toBe(false);
     await second.release();
   });
 
@@ -41,6 +44,7 @@ describe("acquireInstanceLock", () => {
       (pid) => pid !== 999_999,
     );
     expect(JSON.parse(await readFile(lockPath, "utf8"))).toMatchObject({ pid: 333 });
+    expect(lock.tookOverStale).toBe(true);
     await lock.release();
   });
 
@@ -48,6 +52,14 @@ describe("acquireInstanceLock", () => {
     await writeFile(lockPath, '{"pid": 12');
     const lock = await acquireInstanceLock(lockPath, { pid: 444, started_at: "now" }, () => true);
     expect(JSON.parse(await readFile(lockPath, "utf8"))).toMatchObject({ pid: 444 });
+    expect(lock.tookOverStale).toBe(true);
+    await lock.release();
+  });
+
+  it("takes over a lock its own pid left (a start that failed and kept it for the next one)", async () => {
+    await writeFile(lockPath, JSON.stringify({ pid: 777, started_at: "earlier" }));
+    const lock = await acquireInstanceLock(lockPath, { pid: 777, started_at: "now" }, () => true);
+    expect(lock.tookOverStale).toBe(true);
     await lock.release();
   });
 

@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ManualClock } from "../../../src/core/clock.js";
 import { asAgentSessionId, asChatId, asSessionName } from "../../../src/core/ids.js";
 import {
+  catchUpAfterUncleanStop,
   catchUpTranscriptCopies,
   missingTail,
   parseTranscriptLines,
@@ -100,12 +101,12 @@ describe("catchUpTranscriptCopies", () => {
     await mkdir(tmpDir);
     const deps = { registry, transcripts, transcriptsDir, claudeDir, tmpDir, logger };
 
-    expect(await catchUpTranscriptCopies(deps)).toBe(1);
+    expect(await catchUpTranscriptCopies(deps)).toEqual({ caughtUp: 1, failed: 0 });
     expect(await transcripts.load({ projectKey, sessionId: "session-1" })).toEqual(lines);
     // Written now, the copy is newer than the file: nothing more to do.
     clock.advance(120_000);
     await transcripts.append({ projectKey, sessionId: "session-1" }, []);
-    expect(await catchUpTranscriptCopies(deps)).toBe(0);
+    expect(await catchUpTranscriptCopies(deps)).toEqual({ caughtUp: 0, failed: 0 });
     expect(await transcripts.load({ projectKey, sessionId: "session-1" })).toEqual(lines);
   });
 });
@@ -159,7 +160,7 @@ describe("catchUpTranscriptCopies with a session resumed from the copy", () => {
       restarts: 0,
     });
 
-    const caughtUp = await catchUpTranscriptCopies({
+    const { caughtUp } = await catchUpTranscriptCopies({
       registry,
       transcripts,
       transcriptsDir,
@@ -172,5 +173,89 @@ describe("catchUpTranscriptCopies with a session resumed from the copy", () => {
     expect(await transcripts.load({ projectKey, sessionId: "session-2" })).toEqual(all);
     await expect(stat(leftover)).rejects.toThrow();
     expect((await stat(other)).isDirectory()).toBe(true);
+  });
+});
+
+describe("catchUpAfterUncleanStop", () => {
+  let folder: string;
+  let db: Database;
+  let transcripts: TranscriptStore;
+  const clock = new ManualClock(Date.parse("2026-11-25T10:00:00Z"));
+
+  beforeEach(async () => {
+    folder = await mkdtemp(join(tmpdir(), "dispatch-catch-up-"));
+    db = openStateDatabase({ path: join(folder, "journal.db"), logger: createMemoryLogger() });
+    transcripts = createTranscriptStore({ db, clock });
+  });
+
+  afterEach(async () => {
+    db.close();
+    await rm(folder, { recursive: true, force: true });
+  });
+
+  /** A registered session whose CLI file holds a turn more than the copy. */
+  async function sessionBehindItsFile() {
+    const transcriptsDir = join(folder, "transcripts");
+    await mkdir(join(transcriptsDir, "john-doe"), { recursive: true });
+    const projectKey = projectFolderName(join(transcriptsDir, "john-doe"));
+    const claudeDir = join(folder, ".claude");
+    const file = join(claudeDir, "projects", projectKey, "session-1.jsonl");
+    await mkdir(join(claudeDir, "projects", projectKey), { recursive: true });
+    const lines = [entry("u1"), entry("a1", "assistant"), entry("u2"), entry("a2", "assistant")];
+    await writeFile(file, lines.map((line) => JSON.stringify(line)).join("\n") + "\n");
+    await transcripts.append({ projectKey, sessionId: "session-1" }, lines.slice(0, 2));
+    const later = new Date(clock.now() + 60_000);
+    await utimes(file, later, later);
+    const registry = createMemoryRegistry();
+    registry.set(asChatId("+15551234567"), {
+      session_name: asSessionName("john-doe"),
+      contact_name: "John Doe",
+      tier: "favorite",
+      session_id: asAgentSessionId("session-1"),
+      created_at: "2026-11-25T09:00:00.000Z",
+      last_message_time: null,
+      chat_kind: "individual",
+      channel: "http",
+      previous_session_ids: [],
+      turns: 1,
+      errors: 0,
+      restarts: 0,
+    });
+    const tmpDir = join(folder, "tmp");
+    await mkdir(tmpDir);
+    const key = { projectKey, sessionId: "session-1" };
+    return { deps: { registry, transcripts, transcriptsDir, claudeDir, tmpDir }, key, lines };
+  }
+
+  it("skips the catch-up after a clean stop, and logs it", async () => {
+    const { deps, key, lines } = await sessionBehindItsFile();
+    const logger = createMemoryLogger();
+
+    expect(await catchUpAfterUncleanStop({ ...deps, logger, uncleanStop: false })).toBeUndefined();
+    // Not even looked at: after a clean stop the copy is complete (e2e transcript-catch-up).
+    expect(await transcripts.load(key)).toEqual(lines.slice(0, 2));
+    expect(logger.records.map((record) => [record.message, record.fields])).toEqual([
+      ["transcript-catch-up-skip", { reason: "clean-stop" }],
+    ]);
+  });
+
+  it("catches up after a stop that was not clean (a lock taken over), and logs what it did", async () => {
+    const { deps, key, lines } = await sessionBehindItsFile();
+    const logger = createMemoryLogger();
+
+    expect(await catchUpAfterUncleanStop({ ...deps, logger, uncleanStop: true })).toEqual({
+      caughtUp: 1,
+      failed: 0,
+    });
+    expect(await transcripts.load(key)).toEqual(lines);
+    expect(logger.records.map((record) => record.message)).toEqual([
+      "transcript-catch-up",
+      "transcript-catch-up-end",
+    ]);
+    expect(logger.records[1]!.fields).toMatchObject({
+      reason: "unclean-stop",
+      caughtUp: 1,
+      failed: 0,
+    });
   });
 });

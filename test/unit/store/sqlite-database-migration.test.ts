@@ -1,0 +1,97 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createMemoryLogger } from "../../../src/logging/logger.js";
+import {
+  openStateDatabase,
+  SCHEMA_VERSION,
+  type Database,
+} from "../../../src/store/sqlite-database.js";
+import { createTranscriptStore } from "../../../src/store/transcript-store.js";
+
+const JOHN = { projectKey: "-home-me-transcripts-john-doe", sessionId: "s-1" };
+const JOHN_MOVED = { projectKey: "-home-me-elsewhere-john-doe", sessionId: "s-1" };
+const JANE = { projectKey: "-home-me-transcripts-jane-roe", sessionId: "s-2" };
+
+let folder: string;
+let path: string;
+let db: Database | undefined;
+
+beforeEach(async () => {
+  folder = await mkdtemp(join(tmpdir(), "dispatch-migrate-"));
+  path = join(folder, "journal.db");
+});
+afterEach(async () => {
+  db?.close();
+  await rm(folder, { recursive: true, force: true });
+});
+
+const indexesOf = (database: Database, table: string): string[] =>
+  database
+    .prepare<[string], string>(
+      `SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL
+       ORDER BY name`,
+    )
+    .pluck()
+    .all(table);
+
+/** A journal at schema version 2, with transcripts in it: version 3's schema less its index. */
+async function versionTwoJournal(): Promise<void> {
+  const old = openStateDatabase({ path, logger: createMemoryLogger() });
+  const transcripts = createTranscriptStore({ db: old });
+  await transcripts.append(JOHN, [
+    { type: "user", uuid: "u1" },
+    { type: "assistant", uuid: "a1" },
+  ]);
+  await transcripts.append(JOHN_MOVED, [{ type: "user", uuid: "u1" }]);
+  await transcripts.append(JANE, [{ type: "user", uuid: "u9" }]);
+  old.exec("DROP INDEX transcript_keys_session");
+  old.pragma("user_version = 2");
+  old.close();
+}
+
+describe("schema migration 2 -> 3", () => {
+  it("indexes transcript_keys by session id, and keeps every transcript", async () => {
+    expect(SCHEMA_VERSION).toBe(3);
+    await versionTwoJournal();
+    const logger = createMemoryLogger();
+    db = openStateDatabase({ path, logger });
+
+    expect(db.pragma("user_version", { simple: true })).toBe(3);
+    expect(indexesOf(db, "transcript_keys")).toEqual(["transcript_keys_session"]);
+    expect(logger.records).toContainEqual(
+      expect.objectContaining({ message: "journal-migrate", fields: { path, from: 2, to: 3 } }),
+    );
+    const transcripts = createTranscriptStore({ db });
+    expect(await transcripts.load(JOHN)).toEqual([
+      { type: "user", uuid: "u1" },
+      { type: "assistant", uuid: "a1" },
+    ]);
+    expect(await transcripts.load(JANE)).toEqual([{ type: "user", uuid: "u9" }]);
+    // The project that holds the most of the session's messages.
+    expect(transcripts.messageCount("s-1")).toBe(2);
+  });
+
+  it("looks a session's projects up through the index, not by scanning transcript_keys", () => {
+    db = openStateDatabase({ path, logger: createMemoryLogger() });
+    const plan = db
+      .prepare(
+        `EXPLAIN QUERY PLAN
+         SELECT project_key FROM transcript_keys WHERE session_id = ? AND subpath = ''`,
+      )
+      .all("s-1") as { detail: string }[];
+    expect(plan.map((step) => step.detail).join("\n")).toContain(
+      "USING INDEX transcript_keys_session",
+    );
+  });
+
+  it("is not run twice: a reopened version 3 journal is left as it was", () => {
+    db = openStateDatabase({ path, logger: createMemoryLogger() });
+    db.close();
+    const logger = createMemoryLogger();
+    db = openStateDatabase({ path, logger });
+    expect(logger.records.map((record) => record.message)).not.toContain("journal-migrate");
+    expect(indexesOf(db, "transcript_keys")).toEqual(["transcript_keys_session"]);
+  });
+});
