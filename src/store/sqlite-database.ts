@@ -138,7 +138,7 @@ export function openStateDatabase(options: OpenStateDatabaseOptions): Database {
     checkIntegrity(db, path);
     const mode = db.pragma("journal_mode = WAL", { simple: true });
     if (mode !== "wal") logger.warn("journal-wal-unavailable", { path, mode });
-    db.pragma("synchronous = FULL");
+    db.pragma("synchronous = NORMAL");
     db.pragma("foreign_keys = ON");
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     migrate(db, path, logger);
@@ -148,6 +148,31 @@ export function openStateDatabase(options: OpenStateDatabaseOptions): Database {
   }
   logger.info("journal-open", { path, schemaVersion: SCHEMA_VERSION });
   return db;
+}
+
+/**
+ * Runs a write so that it is on disk when it returns. The connection commits with
+ * `synchronous=NORMAL`: in WAL mode such a commit survives a crash of dispatch (a `kill -9`, an
+ * exception) but may be undone by a power cut or a kernel crash, and costs no fsync. A write
+ * that a promise to someone outside rests on (a message acknowledged, a reply about to go out)
+ * runs here instead, with `synchronous=FULL`: its commit fsyncs the WAL, and with it every commit
+ * before it, so the order of writes survives a power cut too. The bookkeeping writes between
+ * them (delivered, sent, turn costs, the transcript mirror) cost ~0.05 ms instead of an fsync
+ * each; a warm turn went from five or six fsyncs to two (`docs/journal.md`).
+ */
+export function durableWrites(db: Database): <T>(write: () => T) => T {
+  return (write) => {
+    // SQLite refuses to change the level inside a transaction: a caller's enclosing transaction
+    // decides for its own commit.
+    if (db.inTransaction) return write();
+    // Not a statement prepared once: SQLite applies this pragma when it compiles it.
+    db.pragma("synchronous = FULL");
+    try {
+      return write();
+    } finally {
+      db.pragma("synchronous = NORMAL");
+    }
+  };
 }
 
 /** Creates the folder (0700) and an empty file (0600) when missing; tightens a looser file. */

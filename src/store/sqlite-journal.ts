@@ -23,7 +23,7 @@ import {
   type SessionCost,
   type TurnRecord,
 } from "./journal.js";
-import { journalError, type Database } from "./sqlite-database.js";
+import { durableWrites, journalError, type Database } from "./sqlite-database.js";
 
 export interface SqliteJournalOptions {
   db: Database;
@@ -103,6 +103,13 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
   const { db } = options;
   const clock = options.clock ?? systemClock;
   const path = db.name;
+  /**
+   * Fsynced before returning: a recorded message (it is acknowledged next, or its cursor moves
+   * on), a reply (it is sent next) and a replay's attempt (the id it is handed over under). Every
+   * other write is bookkeeping a power cut may undo: delivered (replayed like received), sent (an
+   * unconfirmed part is resent or abandoned), rejected (refused again), turn costs, pruning.
+   */
+  const durable = durableWrites(db);
 
   const guard = <T>(action: string, work: () => T): T => {
     try {
@@ -316,7 +323,7 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
             `\`${String(message.receivedAt)}\`.`,
         );
       }
-      return guard("write to", () => record(message, options.cursor));
+      return guard("write to", () => durable(() => record(message, options.cursor)));
     },
     markDelivered(id) {
       guard("write to", () =>
@@ -333,7 +340,9 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
     },
     recordAttempt(id) {
       return guard("write to", () => {
-        const attempts = statements.attempt.get({ id, now: clock.now() }) as number | undefined;
+        const attempts = durable(
+          () => statements.attempt.get({ id, now: clock.now() }) as number | undefined,
+        );
         if (attempts === undefined) throw unknownInbound(id);
         return attempts;
       });
@@ -345,7 +354,7 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
           "A reply must answer at least one message; got an empty list of message ids.",
         );
       }
-      return guard("write to", () => answer(inboundIds, reply));
+      return guard("write to", () => durable(() => answer(inboundIds, reply)));
     },
     markSent(inboundId, part) {
       guard("write to", () =>

@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { timing } from "hono/timing";
 import { DispatchError, describeError } from "../../core/errors.js";
 import type { Logger } from "../../logging/logger.js";
 import type { InboundMessage } from "../channel.js";
@@ -83,6 +84,9 @@ export function createHttpApi(deps: HttpApiDeps): Hono {
 
   const app = new Hono();
 
+  // First, so it spans everything dispatch does with a request: `Server-Timing: total;dur=<ms>`
+  // on every response. For `wait: true` that is from the message's arrival to its reply.
+  app.use(timing({ totalDescription: "accepted to response" }));
   app.use(requestLog(logger));
   app.use(async (c, next) => {
     if (c.req.path === "/healthz") return next();

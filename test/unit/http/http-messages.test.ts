@@ -184,3 +184,36 @@ describe("request validation", () => {
     expect(api.control.submits).toEqual([]);
   });
 });
+
+describe("Server-Timing", () => {
+  const totalOf = (response: Response): number => {
+    const match = /total;dur=([0-9.]+)/.exec(response.headers.get("server-timing") ?? "");
+    expect(match, "a Server-Timing total").not.toBeNull();
+    return Number(match![1]);
+  };
+
+  it("spans a waited-for turn, from the request's arrival to its reply", async () => {
+    const control = new FakeControlPlane();
+    control.gate = new Promise((resolve) => setTimeout(resolve, 60));
+    const api = await startApi({ control });
+    const response = await api.post("/v1/messages", {
+      chat_id: "+15551234567",
+      text: "hi",
+      wait: true,
+    });
+    expect(response.status).toBe(200);
+    // A lower bound only: the turn took at least the 60 ms the control plane held it.
+    expect(totalOf(response)).toBeGreaterThanOrEqual(55);
+  });
+
+  it("is on error responses too", async () => {
+    const api = await startApi();
+    const response = await api.call("/v1/messages", {
+      method: "POST",
+      headers: { Authorization: "Bearer wrong" },
+      body: "{}",
+    });
+    expect(response.status).toBe(401);
+    expect(totalOf(response)).toBeGreaterThanOrEqual(0);
+  });
+});
