@@ -11,7 +11,7 @@ export function postJson(
   port: number,
   token: string,
   body: unknown,
-): Promise<{ status: number; text: string }> {
+): Promise<{ status: number; text: string; serverMs?: number }> {
   const payload = JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const outgoing = request(
@@ -31,13 +31,30 @@ export function postJson(
         let text = "";
         response.setEncoding("utf8");
         response.on("data", (chunk: string) => (text += chunk));
-        response.once("end", () => resolve({ status: response.statusCode ?? 0, text }));
+        response.once("end", () => {
+          const serverMs = serverTimingTotal(response.headers["server-timing"]);
+          resolve({
+            status: response.statusCode ?? 0,
+            text,
+            ...(serverMs === undefined ? {} : { serverMs }),
+          });
+        });
         response.once("error", reject);
       },
     );
     outgoing.once("error", reject);
     outgoing.end(payload);
   });
+}
+
+/**
+ * The daemon's own time for a request, from its `Server-Timing: total;dur=<ms>` header: from
+ * the request's arrival in the daemon to its response, without the trip over loopback.
+ */
+export function serverTimingTotal(header: string | string[] | undefined): number | undefined {
+  const text = Array.isArray(header) ? header.join(",") : header;
+  const match = /(?:^|,)\s*total;dur=([0-9.]+)/.exec(text ?? "");
+  return match ? Number(match[1]) : undefined;
 }
 
 /** Prometheus text: `name{labels} value` lines, comments skipped. */

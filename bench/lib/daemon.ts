@@ -68,6 +68,8 @@ export interface PostOutcome {
   sentAt: number;
   /** performance.now() milliseconds from send to the whole response read. */
   elapsedMs: number;
+  /** The daemon's own part of it (`Server-Timing`): the request's arrival to its response. */
+  daemonMs?: number;
   reply?: string | null;
   /** The API's error code, or the fetch failure. */
   error?: string;
@@ -188,7 +190,14 @@ export async function startBenchDaemon(options: {
             error: `${body.error?.code ?? "error"}: ${body.error?.message ?? ""}`,
           };
         }
-        return { ok: true, status: response.status, sentAt, elapsedMs, reply: body.reply ?? null };
+        return {
+          ok: true,
+          status: response.status,
+          sentAt,
+          elapsedMs,
+          ...(response.serverMs === undefined ? {} : { daemonMs: response.serverMs }),
+          reply: body.reply ?? null,
+        };
       } catch (error) {
         return {
           ok: false,

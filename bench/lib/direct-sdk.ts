@@ -9,6 +9,7 @@ import { randomUUID } from "node:crypto";
 import os from "node:os";
 import {
   createSdkMcpServer,
+  InMemorySessionStore,
   prewarm,
   query,
   tool,
@@ -78,6 +79,12 @@ export interface DirectSdkContext {
   modelUrl: string;
   /** HOME of the CLI children (their transcripts go under it). */
   home: string;
+  /**
+   * Mirror the transcript into the SDK's own in-memory `sessionStore`, as dispatch mirrors it
+   * into its journal: the CLI then sends each turn's entries and the SDK waits for the store
+   * before it yields the turn's `result`. What that costs is the SDK's, not dispatch's code.
+   */
+  mirror?: boolean;
 }
 
 /** The agent policy dispatch's default config gives a chat of `BENCH_TIER`. */
@@ -176,6 +183,7 @@ export function openDirectConversation(
 ): DirectConversation {
   const children: ChildProcess[] = [];
   const options = dispatchLikeOptions(context, cwd, (child) => children.push(child));
+  if (context.mirror) options.sessionStore = new InMemorySessionStore();
   const sessionId = how.kind === "resume" ? how.sessionId : randomUUID();
   const input = new InputQueue();
   const conversation = query({

@@ -27,7 +27,10 @@ export function evaluateTargets(results: Record<string, unknown>): TargetCheck[]
       ? {
           target: "warm overhead ratio <= 1.05 at the median",
           met: warm.ratio.median <= 1.05,
-          measured: `${warm.ratio.median.toFixed(3)} (${warm.dispatch.totalMs.median} ms vs ${warm.direct.totalMs.median} ms direct)`,
+          measured:
+            `${warm.ratio.median.toFixed(3)} (${warm.dispatch.inDaemonMs.median} ms in the daemon ` +
+            `vs ${warm.direct.totalMs.median} ms direct; ${warm.clientRatio.median.toFixed(3)} ` +
+            `seen from the client, ${warm.dispatch.totalMs.median} ms)`,
         }
       : { target: "warm overhead ratio <= 1.05 at the median", met: null, measured: "not run" },
   );

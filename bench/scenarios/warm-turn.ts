@@ -3,12 +3,19 @@
  * -> request at the model -> HTTP response) and the same turn pushed straight into a long-lived
  * SDK conversation (push -> request at the model -> `result`). Turns alternate between the two
  * paths, so background load falls on both alike.
+ *
+ * The ratio the issue sets a target for is the daemon's own time, from the message's arrival to
+ * its reply leaving (the API's `Server-Timing` header), over the direct SDK's push -> result.
+ * The same from the client's side, which adds the trip over loopback both ways, is reported
+ * beside it. A third path, the SDK driven directly with a transcript store of its own (dispatch
+ * mirrors every transcript into its journal), tells what the mirroring costs in the SDK and the
+ * CLI apart from what dispatch's code costs.
  */
 import { randomUUID } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { createBenchHome, startBenchDaemon } from "../lib/daemon.js";
-import { BENCH_TIER, openDirectConversation } from "../lib/direct-sdk.js";
+import { BENCH_TIER, openDirectConversation, type DirectConversation } from "../lib/direct-sdk.js";
 import { contactsFile, phoneNumber } from "../lib/fixtures.js";
 import { startBenchModel, type BenchModel } from "../lib/model.js";
 import {
@@ -42,14 +49,29 @@ interface PathTimes {
   totalMs: Summary;
 }
 
+interface DispatchTimes extends PathTimes {
+  /** The daemon's own time: the request's arrival to its response (`Server-Timing`). */
+  inDaemonMs: Summary;
+}
+
 export interface WarmTurnResult {
   turns: number;
-  dispatch: PathTimes;
+  dispatch: DispatchTimes;
   direct: PathTimes;
-  /** dispatch / direct of the whole turn, at the median and at p95. */
+  /** The direct SDK with an in-memory transcript store. */
+  directMirrored: PathTimes;
+  /**
+   * The daemon's time (message accepted -> reply out) / the direct SDK's push -> result, at the
+   * median and at p95: the issue's measure.
+   */
   ratio: { median: number; p95: number };
-  /** What dispatch adds, in ms, at the median. */
+  /** The same with the client's send -> reply read, loopback trips included. */
+  clientRatio: { median: number; p95: number };
+  /** In the daemon / the direct SDK with a transcript store: what dispatch's own code adds. */
+  mirroredRatio: { median: number; p95: number };
+  /** What dispatch adds, in ms, at the median: in the daemon, and seen from the client. */
   overheadMedianMs: number;
+  clientOverheadMedianMs: number;
   failed: number;
   /** With `--profile`: the daemon's CPU during the measured turns. */
   daemonProfile?: ProfileSummary;
@@ -58,6 +80,8 @@ export interface WarmTurnResult {
 interface Sample {
   toModel: number;
   total: number;
+  /** Dispatch only: the daemon's own part of `total`. */
+  inDaemon?: number;
 }
 
 function times(samples: Sample[]): PathTimes {
@@ -79,7 +103,7 @@ function arrival(model: BenchModel, tag: string, sentAt: number): number {
 }
 
 async function run(context: BenchContext): Promise<WarmTurnResult> {
-  const turns = context.quick ? 10 : 30;
+  const turns = context.quick ? 10 : 60;
   const model = await startBenchModel();
   const home = await createBenchHome({
     config: { spareProcesses: 0, maxLiveSessions: 4 },
@@ -96,6 +120,12 @@ async function run(context: BenchContext): Promise<WarmTurnResult> {
   const directFolder = path.join(home.home, "direct-sdk", "warm");
   await mkdir(directFolder, { recursive: true });
   const direct = openDirectConversation({ modelUrl: model.url, home: home.home }, directFolder);
+  const mirroredFolder = path.join(home.home, "direct-sdk", "warm-mirrored");
+  await mkdir(mirroredFolder, { recursive: true });
+  const mirrored = openDirectConversation(
+    { modelUrl: model.url, home: home.home, mirror: true },
+    mirroredFolder,
+  );
   let failed = 0;
   const stopDaemon = async () => {
     const stop = await daemon.stop();
@@ -110,46 +140,64 @@ async function run(context: BenchContext): Promise<WarmTurnResult> {
         context.log(`warm turn through dispatch failed: ${outcome.error ?? outcome.status}`);
         return undefined;
       }
-      return { toModel: arrival(model, tag, outcome.sentAt), total: outcome.elapsedMs };
-    };
-    const viaSdk = async (turn: number): Promise<Sample | undefined> => {
-      const tag = marker();
-      const result = await direct.send(`warm turn ${turn} ${tag}`);
-      if (result.isError) {
-        failed += 1;
-        return undefined;
+      if (outcome.daemonMs === undefined) {
+        throw new Error("[bench] The daemon's reply had no Server-Timing header");
       }
-      return { toModel: arrival(model, tag, result.pushedAt), total: result.elapsedMs };
+      return {
+        toModel: arrival(model, tag, outcome.sentAt),
+        total: outcome.elapsedMs,
+        inDaemon: outcome.daemonMs,
+      };
     };
+    const viaConversation =
+      (conversation: DirectConversation) =>
+      async (turn: number): Promise<Sample | undefined> => {
+        const tag = marker();
+        const result = await conversation.send(`warm turn ${turn} ${tag}`);
+        if (result.isError) {
+          failed += 1;
+          return undefined;
+        }
+        return { toModel: arrival(model, tag, result.pushedAt), total: result.elapsedMs };
+      };
+    const viaSdk = viaConversation(direct);
+    const viaMirrored = viaConversation(mirrored);
 
-    context.log(`warm turn: starting ${CHATS} dispatch sessions and one SDK conversation`);
+    context.log(`warm turn: starting ${CHATS} dispatch sessions and two SDK conversations`);
     for (let turn = 0; turn < CHATS; turn += 1) await viaDispatch(turn);
     await viaSdk(0);
+    await viaMirrored(0);
     await sleep(1_000); // the first turn's title request and transcript writes settle
     for (let turn = 0; turn < WARM_UPS_PER_PATH * CHATS; turn += 1) {
       await viaDispatch(turn);
       await viaSdk(turn);
+      await viaMirrored(turn);
     }
     failed = 0; // warm-up failures would show up again below
 
-    const dispatchSamples: Sample[] = [];
-    const directSamples: Sample[] = [];
+    const paths = [viaDispatch, viaSdk, viaMirrored];
+    const samples = new Map(paths.map((path) => [path, [] as Sample[]]));
     const measuredFrom = monotonicUs();
     for (let turn = 0; turn < turns; turn += 1) {
-      // Alternate which path goes first, so neither always runs right after the other.
-      const order = turn % 2 === 0 ? [viaDispatch, viaSdk] : [viaSdk, viaDispatch];
+      // Rotate which path goes first, so none always runs right after another.
+      const order = paths.map((_, index) => paths[(index + turn) % paths.length]!);
       for (const path of order) {
         const sample = await path(turn);
         await sleep(PAUSE_BETWEEN_TURNS_MS);
-        if (!sample) continue;
-        (path === viaDispatch ? dispatchSamples : directSamples).push(sample);
+        if (sample) samples.get(path)!.push(sample);
       }
     }
+    const dispatchSamples = samples.get(viaDispatch)!;
     window = { fromUs: measuredFrom, toUs: monotonicUs() };
     context.log(`warm turn: ${turns} turns on each path measured`);
-    const dispatch = times(dispatchSamples);
-    const directTimes = times(directSamples);
+    const dispatch: DispatchTimes = {
+      ...times(dispatchSamples),
+      inDaemonMs: roundSummary(summarize(dispatchSamples.map((sample) => sample.inDaemon ?? 0))),
+    };
+    const directTimes = times(samples.get(viaSdk)!);
+    const mirroredTimes = times(samples.get(viaMirrored)!);
     await direct.close();
+    await mirrored.close();
     await stopDaemon();
     const daemonProfile = profile
       ? await summarizeNewestProfile(profile.folder, window)
@@ -159,15 +207,26 @@ async function run(context: BenchContext): Promise<WarmTurnResult> {
       turns,
       dispatch,
       direct: directTimes,
+      directMirrored: mirroredTimes,
       ratio: {
+        median: round(dispatch.inDaemonMs.median / directTimes.totalMs.median, 3),
+        p95: round(dispatch.inDaemonMs.p95 / directTimes.totalMs.p95, 3),
+      },
+      clientRatio: {
         median: round(dispatch.totalMs.median / directTimes.totalMs.median, 3),
         p95: round(dispatch.totalMs.p95 / directTimes.totalMs.p95, 3),
       },
-      overheadMedianMs: round(dispatch.totalMs.median - directTimes.totalMs.median),
+      mirroredRatio: {
+        median: round(dispatch.inDaemonMs.median / mirroredTimes.totalMs.median, 3),
+        p95: round(dispatch.inDaemonMs.p95 / mirroredTimes.totalMs.p95, 3),
+      },
+      overheadMedianMs: round(dispatch.inDaemonMs.median - directTimes.totalMs.median),
+      clientOverheadMedianMs: round(dispatch.totalMs.median - directTimes.totalMs.median),
       failed,
     };
   } finally {
     await direct.close();
+    await mirrored.close();
     await stopDaemon();
     await model.close();
     await home.remove();
@@ -186,6 +245,10 @@ function rows(result: WarmTurnResult): Row[] {
       value: `${ms(dispatch.totalMs.median)} / ${ms(dispatch.totalMs.p95)}`,
     },
     {
+      measure: `dispatch: accepted -> reply out, in the daemon (median / p95)`,
+      value: `${ms(dispatch.inDaemonMs.median)} / ${ms(dispatch.inDaemonMs.p95)}`,
+    },
+    {
       measure: `direct SDK: push -> at model (median / p95)`,
       value: `${ms(direct.toModelMs.median)} / ${ms(direct.toModelMs.p95)}`,
     },
@@ -194,8 +257,20 @@ function rows(result: WarmTurnResult): Row[] {
       value: `${ms(direct.totalMs.median)} / ${ms(direct.totalMs.p95)}`,
     },
     {
-      measure: `ratio dispatch / direct (median / p95), ${result.turns} turns`,
+      measure: `direct SDK with a transcript store: push -> result (median / p95)`,
+      value: `${ms(result.directMirrored.totalMs.median)} / ${ms(result.directMirrored.totalMs.p95)}`,
+    },
+    {
+      measure: `ratio in the daemon / direct (median / p95), ${result.turns} turns`,
       value: `${result.ratio.median.toFixed(2)} / ${result.ratio.p95.toFixed(2)}`,
+    },
+    {
+      measure: `ratio seen from the client / direct (median / p95)`,
+      value: `${result.clientRatio.median.toFixed(2)} / ${result.clientRatio.p95.toFixed(2)}`,
+    },
+    {
+      measure: `ratio in the daemon / direct with a transcript store (median / p95)`,
+      value: `${result.mirroredRatio.median.toFixed(2)} / ${result.mirroredRatio.p95.toFixed(2)}`,
     },
     { measure: "failed turns", value: String(result.failed) },
     ...profileRows(result.daemonProfile, { count: result.turns, unit: "dispatch turn" }),

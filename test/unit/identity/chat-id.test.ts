@@ -246,3 +246,23 @@ describe("chatKind", () => {
     expect(chatKind(asChatId("family"))).toBe("group");
   });
 });
+
+describe("normaliseChatId: remembered results", () => {
+  it("keeps the region in what it remembers: a number known for US still needs a region", () => {
+    expect(normaliseChatId("(555) 867-5309", US)).toBe("+15558675309");
+    expect(normaliseChatId("(555) 867-5309", US)).toBe("+15558675309");
+    expect(normaliseChatId("(555) 867-5309", { defaultRegion: "GB" })).not.toBe("+15558675309");
+    rejection("(555) 867-5309");
+  });
+
+  it("still answers right after more distinct ids than it keeps, old ones included", () => {
+    const numbers = Array.from(
+      { length: 2_500 },
+      (_, index) => `+1555${String(index).padStart(7, "0")}`,
+    );
+    for (const number of numbers) expect(normaliseChatId(` ${number} `)).toBe(number);
+    expect(normaliseChatId(` ${numbers[0]!} `)).toBe(numbers[0]);
+    rejection("12");
+    rejection("12");
+  });
+});
