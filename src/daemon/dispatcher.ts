@@ -197,12 +197,33 @@ export class Dispatcher implements ControlPlane {
     this.shuttingDown = true;
   }
 
+  /**
+   * The message is recorded, and handed to its session at once; the acknowledgment waits until
+   * the record would survive a power cut. Without `wait` that is a `sync()` of the journal, which
+   * runs beside the agent's work; with `wait` the reply is the acknowledgment, and its own record
+   * in the outbox is fsynced, with everything before it, before it is returned.
+   */
   async submit(message: InboundMessage, options: { wait: boolean }): Promise<SubmitResult> {
     const taken = await this.take(message);
-    return options.wait ? taken.answered : taken.accepted;
+    if (!options.wait) {
+      await this.deps.journal.sync();
+      return taken.accepted;
+    }
+    try {
+      return await taken.answered;
+    } catch (error) {
+      // A refusal after the hand-over (quarantine, a failed turn) still tells the client its
+      // message is known: the record must outlast a power cut as a reply's would.
+      await this.deps.journal.sync().catch(() => undefined);
+      throw error;
+    }
   }
 
-  /** The sink for channels that push messages in (iMessage, Signal), with their cursor. */
+  /**
+   * The sink for channels that push messages in (iMessage, Signal), with their cursor. Nothing is
+   * acknowledged to anyone here: a power cut that undoes the record undoes the cursor with it,
+   * and the channel reads the message again from its source.
+   */
   readonly sink = async (message: InboundMessage, options?: { cursor?: string }): Promise<void> => {
     try {
       await this.take(message, options?.cursor);

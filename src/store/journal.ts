@@ -121,9 +121,15 @@ export interface Journal {
   /**
    * Records a message (one transaction with the channel's new `cursor`, when given). A message
    * whose (channel, external id) is already recorded is not recorded again: the result is that
-   * row's, with `duplicate: true`. Messages without an external id are always new.
+   * row's, with `duplicate: true`. Messages without an external id are always new. The record
+   * survives a crash of dispatch at once, a power cut once `sync()` (or a reply's record) is done.
    */
   recordInbound(message: InboundMessage, options?: { cursor?: string }): RecordInboundResult;
+  /**
+   * Resolves when every write so far would survive a power cut. Off the event loop; calls that
+   * come while one is under way share the next.
+   */
+  sync(): Promise<void>;
   /** received -> delivered; no change in any other state. */
   markDelivered(id: number): void;
   /** received or delivered -> rejected, with why; no change in any other state. */
@@ -132,7 +138,8 @@ export interface Journal {
   recordAttempt(id: number): number;
   /**
    * One turn's reply answers `inboundIds` (each received or delivered): all become answered,
-   * answered by the last id, which gets the outbox rows (parts 0..n-1, pending). Returns them.
+   * answered by the last id, which gets the outbox rows (parts 0..n-1, pending). Returns them,
+   * on disk: this and every earlier write survive a power cut.
    */
   markAnswered(inboundIds: readonly number[], reply: Reply): OutboxRow[];
   /** pending or failed -> sent; no change once sent or abandoned. */

@@ -5,6 +5,7 @@
  * not at all.
  */
 import { randomUUID } from "node:crypto";
+import { open, type FileHandle } from "node:fs/promises";
 import type { InboundMessage } from "../channels/channel.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { DispatchError } from "../core/errors.js";
@@ -104,12 +105,15 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
   const clock = options.clock ?? systemClock;
   const path = db.name;
   /**
-   * Fsynced before returning: a recorded message (it is acknowledged next, or its cursor moves
-   * on), a reply (it is sent next) and a replay's attempt (the id it is handed over under). Every
-   * other write is bookkeeping a power cut may undo: delivered (replayed like received), sent (an
-   * unconfirmed part is resent or abandoned), rejected (refused again), turn costs, pruning.
+   * Fsynced before returning: a reply (it is sent next) and a replay's attempt (the id it is
+   * handed over under). A recorded message is not: it must survive a power cut only by the time
+   * it is acknowledged, and the agent can read it meanwhile; `sync()` fsyncs it for a caller that
+   * acknowledges before any reply. Every other write is bookkeeping a power cut may undo:
+   * delivered (replayed like received), sent (an unconfirmed part is resent or abandoned),
+   * rejected (refused again), turn costs, pruning.
    */
   const durable = durableWrites(db);
+  const walSync = createWalSync(db);
 
   const guard = <T>(action: string, work: () => T): T => {
     try {
@@ -323,7 +327,7 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
             `\`${String(message.receivedAt)}\`.`,
         );
       }
-      return guard("write to", () => durable(() => record(message, options.cursor)));
+      return guard("write to", () => record(message, options.cursor));
     },
     markDelivered(id) {
       guard("write to", () =>
@@ -470,8 +474,73 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
       }
       return guard("prune", () => prune(clock.now() - olderThanMs));
     },
+    async sync() {
+      try {
+        await walSync.sync();
+      } catch (error) {
+        throw journalError(error, path, "sync");
+      }
+    },
     close() {
+      walSync.close();
       if (db.open) db.close();
+    },
+  };
+}
+
+/**
+ * fdatasync of the WAL file on the thread pool, grouped: a call made while one runs waits for the
+ * next, which starts when that one ends (the running one may have begun before the caller's
+ * write). Commits in WAL mode are appended to the WAL, so syncing it makes them all durable, as a
+ * `synchronous=FULL` commit would, without holding up the event loop. Without a WAL (a file
+ * system that refused WAL mode) commits go to the database file, which is synced instead.
+ */
+function createWalSync(db: Database): { sync(): Promise<void>; close(): void } {
+  let file: Promise<FileHandle> | undefined;
+  let running: Promise<void> | undefined;
+  let next: Promise<void> | undefined;
+  let closed = false;
+  const openFile = async (): Promise<FileHandle> => {
+    try {
+      return await open(`${db.name}-wal`, "r");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      return open(db.name, "r");
+    }
+  };
+  const datasync = async (): Promise<void> => {
+    if (file === undefined) {
+      file = openFile();
+      file.catch(() => (file = undefined)); // tried again on the next call
+    }
+    await (await file).datasync();
+  };
+  const start = (): Promise<void> => {
+    const round = datasync();
+    running = round;
+    const clear = () => {
+      if (running === round) running = undefined;
+    };
+    round.then(clear, clear);
+    return round;
+  };
+  return {
+    sync() {
+      // Closing the database wrote everything out; an in-memory one has no disk to reach.
+      if (closed || db.memory) return Promise.resolve();
+      if (!running) return start();
+      next ??= running
+        .catch(() => undefined)
+        .then(() => {
+          next = undefined;
+          return start();
+        });
+      return next;
+    },
+    close() {
+      closed = true;
+      void file?.then((handle) => handle.close()).catch(() => undefined);
+      file = undefined;
     },
   };
 }

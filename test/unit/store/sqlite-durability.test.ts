@@ -4,11 +4,11 @@
  * with `synchronous=FULL`. Each statement is watched through a proxy that notes the level in
  * force when it ran.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, open, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ManualClock } from "../../../src/core/clock.js";
 import { createMemoryLogger } from "../../../src/logging/logger.js";
 import type { Journal } from "../../../src/store/journal.js";
@@ -89,7 +89,7 @@ afterEach(async () => {
 });
 
 describe("journal durability", () => {
-  it("fsyncs a recorded message, a reply and a replay attempt; not the bookkeeping", async () => {
+  it("fsyncs a reply and a replay attempt; not a recorded message, nor the bookkeeping", async () => {
     const recorded = journal.recordInbound({
       channel: "http",
       chatId: "+15551234567",
@@ -116,7 +116,8 @@ describe("journal durability", () => {
       { type: "user", uuid: "entry-1" },
     ]);
 
-    expect(levelOf("INSERT INTO inbound")).toEqual([FULL]);
+    // Fsynced by `sync()` before it is acknowledged, or by the reply's record (below).
+    expect(levelOf("INSERT INTO inbound")).toEqual([NORMAL]);
     expect(levelOf("UPDATE inbound SET attempts")).toEqual([FULL]);
     expect(levelOf("UPDATE inbound SET status = 'answered'")).toEqual([FULL]);
     expect(levelOf("INSERT INTO outbox")).toEqual([FULL]);
@@ -143,5 +144,40 @@ describe("journal durability", () => {
     const durable = durableWrites(db);
     const level = db.transaction(() => durable(() => db.pragma("synchronous", { simple: true })));
     expect(level()).toBe(NORMAL);
+  });
+});
+
+describe("journal sync", () => {
+  /** Counts fdatasync calls made through any FileHandle. */
+  async function countDatasyncs() {
+    const probe = await open(join(folder, "journal.db"), "r");
+    const prototype = Object.getPrototypeOf(probe) as { datasync(): Promise<void> };
+    await probe.close();
+    return vi.spyOn(prototype, "datasync");
+  }
+
+  it("syncs the WAL the writes went to, once per call when the calls come one at a time", async () => {
+    const datasync = await countDatasyncs();
+    journal.recordInbound({ channel: "http", chatId: "+1555", text: "a", receivedAt: new Date(0) });
+    await journal.sync();
+    await journal.sync();
+    expect(datasync).toHaveBeenCalledTimes(2);
+    datasync.mockRestore();
+  });
+
+  it("lets calls that overlap share a sync: one running, one more after it", async () => {
+    const datasync = await countDatasyncs();
+    await Promise.all([journal.sync(), journal.sync(), journal.sync(), journal.sync()]);
+    expect(datasync).toHaveBeenCalledTimes(2);
+    datasync.mockRestore();
+  });
+
+  it("has nothing to do once the journal is closed: closing wrote everything out", async () => {
+    await journal.sync();
+    journal.close();
+    const datasync = await countDatasyncs();
+    await expect(journal.sync()).resolves.toBeUndefined();
+    expect(datasync).not.toHaveBeenCalled();
+    datasync.mockRestore();
   });
 });
