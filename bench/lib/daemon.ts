@@ -4,6 +4,7 @@
  * and its HTTP API. `stop()` ends it with SIGTERM, as a service manager would, and then checks
  * that every process it started (its Claude CLI children) is gone.
  */
+import { randomUUID } from "node:crypto";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -73,7 +74,15 @@ export interface PostOutcome {
   reply?: string | null;
   /** The API's error code, or the fetch failure. */
   error?: string;
+  /**
+   * Times the request was sent again, with the same `message_id`, after its kept-alive connection
+   * was reset before any response: the daemon closed it as idle just as it was reused.
+   */
+  resent: number;
 }
+
+/** A kept-alive socket the server closed while the client reused it: nothing was answered. */
+const CONNECTION_RESET = /ECONNRESET|socket hang up/;
 
 export interface StopReport {
   exitCode: number | null;
@@ -87,6 +96,8 @@ export interface BenchDaemon {
   pid: number;
   port: number;
   post(chatId: string, text: string): Promise<PostOutcome>;
+  /** Drops a chat from the registry (`DELETE /v1/sessions/:chat_id?forget=true`). */
+  forget(chatId: string): Promise<void>;
   /** `GET /metrics` as name (with labels) to value. */
   metrics(): Promise<Map<string, number>>;
   agentProcesses(): Promise<ProcessInfo[]>;
@@ -174,8 +185,20 @@ export async function startBenchDaemon(options: {
     async post(chatId, text) {
       const sentAt = Date.now();
       const started = performance.now();
+      // As a client should: a message id makes sending again safe; it is answered once.
+      const request = { chat_id: chatId, text, wait: true, message_id: randomUUID() };
+      let resent = 0;
       try {
-        const response = await postJson(port, token, { chat_id: chatId, text, wait: true });
+        let response;
+        for (;;) {
+          try {
+            response = await postJson(port, token, request);
+            break;
+          } catch (error) {
+            if (resent > 0 || !CONNECTION_RESET.test(String(error))) throw error;
+            resent += 1;
+          }
+        }
         const elapsedMs = performance.now() - started;
         const body = JSON.parse(response.text) as {
           reply?: string | null;
@@ -188,6 +211,7 @@ export async function startBenchDaemon(options: {
             sentAt,
             elapsedMs,
             error: `${body.error?.code ?? "error"}: ${body.error?.message ?? ""}`,
+            resent,
           };
         }
         return {
@@ -197,6 +221,7 @@ export async function startBenchDaemon(options: {
           elapsedMs,
           ...(response.serverMs === undefined ? {} : { daemonMs: response.serverMs }),
           reply: body.reply ?? null,
+          resent,
         };
       } catch (error) {
         return {
@@ -205,7 +230,17 @@ export async function startBenchDaemon(options: {
           sentAt,
           elapsedMs: performance.now() - started,
           error: `request_failed: ${error instanceof Error ? error.message : String(error)}`,
+          resent,
         };
+      }
+    },
+    async forget(chatId) {
+      const url = `http://127.0.0.1:${port}/v1/sessions/${encodeURIComponent(chatId)}?forget=true`;
+      const response = await fetch(url, { method: "DELETE", headers });
+      if (!response.ok) {
+        throw new Error(
+          `[bench] Could not forget ${chatId}: ${response.status} ${await response.text()}`,
+        );
       }
     },
     async metrics() {

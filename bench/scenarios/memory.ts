@@ -1,6 +1,8 @@
 /**
  * Memory. The daemon's own RSS (VmRSS of its process, no children) with 0, 10, 100 and 10,000
- * chats registered (contacts.json and sessions.json written before start), once it has settled.
+ * chats registered (contacts.json and sessions.json written before start), once it has settled;
+ * and again after its first write of sessions.json (one chat forgotten), which builds the kept
+ * image of the file that makes later writes cheap (`store/registry-file-image.ts`).
  * Then what one live session costs: the growth of the whole tree (daemon plus CLI children)
  * with a few sessions live, per session, in RSS and in PSS (shared pages split among users).
  */
@@ -24,6 +26,8 @@ const REGISTERED = [0, 10, 100, 10_000];
 export interface RegisteredMemory {
   chats: number;
   daemonRssMb: number;
+  /** The same after the daemon's first registry write (none for 0 chats). */
+  afterWriteRssMb?: number;
   /** Start of the process until /healthz answered. */
   startMs: number;
 }
@@ -86,10 +90,25 @@ async function run(context: BenchContext): Promise<MemoryResult> {
       const startMs = performance.now() - started;
       await waitForQuiet(daemon.pid);
       const rss = await steadyRssKb(daemon.pid);
+      let afterWrite: number | undefined;
+      if (chats > 0) {
+        await daemon.forget(phoneNumber(0));
+        await sleep(500); // the write follows within 25 ms
+        await waitForQuiet(daemon.pid);
+        afterWrite = await steadyRssKb(daemon.pid);
+      }
       await daemon.stop();
       await home.remove();
-      registered.push({ chats, daemonRssMb: mb(rss), startMs: round(startMs, 0) });
-      context.log(`memory: ${chats} registered -> daemon ${mb(rss)} MB`);
+      registered.push({
+        chats,
+        daemonRssMb: mb(rss),
+        ...(afterWrite === undefined ? {} : { afterWriteRssMb: mb(afterWrite) }),
+        startMs: round(startMs, 0),
+      });
+      context.log(
+        `memory: ${chats} registered -> daemon ${mb(rss)} MB` +
+          (afterWrite === undefined ? "" : `, ${mb(afterWrite)} MB after a registry write`),
+      );
     }
 
     const sessions = context.quick ? 2 : 4;
@@ -143,8 +162,11 @@ function rows(result: MemoryResult): Row[] {
   const live = result.perLiveSession;
   return [
     ...result.registered.map((entry) => ({
-      measure: `daemon RSS, ${entry.chats.toLocaleString("en-US")} chats registered (${result.daemonRunner})`,
-      value: `${entry.daemonRssMb} MB`,
+      measure: `daemon RSS, ${entry.chats.toLocaleString("en-US")} chats registered (${result.daemonRunner}): idle / after a registry write`,
+      value:
+        entry.afterWriteRssMb === undefined
+          ? `${entry.daemonRssMb} MB`
+          : `${entry.daemonRssMb} / ${entry.afterWriteRssMb} MB`,
     })),
     {
       measure: `per live session, tree growth RSS / PSS (${live.sessions} live)`,

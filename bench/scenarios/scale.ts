@@ -86,6 +86,13 @@ export interface ScaleResult {
   failed: number;
   /** Failure reasons (API error code or fetch failure) and how often. */
   failures: Record<string, number>;
+  /** The first few failures as the client saw them. */
+  failureExamples: string[];
+  /**
+   * Requests sent again, with the same `message_id`, after the daemon closed their kept-alive
+   * connection as idle just as the client reused it (reset before any response).
+   */
+  resent: number;
   /** First send until the last reply. */
   durationS: number;
   throughputPerSecond: number;
@@ -146,6 +153,8 @@ async function run(context: BenchContext): Promise<ScaleResult> {
   const sampler = sampleTree(daemon.pid, 250);
   const latencies: number[] = [];
   const failures: Record<string, number> = {};
+  const failureExamples: string[] = [];
+  let resent = 0;
   const scrapes: number[] = [];
   const timeline: TimelinePoint[] = [];
   let sent = 0;
@@ -218,12 +227,14 @@ async function run(context: BenchContext): Promise<ScaleResult> {
         daemon.post(phoneNumber(send.chat), `scale ${randomUUID().slice(0, 8)}`).then((outcome) => {
           inFlight -= 1;
           slotFreed?.();
+          resent += outcome.resent;
           if (outcome.ok) {
             answered += 1;
             latencies.push(outcome.elapsedMs);
           } else {
             const reason = outcome.error?.split(":")[0] ?? `status ${outcome.status}`;
             failures[reason] = (failures[reason] ?? 0) + 1;
+            if (failureExamples.length < 5) failureExamples.push(outcome.error ?? reason);
           }
         }),
       );
@@ -253,6 +264,8 @@ async function run(context: BenchContext): Promise<ScaleResult> {
       answered,
       failed,
       failures,
+      failureExamples,
+      resent,
       durationS: round(durationS),
       throughputPerSecond: round(answered / durationS, 2),
       heldBack,
@@ -306,6 +319,10 @@ function rows(result: ScaleResult): Row[] {
       value: `${ms(latencyMs.median)} / ${ms(latencyMs.p95)} / ${ms(latencyMs.p99)}`,
     },
     { measure: "failed messages", value: String(result.failed) },
+    {
+      measure: "requests sent again after a reset kept-alive connection",
+      value: String(result.resent),
+    },
     { measure: "evictions", value: String(result.evictions) },
     {
       measure: `max live sessions / CLI processes (bound ${settings.maxLiveSessions} / ${result.processBound})`,
