@@ -11,6 +11,8 @@ export function postJson(
   port: number,
   token: string,
   body: unknown,
+  /** On a new connection of its own, not one kept alive from an earlier request. */
+  options: { fresh?: boolean } = {},
 ): Promise<{ status: number; text: string; serverMs?: number }> {
   const payload = JSON.stringify(body);
   return new Promise((resolve, reject) => {
@@ -20,7 +22,7 @@ export function postJson(
         port,
         path: "/v1/messages",
         method: "POST",
-        agent,
+        agent: options.fresh ? false : agent,
         headers: {
           authorization: `Bearer ${token}`,
           "content-type": "application/json",

@@ -192,7 +192,8 @@ export async function startBenchDaemon(options: {
         let response;
         for (;;) {
           try {
-            response = await postJson(port, token, request);
+            // Again on a new connection: the server may have closed every idle one at once.
+            response = await postJson(port, token, request, { fresh: resent > 0 });
             break;
           } catch (error) {
             if (resent > 0 || !CONNECTION_RESET.test(String(error))) throw error;
