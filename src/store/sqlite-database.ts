@@ -154,11 +154,12 @@ export function openStateDatabase(options: OpenStateDatabaseOptions): Database {
  * Runs a write so that it is on disk when it returns. The connection commits with
  * `synchronous=NORMAL`: in WAL mode such a commit survives a crash of dispatch (a `kill -9`, an
  * exception) but may be undone by a power cut or a kernel crash, and costs no fsync. A write
- * that a promise to someone outside rests on (a message acknowledged, a reply about to go out)
- * runs here instead, with `synchronous=FULL`: its commit fsyncs the WAL, and with it every commit
- * before it, so the order of writes survives a power cut too. The bookkeeping writes between
- * them (delivered, sent, turn costs, the transcript mirror) cost ~0.05 ms instead of an fsync
- * each; a warm turn went from five or six fsyncs to two (`docs/journal.md`).
+ * that a promise to someone outside rests on at once (a reply about to go out, the id a replayed
+ * message is handed over under) runs here instead, with `synchronous=FULL`: its commit fsyncs the
+ * WAL, and with it every commit before it, so the order of writes survives a power cut too. The
+ * bookkeeping writes between them (delivered, sent, turn costs, the transcript mirror) cost
+ * ~0.05 ms instead of an fsync each; a warm turn went from five or six fsyncs to one
+ * (`docs/journal.md`).
  */
 export function durableWrites(db: Database): <T>(write: () => T) => T {
   return (write) => {
