@@ -44,7 +44,22 @@ export function parseTranscriptLines(text: string): SessionStoreEntry[] {
   return entries;
 }
 
-/** The entries of `file` that `copy` lacks, when they are a tail of the file (see above). */
+/**
+ * Entries the CLI keeps in its own file only and never passes to a session store, not even while
+ * the daemon runs: its records of API requests, which it marks "never" mirrored. A blob holds a
+ * whole request; a catch-up must not copy them either.
+ */
+export const LOCAL_ONLY_TYPES: ReadonlySet<string> = new Set([
+  "api-request",
+  "api-request-shape",
+  "api-request-blob",
+  "api-request-resumed",
+]);
+
+/**
+ * The entries of `file` that `copy` lacks, when they are a tail of the file (see above), but the
+ * local-only ones.
+ */
 export function missingTail(
   file: readonly SessionStoreEntry[],
   copy: readonly SessionStoreEntry[],
@@ -59,7 +74,12 @@ export function missingTail(
   } else if (copy.length > 0) {
     return [];
   }
-  return file.slice(start).filter((entry) => entry.uuid === undefined || !copied.has(entry.uuid));
+  return file
+    .slice(start)
+    .filter(
+      (entry) =>
+        !LOCAL_ONLY_TYPES.has(entry.type) && (entry.uuid === undefined || !copied.has(entry.uuid)),
+    );
 }
 
 export interface TranscriptCatchUpDeps {

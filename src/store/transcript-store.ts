@@ -37,7 +37,10 @@ export interface TranscriptStore {
   listSubkeys(key: { projectKey: string; sessionId: string }): Promise<string[]>;
   /** Entries stored under the key: how a resume check compares our copy with the CLI's. */
   entryCount(key: SessionKey): number;
-  /** The last `limit` entries of a session's main transcript, oldest first, whatever its project. */
+  /**
+   * The last `limit` entries of a session's main transcript, oldest first, in the project it was
+   * written under last (a session has one project unless its folder moved).
+   */
   recentEntries(sessionId: string, limit: number): SessionStoreEntry[];
   /**
    * User and assistant messages (distinct by `uuid`) in a session's main transcript, in the
@@ -107,9 +110,18 @@ export function createTranscriptStore(options: TranscriptStoreOptions): Transcri
       `SELECT session_id AS sessionId, mtime FROM transcript_keys
        WHERE project_key = ? AND subpath = ''`,
     ),
+    // By project first: both go through an index (the session's, and the entries' key and seq),
+    // where a lookup of entries by session id alone scanned every transcript.
+    latestProject: db
+      .prepare<[string], string>(
+        `SELECT project_key FROM transcript_keys WHERE session_id = ? AND subpath = ''
+         ORDER BY mtime DESC LIMIT 1`,
+      )
+      .pluck(),
     recent: db
-      .prepare<[string, number], string>(
-        `SELECT entry FROM transcript_entries WHERE session_id = ? AND subpath = ''
+      .prepare<[string, string, number], string>(
+        `SELECT entry FROM transcript_entries
+         WHERE project_key = ? AND session_id = ? AND subpath = ''
          ORDER BY seq DESC LIMIT ?`,
       )
       .pluck(),
@@ -197,12 +209,14 @@ export function createTranscriptStore(options: TranscriptStoreOptions): Transcri
       );
     },
     recentEntries(sessionId, limit) {
-      return guard("read a transcript from", () =>
-        statements.recent
-          .all(sessionId, limit)
+      return guard("read a transcript from", () => {
+        const project = statements.latestProject.get(sessionId);
+        if (project === undefined) return [];
+        return statements.recent
+          .all(project, sessionId, limit)
           .reverse()
-          .map((text) => JSON.parse(text) as SessionStoreEntry),
-      );
+          .map((text) => JSON.parse(text) as SessionStoreEntry);
+      });
     },
     messageCount(sessionId) {
       return guard("read a transcript from", () => {

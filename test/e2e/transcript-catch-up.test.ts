@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseTranscriptLines } from "../../src/daemon/transcript-catch-up.js";
+import { LOCAL_ONLY_TYPES, parseTranscriptLines } from "../../src/daemon/transcript-catch-up.js";
 import type { SessionStoreEntry } from "../../src/store/transcript-store.js";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import { freePort, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
@@ -74,22 +74,11 @@ async function cliTranscriptsOf(sessionId: string): Promise<string[]> {
   return texts;
 }
 
-/**
- * Entries the CLI keeps in its own file only and never passes to a session store, not even
- * while the daemon runs: its records of API requests, which it marks "never" mirrored.
- */
-const LOCAL_ONLY = new Set([
-  "api-request",
-  "api-request-shape",
-  "api-request-blob",
-  "api-request-resumed",
-]);
-
 /** The entries of a session's CLI transcript files, but the local-only ones. */
 async function cliEntriesOf(sessionId: string): Promise<SessionStoreEntry[]> {
   return (await cliTranscriptsOf(sessionId))
     .flatMap((text) => parseTranscriptLines(text))
-    .filter((entry) => !LOCAL_ONLY.has(entry.type));
+    .filter((entry) => !LOCAL_ONLY_TYPES.has(entry.type));
 }
 
 /** Of `entries`, those dispatch's copy of the session (in journal.db) lacks, as type and uuid. */

@@ -41,6 +41,16 @@ describe("missingTail", () => {
   it("adds nothing when the copy's last entry is not in the file (the file is the stale one)", () => {
     expect(missingTail(file, [entry("a"), entry("z")])).toEqual([]);
   });
+
+  it("leaves out the CLI's records of API requests, which it never mirrors", () => {
+    const withRequests = [
+      entry("a"),
+      entry(undefined, "api-request"),
+      entry(undefined, "api-request-blob"),
+      entry("b"),
+    ];
+    expect(missingTail(withRequests, [entry("a")])).toEqual([entry("b")]);
+  });
 });
 
 describe("parseTranscriptLines", () => {

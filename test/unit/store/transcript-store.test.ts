@@ -154,6 +154,51 @@ describe("createTranscriptStore", () => {
     expect((await store.listSessions(MAIN.projectKey))[0]?.mtime).toBe(firstMtime + 1501);
   });
 
+  it("gives a session's recent entries, oldest first, from the project written last", async () => {
+    const store = createTranscriptStore({ db, clock });
+    const moved: SessionKey = { projectKey: "-home-me-moved-john-doe", sessionId: "s-1" };
+    await store.append(MAIN, [entry("1", "a"), entry("2", "b"), entry("3", "c")]);
+    await store.append(AGENT, [entry("x", "subagent")]);
+    clock.advance(1000);
+    await store.append(moved, [entry("4", "d"), entry("5", "e")]);
+    expect(store.recentEntries("s-1", 10).map((value) => value.uuid)).toEqual(["4", "5"]);
+    expect(store.recentEntries("s-1", 1).map((value) => value.uuid)).toEqual(["5"]);
+    expect(store.recentEntries("s-2", 10)).toEqual([]);
+    await store.append(MAIN, [entry("6", "f")]);
+    expect(store.recentEntries("s-1", 2).map((value) => value.uuid)).toEqual(["3", "6"]);
+  });
+
+  it("reads through indexes, never a scan of every transcript (recentEntries did)", () => {
+    // The statements the store prepares, as it prepares them.
+    const prepared: string[] = [];
+    const watched = new Proxy(db, {
+      get(target, key) {
+        if (key === "prepare") {
+          return (sql: string) => {
+            prepared.push(sql);
+            return target.prepare(sql);
+          };
+        }
+        const value: unknown = Reflect.get(target, key);
+        return typeof value === "function" ? (value as () => unknown).bind(target) : value;
+      },
+    });
+    createTranscriptStore({ db: watched });
+    const reads = prepared.filter((sql) => /^\s*SELECT[\s\S]*FROM transcript_/.test(sql));
+    expect(reads.length).toBeGreaterThanOrEqual(6);
+    for (const sql of reads) {
+      const parameters = (sql.match(/\?/g) ?? []).map(() => "x");
+      const plan = (
+        db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...parameters) as { detail: string }[]
+      )
+        .map((step) => step.detail)
+        .join("\n");
+      expect(plan).toMatch(/USING (COVERING )?INDEX|USING (INTEGER )?PRIMARY KEY/);
+      // SEARCH looks rows up by key; SCAN reads them all, through an index or not.
+      expect(plan).not.toMatch(/^SCAN transcript_/m);
+    }
+  });
+
   it("ignores a replayed uuid for the same key, within a batch and across batches", async () => {
     // The SDK's reference store keeps duplicates (its contract says adapters SHOULD dedup): so
     // this case is ours alone.
