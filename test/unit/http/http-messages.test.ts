@@ -194,13 +194,19 @@ describe("Server-Timing", () => {
 
   it("spans a waited-for turn, from the request's arrival to its reply", async () => {
     const control = new FakeControlPlane();
-    control.gate = new Promise((resolve) => setTimeout(resolve, 60));
+    let release!: () => void;
+    control.gate = new Promise((resolve) => (release = resolve));
     const api = await startApi({ control });
-    const response = await api.post("/v1/messages", {
+    const responded = api.post("/v1/messages", {
       chat_id: "+15551234567",
       text: "hi",
       wait: true,
     });
+    // Held for 60 ms from the moment the request reached the control plane, so the daemon's
+    // span (which began before that) is at least as long.
+    await expect.poll(() => control.submits.length).toBe(1);
+    setTimeout(release, 60);
+    const response = await responded;
     expect(response.status).toBe(200);
     // A lower bound only: the turn took at least the 60 ms the control plane held it.
     expect(totalOf(response)).toBeGreaterThanOrEqual(55);
