@@ -119,7 +119,7 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /**
  * Opens (creating when missing) the state database at `path`: folder 0700, file 0600, WAL,
- * `synchronous=NORMAL` (see `durableWrites` for the commits that are fsynced), foreign keys on,
+ * `synchronous=NORMAL` (see `sqlite-durability.ts` for the commits that are fsynced), foreign keys on,
  * checked and migrated. Throws `DispatchError` with code
  * `journal_corrupt`, `journal_unwritable`, `journal_full`, `journal_busy`, `journal_too_new` or
  * `journal_failed`.
@@ -148,32 +148,6 @@ export function openStateDatabase(options: OpenStateDatabaseOptions): Database {
   }
   logger.info("journal-open", { path, schemaVersion: SCHEMA_VERSION });
   return db;
-}
-
-/**
- * Runs a write so that it is on disk when it returns. The connection commits with
- * `synchronous=NORMAL`: in WAL mode such a commit survives a crash of dispatch (a `kill -9`, an
- * exception) but may be undone by a power cut or a kernel crash, and costs no fsync. A write
- * that a promise to someone outside rests on at once (a reply about to go out, the id a replayed
- * message is handed over under) runs here instead, with `synchronous=FULL`: its commit fsyncs the
- * WAL, and with it every commit before it, so the order of writes survives a power cut too. The
- * bookkeeping writes between them (delivered, sent, turn costs, the transcript mirror) cost
- * ~0.05 ms instead of an fsync each; a warm turn went from five or six fsyncs to one
- * (`docs/journal.md`).
- */
-export function durableWrites(db: Database): <T>(write: () => T) => T {
-  return (write) => {
-    // SQLite refuses to change the level inside a transaction: a caller's enclosing transaction
-    // decides for its own commit.
-    if (db.inTransaction) return write();
-    // Not a statement prepared once: SQLite applies this pragma when it compiles it.
-    db.pragma("synchronous = FULL");
-    try {
-      return write();
-    } finally {
-      db.pragma("synchronous = NORMAL");
-    }
-  };
 }
 
 /** Creates the folder (0700) and an empty file (0600) when missing; tightens a looser file. */

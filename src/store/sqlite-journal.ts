@@ -5,7 +5,6 @@
  * not at all.
  */
 import { randomUUID } from "node:crypto";
-import { open, type FileHandle } from "node:fs/promises";
 import type { InboundMessage } from "../channels/channel.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { DispatchError } from "../core/errors.js";
@@ -24,7 +23,8 @@ import {
   type SessionCost,
   type TurnRecord,
 } from "./journal.js";
-import { durableWrites, journalError, type Database } from "./sqlite-database.js";
+import { journalError, type Database } from "./sqlite-database.js";
+import { createWalSync, durableWrites } from "./sqlite-durability.js";
 
 export interface SqliteJournalOptions {
   db: Database;
@@ -484,63 +484,6 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
     close() {
       walSync.close();
       if (db.open) db.close();
-    },
-  };
-}
-
-/**
- * fdatasync of the WAL file on the thread pool, grouped: a call made while one runs waits for the
- * next, which starts when that one ends (the running one may have begun before the caller's
- * write). Commits in WAL mode are appended to the WAL, so syncing it makes them all durable, as a
- * `synchronous=FULL` commit would, without holding up the event loop. Without a WAL (a file
- * system that refused WAL mode) commits go to the database file, which is synced instead.
- */
-function createWalSync(db: Database): { sync(): Promise<void>; close(): void } {
-  let file: Promise<FileHandle> | undefined;
-  let running: Promise<void> | undefined;
-  let next: Promise<void> | undefined;
-  let closed = false;
-  const openFile = async (): Promise<FileHandle> => {
-    try {
-      return await open(`${db.name}-wal`, "r");
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-      return open(db.name, "r");
-    }
-  };
-  const datasync = async (): Promise<void> => {
-    if (file === undefined) {
-      file = openFile();
-      file.catch(() => (file = undefined)); // tried again on the next call
-    }
-    await (await file).datasync();
-  };
-  const start = (): Promise<void> => {
-    const round = datasync();
-    running = round;
-    const clear = () => {
-      if (running === round) running = undefined;
-    };
-    round.then(clear, clear);
-    return round;
-  };
-  return {
-    sync() {
-      // Closing the database wrote everything out; an in-memory one has no disk to reach.
-      if (closed || db.memory) return Promise.resolve();
-      if (!running) return start();
-      next ??= running
-        .catch(() => undefined)
-        .then(() => {
-          next = undefined;
-          return start();
-        });
-      return next;
-    },
-    close() {
-      closed = true;
-      void file?.then((handle) => handle.close()).catch(() => undefined);
-      file = undefined;
     },
   };
 }

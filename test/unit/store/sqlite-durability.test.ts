@@ -12,11 +12,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ManualClock } from "../../../src/core/clock.js";
 import { createMemoryLogger } from "../../../src/logging/logger.js";
 import type { Journal } from "../../../src/store/journal.js";
-import {
-  durableWrites,
-  openStateDatabase,
-  type Database,
-} from "../../../src/store/sqlite-database.js";
+import { openStateDatabase, type Database } from "../../../src/store/sqlite-database.js";
+import { durableWrites } from "../../../src/store/sqlite-durability.js";
 import { createSqliteJournal } from "../../../src/store/sqlite-journal.js";
 import {
   createTranscriptStore,
