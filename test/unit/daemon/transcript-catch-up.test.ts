@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ManualClock } from "../../../src/core/clock.js";
+import { ManualClock, type Clock } from "../../../src/core/clock.js";
 import { asAgentSessionId, asChatId, asSessionName } from "../../../src/core/ids.js";
 import {
   catchUpAfterUncleanStop,
@@ -18,6 +18,7 @@ import {
 import { projectFolderName } from "../../../src/dashboard/transcript-file.js";
 import { createMemoryLogger } from "../../../src/logging/logger.js";
 import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
+import type { RegistryEntry } from "../../../src/store/registry.js";
 import { openStateDatabase, type Database } from "../../../src/store/sqlite-database.js";
 import {
   createTranscriptStore,
@@ -60,6 +61,48 @@ describe("parseTranscriptLines", () => {
   });
 });
 
+/** A registry entry of a chat that has talked before, under `sessionId`. */
+function registeredChat(name: string, contactName: string, sessionId: string): RegistryEntry {
+  return {
+    session_name: asSessionName(name),
+    contact_name: contactName,
+    tier: "favorite",
+    session_id: asAgentSessionId(sessionId),
+    created_at: "2026-11-25T09:00:00.000Z",
+    last_message_time: null,
+    chat_kind: "individual",
+    channel: "http",
+    previous_session_ids: [],
+    turns: 1,
+    errors: 0,
+    restarts: 0,
+  };
+}
+
+/**
+ * A registered session whose CLI file holds a turn more than the copy: the copy got the first
+ * turn while the daemon lived; the file was written after it.
+ */
+async function sessionBehindItsFile(folder: string, transcripts: TranscriptStore, clock: Clock) {
+  const transcriptsDir = join(folder, "transcripts");
+  await mkdir(join(transcriptsDir, "john-doe"), { recursive: true });
+  const projectKey = projectFolderName(join(transcriptsDir, "john-doe"));
+  const claudeDir = join(folder, ".claude");
+  const file = join(claudeDir, "projects", projectKey, "session-1.jsonl");
+  await mkdir(join(claudeDir, "projects", projectKey), { recursive: true });
+  const lines = [entry("u1"), entry("a1", "assistant"), entry("u2"), entry("a2", "assistant")];
+  await writeFile(file, lines.map((line) => JSON.stringify(line)).join("\n") + "\n");
+  await transcripts.append({ projectKey, sessionId: "session-1" }, lines.slice(0, 2));
+  const later = new Date(clock.now() + 60_000);
+  await utimes(file, later, later);
+  const registry = createMemoryRegistry();
+  registry.set(asChatId("+15551234567"), registeredChat("john-doe", "John Doe", "session-1"));
+  const tmpDir = join(folder, "tmp");
+  await mkdir(tmpDir);
+  const key = { projectKey, sessionId: "session-1" };
+  return { deps: { registry, transcripts, transcriptsDir, claudeDir, tmpDir }, key, lines };
+}
+
 describe("catchUpTranscriptCopies", () => {
   let folder: string;
   let db: Database;
@@ -78,46 +121,16 @@ describe("catchUpTranscriptCopies", () => {
   });
 
   it("copies the turns a CLI wrote after the crash, once, after what the copy had", async () => {
-    const transcriptsDir = join(folder, "transcripts");
-    await mkdir(join(transcriptsDir, "john-doe"), { recursive: true });
-    const projectKey = projectFolderName(join(transcriptsDir, "john-doe"));
-    const claudeDir = join(folder, ".claude");
-    const file = join(claudeDir, "projects", projectKey, "session-1.jsonl");
-    await mkdir(join(claudeDir, "projects", projectKey), { recursive: true });
-    const lines = [entry("u1"), entry("a1", "assistant"), entry("u2"), entry("a2", "assistant")];
-    await writeFile(file, lines.map((line) => JSON.stringify(line)).join("\n") + "\n");
-    // The copy got the first turn while the daemon lived; the file was written after it.
-    await transcripts.append({ projectKey, sessionId: "session-1" }, lines.slice(0, 2));
-    const later = new Date(clock.now() + 60_000);
-    await utimes(file, later, later);
-
-    const registry = createMemoryRegistry();
-    registry.set(asChatId("+15551234567"), {
-      session_name: asSessionName("john-doe"),
-      contact_name: "John Doe",
-      tier: "favorite",
-      session_id: asAgentSessionId("session-1"),
-      created_at: "2026-11-25T09:00:00.000Z",
-      last_message_time: null,
-      chat_kind: "individual",
-      channel: "http",
-      previous_session_ids: [],
-      turns: 1,
-      errors: 0,
-      restarts: 0,
-    });
-    const logger = createMemoryLogger();
-    const tmpDir = join(folder, "tmp");
-    await mkdir(tmpDir);
-    const deps = { registry, transcripts, transcriptsDir, claudeDir, tmpDir, logger };
+    const { deps: setup, key, lines } = await sessionBehindItsFile(folder, transcripts, clock);
+    const deps = { ...setup, logger: createMemoryLogger() };
 
     expect(await catchUpTranscriptCopies(deps)).toEqual({ caughtUp: 1, failed: 0 });
-    expect(await transcripts.load({ projectKey, sessionId: "session-1" })).toEqual(lines);
+    expect(await transcripts.load(key)).toEqual(lines);
     // Written now, the copy is newer than the file: nothing more to do.
     clock.advance(120_000);
-    await transcripts.append({ projectKey, sessionId: "session-1" }, []);
+    await transcripts.append(key, []);
     expect(await catchUpTranscriptCopies(deps)).toEqual({ caughtUp: 0, failed: 0 });
-    expect(await transcripts.load({ projectKey, sessionId: "session-1" })).toEqual(lines);
+    expect(await transcripts.load(key)).toEqual(lines);
   });
 });
 
@@ -155,20 +168,7 @@ describe("catchUpTranscriptCopies with a session resumed from the copy", () => {
     const later = new Date(clock.now() + 60_000);
     await utimes(file, later, later);
     const registry = createMemoryRegistry();
-    registry.set(asChatId("+15559876543"), {
-      session_name: asSessionName("jane-roe"),
-      contact_name: "Jane Roe",
-      tier: "favorite",
-      session_id: asAgentSessionId("session-2"),
-      created_at: "2026-11-25T09:00:00.000Z",
-      last_message_time: null,
-      chat_kind: "individual",
-      channel: "http",
-      previous_session_ids: [],
-      turns: 1,
-      errors: 0,
-      restarts: 0,
-    });
+    registry.set(asChatId("+15559876543"), registeredChat("jane-roe", "Jane Roe", "session-2"));
 
     const { caughtUp } = await catchUpTranscriptCopies({
       registry,
@@ -203,42 +203,8 @@ describe("catchUpAfterUncleanStop", () => {
     await rm(folder, { recursive: true, force: true });
   });
 
-  /** A registered session whose CLI file holds a turn more than the copy. */
-  async function sessionBehindItsFile() {
-    const transcriptsDir = join(folder, "transcripts");
-    await mkdir(join(transcriptsDir, "john-doe"), { recursive: true });
-    const projectKey = projectFolderName(join(transcriptsDir, "john-doe"));
-    const claudeDir = join(folder, ".claude");
-    const file = join(claudeDir, "projects", projectKey, "session-1.jsonl");
-    await mkdir(join(claudeDir, "projects", projectKey), { recursive: true });
-    const lines = [entry("u1"), entry("a1", "assistant"), entry("u2"), entry("a2", "assistant")];
-    await writeFile(file, lines.map((line) => JSON.stringify(line)).join("\n") + "\n");
-    await transcripts.append({ projectKey, sessionId: "session-1" }, lines.slice(0, 2));
-    const later = new Date(clock.now() + 60_000);
-    await utimes(file, later, later);
-    const registry = createMemoryRegistry();
-    registry.set(asChatId("+15551234567"), {
-      session_name: asSessionName("john-doe"),
-      contact_name: "John Doe",
-      tier: "favorite",
-      session_id: asAgentSessionId("session-1"),
-      created_at: "2026-11-25T09:00:00.000Z",
-      last_message_time: null,
-      chat_kind: "individual",
-      channel: "http",
-      previous_session_ids: [],
-      turns: 1,
-      errors: 0,
-      restarts: 0,
-    });
-    const tmpDir = join(folder, "tmp");
-    await mkdir(tmpDir);
-    const key = { projectKey, sessionId: "session-1" };
-    return { deps: { registry, transcripts, transcriptsDir, claudeDir, tmpDir }, key, lines };
-  }
-
   it("skips the catch-up after a clean stop, and logs it", async () => {
-    const { deps, key, lines } = await sessionBehindItsFile();
+    const { deps, key, lines } = await sessionBehindItsFile(folder, transcripts, clock);
     const logger = createMemoryLogger();
 
     expect(await catchUpAfterUncleanStop({ ...deps, logger, uncleanStop: false })).toBeUndefined();
@@ -250,7 +216,7 @@ describe("catchUpAfterUncleanStop", () => {
   });
 
   it("catches up after a stop that was not clean (a lock taken over), and logs what it did", async () => {
-    const { deps, key, lines } = await sessionBehindItsFile();
+    const { deps, key, lines } = await sessionBehindItsFile(folder, transcripts, clock);
     const logger = createMemoryLogger();
 
     expect(await catchUpAfterUncleanStop({ ...deps, logger, uncleanStop: true })).toEqual({
