@@ -8,7 +8,12 @@
  */
 import http from "node:http";
 import { readFile } from "node:fs/promises";
-import type { HealthView, SessionView, SubmitResult } from "../channels/http/control-plane.js";
+import type {
+  HealthView,
+  SessionView,
+  StopResult,
+  SubmitResult,
+} from "../channels/http/control-plane.js";
 import { DispatchError, describeError } from "../core/errors.js";
 import {
   loadConfig,
@@ -39,8 +44,8 @@ export interface ApiClient {
   listSessions(): Promise<SessionView[]>;
   getSession(chatId: string): Promise<SessionView>;
   restartSession(chatId: string): Promise<SessionView>;
-  /** Stops the session; with `forget` also drops its registry entry. */
-  stopSession(chatId: string, options: { forget: boolean }): Promise<void>;
+  /** Stops the session; with `forget` also drops it and archives its files (see `archive`). */
+  stopSession(chatId: string, options: { forget: boolean }): Promise<StopResult>;
   /** Hands the message over and returns once it is accepted (`202`). */
   sendMessage(input: SendMessageInput): Promise<{ message_id: string }>;
   /** Hands the message over and returns once the turn that answers it has ended. */
@@ -118,7 +123,9 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     restartSession: async (chatId) =>
       (await request("POST", `${sessionPath(chatId)}/restart`)) as SessionView,
     stopSession: async (chatId, { forget }) => {
-      await request("DELETE", `${sessionPath(chatId)}${forget ? "?forget=true" : ""}`);
+      const body = await request("DELETE", `${sessionPath(chatId)}${forget ? "?forget=true" : ""}`);
+      const archive = (body as { archive?: unknown } | undefined)?.archive;
+      return { archive: typeof archive === "string" ? archive : null };
     },
     sendMessage: async (input) =>
       (await request("POST", "/v1/messages", { body: messageBody(input, false) })) as {

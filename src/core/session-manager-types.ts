@@ -25,6 +25,23 @@ export interface AgentPolicy {
 /** Prepares a session's working folder and returns its absolute path. */
 export interface SessionFolders {
   prepare(sessionName: string): Promise<string>;
+  /**
+   * Whether anything of a session by this name is on disk: its folder (even one nobody
+   * registered), the Claude CLI's data for that folder, or a forgotten session's archive. A new
+   * chat never gets such a name: it would inherit the files and the CLI's memory. Synchronous
+   * and cheap, as a new chat's name is picked by asking it once per candidate.
+   */
+  isInUse(sessionName: string): boolean;
+}
+
+/** Where a forgotten chat's session goes (`daemon/session-archive.ts`). */
+export interface SessionArchive {
+  /**
+   * Forgets a chat whose session has stopped: drops its registry entry (durably), then moves its
+   * folder, the CLI's data for it and dispatch's transcript copy out of every chat's reach.
+   * Resolves with where they went. A forget cut short by a crash is finished at the next start.
+   */
+  forget(chatId: ChatId, entry: RegistryEntry): Promise<string>;
 }
 
 export interface Delivery {
@@ -43,6 +60,7 @@ export interface SessionManagerDeps {
   agent: AgentPort;
   registry: Registry;
   folders: SessionFolders;
+  archive: SessionArchive;
   clock: Clock;
   logger: Logger;
   policyFor(tier: string, chatKind: "individual" | "group"): AgentPolicy;

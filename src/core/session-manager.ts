@@ -32,6 +32,7 @@ export {
   MANAGER_DEFAULTS,
   type AgentPolicy,
   type Delivery,
+  type SessionArchive,
   type SessionEvent,
   type SessionFolders,
   type SessionManagerDeps,
@@ -51,6 +52,8 @@ export class SessionManager {
   private readonly sessions = new Map<ChatId, Session>();
   /** Chats whose session is being opened: a second message waits instead of opening another. */
   private readonly opening = new Map<ChatId, Promise<Session>>();
+  /** Chats being forgotten: their next message waits, then starts afresh. Never rejects. */
+  private readonly forgetting = new Map<ChatId, Promise<void>>();
   private readonly ledger = new MessageLedger();
   private readonly supervisor: SessionSupervisor;
   private readonly replacer: SessionReplacer;
@@ -130,6 +133,8 @@ export class SessionManager {
         "dispatch is shutting down; send the message again after it restarts",
       );
     }
+    // A message that comes while its chat is forgotten belongs to the new conversation.
+    await this.forgetting.get(chatId);
     if (this.ledger.countOf(chatId) >= this.settings.maxQueuedPerChat) {
       throw new DispatchError(
         "queue_full",
@@ -204,6 +209,7 @@ export class SessionManager {
    * operator's restart (the default reason) also lifts a quarantine.
    */
   async restart(chatId: ChatId, reason = "requested"): Promise<void> {
+    await this.forgetting.get(chatId);
     const entry = this.deps.registry.get(chatId);
     if (!entry) throw new DispatchError("not_found", `No session is registered for chat ${chatId}`);
     if (reason === "requested") this.supervisor.restartedByOperator(chatId);
@@ -223,14 +229,23 @@ export class SessionManager {
     return stopped;
   }
 
-  /** Stops the session and drops its registry entry: the chat starts afresh next time. */
-  async forget(chatId: ChatId): Promise<boolean> {
-    await this.stop(chatId, "forget");
-    this.supervisor.forget(chatId);
-    this.ledger.dropChat(chatId, new DispatchError("not_found", `Chat ${chatId} was forgotten`));
-    const removed = this.deps.registry.remove(chatId);
-    await this.deps.registry.flush();
-    return removed;
+  /**
+   * Stops the session, drops its registry entry and archives its files, the CLI's data and its
+   * transcript copy: the chat starts afresh next time, under a new name. Resolves with where the
+   * files went, or undefined for a chat that was not registered.
+   */
+  forget(chatId: ChatId): Promise<string | undefined> {
+    const earlier = this.forgetting.get(chatId) ?? Promise.resolve();
+    const forgetting = earlier.then(() => this.forgetNow(chatId));
+    const settled = forgetting.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.forgetting.set(chatId, settled);
+    void settled.then(() => {
+      if (this.forgetting.get(chatId) === settled) this.forgetting.delete(chatId);
+    });
+    return forgetting;
   }
 
   /** The 5-minute check: restarts sessions whose process died, loop crashed or errors piled up. */
@@ -266,6 +281,19 @@ export class SessionManager {
       new DispatchError("shutting_down", "dispatch shut down before this message was answered"),
     );
     this.log.info("manager-stop", {});
+  }
+
+  private async forgetNow(chatId: ChatId): Promise<string | undefined> {
+    // A session still being opened is stopped once it is open.
+    await this.opening.get(chatId)?.catch(() => undefined);
+    await this.stop(chatId, "forget");
+    this.supervisor.forget(chatId);
+    this.ledger.dropChat(chatId, new DispatchError("not_found", `Chat ${chatId} was forgotten`));
+    const entry = this.deps.registry.get(chatId);
+    if (!entry) return undefined;
+    const archive = await this.deps.archive.forget(chatId, entry);
+    this.log.info("session-forget", { chatId, sessionName: entry.session_name, archive });
+    return archive;
   }
 
   private snapshots(): (readonly [ChatId, SessionSnapshot])[] {
@@ -339,8 +367,12 @@ export class SessionManager {
       });
       return { entry, isNew: existing.session_id === null };
     }
-    const entry = newRegistryEntry(delivery, this.deps.clock.now(), (name) =>
-      registry.isNameTaken(name),
+    // A name is free only when nothing of it is left: no chat holds it, and no folder, CLI
+    // data or archive of that name is on disk (a new chat would inherit them).
+    const entry = newRegistryEntry(
+      delivery,
+      this.deps.clock.now(),
+      (name) => registry.isNameTaken(name) || this.deps.folders.isInUse(name),
     );
     registry.set(delivery.chatId, entry);
     this.log.info("session-register", { chatId: delivery.chatId, sessionName: entry.session_name });

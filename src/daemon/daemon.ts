@@ -31,6 +31,7 @@ import { composeHandoff } from "./handoff.js";
 import { ReplySender } from "./reply-sender.js";
 import { Dispatcher } from "./dispatcher.js";
 import { createEarlierAnswerFinder } from "./earlier-answer.js";
+import { openSessionArchive } from "./session-archive.js";
 import { catchUpAfterUncleanStop } from "./transcript-catch-up.js";
 import { acquireInstanceLock, type InstanceLock } from "./instance-lock.js";
 import { createMetrics } from "./metrics.js";
@@ -131,6 +132,19 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         note: "replies come from the bundled offline stand-in model, not from Claude; every chat is answered",
       });
     }
+    const claudeDir = claudeConfigDir(agentEnv, homeDir);
+    // Forgotten sessions' files go here; a forget a crash cut short is finished before anything
+    // reads the registry or the transcript copy.
+    const archive = await openSessionArchive({
+      archiveDir: path.join(paths.stateDir, "forgotten"),
+      transcriptsDir: config.transcriptsDir,
+      claudeDir,
+      registry,
+      transcripts,
+      clock,
+      logger,
+    });
+    await archive.finishPending();
     const hasCredentials = options.demo || hasClaudeCredentials(agentEnv, homeDir);
     if (!hasCredentials)
       logger.warn("credentials-missing", { fix: "set ANTHROPIC_API_KEY or run `npm run demo`" });
@@ -153,7 +167,11 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       {
         agent,
         registry,
-        folders: createSessionFolders(config.transcriptsDir),
+        folders: createSessionFolders(config.transcriptsDir, {
+          claudeDir,
+          isArchived: (sessionName) => archive.holds(sessionName),
+        }),
+        archive,
         clock,
         logger,
         policyFor: createTierPolicy(config),

@@ -3,6 +3,7 @@ import type {
   ControlPlane,
   HealthView,
   SessionView,
+  StopResult,
   SubmitResult,
 } from "../channels/http/control-plane.js";
 import type { Config } from "../config/schema.js";
@@ -250,11 +251,12 @@ export class Dispatcher implements ControlPlane {
     return toView(this.deps.manager.status(id)!);
   }
 
-  async stopSession(chatId: string, options: { forget: boolean }): Promise<void> {
+  async stopSession(chatId: string, options: { forget: boolean }): Promise<StopResult> {
     const id = this.normalise(chatId);
     if (!this.deps.registry.get(id)) throw notFound(id);
-    if (options.forget) await this.deps.manager.forget(id);
-    else await this.deps.manager.stop(id);
+    if (options.forget) return { archive: (await this.deps.manager.forget(id)) ?? null };
+    await this.deps.manager.stop(id);
+    return { archive: null };
   }
 
   /**

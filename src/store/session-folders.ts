@@ -1,15 +1,30 @@
+import { lstatSync } from "node:fs";
 import { mkdir, realpath } from "node:fs/promises";
 import path from "node:path";
 import type { SessionFolders } from "../core/session-manager.js";
 import { DispatchError } from "../core/errors.js";
 import { isSafeSessionName } from "../identity/session-name.js";
+import { claudeProjectFolders } from "./claude-project-folder.js";
+
+export interface SessionFoldersOptions {
+  /**
+   * The Claude CLI's config folder (`~/.claude`): a name whose folder the CLI holds data for
+   * (transcripts, auto memory) is in use even when the folder itself is gone.
+   */
+  claudeDir?: string;
+  /** Whether a forgotten session of this name is archived (`daemon/session-archive.ts`). */
+  isArchived?: (sessionName: string) => boolean;
+}
 
 /**
  * The session folders under the transcripts folder (`~/transcripts/<session-name>`). A name is
  * checked again here, because it may come from a hand-edited registry: no name ever yields a
  * path outside the transcripts folder.
  */
-export function createSessionFolders(transcriptsDir: string): SessionFolders {
+export function createSessionFolders(
+  transcriptsDir: string,
+  options: SessionFoldersOptions = {},
+): SessionFolders {
   const root = path.resolve(transcriptsDir);
   return {
     async prepare(sessionName) {
@@ -31,5 +46,23 @@ export function createSessionFolders(transcriptsDir: string): SessionFolders {
       }
       return realFolder;
     },
+    isInUse(sessionName) {
+      // Anything by that name (a folder, a file, a dangling link) would be handed over.
+      if (exists(path.join(root, sessionName))) return true;
+      if (options.isArchived?.(sessionName) === true) return true;
+      if (options.claudeDir === undefined) return false;
+      return claudeProjectFolders(options.claudeDir, root, sessionName).some(({ folder }) =>
+        exists(folder),
+      );
+    },
   };
+}
+
+/** Whether anything is at `file`; one that cannot be looked at counts as there. */
+function exists(file: string): boolean {
+  try {
+    return lstatSync(file, { throwIfNoEntry: false }) !== undefined;
+  } catch {
+    return true;
+  }
 }

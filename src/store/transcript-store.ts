@@ -47,6 +47,8 @@ export interface TranscriptStore {
    * project that holds the most of them: what a resume of that session should bring back.
    */
   messageCount(sessionId: string): number;
+  /** The projects holding a main transcript of the session (one, unless its folder moved). */
+  projectsOf(sessionId: string): string[];
 }
 
 export interface TranscriptStoreOptions {
@@ -227,6 +229,9 @@ export function createTranscriptStore(options: TranscriptStoreOptions): Transcri
         }
         return most;
       });
+    },
+    projectsOf(sessionId) {
+      return guard("read a transcript from", () => statements.projectsOf.all(sessionId));
     },
     entryCount(key) {
       return guard("read a transcript from", () =>

@@ -300,9 +300,7 @@ describe("sessions through the real Claude Agent SDK", () => {
   it("never lets one contact's agent read another contact's folder", async () => {
     const transcripts = path.join(home.home, "transcripts");
     await mkdir(path.join(transcripts, "jane-roe"), { recursive: true });
-    await mkdir(path.join(transcripts, "john-doe"), { recursive: true });
     await writeFile(path.join(transcripts, "jane-roe", "diary.txt"), "JANE-PRIVATE-NOTE");
-    await writeFile(path.join(transcripts, "john-doe", "notes.txt"), "JOHN-OWN-NOTE");
     const { manager } = await managerFor({
       policy: {
         allowedTools: ["Read", "Glob", "Grep"],
@@ -318,6 +316,8 @@ describe("sessions through the real Claude Agent SDK", () => {
     const grep = await manager.deliver(
       textFrom(JOHN, "John Doe", `[[tool Grep {"pattern":"PRIVATE","path":"${transcripts}"}]]`),
     );
+    // In John's folder once it is his (a folder made before would not be given to him).
+    await writeFile(path.join(transcripts, "john-doe", "notes.txt"), "JOHN-OWN-NOTE");
     const own = await manager.deliver(
       textFrom(JOHN, "John Doe", '[[tool Read {"file_path":"notes.txt"}]]'),
     );

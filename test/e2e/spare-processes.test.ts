@@ -8,6 +8,7 @@ import { SessionManager, type AgentPolicy } from "../../src/core/session-manager
 import { createLogger } from "../../src/logging/logger.js";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import { openJsonFileRegistry } from "../../src/store/json-file-registry.js";
+import { openSessionArchive } from "../../src/daemon/session-archive.js";
 import { createSessionFolders } from "../../src/store/session-folders.js";
 import { openStateDatabase } from "../../src/store/sqlite-database.js";
 import { createTranscriptStore, type TranscriptStore } from "../../src/store/transcript-store.js";
@@ -69,11 +70,22 @@ async function managerWithSpares(
     ...(options.transcripts ? { transcripts: options.transcripts } : {}),
   });
   const registry = await openJsonFileRegistry({ path: registryPath(home.home), logger });
+  const transcriptsDir = path.join(home.home, "transcripts");
+  const archive = await openSessionArchive({
+    archiveDir: path.join(home.home, "dispatch", "state", "forgotten"),
+    transcriptsDir,
+    claudeDir: path.join(home.home, ".claude"),
+    registry,
+    ...(options.transcripts ? { transcripts: options.transcripts } : {}),
+    clock: systemClock,
+    logger,
+  });
   const manager = new SessionManager(
     {
       agent,
       registry,
-      folders: createSessionFolders(path.join(home.home, "transcripts")),
+      folders: createSessionFolders(transcriptsDir),
+      archive,
       clock: systemClock,
       logger,
       policyFor: () => options.policy ?? POLICY,

@@ -3,6 +3,7 @@ import type {
   ControlPlane,
   HealthView,
   SessionView,
+  StopResult,
   SubmitResult,
 } from "../../src/channels/http/control-plane.js";
 import { DispatchError } from "../../src/core/errors.js";
@@ -95,13 +96,17 @@ export class FakeControlPlane implements ControlPlane {
     return restarted;
   }
 
-  async stopSession(chatId: string, options: { forget: boolean }): Promise<void> {
+  async stopSession(chatId: string, options: { forget: boolean }): Promise<StopResult> {
     this.stops.push({ chatId, forget: options.forget });
     await nextTick();
     this.throwIfFailing("stopSession");
     const view = this.requireSession(chatId);
-    if (options.forget) this.sessions.delete(chatId);
-    else this.sessions.set(chatId, { ...view, state: "stopped" });
+    if (!options.forget) {
+      this.sessions.set(chatId, { ...view, state: "stopped" });
+      return { archive: null };
+    }
+    this.sessions.delete(chatId);
+    return { archive: `/archive/${view.session_name}` };
   }
 
   health(): HealthView {

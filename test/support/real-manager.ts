@@ -15,6 +15,7 @@ import { asChatId, type ChatId } from "../../src/core/ids.js";
 import { wrapInboundMessage } from "../../src/identity/wrap-message.js";
 import { createLogger, type Logger } from "../../src/logging/logger.js";
 import { openJsonFileRegistry } from "../../src/store/json-file-registry.js";
+import { openSessionArchive } from "../../src/daemon/session-archive.js";
 import { createSessionFolders } from "../../src/store/session-folders.js";
 
 /** The environment of a CLI child in tests: a temp HOME and the stand-in model. */
@@ -49,10 +50,24 @@ export interface RealManagerOptions {
   env?: Record<string, string>;
 }
 
-/** A SessionManager wired as the daemon wires it: real SDK, real registry file, real folders. */
+/**
+ * A SessionManager wired as the daemon wires it: real SDK, real registry file, real folders, the
+ * real archive of forgotten sessions (without a transcript copy: this agent has none).
+ */
 export async function createRealManager(options: RealManagerOptions) {
   const logger = options.logger ?? createLogger({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
   const registry = await openJsonFileRegistry({ path: registryPath(options.home), logger });
+  const transcriptsDir = path.join(options.home, "transcripts");
+  const claudeDir = path.join(options.home, ".claude");
+  const clock = options.clock ?? systemClock;
+  const archive = await openSessionArchive({
+    archiveDir: path.join(options.home, "dispatch", "state", "forgotten"),
+    transcriptsDir,
+    claudeDir,
+    registry,
+    clock,
+    logger,
+  });
   const manager = new SessionManager(
     {
       agent: createClaudeSdkAgent({
@@ -60,8 +75,12 @@ export async function createRealManager(options: RealManagerOptions) {
         env: { ...testAgentEnv(options.home, options.modelUrl), ...options.env },
       }),
       registry,
-      folders: createSessionFolders(path.join(options.home, "transcripts")),
-      clock: options.clock ?? systemClock,
+      folders: createSessionFolders(transcriptsDir, {
+        claudeDir,
+        isArchived: (sessionName) => archive.holds(sessionName),
+      }),
+      archive,
+      clock,
       logger,
       policyFor: () =>
         options.policy ?? { allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" },

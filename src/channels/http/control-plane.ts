@@ -13,10 +13,18 @@ export interface ControlPlane {
   listSessions(): SessionView[];
   getSession(chatId: string): SessionView | undefined;
   restartSession(chatId: string): Promise<SessionView>;
-  /** Stops the session; with `forget` also drops its registry entry. */
-  stopSession(chatId: string, options: { forget: boolean }): Promise<void>;
+  /**
+   * Stops the session; with `forget` also drops its registry entry and moves its files to the
+   * archive of forgotten sessions, whose folder it returns.
+   */
+  stopSession(chatId: string, options: { forget: boolean }): Promise<StopResult>;
   health(): HealthView;
   metrics(): Promise<{ contentType: string; body: string }>;
+}
+
+export interface StopResult {
+  /** Where a forgotten session's files went; null for a plain stop. */
+  archive: string | null;
 }
 
 export interface SubmitResult {

@@ -170,8 +170,8 @@ export function createHttpApi(deps: HttpApiDeps): Hono {
   app.delete("/v1/sessions/:chat_id", async (c) => {
     const chatId = parsePathChatId(c.req.param("chat_id"));
     const forget = parseForget(c.req.query("forget"));
-    await control.stopSession(chatId, { forget });
-    return c.json({ chat_id: chatId, stopped: true, forgotten: forget });
+    const { archive } = await control.stopSession(chatId, { forget });
+    return c.json({ chat_id: chatId, stopped: true, forgotten: forget, archive });
   });
 
   for (const [path, allowed] of ALLOWED_METHODS) {

@@ -84,7 +84,9 @@ export function registerSessionsCommand(program: Command, context: CliContext): 
 
   sessions
     .command("forget")
-    .description("stop a chat's agent and drop its registry entry: its next message starts afresh")
+    .description(
+      "stop a chat's agent, drop its registry entry and archive its files: its next message starts afresh",
+    )
     .argument("<chat>", "the chat id")
     .option("-y, --yes", "do not ask for confirmation")
     .action(async (chat: string, options: { yes?: boolean }) => {
@@ -98,15 +100,17 @@ export function registerSessionsCommand(program: Command, context: CliContext): 
           throw new CommandFailed();
         }
         const confirmed = await context.confirm(
-          `Forget ${chatId}? Its agent stops and its next message starts a new conversation.`,
+          `Forget ${chatId}? Its agent stops, its files move to the archive of forgotten ` +
+            "sessions, and its next message starts a new conversation.",
         );
         if (!confirmed) {
           context.print("Nothing forgotten.");
           return;
         }
       }
-      await (await context.api()).stopSession(chatId, { forget: true });
+      const { archive } = await (await context.api()).stopSession(chatId, { forget: true });
       context.print(`Forgot ${chatId}. Its next message starts a new conversation.`);
+      if (archive !== null) context.print(`Its files are in ${archive}`);
     });
 }
 

@@ -89,15 +89,17 @@ describe("createApiClient", () => {
     expect(error.message).toContain("GET /v1/sessions with 500");
   });
 
-  it("sends snake_case message fields and stops with ?forget=true", async () => {
+  it("sends snake_case message fields and stops with ?forget=true, returning the archive", async () => {
     daemon = await startFakeDaemon((request) =>
       request.method === "DELETE"
-        ? { status: 200, body: { stopped: true } }
+        ? { status: 200, body: { stopped: true, forgotten: true, archive: "/f/2026-11-25-chat" } }
         : { status: 202, body: { message_id: "m-1", chat_id: "chat1" } },
     );
     const client = createApiClient({ port: daemon.port, readToken: () => Promise.resolve(TOKEN) });
     await client.sendMessage({ chatId: "chat1", text: "hi", sender: "+1555", groupName: "Fam" });
-    await client.stopSession("chat1", { forget: true });
+    expect(await client.stopSession("chat1", { forget: true })).toEqual({
+      archive: "/f/2026-11-25-chat",
+    });
     expect(daemon.requests.map((request) => [request.method, request.url, request.body])).toEqual([
       [
         "POST",

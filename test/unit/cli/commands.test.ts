@@ -66,7 +66,11 @@ function routes(
     if (request.method === "POST" && request.url === "/v1/sessions/%2B15551234567/restart") {
       return { status: 200, body: sessionView({ state: "starting" }) };
     }
-    if (request.method === "DELETE") return { status: 200, body: { stopped: true } };
+    if (request.method === "DELETE") {
+      const forgotten = request.url.endsWith("?forget=true");
+      const archive = forgotten ? "/home/me/dispatch/state/forgotten/2026-11-25-john-doe" : null;
+      return { status: 200, body: { stopped: true, forgotten, archive } };
+    }
     if (request.method === "POST" && request.url === "/v1/messages") {
       return {
         status: 200,
@@ -245,6 +249,7 @@ describe("dispatch sessions", () => {
       method: "DELETE",
       url: "/v1/sessions/%2B15551234567",
     });
+    expect(result.stdout).not.toContain("Its files are in");
   });
 
   it("forget refuses without --yes when stdin is not a terminal, sending nothing", async () => {
@@ -254,13 +259,17 @@ describe("dispatch sessions", () => {
     expect(daemon?.requests).toEqual([]);
   });
 
-  it("forget --yes deletes with ?forget=true", async () => {
+  it("forget --yes deletes with ?forget=true and says where the files went", async () => {
     const result = await run(["sessions", "forget", "--yes", "+15551234567"]);
     expect(result.exitCode).toBe(0);
     expect(daemon?.requests[0]).toMatchObject({
       method: "DELETE",
       url: "/v1/sessions/%2B15551234567?forget=true",
     });
+    expect(result.stdout).toBe(
+      "Forgot +15551234567. Its next message starts a new conversation.\n" +
+        "Its files are in /home/me/dispatch/state/forgotten/2026-11-25-john-doe\n",
+    );
   });
 
   it("forget asks on a terminal and forgets on 'y'", async () => {

@@ -17,6 +17,7 @@ import type { TurnReply } from "../../../src/core/session.js";
 import { createMemoryLogger } from "../../../src/logging/logger.js";
 import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
 import { FakeAgent } from "../../support/fake-agent.js";
+import { fakeSessionDisk } from "../../support/fake-session-disk.js";
 
 const JOHN = asChatId("+15551234567");
 
@@ -54,7 +55,7 @@ function setup(options: SetupOptions) {
       registry,
       clock: new ManualClock(),
       logger,
-      folders: { prepare: (name) => Promise.resolve(`/transcripts/${name}`) },
+      ...fakeSessionDisk(registry),
       policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
       onReply: (reply) => replies.push(reply),
       handoffFor: (sessionId, reason) => {

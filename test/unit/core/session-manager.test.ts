@@ -10,6 +10,7 @@ import type { TurnReply } from "../../../src/core/session.js";
 import { createMemoryLogger } from "../../../src/logging/logger.js";
 import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
 import { FakeAgent } from "../../support/fake-agent.js";
+import { fakeSessionDisk } from "../../support/fake-session-disk.js";
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -21,19 +22,16 @@ function setup(options: Partial<SessionManagerOptions> = {}, agent = new FakeAge
   const registry = createMemoryRegistry();
   const logger = createMemoryLogger();
   const replies: TurnReply[] = [];
-  const prepared: string[] = [];
+  const disk = fakeSessionDisk(registry);
+  const { prepared } = disk;
   const manager = new SessionManager(
     {
       agent,
       registry,
       clock,
       logger,
-      folders: {
-        prepare: (name) => {
-          prepared.push(name);
-          return Promise.resolve(`/transcripts/${name}`);
-        },
-      },
+      folders: disk.folders,
+      archive: disk.archive,
       policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
       onReply: (reply) => replies.push(reply),
       random: () => 0,
@@ -46,7 +44,7 @@ function setup(options: Partial<SessionManagerOptions> = {}, agent = new FakeAge
     },
   );
   manager.startup();
-  return { manager, agent, clock, registry, logger, replies, prepared };
+  return { manager, agent, clock, registry, logger, replies, prepared, disk };
 }
 
 function delivery(chatId: ChatId, text: string, contactName = "John Doe"): Delivery {
@@ -121,7 +119,7 @@ describe("SessionManager", () => {
         registry: first.registry,
         clock: first.clock,
         logger: first.logger,
-        folders: { prepare: (name) => Promise.resolve(`/transcripts/${name}`) },
+        ...fakeSessionDisk(first.registry),
         policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
         onReply: () => undefined,
       },
@@ -255,14 +253,46 @@ describe("SessionManager", () => {
     });
   });
 
-  it("forget drops the registry entry so the chat starts over", async () => {
-    const { manager, registry, agent } = setup();
+  it("forget drops the registry entry and archives the session: the chat starts over under a new name", async () => {
+    const { manager, registry, agent, disk } = setup();
     await manager.deliver(delivery(JOHN, "hello"));
-    expect(await manager.forget(JOHN)).toBe(true);
+    expect(await manager.forget(JOHN)).toBe("/archive/john-doe");
     expect(registry.get(JOHN)).toBeUndefined();
+    expect(disk.archived).toEqual(new Set(["john-doe"]));
     const reply = await manager.deliver(delivery(JOHN, "new start"));
     expect(reply.text).toBe("reply 1: new start");
     expect(agent.last.options.resume).toBe(false);
+    // Regression (issue 12): the new conversation got the forgotten one's folder.
+    expect(registry.get(JOHN)!.session_name).toBe("john-doe-2");
+    expect(agent.last.options.cwd).toBe("/transcripts/john-doe-2");
+  });
+
+  it("forgetting a chat that is not registered archives nothing", async () => {
+    const { manager, disk } = setup();
+    expect(await manager.forget(JOHN)).toBeUndefined();
+    expect(disk.archived.size).toBe(0);
+  });
+
+  it("holds a message that comes during a forget for the new conversation", async () => {
+    const { manager, registry, agent } = setup();
+    await manager.deliver(delivery(JOHN, "old conversation"));
+    const forgetting = manager.forget(JOHN);
+    const during = manager.deliver(delivery(JOHN, "during the forget"));
+    await forgetting;
+    const reply = await during;
+    expect(reply.text).toBe("reply 1: during the forget");
+    expect(agent.conversations).toHaveLength(2);
+    expect(agent.last.options.resume).toBe(false);
+    expect(registry.get(JOHN)!.session_name).toBe("john-doe-2");
+  });
+
+  it("never gives a new chat a name whose folder is on disk without a registry entry", async () => {
+    // Regression (issue 12): a folder left behind was handed to the next chat of that name.
+    const { manager, registry, disk } = setup();
+    disk.onDisk.add("john-doe");
+    disk.onDisk.add("john-doe-2");
+    await manager.deliver(delivery(JOHN, "hello"));
+    expect(registry.get(JOHN)!.session_name).toBe("john-doe-3");
   });
 
   it("refuses a message when the chat's queue is full, naming the limit", async () => {

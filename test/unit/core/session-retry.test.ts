@@ -11,6 +11,7 @@ import type { TurnReply } from "../../../src/core/session.js";
 import { createMemoryLogger } from "../../../src/logging/logger.js";
 import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
 import { FakeAgent } from "../../support/fake-agent.js";
+import { fakeSessionDisk } from "../../support/fake-session-disk.js";
 
 const JOHN = asChatId("+15551234567");
 
@@ -30,13 +31,14 @@ describe("a message retried after an overload", () => {
     );
     const clock = new ManualClock();
     const replies: TurnReply[] = [];
+    const registry = createMemoryRegistry();
     const manager = new SessionManager(
       {
         agent,
-        registry: createMemoryRegistry(),
+        registry,
         clock,
         logger: createMemoryLogger(),
-        folders: { prepare: (name) => Promise.resolve(`/transcripts/${name}`) },
+        ...fakeSessionDisk(registry),
         policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
         onReply: (reply) => replies.push(reply),
         random: () => 0.5,

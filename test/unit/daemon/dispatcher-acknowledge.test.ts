@@ -19,6 +19,7 @@ import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
 import { openStateDatabase } from "../../../src/store/sqlite-database.js";
 import { createSqliteJournal } from "../../../src/store/sqlite-journal.js";
 import { FakeAgent } from "../../support/fake-agent.js";
+import { fakeSessionDisk } from "../../support/fake-session-disk.js";
 
 const JOHN = "+15551234567";
 
@@ -61,13 +62,14 @@ afterEach(async () => {
 });
 
 function start(agent: FakeAgent) {
+  const registry = createMemoryRegistry();
   const manager = new SessionManager(
     {
       agent,
-      registry: createMemoryRegistry(),
+      registry,
       clock: new ManualClock(),
       logger: createMemoryLogger(),
-      folders: { prepare: (name) => Promise.resolve(`/transcripts/${name}`) },
+      ...fakeSessionDisk(registry),
       policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
       // As the reply path does: the reply is recorded, durably, before it goes out.
       onReply: (reply: TurnReply) => {

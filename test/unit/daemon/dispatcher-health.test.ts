@@ -22,6 +22,7 @@ import { openStateDatabase } from "../../../src/store/sqlite-database.js";
 import { createSqliteJournal } from "../../../src/store/sqlite-journal.js";
 import { FakeAgent } from "../../support/fake-agent.js";
 import { makeEntry } from "../store/registry-contract.js";
+import { fakeSessionDisk } from "../../support/fake-session-disk.js";
 
 const JOHN = "+15551234567";
 const REGISTERED = 10_000;
@@ -71,7 +72,7 @@ function start() {
       registry,
       clock,
       logger,
-      folders: { prepare: (name) => Promise.resolve(`/transcripts/${name}`) },
+      ...fakeSessionDisk(registry),
       policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
       onReply: () => undefined,
     },

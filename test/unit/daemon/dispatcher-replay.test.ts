@@ -29,6 +29,7 @@ import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
 import { openStateDatabase } from "../../../src/store/sqlite-database.js";
 import { createSqliteJournal } from "../../../src/store/sqlite-journal.js";
 import { FakeAgent } from "../../support/fake-agent.js";
+import { fakeSessionDisk } from "../../support/fake-session-disk.js";
 
 const JOHN = "+15551234567";
 const JANE = "+15559876543";
@@ -98,7 +99,7 @@ function start(findEarlierAnswer?: FindEarlierAnswer) {
       registry,
       clock,
       logger,
-      folders: { prepare: (name) => Promise.resolve(`/transcripts/${name}`) },
+      ...fakeSessionDisk(registry),
       policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
       onReply: recordReply,
     },

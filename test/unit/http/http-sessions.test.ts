@@ -82,6 +82,7 @@ describe("sessions", () => {
       chat_id: "+15551234567",
       stopped: true,
       forgotten: false,
+      archive: null,
     });
     expect(api.control.stops).toEqual([{ chatId: "+15551234567", forget: false }]);
     expect(api.control.sessions.get("+15551234567")?.state).toBe("stopped");
@@ -98,6 +99,7 @@ describe("sessions", () => {
       chat_id: "+15551234567",
       stopped: true,
       forgotten: true,
+      archive: "/archive/john-doe",
     });
     expect(api.control.stops).toEqual([{ chatId: "+15551234567", forget: true }]);
     expect(api.control.sessions.has("+15551234567")).toBe(false);
