@@ -10,6 +10,7 @@
 import path from "node:path";
 import { isSupportedCountry, type CountryCode } from "libphonenumber-js";
 import { z } from "zod";
+import { isHostName } from "../channels/http/allowed-hosts.js";
 import type { DEFAULT_TIERS, Tier } from "../core/ids.js";
 
 /** The dispatch MCP tool that lets an agent send an extra message to its chat. */
@@ -44,6 +45,16 @@ export interface TierConfig {
 
 export interface HttpChannelConfig {
   enabled: boolean;
+  /** Host names answered besides 127.0.0.1, localhost and [::1]; lower case, without a port. */
+  allowedHosts: string[];
+  /** Longest a client may take to send a request's head. */
+  headersTimeoutSeconds: number;
+  /** Longest a client may take to send a whole request (not the wait for its reply). */
+  requestTimeoutSeconds: number;
+  /** How long an idle keep-alive connection stays open. */
+  keepAliveTimeoutSeconds: number;
+  /** Open connections at most. */
+  maxConnections: number;
 }
 
 export interface ImessageChannelConfig {
@@ -117,6 +128,10 @@ export const STATIC_DEFAULTS = {
   imessageDbPath: "~/Library/Messages/chat.db",
   imessagePollIntervalMs: 500,
   imessageMaxBackfillAgeSeconds: 300,
+  httpHeadersTimeoutSeconds: 10,
+  httpRequestTimeoutSeconds: 30,
+  httpKeepAliveTimeoutSeconds: 5,
+  httpMaxConnections: 512,
 } as const;
 
 const MEMORY_PER_SESSION_BYTES = 512 * 1024 * 1024;
@@ -237,6 +252,38 @@ const absolutePath = (homeDir: string) =>
     )
     .transform((value) => expandHome(value, homeDir));
 
+const HOST_NAME_EXPECTATION = 'a host name without scheme or port, such as "dispatch.example.com"';
+
+const httpSchema = object({
+  enabled: z.boolean(expecting("true or false")).default(true),
+  allowedHosts: z
+    .array(
+      z
+        .string(expecting(HOST_NAME_EXPECTATION))
+        .refine(isHostName, expecting(HOST_NAME_EXPECTATION))
+        .transform((name) => name.toLowerCase()),
+      expecting("an array of host names"),
+    )
+    .default([]),
+  headersTimeoutSeconds: positiveInteger().default(STATIC_DEFAULTS.httpHeadersTimeoutSeconds),
+  requestTimeoutSeconds: positiveInteger().default(STATIC_DEFAULTS.httpRequestTimeoutSeconds),
+  keepAliveTimeoutSeconds: positiveInteger().default(STATIC_DEFAULTS.httpKeepAliveTimeoutSeconds),
+  maxConnections: positiveInteger().default(STATIC_DEFAULTS.httpMaxConnections),
+}).superRefine((http, context) => {
+  // Node's own rule: the head is part of the request, so it cannot be given longer.
+  if (http.headersTimeoutSeconds <= http.requestTimeoutSeconds) return;
+  context.addIssue({
+    code: "custom",
+    input: http.headersTimeoutSeconds,
+    path: ["headersTimeoutSeconds"],
+    params: { complete: true },
+    message:
+      `Expected \`channels.http.headersTimeoutSeconds\` (${http.headersTimeoutSeconds}) to be at ` +
+      `most \`channels.http.requestTimeoutSeconds\` (${http.requestTimeoutSeconds}): a request's ` +
+      "head is part of the request. Lower the first or raise the second",
+  });
+});
+
 export function createConfigSchema(context: ConfigContext): z.ZodType<Config, unknown> {
   const { homeDir } = context;
   const imessage = object({
@@ -288,9 +335,7 @@ export function createConfigSchema(context: ConfigContext): z.ZodType<Config, un
           )
           .default({}),
         channels: object({
-          http: object({ enabled: z.boolean(expecting("true or false")).default(true) }).prefault(
-            {},
-          ),
+          http: httpSchema.prefault({}),
           imessage: imessage.prefault({}),
         }).prefault({}),
       },

@@ -247,6 +247,14 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
           createHttpApi({ control: dispatcher, token, logger }),
         ),
         port: config.port,
+        allowedHosts: config.channels.http.allowedHosts,
+        limits: {
+          headersTimeoutMs: config.channels.http.headersTimeoutSeconds * 1000,
+          requestTimeoutMs: config.channels.http.requestTimeoutSeconds * 1000,
+          keepAliveTimeoutMs: config.channels.http.keepAliveTimeoutSeconds * 1000,
+          maxConnections: config.channels.http.maxConnections,
+        },
+        logger: logger.child({ channel: "http" }),
       });
       undo.push(() => server!.close());
       replies.addChannel(httpReplyChannel(logger));

@@ -33,7 +33,14 @@ describe("defaults", () => {
       shutdownGraceSeconds: 30,
       logLevel: "info",
       channels: {
-        http: { enabled: true },
+        http: {
+          enabled: true,
+          allowedHosts: [],
+          headersTimeoutSeconds: 10,
+          requestTimeoutSeconds: 30,
+          keepAliveTimeoutSeconds: 5,
+          maxConnections: 512,
+        },
         imessage: {
           enabled: false,
           dbPath: "/home/ada/Library/Messages/chat.db",
@@ -52,6 +59,11 @@ describe("defaults", () => {
     expect(parse({}, { ...linux, platform: "linux" }).channels.imessage.enabled).toBe(false);
     const forced = parse({ channels: { imessage: { enabled: true } } });
     expect(forced.channels.imessage.enabled).toBe(true);
+  });
+
+  it("keeps the host names allowed for the HTTP API in lower case", () => {
+    const config = parse({ channels: { http: { allowedHosts: ["Dispatch.Example.com"] } } });
+    expect(config.channels.http.allowedHosts).toEqual(["dispatch.example.com"]);
   });
 
   it("keeps nested defaults when only some nested keys are given", () => {
