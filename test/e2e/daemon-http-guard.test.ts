@@ -4,13 +4,18 @@ import { connect, type Socket } from "node:net";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
-import { freePort, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
+import {
+  freePort,
+  runDaemonExpectingRefusal,
+  startDaemonProcess,
+  type DaemonProcess,
+} from "../support/daemon-process.js";
 import { makeTempHome } from "../support/real-manager.js";
 
 /**
  * The daemon process refusing bad input from the network (issue 12), each reproduced on main
- * before the fix: requests addressed to another host (DNS rebinding) were served, and thousands
- * of half-sent requests stayed open for minutes.
+ * before the fix: requests addressed to another host (DNS rebinding) were served, thousands of
+ * half-sent requests stayed open for minutes, and `DISPATCH_API_TOKEN=a` was taken silently.
  */
 const HALF_SENT_CONNECTIONS = 400;
 
@@ -122,6 +127,26 @@ describe("the daemon's HTTP server", () => {
     ).toEqual([]);
     expect(timedOut.length).toBeGreaterThan(0);
   }, 60_000);
+
+  it("refuses to start with a DISPATCH_API_TOKEN shorter than 16 characters", async () => {
+    const refusalHome = await makeTempHome();
+    try {
+      const { code, output } = await runDaemonExpectingRefusal({
+        PATH: process.env.PATH,
+        HOME: refusalHome.home,
+        DISPATCH_PORT: String(await freePort()),
+        DISPATCH_API_TOKEN: "a",
+        ANTHROPIC_BASE_URL: model.url,
+        ANTHROPIC_API_KEY: "test-key",
+      });
+      expect(code).toBe(1);
+      expect(output).toContain("DISPATCH_API_TOKEN is 1 character long");
+      expect(output).toContain("at least 16");
+      expect(output).toContain("openssl rand -hex 32");
+    } finally {
+      await refusalHome.remove();
+    }
+  });
 });
 
 /**
