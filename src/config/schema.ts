@@ -1,8 +1,9 @@
 /**
  * The shape of `~/dispatch/config.json`: every key optional, every default in one place, and an
  * unknown or misspelt key an error rather than a silent no-op. The schema is built per machine
- * (`createConfigSchema(context)`) because three defaults depend on it: the home folder, the
- * platform (iMessage only on macOS) and the memory (how many sessions may be live at once).
+ * (`createConfigSchema(context)`) because some defaults depend on it: the home folder, the
+ * platform and mode (iMessage only on macOS, and not in demo mode) and the memory (how many
+ * sessions may be live at once).
  *
  * Each leaf's zod error message is the *expectation* only ("a positive integer"); `problems.ts`
  * turns an issue into the full sentence with the key path and the value found.
@@ -111,6 +112,16 @@ export interface ConfigContext {
   platform: NodeJS.Platform;
   /** `os.totalmem()`. */
   totalMemoryBytes: number;
+  /**
+   * `dispatch start --demo`: answers every chat, so no channel that reaches real people is on
+   * unless config.json turns it on by name (iMessage then defaults to off even on macOS).
+   */
+  demo?: boolean;
+}
+
+/** iMessage is on by default on macOS, except in demo mode. */
+export function defaultImessageEnabled(context: ConfigContext): boolean {
+  return context.platform === "darwin" && context.demo !== true;
 }
 
 /** The defaults that do not depend on the machine. */
@@ -287,7 +298,7 @@ const httpSchema = object({
 export function createConfigSchema(context: ConfigContext): z.ZodType<Config, unknown> {
   const { homeDir } = context;
   const imessage = object({
-    enabled: z.boolean(expecting("true or false")).default(context.platform === "darwin"),
+    enabled: z.boolean(expecting("true or false")).default(defaultImessageEnabled(context)),
     dbPath: absolutePath(homeDir).default(expandHome(STATIC_DEFAULTS.imessageDbPath, homeDir)),
     pollIntervalMs: positiveInteger().default(STATIC_DEFAULTS.imessagePollIntervalMs),
     maxBackfillAgeSeconds: wholeNumber().default(STATIC_DEFAULTS.imessageMaxBackfillAgeSeconds),

@@ -41,8 +41,13 @@ import { DISPATCH_VERSION } from "./version.js";
 export interface DaemonOptions {
   env: NodeJS.ProcessEnv;
   homeDir?: string;
-  /** Runs against the bundled offline stand-in model instead of Claude. */
+  /**
+   * Runs against the bundled offline stand-in model instead of Claude, answering every chat; no
+   * channel that reaches people (iMessage) is on unless config.json turns it on by name.
+   */
   demo: boolean;
+  /** `process.platform`; tests pass "darwin" to see the channels chosen on a Mac. */
+  platform?: NodeJS.Platform;
   logger?: Logger;
   clock?: Clock;
 }
@@ -64,7 +69,12 @@ const HTTP_MAX_MESSAGE_LENGTH = 100_000;
 export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon> {
   const clock = options.clock ?? systemClock;
   const homeDir = options.homeDir ?? os.homedir();
-  const loaded = await loadConfig({ env: options.env, homeDir });
+  const loaded = await loadConfig({
+    env: options.env,
+    homeDir,
+    demo: options.demo,
+    ...(options.platform ? { platform: options.platform } : {}),
+  });
   const { paths } = loaded;
   const config = options.demo ? answerEveryone(loaded.config) : loaded.config;
   const logger =
@@ -128,7 +138,9 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       };
       logger.warn("demo-mode", {
         model: standIn.url,
-        note: "replies come from the bundled offline stand-in model, not from Claude; every chat is answered",
+        note:
+          "replies come from the bundled offline stand-in model, not from Claude; every chat is " +
+          "answered; iMessage stays off unless config.json sets channels.imessage.enabled",
       });
     }
     const hasCredentials = options.demo || hasClaudeCredentials(agentEnv, homeDir);

@@ -61,6 +61,15 @@ describe("defaults", () => {
     expect(forced.channels.imessage.enabled).toBe(true);
   });
 
+  it("leaves iMessage off in demo mode, even on macOS, unless the file turns it on", () => {
+    const demoOnMac: ConfigContext = { ...linux, platform: "darwin", demo: true };
+    expect(parse({}, demoOnMac).channels.imessage.enabled).toBe(false);
+    const named = parse({ channels: { imessage: { dbPath: "~/chat.db" } } }, demoOnMac);
+    expect(named.channels.imessage.enabled).toBe(false);
+    const asked = parse({ channels: { imessage: { enabled: true } } }, demoOnMac);
+    expect(asked.channels.imessage.enabled).toBe(true);
+  });
+
   it("keeps the host names allowed for the HTTP API in lower case", () => {
     const config = parse({ channels: { http: { allowedHosts: ["Dispatch.Example.com"] } } });
     expect(config.channels.http.allowedHosts).toEqual(["dispatch.example.com"]);
