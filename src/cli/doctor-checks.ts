@@ -4,6 +4,7 @@
  */
 import { describeError } from "../core/errors.js";
 import { CREDENTIAL_VARIABLES } from "../daemon/credentials.js";
+import { weakTokenProblem } from "../channels/http/api-token.js";
 import type { HealthView } from "../channels/http/control-plane.js";
 import { formatDuration } from "./format-time.js";
 
@@ -74,12 +75,20 @@ export interface TokenObservation {
   file: string;
   /** The file's stat, or undefined when it does not exist. */
   stat: { mode: number; isFile: boolean } | undefined;
+  /** The file's token (trimmed), when it could be read. */
+  fileToken?: string;
   platform: NodeJS.Platform;
 }
 
 export function checkApiToken(observation: TokenObservation): CheckResult {
   const { envToken, file, stat, platform } = observation;
-  if (envToken?.trim()) return ok("The API token comes from DISPATCH_API_TOKEN.");
+  const fromEnvironment = envToken?.trim();
+  if (fromEnvironment) {
+    const problem = weakTokenProblem(fromEnvironment, "DISPATCH_API_TOKEN");
+    return problem === undefined
+      ? ok("The API token comes from DISPATCH_API_TOKEN.")
+      : fail(`${problem} dispatch refuses to start with it.`);
+  }
   if (stat === undefined) {
     return fail(
       `There is no API token at ${file}. dispatch writes it on its first start: run ` +
@@ -95,6 +104,8 @@ export function checkApiToken(observation: TokenObservation): CheckResult {
         `may read it. Run \`chmod 600 ${file}\`.`,
     );
   }
+  const problem = observation.fileToken ? weakTokenProblem(observation.fileToken, file) : undefined;
+  if (problem !== undefined) return fail(`${problem} dispatch refuses to start with it.`);
   return ok(`The API token file is present and private (${file}).`);
 }
 

@@ -179,6 +179,8 @@ export interface LoadConfigOptions {
   platform?: NodeJS.Platform;
   /** `os.totalmem()` */
   totalMemoryBytes?: number;
+  /** `dispatch start --demo`: see `ConfigContext.demo`. */
+  demo?: boolean;
 }
 
 export interface LoadedConfig {
@@ -199,6 +201,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
     homeDir: options.homeDir ?? os.homedir(),
     platform: options.platform ?? process.platform,
     totalMemoryBytes: options.totalMemoryBytes ?? os.totalmem(),
+    demo: options.demo ?? false,
   };
   const paths = resolvePaths(env, context.homeDir);
   const file = paths.configFile;

@@ -1,8 +1,9 @@
 /**
  * The shape of `~/dispatch/config.json`: every key optional, every default in one place, and an
  * unknown or misspelt key an error rather than a silent no-op. The schema is built per machine
- * (`createConfigSchema(context)`) because three defaults depend on it: the home folder, the
- * platform (iMessage only on macOS) and the memory (how many sessions may be live at once).
+ * (`createConfigSchema(context)`) because some defaults depend on it: the home folder, the
+ * platform and mode (iMessage only on macOS, and not in demo mode) and the memory (how many
+ * sessions may be live at once).
  *
  * Each leaf's zod error message is the *expectation* only ("a positive integer"); `problems.ts`
  * turns an issue into the full sentence with the key path and the value found.
@@ -10,6 +11,7 @@
 import path from "node:path";
 import { isSupportedCountry, type CountryCode } from "libphonenumber-js";
 import { z } from "zod";
+import { isHostName } from "../channels/http/allowed-hosts.js";
 import type { DEFAULT_TIERS, Tier } from "../core/ids.js";
 
 /** The dispatch MCP tool that lets an agent send an extra message to its chat. */
@@ -44,6 +46,16 @@ export interface TierConfig {
 
 export interface HttpChannelConfig {
   enabled: boolean;
+  /** Host names answered besides 127.0.0.1, localhost and [::1]; lower case, without a port. */
+  allowedHosts: string[];
+  /** Longest a client may take to send a request's head. */
+  headersTimeoutSeconds: number;
+  /** Longest a client may take to send a whole request (not the wait for its reply). */
+  requestTimeoutSeconds: number;
+  /** How long an idle keep-alive connection stays open. */
+  keepAliveTimeoutSeconds: number;
+  /** Open connections at most. */
+  maxConnections: number;
 }
 
 export interface ImessageChannelConfig {
@@ -100,6 +112,16 @@ export interface ConfigContext {
   platform: NodeJS.Platform;
   /** `os.totalmem()`. */
   totalMemoryBytes: number;
+  /**
+   * `dispatch start --demo`: answers every chat, so no channel that reaches real people is on
+   * unless config.json turns it on by name (iMessage then defaults to off even on macOS).
+   */
+  demo?: boolean;
+}
+
+/** iMessage is on by default on macOS, except in demo mode. */
+export function defaultImessageEnabled(context: ConfigContext): boolean {
+  return context.platform === "darwin" && context.demo !== true;
 }
 
 /** The defaults that do not depend on the machine. */
@@ -117,6 +139,10 @@ export const STATIC_DEFAULTS = {
   imessageDbPath: "~/Library/Messages/chat.db",
   imessagePollIntervalMs: 500,
   imessageMaxBackfillAgeSeconds: 300,
+  httpHeadersTimeoutSeconds: 10,
+  httpRequestTimeoutSeconds: 30,
+  httpKeepAliveTimeoutSeconds: 5,
+  httpMaxConnections: 512,
 } as const;
 
 const MEMORY_PER_SESSION_BYTES = 512 * 1024 * 1024;
@@ -237,10 +263,42 @@ const absolutePath = (homeDir: string) =>
     )
     .transform((value) => expandHome(value, homeDir));
 
+const HOST_NAME_EXPECTATION = 'a host name without scheme or port, such as "dispatch.example.com"';
+
+const httpSchema = object({
+  enabled: z.boolean(expecting("true or false")).default(true),
+  allowedHosts: z
+    .array(
+      z
+        .string(expecting(HOST_NAME_EXPECTATION))
+        .refine(isHostName, expecting(HOST_NAME_EXPECTATION))
+        .transform((name) => name.toLowerCase()),
+      expecting("an array of host names"),
+    )
+    .default([]),
+  headersTimeoutSeconds: positiveInteger().default(STATIC_DEFAULTS.httpHeadersTimeoutSeconds),
+  requestTimeoutSeconds: positiveInteger().default(STATIC_DEFAULTS.httpRequestTimeoutSeconds),
+  keepAliveTimeoutSeconds: positiveInteger().default(STATIC_DEFAULTS.httpKeepAliveTimeoutSeconds),
+  maxConnections: positiveInteger().default(STATIC_DEFAULTS.httpMaxConnections),
+}).superRefine((http, context) => {
+  // Node's own rule: the head is part of the request, so it cannot be given longer.
+  if (http.headersTimeoutSeconds <= http.requestTimeoutSeconds) return;
+  context.addIssue({
+    code: "custom",
+    input: http.headersTimeoutSeconds,
+    path: ["headersTimeoutSeconds"],
+    params: { complete: true },
+    message:
+      `Expected \`channels.http.headersTimeoutSeconds\` (${http.headersTimeoutSeconds}) to be at ` +
+      `most \`channels.http.requestTimeoutSeconds\` (${http.requestTimeoutSeconds}): a request's ` +
+      "head is part of the request. Lower the first or raise the second",
+  });
+});
+
 export function createConfigSchema(context: ConfigContext): z.ZodType<Config, unknown> {
   const { homeDir } = context;
   const imessage = object({
-    enabled: z.boolean(expecting("true or false")).default(context.platform === "darwin"),
+    enabled: z.boolean(expecting("true or false")).default(defaultImessageEnabled(context)),
     dbPath: absolutePath(homeDir).default(expandHome(STATIC_DEFAULTS.imessageDbPath, homeDir)),
     pollIntervalMs: positiveInteger().default(STATIC_DEFAULTS.imessagePollIntervalMs),
     maxBackfillAgeSeconds: wholeNumber().default(STATIC_DEFAULTS.imessageMaxBackfillAgeSeconds),
@@ -288,9 +346,7 @@ export function createConfigSchema(context: ConfigContext): z.ZodType<Config, un
           )
           .default({}),
         channels: object({
-          http: object({ enabled: z.boolean(expecting("true or false")).default(true) }).prefault(
-            {},
-          ),
+          http: httpSchema.prefault({}),
           imessage: imessage.prefault({}),
         }).prefault({}),
       },

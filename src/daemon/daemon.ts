@@ -42,8 +42,13 @@ import { DISPATCH_VERSION } from "./version.js";
 export interface DaemonOptions {
   env: NodeJS.ProcessEnv;
   homeDir?: string;
-  /** Runs against the bundled offline stand-in model instead of Claude. */
+  /**
+   * Runs against the bundled offline stand-in model instead of Claude, answering every chat; no
+   * channel that reaches people (iMessage) is on unless config.json turns it on by name.
+   */
   demo: boolean;
+  /** `process.platform`; tests pass "darwin" to see the channels chosen on a Mac. */
+  platform?: NodeJS.Platform;
   logger?: Logger;
   clock?: Clock;
 }
@@ -65,7 +70,12 @@ const HTTP_MAX_MESSAGE_LENGTH = 100_000;
 export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon> {
   const clock = options.clock ?? systemClock;
   const homeDir = options.homeDir ?? os.homedir();
-  const loaded = await loadConfig({ env: options.env, homeDir });
+  const loaded = await loadConfig({
+    env: options.env,
+    homeDir,
+    demo: options.demo,
+    ...(options.platform ? { platform: options.platform } : {}),
+  });
   const { paths } = loaded;
   const config = options.demo ? answerEveryone(loaded.config) : loaded.config;
   const logger =
@@ -129,7 +139,9 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       };
       logger.warn("demo-mode", {
         model: standIn.url,
-        note: "replies come from the bundled offline stand-in model, not from Claude; every chat is answered",
+        note:
+          "replies come from the bundled offline stand-in model, not from Claude; every chat is " +
+          "answered; iMessage stays off unless config.json sets channels.imessage.enabled",
       });
     }
     const claudeDir = claudeConfigDir(agentEnv, homeDir);
@@ -265,6 +277,14 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
           createHttpApi({ control: dispatcher, token, logger }),
         ),
         port: config.port,
+        allowedHosts: config.channels.http.allowedHosts,
+        limits: {
+          headersTimeoutMs: config.channels.http.headersTimeoutSeconds * 1000,
+          requestTimeoutMs: config.channels.http.requestTimeoutSeconds * 1000,
+          keepAliveTimeoutMs: config.channels.http.keepAliveTimeoutSeconds * 1000,
+          maxConnections: config.channels.http.maxConnections,
+        },
+        logger: logger.child({ channel: "http" }),
       });
       undo.push(() => server!.close());
       replies.addChannel(httpReplyChannel(logger));

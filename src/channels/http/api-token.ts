@@ -5,6 +5,11 @@ import { DispatchError, describeError } from "../../core/errors.js";
 import type { Logger } from "../../logging/logger.js";
 
 export const TOKEN_BYTES = 32;
+/** Shorter tokens are refused: a guessable token guards nothing. */
+export const MIN_TOKEN_LENGTH = 16;
+const MAKE_TOKEN =
+  "Make a good one with `openssl rand -hex 32` (or " +
+  "`node -e \"console.log(require('crypto').randomBytes(32).toString('base64url'))\"`)";
 const FILE_MODE = 0o600;
 const FOLDER_MODE = 0o700;
 
@@ -17,7 +22,8 @@ export interface ApiToken {
 /**
  * The bearer token the HTTP API wants. `envToken` (DISPATCH_API_TOKEN) wins when set and not
  * blank; otherwise the token file is read, or created with 32 random bytes (base64url), mode 0600,
- * in a folder made 0700. A token file others can read is made 0600 again, with a warning.
+ * in a folder made 0700. A token file others can read is made 0600 again, with a warning. A token
+ * shorter than 16 characters, or with whitespace inside, is refused (`api_token_weak`).
  */
 export async function loadOrCreateApiToken(
   path: string,
@@ -25,17 +31,21 @@ export async function loadOrCreateApiToken(
   options: { logger?: Logger } = {},
 ): Promise<ApiToken> {
   const fromEnvironment = envToken?.trim();
-  if (fromEnvironment) return { token: fromEnvironment, source: "environment" };
+  if (fromEnvironment) {
+    const problem = weakTokenProblem(fromEnvironment, "DISPATCH_API_TOKEN");
+    if (problem !== undefined) throw new DispatchError("api_token_weak", problem);
+    return { token: fromEnvironment, source: "environment" };
+  }
 
   const existing = await readTokenFile(path, options.logger);
-  if (existing !== undefined) return { token: existing, source: "file" };
+  if (existing !== undefined) return { token: checkedFileToken(existing, path), source: "file" };
 
   const token = randomBytes(TOKEN_BYTES).toString("base64url");
   const created = await createTokenFile(path, token);
   if (!created) {
     // Another process created it between our read and our write: use theirs.
     const theirs = await readTokenFile(path, options.logger);
-    if (theirs !== undefined) return { token: theirs, source: "file" };
+    if (theirs !== undefined) return { token: checkedFileToken(theirs, path), source: "file" };
     throw new DispatchError(
       "api_token_unreadable",
       `The API token file ${path} appeared while dispatch was creating it, but it is empty. ` +
@@ -44,6 +54,34 @@ export async function loadOrCreateApiToken(
   }
   options.logger?.info("api-token create", { path });
   return { token, source: "created" };
+}
+
+/**
+ * Why `token` is too weak to guard the API, naming where it came from (`DISPATCH_API_TOKEN`,
+ * or the token file) and how to make a good one; undefined when it will do.
+ */
+export function weakTokenProblem(token: string, source: string): string | undefined {
+  const fromEnvironment = source === "DISPATCH_API_TOKEN";
+  const where = fromEnvironment ? source : `The API token in ${source}`;
+  const fix = fromEnvironment
+    ? `${MAKE_TOKEN}, or unset DISPATCH_API_TOKEN and dispatch uses the token it generates in ` +
+      "state/api-token."
+    : `${MAKE_TOKEN} and write it there, or delete the file and dispatch generates a new one at ` +
+      "its next start.";
+  if (token.length < MIN_TOKEN_LENGTH) {
+    const length = `${token.length} character${token.length === 1 ? "" : "s"}`;
+    return `${where} is ${length} long; the HTTP API needs at least ${MIN_TOKEN_LENGTH}, or anyone who can reach it could guess it. ${fix}`;
+  }
+  if (/\s/.test(token)) {
+    return `${where} contains whitespace, which an \`Authorization: Bearer\` header cannot carry. ${fix}`;
+  }
+  return undefined;
+}
+
+function checkedFileToken(token: string, path: string): string {
+  const problem = weakTokenProblem(token, path);
+  if (problem !== undefined) throw new DispatchError("api_token_weak", problem);
+  return token;
 }
 
 /** The token in the file, or undefined when there is no file (or only an empty one). */

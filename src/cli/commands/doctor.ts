@@ -1,6 +1,6 @@
 /** `dispatch doctor`: reads what each check needs, prints ✓/✗ per check, exits 1 on a failure. */
 import { constants } from "node:fs";
-import { access, open, stat } from "node:fs/promises";
+import { access, open, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import type { Command } from "commander";
 import { readEnvironmentOverrides, resolvePaths } from "../../config/load-config.js";
@@ -74,6 +74,7 @@ async function runChecks(context: CliContext): Promise<CheckResult[]> {
       : undefined;
 
   const tokenStat = await attempt(() => stat(paths.apiTokenFile));
+  const fileToken = await attempt(async () => (await readFile(paths.apiTokenFile, "utf8")).trim());
   const credentialsFile = path.join(homeDir, ".claude", ".credentials.json");
   const transcriptsDir = config?.transcriptsDir ?? path.join(homeDir, "transcripts");
   const existingFolder = await nearestExisting(transcriptsDir);
@@ -90,6 +91,7 @@ async function runChecks(context: CliContext): Promise<CheckResult[]> {
       stat: tokenStat.ok
         ? { mode: tokenStat.value.mode, isFile: tokenStat.value.isFile() }
         : undefined,
+      ...(fileToken.ok ? { fileToken: fileToken.value } : {}),
       platform,
     }),
     checkClaudeCredentials({

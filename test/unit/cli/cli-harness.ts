@@ -11,7 +11,7 @@ import { Readable } from "node:stream";
 import type { SessionView } from "../../../src/channels/http/control-plane.js";
 import { runCli, type CliDeps } from "../../../src/cli/main.js";
 
-export const TOKEN = "test-token-123";
+export const TOKEN = "test-token-0123456789";
 export const NOW = new Date("2026-02-07T15:00:00.000Z");
 
 export interface RecordedRequest {

@@ -79,7 +79,9 @@ describe("doctor checks", () => {
 
   it("API token: from the environment, missing, too open, private", () => {
     const base = { envToken: undefined, file: "/s/api-token", platform: "linux" as const };
-    expect(checkApiToken({ ...base, envToken: "t", stat: undefined }).status).toBe("ok");
+    expect(
+      checkApiToken({ ...base, envToken: "env-token-0123456789", stat: undefined }).status,
+    ).toBe("ok");
     const missing = checkApiToken({ ...base, stat: undefined });
     expect(missing.status).toBe("fail");
     expect(missing.message).toContain("dispatch start");
@@ -93,6 +95,29 @@ describe("doctor checks", () => {
     expect(checkApiToken({ ...base, stat: { mode: 0o40700, isFile: false } }).status).toBe("fail");
     expect(
       checkApiToken({ ...base, platform: "win32", stat: { mode: 0o100666, isFile: true } }).status,
+    ).toBe("ok");
+  });
+
+  it("API token: fails a short one from the environment or the file, saying how to make one", () => {
+    const base = { envToken: undefined, file: "/s/api-token", platform: "linux" as const };
+    const fromEnvironment = checkApiToken({ ...base, envToken: "a", stat: undefined });
+    expect(fromEnvironment.status).toBe("fail");
+    expect(fromEnvironment.message).toContain("DISPATCH_API_TOKEN is 1 character long");
+    expect(fromEnvironment.message).toContain("openssl rand -hex 32");
+    expect(fromEnvironment.message).toContain("dispatch refuses to start with it");
+    const fromFile = checkApiToken({
+      ...base,
+      stat: { mode: 0o100600, isFile: true },
+      fileToken: "short",
+    });
+    expect(fromFile.status).toBe("fail");
+    expect(fromFile.message).toContain("The API token in /s/api-token is 5 characters long");
+    expect(
+      checkApiToken({
+        ...base,
+        stat: { mode: 0o100600, isFile: true },
+        fileToken: "file-token-0123456789",
+      }).status,
     ).toBe("ok");
   });
 
@@ -240,6 +265,27 @@ describe("dispatch doctor", () => {
     expect(daemon.requests.find((request) => request.url === "/v1/sessions")?.authorization).toBe(
       `Bearer ${TOKEN}`,
     );
+  });
+
+  it("fails a DISPATCH_API_TOKEN and a token file too short to guard the API", async () => {
+    const port = await closedPort();
+    const tokenFile = join(home, "dispatch", "state", "api-token");
+    await writeFile(tokenFile, "short\n");
+    await chmod(tokenFile, 0o600);
+    const fromFile = await runDispatch(["doctor"], {
+      home,
+      port,
+      env: { DISPATCH_API_TOKEN: "", ANTHROPIC_API_KEY: "sk-test" },
+    });
+    expect(fromFile.exitCode).toBe(1);
+    expect(fromFile.stdout).toContain(`✗ The API token in ${tokenFile} is 5 characters long`);
+    const fromEnvironment = await runDispatch(["doctor"], {
+      home,
+      port,
+      env: { DISPATCH_API_TOKEN: "a", ANTHROPIC_API_KEY: "sk-test" },
+    });
+    expect(fromEnvironment.exitCode).toBe(1);
+    expect(fromEnvironment.stdout).toContain("✗ DISPATCH_API_TOKEN is 1 character long");
   });
 
   it("exits 1 and says what to do when the daemon is down and credentials are missing", async () => {

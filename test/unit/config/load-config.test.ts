@@ -228,6 +228,20 @@ describe("loadConfig", () => {
     expect(error.message).toContain(path.join(homeDir, "dispatch", "config.json"));
   });
 
+  // Issue 12: `--demo` answers everyone, and left iMessage on (the default on macOS), so a demo
+  // would have answered every real iMessage sender.
+  it("leaves iMessage off in demo mode on macOS unless config.json turns it on by name", async () => {
+    const onMac: LoadConfigOptions = { ...options, platform: "darwin" };
+    expect((await loadConfig(onMac)).config.channels.imessage.enabled).toBe(true);
+    expect((await loadConfig({ ...onMac, demo: true })).config.channels.imessage.enabled).toBe(
+      false,
+    );
+    await writeConfig(JSON.stringify({ channels: { imessage: { enabled: true } } }));
+    expect((await loadConfig({ ...onMac, demo: true })).config.channels.imessage.enabled).toBe(
+      true,
+    );
+  });
+
   it("reports a config.json it cannot read as config_unreadable", async () => {
     await mkdir(path.join(homeDir, "dispatch", "config.json"), { recursive: true });
     const error = await catchAsync(loadConfig(options));

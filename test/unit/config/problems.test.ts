@@ -54,6 +54,35 @@ describe("problem messages", () => {
     expect(problemsOf({ [key]: value })).toEqual([message]);
   });
 
+  it.each<[unknown, string]>([
+    [
+      { allowedHosts: ["https://dispatch.example.com"] },
+      'Expected `channels.http.allowedHosts[0]` to be a host name without scheme or port, such as "dispatch.example.com", got `"https://dispatch.example.com"`',
+    ],
+    [
+      { allowedHosts: ["dispatch.example.com:443"] },
+      'Expected `channels.http.allowedHosts[0]` to be a host name without scheme or port, such as "dispatch.example.com", got `"dispatch.example.com:443"`',
+    ],
+    [
+      { allowedHosts: "dispatch.example.com" },
+      'Expected `channels.http.allowedHosts` to be an array of host names, got `"dispatch.example.com"`; write it as an array: ["dispatch.example.com"]',
+    ],
+    [
+      { headersTimeoutSeconds: 0 },
+      "Expected `channels.http.headersTimeoutSeconds` to be a positive integer, got `0`",
+    ],
+    [
+      { maxConnections: "100" },
+      'Expected `channels.http.maxConnections` to be a positive integer, got `"100"`; write the number without quotes: 100',
+    ],
+    [
+      { headersTimeoutSeconds: 60 },
+      "Expected `channels.http.headersTimeoutSeconds` (60) to be at most `channels.http.requestTimeoutSeconds` (30): a request's head is part of the request. Lower the first or raise the second",
+    ],
+  ])("checks the HTTP server's settings: %j", (http, message) => {
+    expect(problemsOf({ channels: { http } })).toEqual([message]);
+  });
+
   it("names nested keys with dots and array indexes", () => {
     expect(
       problemsOf({

@@ -33,7 +33,14 @@ describe("defaults", () => {
       shutdownGraceSeconds: 30,
       logLevel: "info",
       channels: {
-        http: { enabled: true },
+        http: {
+          enabled: true,
+          allowedHosts: [],
+          headersTimeoutSeconds: 10,
+          requestTimeoutSeconds: 30,
+          keepAliveTimeoutSeconds: 5,
+          maxConnections: 512,
+        },
         imessage: {
           enabled: false,
           dbPath: "/home/ada/Library/Messages/chat.db",
@@ -52,6 +59,20 @@ describe("defaults", () => {
     expect(parse({}, { ...linux, platform: "linux" }).channels.imessage.enabled).toBe(false);
     const forced = parse({ channels: { imessage: { enabled: true } } });
     expect(forced.channels.imessage.enabled).toBe(true);
+  });
+
+  it("leaves iMessage off in demo mode, even on macOS, unless the file turns it on", () => {
+    const demoOnMac: ConfigContext = { ...linux, platform: "darwin", demo: true };
+    expect(parse({}, demoOnMac).channels.imessage.enabled).toBe(false);
+    const named = parse({ channels: { imessage: { dbPath: "~/chat.db" } } }, demoOnMac);
+    expect(named.channels.imessage.enabled).toBe(false);
+    const asked = parse({ channels: { imessage: { enabled: true } } }, demoOnMac);
+    expect(asked.channels.imessage.enabled).toBe(true);
+  });
+
+  it("keeps the host names allowed for the HTTP API in lower case", () => {
+    const config = parse({ channels: { http: { allowedHosts: ["Dispatch.Example.com"] } } });
+    expect(config.channels.http.allowedHosts).toEqual(["dispatch.example.com"]);
   });
 
   it("keeps nested defaults when only some nested keys are given", () => {
