@@ -20,8 +20,8 @@ interface CappedServer {
   accepted(count: number): Promise<void>;
   /** Requests to `/slow` wait here until released. */
   slow: ServerResponse[];
-  /** Half-sent connections opened so far. */
-  opened: number;
+  /** Connections the server has accepted so far. */
+  acceptedSoFar(): number;
 }
 
 async function startCapped(maxConnections: number): Promise<CappedServer> {
@@ -48,7 +48,7 @@ async function startCapped(maxConnections: number): Promise<CappedServer> {
     port: (server.address() as AddressInfo).port,
     shed,
     slow,
-    opened: 0,
+    acceptedSoFar: () => acceptedCount,
     accepted: (count) =>
       count <= acceptedCount
         ? Promise.resolve()
@@ -61,11 +61,12 @@ async function startCapped(maxConnections: number): Promise<CappedServer> {
  * has accepted it, so that connections are accepted in the order they were opened.
  */
 async function halfSent(capped: CappedServer): Promise<Socket> {
+  const acceptedBefore = capped.acceptedSoFar();
   const socket = connect(capped.port, "127.0.0.1");
   socket.on("error", () => undefined);
   socket.write("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n");
   cleanup.push(() => socket.destroy());
-  await capped.accepted(++capped.opened);
+  await capped.accepted(acceptedBefore + 1);
   return socket;
 }
 
@@ -99,7 +100,7 @@ describe("capConnections", () => {
     const answer = await get(capped.port, "/");
     expect(answer.status).toBe(200);
     await closed(first);
-    expect(capped.shed).toEqual(["oldest-not-busy"]);
+    expect(capped.shed).toEqual(["half-sent"]);
     // The others are left alone: nothing but the cap closes a connection here.
     expect(second.closed).toBe(false);
     expect(third.closed).toBe(false);
@@ -112,8 +113,27 @@ describe("capConnections", () => {
     expect((await get(capped.port, "/")).status).toBe(200);
     // 101 connections came to a server holding 20: 81 were shed, the oldest first.
     await Promise.all(sockets.slice(0, 81).map(closed));
-    expect(capped.shed).toHaveLength(81);
+    expect(capped.shed).toEqual(Array.from({ length: 81 }, () => "half-sent"));
     expect(sockets.slice(81).every((socket) => !socket.closed)).toBe(true);
+  });
+
+  // Found by the end-to-end test: a client's pooled connection, idle since its last request, was
+  // the oldest one not busy and went first when half-sent connections flooded in, so the request
+  // the client was just sending on it failed ("other side closed").
+  it("keeps a served keep-alive connection while half-sent ones can go instead", async () => {
+    const capped = await startCapped(3);
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    cleanup.push(() => agent.destroy());
+    const pooled = await get(capped.port, "/", agent);
+    const firstHalfSent = await halfSent(capped);
+    await halfSent(capped);
+    await halfSent(capped);
+    await closed(firstHalfSent);
+    expect(capped.shed).toEqual(["half-sent"]);
+
+    const again = await get(capped.port, "/", agent);
+    expect(again.status).toBe(200);
+    expect(again.socket).toBe(pooled.socket);
   });
 
   it("closes an idle keep-alive connection before one whose request is being answered", async () => {
@@ -130,7 +150,7 @@ describe("capConnections", () => {
     await closed(idle.socket);
     capped.slow[0]!.end("late");
     expect((await waiting).status).toBe(200);
-    expect(capped.shed).toEqual(["oldest-not-busy"]);
+    expect(capped.shed).toEqual(["idle"]);
   });
 
   it("refuses a new connection when every connection held is busy with a request", async () => {
