@@ -77,6 +77,10 @@ export interface Config {
   maxLiveSessions: number;
   spareProcesses: number;
   unknownSenders: UnknownSenderPolicy;
+  /** Messages one chat (by its normalised id) may send per minute, on any channel. */
+  messagesPerChatPerMinute: number;
+  /** New chats of the `unknown` tier taken in any minute; the rest are refused. */
+  newUnknownChatsPerMinute: number;
   /** For phone numbers written without a country code. */
   defaultRegion?: CountryCode;
   maxConsecutiveErrors: number;
@@ -109,6 +113,8 @@ export const STATIC_DEFAULTS = {
   idleTimeoutSeconds: 7200,
   spareProcesses: 1,
   unknownSenders: "ignore",
+  messagesPerChatPerMinute: 30,
+  newUnknownChatsPerMinute: 20,
   maxConsecutiveErrors: 3,
   turnTimeoutSeconds: 600,
   shutdownGraceSeconds: 30,
@@ -267,6 +273,12 @@ export function createConfigSchema(context: ConfigContext): z.ZodType<Config, un
         unknownSenders: z
           .enum(UNKNOWN_SENDER_POLICIES, expecting(quotedList(UNKNOWN_SENDER_POLICIES)))
           .default(STATIC_DEFAULTS.unknownSenders),
+        messagesPerChatPerMinute: positiveInteger().default(
+          STATIC_DEFAULTS.messagesPerChatPerMinute,
+        ),
+        newUnknownChatsPerMinute: positiveInteger().default(
+          STATIC_DEFAULTS.newUnknownChatsPerMinute,
+        ),
         defaultRegion: z
           .string(expecting(REGION_EXPECTATION))
           .trim()

@@ -28,6 +28,8 @@ describe("defaults", () => {
       maxLiveSessions: 15,
       spareProcesses: 1,
       unknownSenders: "ignore",
+      messagesPerChatPerMinute: 30,
+      newUnknownChatsPerMinute: 20,
       maxConsecutiveErrors: 3,
       turnTimeoutSeconds: 600,
       shutdownGraceSeconds: 30,
