@@ -75,6 +75,11 @@ export interface Config {
   healthCheckIntervalSeconds: number;
   idleTimeoutSeconds: number;
   maxLiveSessions: number;
+  /**
+   * Live-session slots kept for chats in contacts.json (every tier but `unknown`) while they
+   * hold fewer; unset in the file: 1 when `maxLiveSessions` leaves room for it, else 0.
+   */
+  reservedLiveSessionsForContacts: number;
   spareProcesses: number;
   unknownSenders: UnknownSenderPolicy;
   /** Messages one chat (by its normalised id) may send per minute, on any channel. */
@@ -126,6 +131,9 @@ export const STATIC_DEFAULTS = {
 } as const;
 
 const MEMORY_PER_SESSION_BYTES = 512 * 1024 * 1024;
+
+/** `reservedLiveSessionsForContacts` when the file leaves it unset and the bound has room. */
+const DEFAULT_CONTACT_SLOTS = 1;
 
 /**
  * One agent process per 512 MiB of memory, spares included (each is a process of the same
@@ -269,6 +277,8 @@ export function createConfigSchema(context: ConfigContext): z.ZodType<Config, un
         idleTimeoutSeconds: positiveInteger().default(STATIC_DEFAULTS.idleTimeoutSeconds),
         // Unset: `defaultMaxLiveSessions`, which depends on `spareProcesses` (see the transform).
         maxLiveSessions: positiveInteger().optional(),
+        // Unset: 1 when it fits beside the tiers' reservations (see the transform).
+        reservedLiveSessionsForContacts: wholeNumber().optional(),
         spareProcesses: wholeNumber().default(STATIC_DEFAULTS.spareProcesses),
         unknownSenders: z
           .enum(UNKNOWN_SENDER_POLICIES, expecting(quotedList(UNKNOWN_SENDER_POLICIES)))
@@ -329,19 +339,31 @@ export function createConfigSchema(context: ConfigContext): z.ZodType<Config, un
       (total, tier) => total + (tier.reservedLiveSessions ?? 0),
       0,
     );
-    if (reserved >= bound) {
+    // Unset, strangers may never hold every slot, unless the bound has no room for that.
+    const asked = rest.reservedLiveSessionsForContacts;
+    const forContacts = asked ?? (bound - reserved >= 2 ? DEFAULT_CONTACT_SLOTS : 0);
+    if (reserved + forContacts >= bound) {
+      const what =
+        asked === undefined
+          ? "The tiers' `reservedLiveSessions`"
+          : "The tiers' `reservedLiveSessions` and `reservedLiveSessionsForContacts`";
       transform.issues.push({
         code: "custom",
-        input: reserved,
-        path: ["tiers"],
+        input: reserved + forContacts,
+        path: asked === undefined ? ["tiers"] : ["reservedLiveSessionsForContacts"],
         params: { complete: true },
         message:
-          `The tiers' \`reservedLiveSessions\` add up to ${reserved}, which leaves no live session ` +
+          `${what} add up to ${reserved + forContacts}, which leaves no live session ` +
           `for other chats: keep the sum below \`maxLiveSessions\` (${bound}), or raise it`,
       });
       return z.NEVER;
     }
-    return { ...rest, maxLiveSessions: bound, tiers: merged };
+    return {
+      ...rest,
+      maxLiveSessions: bound,
+      reservedLiveSessionsForContacts: forContacts,
+      tiers: merged,
+    };
   });
 }
 

@@ -183,23 +183,42 @@ describe("intake limits, end to end", () => {
     expect(asked).not.toContain("kumquats");
   });
 
-  it("takes a bounded number of new strangers a minute (regression: 1,000 new chats grew the registry without bound)", async () => {
-    // Only keys main already knows: the per-minute bound is the default.
-    const { env, home } = await prepare(() => ({
+  it("takes a bounded number of new strangers a minute and answers a favorite ahead of them (regression: 1,000 new chats grew the registry without bound and a favorite waited)", async () => {
+    // Only keys main already knows: the per-minute bound and the slot kept for contacts are defaults.
+    const { env, home, model } = await prepare(() => ({
       unknownSenders: "respond",
       maxLiveSessions: 3,
       spareProcesses: 0,
     }));
     const daemon = (setup!.daemon = await startDaemonProcess(env));
+    const completed: string[] = [];
     const strangers = Array.from(
       { length: 60 },
       (_unused, index) => `stranger-${String(index).padStart(2, "0")}@example.com`,
     );
-    const results = await Promise.all(
-      strangers.map((chatId) =>
-        post(daemon, { chat_id: chatId, text: `hello from ${chatId}`, wait: true }),
-      ),
+    const flood = strangers.map((chatId) =>
+      post(daemon, {
+        chat_id: chatId,
+        text: `[[delay 500]] hello from ${chatId}`,
+        wait: true,
+      }).then((result) => {
+        if (result.status === 200) completed.push(chatId);
+        return result;
+      }),
     );
+    // The favorite writes once strangers' turns hold the slots they may take.
+    await model.waitForRequests(1, (request) => request.userTexts.join().includes("stranger-"));
+    const favorite = post(daemon, { chat_id: JOHN, text: "hello, it is John", wait: true }).then(
+      (result) => {
+        completed.push(JOHN);
+        return result;
+      },
+    );
+    const results = await Promise.all(flood);
+    const john = await favorite;
+
+    expect(john.status).toBe(200);
+    expect(john.body.reply).toContain("hello, it is John");
 
     const admitted = results.filter((result) => result.status === 200);
     const refused = results.filter((result) => result.status !== 200);
@@ -211,15 +230,19 @@ describe("intake limits, end to end", () => {
       expect(result.body.error?.message).toContain("newUnknownChatsPerMinute");
       expect(Number(result.retryAfter)).toBeGreaterThanOrEqual(1);
     }
+    // Served ahead of the flood's tail: at least half the strangers taken were answered after
+    // John (on main he waited for a slot behind all of them, and came 60th of 61).
+    const answeredAfterJohn = completed.length - 1 - completed.indexOf(JOHN);
+    expect(answeredAfterJohn).toBeGreaterThanOrEqual(10);
 
-    // Only the admitted strangers left anything behind.
+    // Only the admitted strangers (and John) left anything behind.
     const registry = JSON.parse(
       await readFile(path.join(home.home, "dispatch", "state", "sessions.json"), "utf8"),
     ) as Record<string, unknown>;
-    expect(Object.keys(registry)).toHaveLength(20);
-    expect(await readdir(path.join(home.home, "transcripts"))).toHaveLength(20);
+    expect(Object.keys(registry)).toHaveLength(21);
+    expect(await readdir(path.join(home.home, "transcripts"))).toHaveLength(21);
     const projects = await readdir(path.join(home.home, ".claude", "projects"));
-    expect(projects.filter((name) => name.includes("transcripts"))).toHaveLength(20);
-    expect(journalRows(home.home, "SELECT id FROM inbound")).toHaveLength(20);
+    expect(projects.filter((name) => name.includes("transcripts"))).toHaveLength(21);
+    expect(journalRows(home.home, "SELECT id FROM inbound")).toHaveLength(21);
   }, 300_000);
 });

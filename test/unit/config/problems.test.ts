@@ -31,6 +31,11 @@ describe("problem messages", () => {
     ["maxLiveSessions", null, "Expected `maxLiveSessions` to be a positive integer, got `null`"],
     ["spareProcesses", -1, "Expected `spareProcesses` to be a whole number (0 or more), got `-1`"],
     [
+      "reservedLiveSessionsForContacts",
+      -1,
+      "Expected `reservedLiveSessionsForContacts` to be a whole number (0 or more), got `-1`",
+    ],
+    [
       "messagesPerChatPerMinute",
       0,
       "Expected `messagesPerChatPerMinute` to be a positive integer, got `0`",
