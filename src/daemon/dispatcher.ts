@@ -341,7 +341,8 @@ export class Dispatcher implements ControlPlane {
       }
       const row = { ...message, id: recorded.id, uuid: recorded.uuid };
       if (cursor !== undefined) {
-        this.admitRecorded(row);
+        // Counted once, when first taken: a redelivery of a recorded row is not a new message.
+        if (!recorded.duplicate) this.admitRecorded(row);
         return await this.deliverPolled(row);
       }
       const taken = this.deliverRecorded(row);

@@ -160,6 +160,23 @@ describe("the per-chat rate limit", () => {
       polled[2]!.externalId,
     );
   });
+
+  it("does not count a polled message again when the channel redelivers it (regression: a redelivered row already in the journal could be rejected)", async () => {
+    const { dispatcher, agent } = start({ messagesPerChatPerMinute: 1 });
+    // Recorded by an earlier run and not answered yet: the channel hands it over again.
+    const earlier = message(JOHN, "recorded before", "imessage");
+    journal.recordInbound(earlier, { cursor: "1" });
+    await dispatcher.sink(message(JOHN, "uses the budget", "imessage"), { cursor: "2" });
+    await dispatcher.sink(earlier, { cursor: "2" });
+    expect(journal.findByExternalId("imessage", earlier.externalId!)?.status).not.toBe("rejected");
+    await expect
+      .poll(() =>
+        agent.conversations
+          .flatMap((conversation) => conversation.inputs.map((input) => input.text))
+          .join(),
+      )
+      .toContain("recorded before");
+  });
 });
 
 describe("the bound on new strangers", () => {
