@@ -107,25 +107,28 @@ describe("intake limits, end to end", () => {
     const { env, home } = await prepare(() => ({ defaultRegion: "US" }));
     const daemon = (setup!.daemon = await startDaemonProcess(env));
     const spellings = [JOHN, "(555) 123-4567", "+1 555 123 4567", "15551234567"];
-    const statuses: number[] = [];
+    // The default budget is 30 a minute, refilled one every 2 s. The spellings write in turn
+    // until the first refusal: one budget refuses after 30 (plus what refilled meanwhile), while
+    // four budgets (main) would take all 60. The first message holds its turn, so the agent is
+    // not kept busy by the rest (they queue behind it).
+    let accepted = 0;
     let refused: Posted | undefined;
-    // The default budget is 30 a minute; 32 messages, 8 under each spelling, in turn. The first
-    // holds its turn, so the agent is not kept busy by the rest (they queue behind it).
-    for (let index = 0; index < 32; index++) {
+    for (let index = 0; index < 60 && refused === undefined; index++) {
       const result = await post(daemon, {
         chat_id: spellings[index % spellings.length],
         text: index === 0 ? "[[delay 60000]] first" : `message ${index}`,
       });
-      statuses.push(result.status);
-      if (result.status === 429) refused ??= result;
+      if (result.status === 202) accepted += 1;
+      else refused = result;
     }
-    expect(statuses.slice(0, 30)).toEqual(Array(30).fill(202));
-    expect(statuses.slice(30)).toEqual([429, 429]);
+    expect(refused?.status).toBe(429);
+    expect(accepted).toBeGreaterThanOrEqual(30);
+    expect(accepted).toBeLessThan(60);
     expect(refused!.body.error).toMatchObject({ code: "rate_limited" });
     expect(refused!.body.error!.message).toContain(`Chat ${JOHN} sent more than 30 messages`);
     expect(Number(refused!.retryAfter)).toBeGreaterThanOrEqual(1);
     // A refused request leaves no trace: the client is told to send it again later.
-    expect(journalRows(home.home, "SELECT id FROM inbound")).toHaveLength(30);
+    expect(journalRows(home.home, "SELECT id FROM inbound")).toHaveLength(accepted);
   });
 
   it("limits an iMessage chat the same way: the message beyond the budget is journaled as rejected, and the channel reads on", async () => {
