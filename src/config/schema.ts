@@ -87,8 +87,17 @@ export interface Config {
   healthCheckIntervalSeconds: number;
   idleTimeoutSeconds: number;
   maxLiveSessions: number;
+  /**
+   * Live-session slots kept for chats in contacts.json (every tier but `unknown`) while they
+   * hold fewer; unset in the file: 1 when `maxLiveSessions` leaves room for it, else 0.
+   */
+  reservedLiveSessionsForContacts: number;
   spareProcesses: number;
   unknownSenders: UnknownSenderPolicy;
+  /** Messages one chat (by its normalised id) may send per minute, on any channel. */
+  messagesPerChatPerMinute: number;
+  /** New chats of the `unknown` tier taken in any minute; the rest are refused. */
+  newUnknownChatsPerMinute: number;
   /** For phone numbers written without a country code. */
   defaultRegion?: CountryCode;
   maxConsecutiveErrors: number;
@@ -131,6 +140,8 @@ export const STATIC_DEFAULTS = {
   idleTimeoutSeconds: 7200,
   spareProcesses: 1,
   unknownSenders: "ignore",
+  messagesPerChatPerMinute: 30,
+  newUnknownChatsPerMinute: 20,
   maxConsecutiveErrors: 3,
   turnTimeoutSeconds: 600,
   shutdownGraceSeconds: 30,
@@ -146,6 +157,9 @@ export const STATIC_DEFAULTS = {
 } as const;
 
 const MEMORY_PER_SESSION_BYTES = 512 * 1024 * 1024;
+
+/** `reservedLiveSessionsForContacts` when the file leaves it unset and the bound has room. */
+const DEFAULT_CONTACT_SLOTS = 1;
 
 /**
  * One agent process per 512 MiB of memory, spares included (each is a process of the same
@@ -321,10 +335,18 @@ export function createConfigSchema(context: ConfigContext): z.ZodType<Config, un
         idleTimeoutSeconds: positiveInteger().default(STATIC_DEFAULTS.idleTimeoutSeconds),
         // Unset: `defaultMaxLiveSessions`, which depends on `spareProcesses` (see the transform).
         maxLiveSessions: positiveInteger().optional(),
+        // Unset: 1 when it fits beside the tiers' reservations (see the transform).
+        reservedLiveSessionsForContacts: wholeNumber().optional(),
         spareProcesses: wholeNumber().default(STATIC_DEFAULTS.spareProcesses),
         unknownSenders: z
           .enum(UNKNOWN_SENDER_POLICIES, expecting(quotedList(UNKNOWN_SENDER_POLICIES)))
           .default(STATIC_DEFAULTS.unknownSenders),
+        messagesPerChatPerMinute: positiveInteger().default(
+          STATIC_DEFAULTS.messagesPerChatPerMinute,
+        ),
+        newUnknownChatsPerMinute: positiveInteger().default(
+          STATIC_DEFAULTS.newUnknownChatsPerMinute,
+        ),
         defaultRegion: z
           .string(expecting(REGION_EXPECTATION))
           .trim()
@@ -373,19 +395,31 @@ export function createConfigSchema(context: ConfigContext): z.ZodType<Config, un
       (total, tier) => total + (tier.reservedLiveSessions ?? 0),
       0,
     );
-    if (reserved >= bound) {
+    // Unset, strangers may never hold every slot, unless the bound has no room for that.
+    const asked = rest.reservedLiveSessionsForContacts;
+    const forContacts = asked ?? (bound - reserved >= 2 ? DEFAULT_CONTACT_SLOTS : 0);
+    if (reserved + forContacts >= bound) {
+      const what =
+        asked === undefined
+          ? "The tiers' `reservedLiveSessions`"
+          : "The tiers' `reservedLiveSessions` and `reservedLiveSessionsForContacts`";
       transform.issues.push({
         code: "custom",
-        input: reserved,
-        path: ["tiers"],
+        input: reserved + forContacts,
+        path: asked === undefined ? ["tiers"] : ["reservedLiveSessionsForContacts"],
         params: { complete: true },
         message:
-          `The tiers' \`reservedLiveSessions\` add up to ${reserved}, which leaves no live session ` +
+          `${what} add up to ${reserved + forContacts}, which leaves no live session ` +
           `for other chats: keep the sum below \`maxLiveSessions\` (${bound}), or raise it`,
       });
       return z.NEVER;
     }
-    return { ...rest, maxLiveSessions: bound, tiers: merged };
+    return {
+      ...rest,
+      maxLiveSessions: bound,
+      reservedLiveSessionsForContacts: forContacts,
+      tiers: merged,
+    };
   });
 }
 

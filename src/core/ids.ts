@@ -20,6 +20,8 @@ export const asAgentSessionId = (value: string): AgentSessionId => value as Agen
 /** Tiers decide who is answered and what the agent may do. Config may add more. */
 export const DEFAULT_TIERS = ["admin", "partner", "family", "favorite", "bots", "unknown"] as const;
 export type Tier = string;
+/** The tier of every chat that matches no contact or group in contacts.json. */
+export const UNKNOWN_TIER: Tier = "unknown";
 
 /** A new SDK session id: dispatch picks it so the registry holds it before the first turn. */
 export const newAgentSessionId = (): AgentSessionId => randomUUID() as AgentSessionId;

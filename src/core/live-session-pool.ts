@@ -7,8 +7,17 @@ export interface PoolStatus {
   /** Chats waiting for a slot. */
   waiting: number;
   evictions: number;
-  /** Slots held back for tiers that reserve some and hold fewer than that now. */
+  /** Slots held back for reservations whose tiers hold fewer sessions than reserved now. */
   heldForTiers: number;
+}
+
+/**
+ * Slots kept free for the sessions of some tiers while those tiers together hold fewer than
+ * `slots`: one tier's `reservedLiveSessions`, or every contact's tier (all but `unknown`).
+ */
+export interface Reservation {
+  slots: number;
+  covers(tier: Tier): boolean;
 }
 
 /** What the pool needs to know of the sessions it bounds; the session manager provides it. */
@@ -30,10 +39,11 @@ export interface PoolMembers {
  * slot of the least recently used idle session; when every session is busy, chats wait in
  * arrival order. A busy session is never evicted.
  *
- * A tier may reserve slots (`reservations`): while it holds fewer sessions than it reserves, the
- * difference is kept free for it, so an admin's first message never waits behind a crowd of
- * other chats. The rule is one inequality: sessions holding a slot plus the slots still owed to
- * reservations never exceed the bound. Taking a slot or evicting for one must keep it true.
+ * Tiers may reserve slots (`reservations`): while they hold fewer sessions than they reserve,
+ * the difference is kept free for them, so an admin's first message, or any contact's while
+ * strangers crowd in, never waits behind other chats. The rule is one inequality: sessions
+ * holding a slot plus the slots still owed to reservations never exceed the bound. Taking a slot
+ * or evicting for one must keep it true.
  */
 export class LiveSessionPool {
   /** Slots taken by sessions being opened and not yet live, by tier. */
@@ -45,7 +55,7 @@ export class LiveSessionPool {
   constructor(
     private readonly bound: number,
     private readonly members: PoolMembers,
-    private readonly reservations: ReadonlyMap<Tier, number> = new Map(),
+    private readonly reservations: readonly Reservation[] = [],
   ) {}
 
   /** Resolves once a slot is reserved for `chatId`; call `release` when its session is live or failed. */
@@ -134,8 +144,10 @@ export class LiveSessionPool {
 
   private owed(holdings: ReadonlyMap<Tier, number>): number {
     let owed = 0;
-    for (const [tier, reserved] of this.reservations) {
-      owed += Math.max(0, reserved - (holdings.get(tier) ?? 0));
+    for (const reservation of this.reservations) {
+      let held = 0;
+      for (const [tier, count] of holdings) if (reservation.covers(tier)) held += count;
+      owed += Math.max(0, reservation.slots - held);
     }
     return owed;
   }

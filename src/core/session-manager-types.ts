@@ -117,6 +117,11 @@ export interface SessionManagerOptions {
    * (`tiers.<tier>.reservedLiveSessions`). Their sum must stay below `maxLiveSessions`.
    */
   reservedLiveSessions?: Readonly<Record<Tier, number>>;
+  /**
+   * Slots kept for chats of every tier but `unknown` (the contacts) while they hold fewer live
+   * sessions than this, so strangers never take every slot. Counts toward the same sum.
+   */
+  reservedLiveSessionsForContacts?: number;
 }
 
 export const MANAGER_DEFAULTS = {
@@ -127,6 +132,7 @@ export const MANAGER_DEFAULTS = {
   maxMessageAttempts: 5,
   maxLiveSessions: Number.POSITIVE_INFINITY,
   reservedLiveSessions: {},
+  reservedLiveSessionsForContacts: 0,
 } as const;
 
 export interface SessionStatus extends RegistryEntry {

@@ -4,7 +4,13 @@ import type { Logger } from "../logging/logger.js";
 import type { RegistryEntry } from "../store/registry.js";
 import { DispatchError, describeError } from "./errors.js";
 import { findIdle } from "./health.js";
-import { newAgentSessionId, type AgentSessionId, type ChatId, type Tier } from "./ids.js";
+import {
+  UNKNOWN_TIER,
+  newAgentSessionId,
+  type AgentSessionId,
+  type ChatId,
+  type Tier,
+} from "./ids.js";
 import { LiveSessionPool, type PoolStatus } from "./live-session-pool.js";
 import { MessageLedger } from "./message-ledger.js";
 import {
@@ -84,7 +90,16 @@ export class SessionManager {
           await this.stopLive(victim);
         },
       },
-      new Map(Object.entries(this.settings.reservedLiveSessions)),
+      [
+        ...Object.entries(this.settings.reservedLiveSessions).map(([reserved, slots]) => ({
+          slots,
+          covers: (tier: Tier) => tier === reserved,
+        })),
+        {
+          slots: this.settings.reservedLiveSessionsForContacts,
+          covers: (tier: Tier) => tier !== UNKNOWN_TIER,
+        },
+      ],
     );
     const sessions: SupervisedSessions & ReplaceableSessions = {
       get: (chatId) => this.sessions.get(chatId),

@@ -214,6 +214,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
             settings.reservedLiveSessions ?? 0,
           ]),
         ),
+        reservedLiveSessionsForContacts: config.reservedLiveSessionsForContacts,
       },
     );
     const dispatcher: Dispatcher = new Dispatcher({

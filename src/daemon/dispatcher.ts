@@ -24,7 +24,8 @@ import {
   type EarlierAnswer,
   type FindEarlierAnswer,
 } from "./earlier-answer.js";
-import { prepareDelivery } from "./intake.js";
+import { createIntakeLimits, type IntakeLimits } from "./intake-limits.js";
+import { identifyChat, prepareDelivery } from "./intake.js";
 import type { Metrics } from "./metrics.js";
 import { isSilentReply } from "./tier-policy.js";
 
@@ -62,6 +63,13 @@ const POLLED_RETRY_MS = 5_000;
 const FINAL_REFUSALS = new Set(["unknown_sender", "invalid_chat_id", "invalid_message"]);
 
 /**
+ * Refusals by the intake limits (`intake-limits.ts`). A message that can be sent again (HTTP) is
+ * refused before it is recorded; one from a polling channel, whose cursor has moved on, is
+ * recorded as rejected with the reason.
+ */
+const LIMIT_REFUSALS = new Set(["rate_limited", "too_many_new_chats"]);
+
+/**
  * The daemon's inbound path and control plane: every message is recorded in the journal before
  * it is acknowledged, a repeated delivery (same channel and message id) is answered once, and
  * messages recorded but never answered (a crash) are replayed at start, in order.
@@ -72,10 +80,16 @@ export class Dispatcher implements ControlPlane {
   /** Journal id of each message given to a session, by the UUID the agent reports back. */
   private readonly inboundIds = new Map<string, number>();
   private readonly startedAtMs: number;
+  private readonly limits: IntakeLimits;
   private shuttingDown = false;
 
   constructor(private readonly deps: DispatcherDeps) {
     this.startedAtMs = deps.clock.now();
+    this.limits = createIntakeLimits({
+      messagesPerChatPerMinute: deps.config.messagesPerChatPerMinute,
+      newUnknownChatsPerMinute: deps.config.newUnknownChatsPerMinute,
+      now: () => deps.clock.now(),
+    });
   }
 
   /** For the reply path: which journal row a message UUID belongs to. */
@@ -229,8 +243,12 @@ export class Dispatcher implements ControlPlane {
     try {
       await this.take(message, options?.cursor);
     } catch (error) {
-      // Recorded and refused for good (an unknown sender): the cursor moved on with it.
-      if (error instanceof DispatchError && FINAL_REFUSALS.has(error.code)) return;
+      // Recorded and refused for good (an unknown sender, a limit): the cursor moved on with it.
+      if (
+        error instanceof DispatchError &&
+        (FINAL_REFUSALS.has(error.code) || LIMIT_REFUSALS.has(error.code))
+      )
+        return;
       throw error;
     }
   };
@@ -289,13 +307,18 @@ export class Dispatcher implements ControlPlane {
     return { contentType: registry.contentType, body: await registry.metrics() };
   }
 
-  /** Records the message (with the channel's cursor, in one transaction), then delivers it. */
+  /**
+   * Records the message (with the channel's cursor, in one transaction), then delivers it. The
+   * intake limits come first for a message its sender can send again (HTTP): refused, it leaves
+   * no trace. A polling channel's message is recorded first, and rejected with the reason.
+   */
   private async take(message: InboundMessage, cursor?: string): Promise<Taken> {
     const { journal, metrics, logger } = this.deps;
     try {
       this.refuseWhenShuttingDown();
       if (!this.deps.hasCredentials)
         throw new DispatchError("no_credentials", NO_CREDENTIALS_MESSAGE);
+      if (cursor === undefined) this.admitUnrecorded(message);
       const recorded = journal.recordInbound(
         message,
         cursor === undefined ? undefined : { cursor },
@@ -319,7 +342,11 @@ export class Dispatcher implements ControlPlane {
         // Recorded but not being answered (refused for a passing reason earlier): try again.
       }
       const row = { ...message, id: recorded.id, uuid: recorded.uuid };
-      if (cursor !== undefined) return await this.deliverPolled(row);
+      if (cursor !== undefined) {
+        // Counted once, when first taken: a redelivery of a recorded row is not a new message.
+        if (!recorded.duplicate) this.admitRecorded(row);
+        return await this.deliverPolled(row);
+      }
       const taken = this.deliverRecorded(row);
       this.inflight.set(recorded.id, taken);
       taken.then(
@@ -331,6 +358,59 @@ export class Dispatcher implements ControlPlane {
     } catch (error) {
       metrics.messagesRejected.inc({
         reason: error instanceof DispatchError ? error.code : "internal",
+      });
+      throw error;
+    }
+  }
+
+  /**
+   * Counts the message against the intake limits, or throws why it is refused. A message refused
+   * for who it is from (an invalid chat id, a sender not answered) is left to that refusal.
+   */
+  private admit(message: InboundMessage): void {
+    let identity;
+    try {
+      identity = identifyChat(message, this.deps);
+    } catch {
+      return;
+    }
+    if (!identity.answered) return;
+    this.limits.admit({
+      chatId: identity.chatId,
+      tier: identity.tier,
+      registered: this.deps.registry.get(identity.chatId) !== undefined,
+    });
+  }
+
+  /** The intake limits for a message not recorded (HTTP): refused, its sender is told to retry. */
+  private admitUnrecorded(message: InboundMessage): void {
+    try {
+      this.admit(message);
+    } catch (error) {
+      this.deps.logger.info("message-refuse", {
+        channel: message.channel,
+        chatId: message.chatId,
+        code: error instanceof DispatchError ? error.code : "internal",
+      });
+      throw error;
+    }
+  }
+
+  /**
+   * The intake limits for a message already recorded (a polling channel's, whose cursor moved
+   * on with it): refused, it is rejected in the journal with the reason, never answered.
+   */
+  private admitRecorded(row: InboundMessage & Pick<InboundRow, "id">): void {
+    try {
+      this.admit(row);
+    } catch (error) {
+      if (!(error instanceof DispatchError)) throw error;
+      this.deps.journal.markRejected(row.id, error.code, error.message);
+      this.deps.logger.warn("message-reject", {
+        channel: row.channel,
+        chatId: row.chatId,
+        id: row.id,
+        code: error.code,
       });
       throw error;
     }

@@ -3,9 +3,45 @@ import type { Config } from "../config/schema.js";
 import { DispatchError } from "../core/errors.js";
 import type { ChatId } from "../core/ids.js";
 import type { Delivery } from "../core/session-manager.js";
-import { chatKind, normaliseChatId } from "../identity/chat-id.js";
+import { chatKind, normaliseChatId, type ChatKind } from "../identity/chat-id.js";
 import { resolveSender, type ContactBook } from "../identity/contacts.js";
 import { wrapInboundMessage } from "../identity/wrap-message.js";
+
+/** Whose a message is, as far as answering it goes: chat, contact name, tier, answered or not. */
+export interface ChatIdentity {
+  chatId: ChatId;
+  kind: ChatKind;
+  name: string | null;
+  tier: string;
+  /** Whether contacts.json, `unknownSenders` and the tier's `respond` say to answer it. */
+  answered: boolean;
+}
+
+/**
+ * The chat a message belongs to, normalised, with its contact and tier looked up. Pure; throws
+ * `invalid_chat_id` when the chat id cannot be one.
+ */
+export function identifyChat(
+  message: InboundMessage,
+  context: { contacts: ContactBook; config: Config },
+): ChatIdentity {
+  const { contacts, config } = context;
+  const region = config.defaultRegion ? { defaultRegion: config.defaultRegion } : {};
+  const chatId = normaliseChatId(message.chatId, region);
+  const kind = chatKind(chatId);
+  const chat =
+    kind === "group"
+      ? resolveGroup(contacts, chatId, message, config)
+      : resolveSender(contacts, chatId, config.unknownSenders);
+  const tierSettings = Object.hasOwn(config.tiers, chat.tier) ? config.tiers[chat.tier] : undefined;
+  return {
+    chatId,
+    kind,
+    name: chat.name,
+    tier: chat.tier,
+    answered: chat.answered && tierSettings?.respond === true,
+  };
+}
 
 /**
  * A channel's message as the session manager takes it: chat id normalised, contact and tier
@@ -18,14 +54,8 @@ export function prepareDelivery(
 ): Delivery {
   const { contacts, config } = context;
   const region = config.defaultRegion ? { defaultRegion: config.defaultRegion } : {};
-  const chatId = normaliseChatId(message.chatId, region);
-  const kind = chatKind(chatId);
-  const chat =
-    kind === "group"
-      ? resolveGroup(contacts, chatId, message, config)
-      : resolveSender(contacts, chatId, config.unknownSenders);
-  const tierSettings = Object.hasOwn(config.tiers, chat.tier) ? config.tiers[chat.tier] : undefined;
-  if (!chat.answered || !tierSettings?.respond) {
+  const { chatId, kind, ...chat } = identifyChat(message, context);
+  if (!chat.answered) {
     throw new DispatchError(
       "unknown_sender",
       notAnsweredMessage(chatId, chat.tier, chat.name !== null, config),

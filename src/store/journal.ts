@@ -15,7 +15,7 @@ export const INBOUND_STATUSES = ["received", "delivered", "answered", "rejected"
 /**
  * `received`: recorded, not yet handed to a session. `delivered`: handed to its session, not yet
  * answered (replayed after a restart, like `received`). `answered`: a turn's reply covered it.
- * `rejected`: never to be answered (unknown sender, invalid chat id).
+ * `rejected`: never to be answered (unknown sender, invalid chat id, over an intake limit).
  */
 export type InboundStatus = (typeof INBOUND_STATUSES)[number];
 

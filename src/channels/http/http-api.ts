@@ -4,11 +4,11 @@ import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { timing } from "hono/timing";
 import { DispatchError, describeError } from "../../core/errors.js";
+import { RateLimiter } from "../../core/rate-limiter.js";
 import type { Logger } from "../../logging/logger.js";
 import type { InboundMessage } from "../channel.js";
 import type { ControlPlane } from "./control-plane.js";
 import { RateLimitedError, errorBody, toHttpError } from "./http-errors.js";
-import { RateLimiter } from "./rate-limiter.js";
 import {
   MAX_TEXT_LENGTH,
   parseForget,
@@ -20,15 +20,15 @@ import {
 export interface HttpApiLimits {
   /** Largest request body, in bytes; bigger ones get 413 before they are read. */
   maxBodyBytes: number;
-  /** `POST /v1/messages` per chat per minute. */
-  messagesPerChatPerMinute: number;
-  /** `POST /v1/messages` for all chats together per minute. */
+  /**
+   * `POST /v1/messages` for all chats together per minute. Each chat's own budget is the
+   * dispatcher's (`messagesPerChatPerMinute` in config), the same for every channel.
+   */
   messagesPerMinute: number;
 }
 
 export const DEFAULT_HTTP_LIMITS: Readonly<HttpApiLimits> = {
   maxBodyBytes: 1024 * 1024,
-  messagesPerChatPerMinute: 30,
   messagesPerMinute: 600,
 };
 
@@ -51,6 +51,9 @@ const ALLOWED_METHODS: readonly (readonly [string, readonly string[]])[] = [
   ["/v1/sessions/:chat_id", ["GET", "DELETE"]],
   ["/v1/sessions/:chat_id/restart", ["POST"]],
 ];
+
+/** The HTTP API's one rate bucket: every `POST /v1/messages`, whatever its chat. */
+const ALL_MESSAGES = "all";
 
 const TOKEN_HELP =
   "The token is in the file state/api-token under dispatch's home (~/dispatch by default), " +
@@ -76,8 +79,7 @@ export function createHttpApi(deps: HttpApiDeps): Hono {
     );
   }
   const limiter = new RateLimiter({
-    perChatPerMinute: limits.messagesPerChatPerMinute,
-    globalPerMinute: limits.messagesPerMinute,
+    perMinute: limits.messagesPerMinute,
     now: deps.now ?? (() => performance.now()),
   });
   const expectedDigest = sha256(deps.token);
@@ -121,14 +123,13 @@ export function createHttpApi(deps: HttpApiDeps): Hono {
     }),
     async (c) => {
       const body = parsePostMessage(await readJson(c));
-      const decision = limiter.take(body.chat_id);
+      const decision = limiter.take(ALL_MESSAGES);
       if (!decision.allowed) {
         const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
-        const message =
-          decision.scope === "chat"
-            ? `Chat ${body.chat_id} sent more than ${limits.messagesPerChatPerMinute} messages a minute; try again in ${seconds} s.`
-            : `dispatch took more than ${limits.messagesPerMinute} messages a minute; try again in ${seconds} s.`;
-        throw new RateLimitedError(message, decision.retryAfterMs);
+        throw new RateLimitedError(
+          `dispatch took more than ${limits.messagesPerMinute} messages a minute over HTTP; try again in ${seconds} s.`,
+          decision.retryAfterMs,
+        );
       }
       const wait = body.wait ?? false;
       const result = await control.submit(toInbound(body), { wait });

@@ -21,6 +21,8 @@ const STATUS_BY_CODE: ReadonlyMap<string, ErrorStatus> = new Map<string, ErrorSt
   ["host_not_allowed", 421],
   ["rate_limited", 429],
   ["queue_full", 429],
+  // More new chats from senders not in contacts.json than `newUnknownChatsPerMinute`.
+  ["too_many_new_chats", 429],
   ["shutting_down", 503],
   ["quarantined", 503],
   ["no_credentials", 503],
@@ -33,8 +35,9 @@ const STATUS_BY_CODE: ReadonlyMap<string, ErrorStatus> = new Map<string, ErrorSt
 const DEFAULT_RETRY_AFTER_SECONDS = 1;
 
 /**
- * A 429 that knows when to come back: the API's own rate limiter throws it, and the daemon may
- * too. A plain `DispatchError("rate_limited" | "queue_full")` gets a one-second `Retry-After`.
+ * A 429 that knows when to come back: the API's own rate limiter throws it, and so do the
+ * dispatcher's intake limits. A plain `DispatchError` with a 429 code gets a one-second
+ * `Retry-After`.
  */
 export class RateLimitedError extends DispatchError {
   readonly retryAfterMs: number;
@@ -42,7 +45,7 @@ export class RateLimitedError extends DispatchError {
   constructor(
     message: string,
     retryAfterMs: number,
-    options?: { code?: "rate_limited" | "queue_full"; cause?: unknown },
+    options?: { code?: "rate_limited" | "queue_full" | "too_many_new_chats"; cause?: unknown },
   ) {
     super(options?.code ?? "rate_limited", message, { cause: options?.cause });
     this.name = "RateLimitedError";

@@ -30,6 +30,21 @@ describe("problem messages", () => {
     ],
     ["maxLiveSessions", null, "Expected `maxLiveSessions` to be a positive integer, got `null`"],
     ["spareProcesses", -1, "Expected `spareProcesses` to be a whole number (0 or more), got `-1`"],
+    [
+      "reservedLiveSessionsForContacts",
+      -1,
+      "Expected `reservedLiveSessionsForContacts` to be a whole number (0 or more), got `-1`",
+    ],
+    [
+      "messagesPerChatPerMinute",
+      0,
+      "Expected `messagesPerChatPerMinute` to be a positive integer, got `0`",
+    ],
+    [
+      "newUnknownChatsPerMinute",
+      "20",
+      'Expected `newUnknownChatsPerMinute` to be a positive integer, got `"20"`; write the number without quotes: 20',
+    ],
     ["port", 0, "Expected `port` to be an integer from 1 to 65535, got `0`"],
     ["port", 70000, "Expected `port` to be an integer from 1 to 65535, got `70000`"],
     ["model", "", 'Expected `model` to be a model name, got `""`'],

@@ -26,8 +26,11 @@ describe("defaults", () => {
       healthCheckIntervalSeconds: 300,
       idleTimeoutSeconds: 7200,
       maxLiveSessions: 15,
+      reservedLiveSessionsForContacts: 1,
       spareProcesses: 1,
       unknownSenders: "ignore",
+      messagesPerChatPerMinute: 30,
+      newUnknownChatsPerMinute: 20,
       maxConsecutiveErrors: 3,
       turnTimeoutSeconds: 600,
       shutdownGraceSeconds: 30,
@@ -127,6 +130,29 @@ describe("tiers", () => {
       /add up to 3, which leaves no live session for other chats.*below `maxLiveSessions` \(3\)/,
     );
     expect(() => parse({ tiers: { admin: { reservedLiveSessions: -1 } } })).toThrow();
+  });
+
+  it("keeps one live-session slot for contacts by default, when the bound has room for it", () => {
+    expect(parse({ maxLiveSessions: 2 }).reservedLiveSessionsForContacts).toBe(1);
+    // No room: one slot in all, or every slot but one already reserved for a tier.
+    expect(parse({ maxLiveSessions: 1 }).reservedLiveSessionsForContacts).toBe(0);
+    const adminOnly = parse({ maxLiveSessions: 2, tiers: { admin: { reservedLiveSessions: 1 } } });
+    expect(adminOnly.reservedLiveSessionsForContacts).toBe(0);
+    expect(parse({ reservedLiveSessionsForContacts: 0 }).reservedLiveSessionsForContacts).toBe(0);
+    expect(parse({ reservedLiveSessionsForContacts: 4 }).reservedLiveSessionsForContacts).toBe(4);
+  });
+
+  it("counts the contacts' slots with the tiers' when they leave none for other chats", () => {
+    const result = createConfigSchema(linux).safeParse({
+      maxLiveSessions: 3,
+      reservedLiveSessionsForContacts: 2,
+      tiers: { admin: { reservedLiveSessions: 1 } },
+    });
+    expect(result.success).toBe(false);
+    expect(result.error?.issues[0]?.message).toBe(
+      "The tiers' `reservedLiveSessions` and `reservedLiveSessionsForContacts` add up to 3, " +
+        "which leaves no live session for other chats: keep the sum below `maxLiveSessions` (3), or raise it",
+    );
   });
 
   it("has every built-in tier, with the documented tools", () => {

@@ -530,5 +530,56 @@ describe("SessionManager", () => {
         expect(manager.status(JOHN)!.state).toBe("idle");
       });
     });
+
+    describe("with a slot reserved for contacts", () => {
+      const stranger = (index: number, text: string): Delivery => ({
+        chatId: asChatId(`stranger-${index}@example.com`),
+        text,
+        contactName: null,
+        tier: "unknown",
+        chatKind: "individual",
+        channel: "http",
+      });
+      const reserving = { maxLiveSessions: 3, reservedLiveSessionsForContacts: 1 };
+
+      it("never lets strangers take the last slot: a favorite is answered at once while they wait (regression: a favorite waited behind a flood of strangers)", async () => {
+        const { manager, agent } = setup(reserving);
+        agent.autoReply = false;
+        const strangers = [1, 2, 3, 4].map((index) =>
+          manager.deliver(stranger(index, `stranger ${index}`)),
+        );
+        await settle();
+        // Two strangers hold slots; the others wait, and one slot stays free.
+        expect(agent.conversations).toHaveLength(2);
+        expect(manager.pool()).toMatchObject({ live: 2, waiting: 2, heldForTiers: 1 });
+
+        const john = manager.deliver(delivery(JOHN, "urgent"));
+        await settle();
+        const johnConversation = agent.conversations.find(
+          (conversation) => conversation.inputs[0]?.text === "urgent",
+        );
+        expect(johnConversation).toBeDefined();
+        agent.flush(johnConversation);
+        await expect(john).resolves.toMatchObject({ text: "reply 1: urgent" });
+        expect(manager.pool()).toMatchObject({ live: 3, waiting: 2, heldForTiers: 0 });
+
+        agent.autoReply = true;
+        agent.flush();
+        await Promise.all(strangers);
+        // The strangers took turns in their two slots: John's stayed his.
+        expect(manager.status(JOHN)!.state).toBe("idle");
+        expect(agent.conversations).toHaveLength(5);
+      });
+
+      it("counts every contact tier toward it, and holds back only that many", async () => {
+        const { manager } = setup(reserving);
+        await manager.deliver({ ...delivery(JANE, "jane", "Jane Roe"), tier: "family" });
+        expect(manager.pool()).toMatchObject({ live: 1, heldForTiers: 0 });
+        // With a contact live, strangers may fill every other slot.
+        await manager.deliver(stranger(1, "one"));
+        await manager.deliver(stranger(2, "two"));
+        expect(manager.pool()).toMatchObject({ live: 3, heldForTiers: 0 });
+      });
+    });
   });
 });

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { RateLimitedError } from "../../../src/channels/http/http-errors.js";
 import { closeApis, expectError, rawRequest, startApi, TOKEN } from "./http-harness.js";
 
 afterEach(closeApis);
@@ -79,39 +80,45 @@ describe("body size limit", () => {
 });
 
 describe("rate limits", () => {
-  it("limits each chat, with Retry-After in seconds, and lets it in again later", async () => {
-    const api = await startApi({ limits: { messagesPerChatPerMinute: 2, messagesPerMinute: 100 } });
-    const send = (chatId: string) => api.post("/v1/messages", { chat_id: chatId, text: "hi" });
-    expect((await send("+1555")).status).toBe(202);
-    expect((await send("+1555")).status).toBe(202);
-    const refused = await send("+1555");
-    expect(refused.headers.get("retry-after")).toBe("30");
-    await expectError(refused, 429, "rate_limited", /\+1555 sent more than 2 messages a minute/);
-    expect(api.control.submits).toHaveLength(2);
-    // Another chat is not affected.
-    expect((await send("+1666")).status).toBe(202);
-    api.clock.advance(30_000);
-    expect((await send("+1555")).status).toBe(202);
+  it("leaves each chat's budget to the daemon: its refusal keeps its code and Retry-After", async () => {
+    const api = await startApi({ limits: { messagesPerMinute: 100 } });
+    const send = () => api.post("/v1/messages", { chat_id: "+15551234567", text: "hi" });
+    // The API itself never refuses one chat's messages below the all-chats limit.
+    for (let index = 0; index < 40; index++) expect((await send()).status).toBe(202);
+    api.control.failures.set(
+      "submit",
+      new RateLimitedError("Chat +15551234567 sent more than 30 messages a minute", 4_500),
+    );
+    const refused = await send();
+    expect(refused.headers.get("retry-after")).toBe("5");
+    await expectError(refused, 429, "rate_limited", /sent more than 30 messages a minute/);
+    api.control.failures.set(
+      "submit",
+      new RateLimitedError("dispatch took 20 new chats", 30_000, { code: "too_many_new_chats" }),
+    );
+    const stranger = await send();
+    expect(stranger.headers.get("retry-after")).toBe("30");
+    await expectError(stranger, 429, "too_many_new_chats", /took 20 new chats/);
   });
 
   it("limits all chats together", async () => {
-    const api = await startApi({ limits: { messagesPerChatPerMinute: 100, messagesPerMinute: 3 } });
+    const api = await startApi({ limits: { messagesPerMinute: 3 } });
     for (const chatId of ["a", "b", "c"]) {
       expect((await api.post("/v1/messages", { chat_id: chatId, text: "hi" })).status).toBe(202);
     }
     const refused = await api.post("/v1/messages", { chat_id: "d", text: "hi" });
     expect(refused.headers.get("retry-after")).toBe("20");
-    await expectError(refused, 429, "rate_limited", /more than 3 messages a minute/);
+    await expectError(refused, 429, "rate_limited", /more than 3 messages a minute over HTTP/);
   });
 
   it("does not charge requests that fail validation", async () => {
-    const api = await startApi({ limits: { messagesPerChatPerMinute: 1, messagesPerMinute: 100 } });
+    const api = await startApi({ limits: { messagesPerMinute: 1 } });
     expect((await api.post("/v1/messages", { chat_id: "a" })).status).toBe(400);
     expect((await api.post("/v1/messages", { chat_id: "a", text: "hi" })).status).toBe(202);
   });
 
   it("does not limit the control routes", async () => {
-    const api = await startApi({ limits: { messagesPerChatPerMinute: 1, messagesPerMinute: 1 } });
+    const api = await startApi({ limits: { messagesPerMinute: 1 } });
     for (let index = 0; index < 5; index++)
       expect((await api.call("/v1/sessions")).status).toBe(200);
   });
