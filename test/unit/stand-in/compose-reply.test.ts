@@ -368,6 +368,44 @@ describe("untrustedPartOf", () => {
     );
   });
 
+  it("names every marker its turn answers, and [[markers]] counts a reply naming one once", () => {
+    const wrap = (text: string, nonce: string) =>
+      `<untrusted-text nonce="${nonce}">${text}</untrusted-text nonce="${nonce}">`;
+    // The CLI folds messages steered into a running turn into one user entry.
+    const folded = [2, 3, 4, 5, 6, 7, 8, 9]
+      .map((index) => wrap(`c07-m000${index} a message long enough to be cut off`, String(index)))
+      .join("\n");
+    const steered = textOf(
+      replyTo([user(wrap("c07-m0001", "1")), assistant("[stand-in model] done"), user(folded)]),
+    );
+    expect(steered).toMatch(
+      / Answering c07-m0002 c07-m0003 c07-m0004 c07-m0005 c07-m0006 c07-m0007 c07-m0008 c07-m0009\.$/,
+    );
+    // A reminder after messages a crash left unanswered (and the CLI's synthetic answer).
+    const reminded = textOf(
+      replyTo([
+        user(wrap("c07-m0001", "1")),
+        assistant("No response requested."),
+        user("(dispatch) Answer the last message above."),
+      ]),
+    );
+    expect(reminded).toMatch(/ Answering c07-m0001\.$/);
+    expect(textOf(replyTo([user("no markers")]))).not.toContain("Answering");
+
+    expect(
+      textOf(replyTo([user(wrap("c07-m0001", "1")), assistant(steered), user("[[markers]]")])),
+    ).toContain("Markers answered: c07-m0002 c07-m0003 c07-m0004");
+    expect(
+      textOf(
+        replyTo([
+          user(wrap("c07-m0001", "1")),
+          assistant("Reply to c07-m0001. Answering c07-m0001."),
+          user("[[markers]]"),
+        ]),
+      ),
+    ).toBe("[stand-in model] Markers said: c07-m0001. Markers answered: c07-m0001.");
+  });
+
   it("answers [[silent]] with exactly the reply dispatch drops", () => {
     expect(textOf(replyTo([user("[[silent]] just chatting")]))).toBe("[silent]");
   });
