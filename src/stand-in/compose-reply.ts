@@ -379,6 +379,13 @@ function markersOf(conversation: Conversation, earlierTexts: string[]): string {
   return `Markers said: ${list(said)}. Markers answered: ${list(answered)}.`;
 }
 
+/**
+ * dispatch's request, after a restart, for the answer to messages the conversation holds
+ * unanswered (`daemon/unanswered-reminder.ts`): a model answers the messages it points at.
+ */
+const UNANSWERED_REMINDER =
+  /^\(dispatch\) The last (?:message|\d+ messages) from the person above reached you just before dispatch restarted/;
+
 /** The CLI's stand-in answer after a prompt a crash cut off; the model never said it. */
 const NO_RESPONSE_REQUESTED = "No response requested.";
 
@@ -483,6 +490,8 @@ function replyToText(
  *   "what word did I ask you to remember", "remember (the word) X", and
  *   finally `Reply to message N: <text> (I can see N-1 earlier messages)`, followed by
  *   `Answering <markers>.` when what the person said since the last answer holds markers.
+ * After dispatch's reminder for messages a restart left unanswered, the rules apply to the last
+ * user text before it, as if the reminder were not there.
  * `[[delay N]]` in the last user text delays any of these by N ms (at most 60 s).
  * `[[error STATUS xN]]` fails only while `attempt` (how many requests ending in the same user
  * text came before this one; the server counts them) is below N, then answers as usual.
@@ -497,6 +506,10 @@ export function composeReply(
   if (last?.type === "tool_result") {
     return replyToToolResult(conversation, last, userTexts.at(-1) ?? "");
   }
-  const reply = replyToText(conversation, userTexts, options.attempt ?? 0);
+  // A reminder is answered as the messages before it would have been, without their delay.
+  const answered = UNANSWERED_REMINDER.test(userTexts.at(-1) ?? "")
+    ? userTexts.slice(0, -1)
+    : userTexts;
+  const reply = replyToText(conversation, answered, options.attempt ?? 0);
   return { ...reply, delayMs: delayOf(userTexts.at(-1) ?? "") };
 }

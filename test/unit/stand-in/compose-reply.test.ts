@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { unansweredReminder } from "../../../src/daemon/unanswered-reminder.js";
 
 import {
   composeReply,
@@ -381,15 +382,6 @@ describe("untrustedPartOf", () => {
     expect(steered).toMatch(
       / Answering c07-m0002 c07-m0003 c07-m0004 c07-m0005 c07-m0006 c07-m0007 c07-m0008 c07-m0009\.$/,
     );
-    // A reminder after messages a crash left unanswered (and the CLI's synthetic answer).
-    const reminded = textOf(
-      replyTo([
-        user(wrap("c07-m0001", "1")),
-        assistant("No response requested."),
-        user("(dispatch) Answer the last message above."),
-      ]),
-    );
-    expect(reminded).toMatch(/ Answering c07-m0001\.$/);
     expect(textOf(replyTo([user("no markers")]))).not.toContain("Answering");
 
     expect(
@@ -404,6 +396,33 @@ describe("untrustedPartOf", () => {
         ]),
       ),
     ).toBe("[stand-in model] Markers said: c07-m0001. Markers answered: c07-m0001.");
+  });
+
+  it("answers dispatch's reminder as the messages it points at, without their delay", () => {
+    const wrap = (text: string, nonce: string) =>
+      `<untrusted-text nonce="${nonce}">${text}</untrusted-text nonce="${nonce}">`;
+    const reminded = replyTo([
+      user(wrap("c07-m0001 hello", "1")),
+      assistant("[stand-in model] Reply to message 1: c07-m0001 hello"),
+      user(wrap("c07-m0002 remember the word walnut [[delay 5000]]", "2")),
+      // The CLI's own answer after a prompt a crash cut off.
+      assistant("No response requested."),
+      user(unansweredReminder(1)),
+    ]);
+    expect(reminded).toMatchObject({
+      type: "text",
+      text: "[stand-in model] OK, I will remember walnut.",
+      delayMs: 0,
+    });
+    const folded = [wrap("c07-m0003 hi", "3"), wrap("c07-m0004 there", "4")].join("\n");
+    expect(
+      textOf(
+        replyTo([user(folded), assistant("No response requested."), user(unansweredReminder(2))]),
+      ),
+    ).toBe(
+      "[stand-in model] Reply to message 1: c07-m0003 hi c07-m0004 there (I can see 0 earlier " +
+        "messages) Answering c07-m0003 c07-m0004.",
+    );
   });
 
   it("answers [[silent]] with exactly the reply dispatch drops", () => {
