@@ -11,7 +11,7 @@ import type { Registry, RegistryEntry } from "../store/registry.js";
 import type { Clock } from "./clock.js";
 import type { AgentSessionId, ChatId, Tier } from "./ids.js";
 import type { HandoffReason } from "./session-replacement.js";
-import type { SessionSnapshot, SessionState, TurnReply } from "./session.js";
+import type { InContextMessage, SessionSnapshot, SessionState, TurnReply } from "./session.js";
 
 /** What a tier allows the agent to do; the daemon derives it from config. */
 export interface AgentPolicy {
@@ -54,6 +54,8 @@ export interface Delivery {
   channel: string;
   /** A UUID that stays the message's id across restarts (the journal's); random when unset. */
   messageId?: string;
+  /** Set when the message already stands, unanswered, in the chat's session (see the type). */
+  inContext?: InContextMessage;
 }
 
 export interface SessionManagerDeps {

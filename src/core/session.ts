@@ -18,6 +18,19 @@ export type SessionState = "starting" | "idle" | "busy" | "stopping" | "stopped"
 export interface SessionMessage {
   id: string;
   text: string;
+  /** Already in one session's context, unanswered (`InContextMessage`). */
+  inContext?: InContextMessage;
+}
+
+/**
+ * A message that already stands in the conversation of agent session `sessionId`, unanswered: it
+ * reached the transcript before a crash. That session is given `reminder`, which asks for the
+ * answer without repeating the message (its context would hold it twice); any other session,
+ * which never saw it, is given the message's `text`.
+ */
+export interface InContextMessage {
+  sessionId: AgentSessionId;
+  reminder: string;
 }
 
 /** What one turn of the agent produced, and which messages it answered. */
@@ -276,7 +289,9 @@ export class Session {
   private send(message: SessionMessage): void {
     const inputId = this.messageOfInput.has(message.id) ? randomUUID() : message.id;
     this.messageOfInput.set(inputId, message.id);
-    this.conversation?.push({ id: inputId, text: message.text });
+    const { inContext } = message;
+    const text = inContext?.sessionId === this.agentSessionId ? inContext.reminder : message.text;
+    this.conversation?.push({ id: inputId, text });
   }
 
   /** An answered message is never pushed again: its input ids need not be remembered. */

@@ -30,7 +30,7 @@ import { hasClaudeCredentials } from "./credentials.js";
 import { composeHandoff } from "./handoff.js";
 import { ReplySender } from "./reply-sender.js";
 import { Dispatcher } from "./dispatcher.js";
-import { createEarlierAnswerFinder } from "./earlier-answer.js";
+import { createTranscriptFinder } from "./earlier-answer.js";
 import { openSessionArchive } from "./session-archive.js";
 import { catchUpAfterUncleanStop } from "./transcript-catch-up.js";
 import { acquireInstanceLock, type InstanceLock } from "./instance-lock.js";
@@ -229,7 +229,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       journal,
       hasCredentials,
       onAccepted: (chatId, messageId) => activity.messageAccepted(chatId, messageId),
-      findEarlierAnswer: createEarlierAnswerFinder({ registry, transcripts }),
+      findInTranscript: createTranscriptFinder({ registry, transcripts }),
       onRecoveredReply: (reply): void => replies.onReply(reply),
     });
     const replies: ReplySender = new ReplySender({
@@ -238,7 +238,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       metrics,
       clock,
       logger,
-      inboundIdOf: dispatcher.inboundIdOf,
+      inboundIdsOf: dispatcher.inboundIdsOf,
     });
     // Before any session can resume: what CLIs wrote after a crash must be in our copy first.
     // After a clean stop there is nothing to catch up (test/e2e/transcript-catch-up.test.ts).

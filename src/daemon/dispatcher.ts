@@ -10,10 +10,11 @@ import type { Config } from "../config/schema.js";
 import type { Clock } from "../core/clock.js";
 import { DispatchError, describeError } from "../core/errors.js";
 import type { AgentSessionId, ChatId } from "../core/ids.js";
-import type { SessionManager, SessionStatus } from "../core/session-manager.js";
+import type { Delivery, SessionManager, SessionStatus } from "../core/session-manager.js";
 import type { TurnReply } from "../core/session.js";
 import { normaliseChatId } from "../identity/chat-id.js";
 import type { ContactBook } from "../identity/contacts.js";
+import { envelopeNoncesIn } from "../identity/wrap-message.js";
 import type { Logger } from "../logging/logger.js";
 import type { InboundRow, Journal } from "../store/journal.js";
 import type { Registry } from "../store/registry.js";
@@ -21,13 +22,16 @@ import { NO_CREDENTIALS_MESSAGE } from "./credentials.js";
 import {
   agentMessageIds,
   replayMessageId,
-  type EarlierAnswer,
-  type FindEarlierAnswer,
+  replayGroups,
+  type FindInTranscript,
+  type ReplayGroup,
+  type Sighting,
 } from "./earlier-answer.js";
 import { createIntakeLimits, type IntakeLimits } from "./intake-limits.js";
 import { identifyChat, prepareDelivery } from "./intake.js";
 import type { Metrics } from "./metrics.js";
 import { isSilentReply } from "./tier-policy.js";
+import { unansweredReminder } from "./unanswered-reminder.js";
 
 export interface DispatcherDeps {
   manager: SessionManager;
@@ -44,10 +48,11 @@ export interface DispatcherDeps {
   /** Told of each message handed to its session (`messageId`: the UUID the agent reports back). */
   onAccepted?(chatId: ChatId, messageId: string): void;
   /**
-   * At replay, finds an answer the agent gave before a crash kept the journal from recording it
-   * (`earlier-answer.ts`); `onRecoveredReply` records and sends it as the reply path does.
+   * At replay, finds where each message stands in its chat's transcript (`earlier-answer.ts`):
+   * answered before a crash kept the journal from recording it, or in the context unanswered.
+   * `onRecoveredReply` records and sends an answer found there as the reply path does.
    */
-  findEarlierAnswer?: FindEarlierAnswer;
+  findInTranscript?: FindInTranscript;
   onRecoveredReply?(reply: TurnReply): void;
 }
 
@@ -55,6 +60,9 @@ interface Taken {
   accepted: SubmitResult;
   answered: Promise<SubmitResult>;
 }
+
+/** A recorded row, as far as handing it to its session needs it. */
+type RecordedMessage = InboundMessage & Pick<InboundRow, "id" | "uuid" | "envelopeNonce">;
 
 /** How long a polled message whose chat is full waits before it is tried again. */
 const POLLED_RETRY_MS = 5_000;
@@ -77,8 +85,11 @@ const LIMIT_REFUSALS = new Set(["rate_limited", "too_many_new_chats"]);
 export class Dispatcher implements ControlPlane {
   /** Messages being answered, by journal id: a repeated delivery joins the first. */
   private readonly inflight = new Map<number, Promise<Taken>>();
-  /** Journal id of each message given to a session, by the UUID the agent reports back. */
-  private readonly inboundIds = new Map<string, number>();
+  /**
+   * Journal ids of each message given to a session, by the UUID the agent reports back: one,
+   * or several when a replay's reminder stands for messages the CLI folded together.
+   */
+  private readonly inboundIds = new Map<string, number[]>();
   private readonly startedAtMs: number;
   private readonly limits: IntakeLimits;
   private shuttingDown = false;
@@ -92,11 +103,11 @@ export class Dispatcher implements ControlPlane {
     });
   }
 
-  /** For the reply path: which journal row a message UUID belongs to. */
-  readonly inboundIdOf = (messageUuid: string): number | undefined => {
-    const id = this.inboundIds.get(messageUuid);
+  /** For the reply path: which journal rows a message UUID stands for. */
+  readonly inboundIdsOf = (messageUuid: string): number[] => {
+    const ids = this.inboundIds.get(messageUuid) ?? [];
     this.inboundIds.delete(messageUuid);
-    return id;
+    return ids;
   };
 
   /**
@@ -115,33 +126,45 @@ export class Dispatcher implements ControlPlane {
       const key = this.chatKeyOf(row);
       byChat.set(key, [...(byChat.get(key) ?? []), { row, claim }]);
     }
-    await Promise.all(
-      [...byChat.values()].map(async (rows) => {
-        for (const { row, claim } of rows) {
-          this.deps.logger.info("message-replay", {
-            channel: row.channel,
-            chatId: row.chatId,
-            id: row.id,
-          });
-          const taken = this.replay(row);
-          claim.resolve(taken);
-          void taken.then(
-            ({ answered }) =>
-              answered.finally(() => this.inflight.delete(row.id)).catch(() => undefined),
-            (error: unknown) => {
-              this.inflight.delete(row.id);
-              this.deps.logger.warn("message replay refused", {
-                id: row.id,
-                cause: describeError(error),
-              });
-            },
-          );
-          // Accepting in order keeps the chat's messages in the order they arrived.
-          await taken.catch(() => undefined);
-        }
-      }),
-    );
+    await Promise.all([...byChat.values()].map((claimed) => this.replayChat(claimed)));
     return pending.length;
+  }
+
+  /**
+   * One chat's open messages, in order, after one look at its transcript: a run answered there
+   * by one turn gets that answer; a run the context holds unanswered gets one reminder; each
+   * message it does not hold is handed over again.
+   */
+  private async replayChat(claimed: { row: InboundRow; claim: Deferred<Taken> }[]): Promise<void> {
+    const claims = new Map(claimed.map(({ row, claim }) => [row.id, claim]));
+    const rows = claimed.map(({ row }) => row);
+    for (const group of replayGroups(rows, await this.sightingsOf(rows))) {
+      for (const row of group.rows) {
+        this.deps.logger.info("message-replay", {
+          channel: row.channel,
+          chatId: row.chatId,
+          id: row.id,
+        });
+      }
+      const taken = this.replay(group);
+      group.rows.forEach((row, index) => {
+        const one = taken.then((all) => all[index]!);
+        claims.get(row.id)!.resolve(one);
+        void one.then(
+          ({ answered }) =>
+            answered.finally(() => this.inflight.delete(row.id)).catch(() => undefined),
+          (error: unknown) => {
+            this.inflight.delete(row.id);
+            this.deps.logger.warn("message replay refused", {
+              id: row.id,
+              cause: describeError(error),
+            });
+          },
+        );
+      });
+      // Accepting in order keeps the chat's messages in the order they arrived.
+      await taken.catch(() => undefined);
+    }
   }
 
   /** The chat a recorded row belongs to; the id as given when it does not normalise. */
@@ -154,58 +177,97 @@ export class Dispatcher implements ControlPlane {
   }
 
   /**
-   * One message again after a restart: the answer the agent gave it before the crash, when its
-   * transcript holds one; otherwise a new hand-over, under a new id (the CLI skips an id its
-   * transcript already holds, and would never answer).
+   * Where each of one chat's rows stands in its transcript. Not knowing means handing them over
+   * again: a second answer beats none.
    */
-  private async replay(row: InboundRow): Promise<Taken> {
-    const earlierIds = agentMessageIds(row.uuid, row.attempts);
-    const earlier = await this.findEarlierAnswer(row, earlierIds);
-    if (earlier) return this.answerFromTranscript(row, earlierIds.at(-1)!, earlier);
-    const replays = this.deps.journal.recordAttempt(row.id);
-    return this.deliverRecorded(row, replayMessageId(row.uuid, replays));
-  }
-
-  private async findEarlierAnswer(
-    row: InboundRow,
-    messageIds: readonly string[],
-  ): Promise<EarlierAnswer | undefined> {
-    if (!this.deps.findEarlierAnswer) return undefined;
+  private async sightingsOf(rows: readonly InboundRow[]): Promise<(Sighting | undefined)[]> {
+    const unknown = rows.map(() => undefined);
+    if (!this.deps.findInTranscript) return unknown;
     try {
-      return await this.deps.findEarlierAnswer(this.normalise(row.chatId), messageIds);
+      return await this.deps.findInTranscript(
+        this.normalise(rows[0]!.chatId),
+        rows.map((row) => ({
+          ...(row.envelopeNonce === undefined ? {} : { envelopeNonce: row.envelopeNonce }),
+          messageIds: agentMessageIds(row.uuid, row.attempts),
+        })),
+      );
     } catch (error) {
-      // Not knowing means asking the agent again: a second answer beats none.
-      this.deps.logger.warn("earlier answer lookup failed", {
-        id: row.id,
+      this.deps.logger.warn("transcript lookup failed", {
+        chatId: rows[0]!.chatId,
         cause: describeError(error),
       });
-      return undefined;
+      return unknown;
     }
   }
 
+  /** One group again after a restart; a `Taken` per row, in the group's order. */
+  private async replay({ rows, sighting }: ReplayGroup<InboundRow>): Promise<Taken[]> {
+    if (sighting?.state === "answered") return this.answerFromTranscript(rows, sighting);
+    if (sighting?.state === "unanswered") return this.remind(rows, sighting.agentSessionId);
+    // Not in the transcript: a new hand-over, under a new id (the CLI skips an id its
+    // transcript already holds, and would never answer).
+    const [row] = rows;
+    const replays = this.deps.journal.recordAttempt(row!.id);
+    return [await this.deliverRecorded(row!, replayMessageId(row!.uuid, replays))];
+  }
+
   /** Records and sends an answer found in the transcript, as if its turn had just ended. */
-  private answerFromTranscript(row: InboundRow, messageId: string, earlier: EarlierAnswer): Taken {
-    const chatId = this.normalise(row.chatId);
-    this.deps.logger.info("message-answer-recover", { chatId, id: row.id });
-    this.inboundIds.set(messageId, row.id);
+  private answerFromTranscript(
+    rows: readonly InboundRow[],
+    earlier: Extract<Sighting, { state: "answered" }>,
+  ): Taken[] {
+    const chatId = this.normalise(rows[0]!.chatId);
+    const messageIds = rows.map((row) => {
+      this.deps.logger.info("message-answer-recover", { chatId, id: row.id });
+      const messageId = agentMessageIds(row.uuid, row.attempts).at(-1)!;
+      this.inboundIds.set(messageId, [row.id]);
+      return messageId;
+    });
     this.deps.onRecoveredReply?.({
       chatId,
       agentSessionId: earlier.agentSessionId as AgentSessionId,
-      messageIds: [messageId],
+      messageIds,
       text: earlier.text,
       isError: false,
       totalCostUsd: 0,
       durationMs: 0,
     });
     const entry = this.deps.registry.get(chatId);
-    const accepted: SubmitResult = {
-      chat_id: chatId,
-      message_id: row.externalId ?? row.uuid,
-      session_name: entry?.session_name ?? "",
-      session_id: earlier.agentSessionId,
-    };
     const reply = isSilentReply(earlier.text) ? null : earlier.text;
-    return { accepted, answered: Promise.resolve({ ...accepted, reply }) };
+    return rows.map((row) => {
+      const accepted: SubmitResult = {
+        chat_id: chatId,
+        message_id: row.externalId ?? row.uuid,
+        session_name: entry?.session_name ?? "",
+        session_id: earlier.agentSessionId,
+      };
+      return { accepted, answered: Promise.resolve({ ...accepted, reply }) };
+    });
+  }
+
+  /**
+   * Messages the session's context holds without an answer: handed over once more as one
+   * message whose text, for that session, is a reminder that does not repeat them; a session
+   * that never saw them (a replacement) gets them in full. The turn it starts answers them all.
+   */
+  private async remind(rows: readonly InboundRow[], agentSessionId: string): Promise<Taken[]> {
+    const deliveries = rows.map((row) => this.prepare(row));
+    const replays = rows.map((row) => this.deps.journal.recordAttempt(row.id));
+    const last = deliveries.at(-1)!;
+    this.deps.logger.info("message-remind", {
+      chatId: last.chatId,
+      ids: rows.map((row) => row.id),
+    });
+    return this.handOver(rows, {
+      ...last,
+      // As the CLI folds messages given while a turn runs.
+      text: deliveries.map((delivery) => delivery.text).join("\n"),
+      messageId: replayMessageId(rows.at(-1)!.uuid, replays.at(-1)!),
+      inContext: {
+        sessionId: agentSessionId as AgentSessionId,
+        reminder: unansweredReminder(rows.length),
+      },
+    });
   }
 
   beginShutdown(): void {
@@ -341,7 +403,12 @@ export class Dispatcher implements ControlPlane {
         }
         // Recorded but not being answered (refused for a passing reason earlier): try again.
       }
-      const row = { ...message, id: recorded.id, uuid: recorded.uuid };
+      const row: RecordedMessage = {
+        ...message,
+        id: recorded.id,
+        uuid: recorded.uuid,
+        ...(recorded.envelopeNonce === undefined ? {} : { envelopeNonce: recorded.envelopeNonce }),
+      };
       if (cursor !== undefined) {
         // Counted once, when first taken: a redelivery of a recorded row is not a new message.
         if (!recorded.duplicate) this.admitRecorded(row);
@@ -421,9 +488,7 @@ export class Dispatcher implements ControlPlane {
    * chat's queue is full, it waits in the journal and is tried again later, instead of holding
    * up every other chat of the channel behind it.
    */
-  private async deliverPolled(
-    row: InboundMessage & Pick<InboundRow, "id" | "uuid">,
-  ): Promise<Taken> {
+  private async deliverPolled(row: RecordedMessage): Promise<Taken> {
     const taken = this.deliverRecorded(row);
     this.inflight.set(row.id, taken);
     try {
@@ -459,39 +524,68 @@ export class Dispatcher implements ControlPlane {
 
   /** Identity, tier and wrapping, then into the session; a final refusal is recorded as such. */
   private async deliverRecorded(
-    row: InboundMessage & Pick<InboundRow, "id" | "uuid">,
+    row: RecordedMessage,
     /** The id the agent gets the message with: the journal's, or a replay's (`replay`). */
     agentMessageId: string = row.uuid,
   ): Promise<Taken> {
-    const { manager, metrics, config, contacts, journal } = this.deps;
+    const delivery = this.prepare(row);
+    const [taken] = await this.handOver([row], { ...delivery, messageId: agentMessageId });
+    return taken!;
+  }
+
+  /**
+   * Identity, tier and wrapping, in the envelope the message had before when it had one, whose
+   * nonce is recorded before the agent can see it; a final refusal is recorded as such.
+   */
+  private prepare(row: RecordedMessage): Delivery {
+    const { config, contacts, journal } = this.deps;
     let delivery;
     try {
-      delivery = prepareDelivery(row, { contacts, config });
+      delivery = prepareDelivery(
+        row,
+        { contacts, config },
+        row.envelopeNonce === undefined ? {} : { envelopeNonce: row.envelopeNonce },
+      );
     } catch (error) {
       if (error instanceof DispatchError && FINAL_REFUSALS.has(error.code)) {
         journal.markRejected(row.id, error.code, error.message);
       }
       throw error;
     }
-    this.inboundIds.set(agentMessageId, row.id);
+    const [nonce] = envelopeNoncesIn(delivery.text);
+    if (row.envelopeNonce === undefined && nonce !== undefined) {
+      journal.recordEnvelopeNonce(row.id, nonce);
+    }
+    return delivery;
+  }
+
+  /**
+   * Into the session, on behalf of `rows` (one, or several that one reminder stands for);
+   * a `Taken` per row, answered together.
+   */
+  private async handOver(
+    rows: readonly RecordedMessage[],
+    delivery: Delivery & { messageId: string },
+  ): Promise<Taken[]> {
+    const { manager, metrics, journal } = this.deps;
+    this.inboundIds.set(
+      delivery.messageId,
+      rows.map((row) => row.id),
+    );
     let accepted;
     try {
-      accepted = await manager.accept({ ...delivery, messageId: agentMessageId });
+      accepted = await manager.accept(delivery);
     } catch (error) {
-      // queue_full, shutting_down: the row stays received, for a retry or the next start.
-      this.inboundIds.delete(agentMessageId);
+      // queue_full, shutting_down: the rows stay received, for a retry or the next start.
+      this.inboundIds.delete(delivery.messageId);
       throw error;
     }
-    journal.markDelivered(row.id);
-    metrics.messagesReceived.inc({ channel: row.channel });
-    this.deps.onAccepted?.(delivery.chatId, agentMessageId);
+    for (const row of rows) {
+      journal.markDelivered(row.id);
+      metrics.messagesReceived.inc({ channel: row.channel });
+    }
+    this.deps.onAccepted?.(delivery.chatId, delivery.messageId);
     const entry = this.deps.registry.get(delivery.chatId);
-    const base: SubmitResult = {
-      chat_id: delivery.chatId,
-      message_id: row.externalId ?? row.uuid,
-      session_name: entry?.session_name ?? "",
-      session_id: entry?.session_id ?? null,
-    };
     const answered = accepted.reply.then((turn) => {
       if (turn.isError) {
         throw new DispatchError(
@@ -500,13 +594,21 @@ export class Dispatcher implements ControlPlane {
         );
       }
       return {
-        ...base,
         session_id: turn.agentSessionId,
         reply: isSilentReply(turn.text) ? null : turn.text,
       };
     });
-    answered.catch(() => undefined); // a fire-and-forget caller never looks at it
-    return { accepted: base, answered };
+    return rows.map((row) => {
+      const base: SubmitResult = {
+        chat_id: delivery.chatId,
+        message_id: row.externalId ?? row.uuid,
+        session_name: entry?.session_name ?? "",
+        session_id: entry?.session_id ?? null,
+      };
+      const result = answered.then((answer) => ({ ...base, ...answer }));
+      result.catch(() => undefined); // a fire-and-forget caller never looks at it
+      return { accepted: base, answered: result };
+    });
   }
 
   /** A repeated delivery of a message answered before: the same reply, from the journal. */

@@ -46,11 +46,13 @@ export function identifyChat(
 /**
  * A channel's message as the session manager takes it: chat id normalised, contact and tier
  * looked up, answered-or-not decided, text wrapped with its sender header. Pure apart from the
- * random nonce of the wrapping.
+ * random nonce of the wrapping, unless `envelopeNonce` (the one it was wrapped with before) is
+ * given.
  */
 export function prepareDelivery(
   message: InboundMessage,
   context: { contacts: ContactBook; config: Config },
+  options: { envelopeNonce?: string } = {},
 ): Delivery {
   const { contacts, config } = context;
   const region = config.defaultRegion ? { defaultRegion: config.defaultRegion } : {};
@@ -66,13 +68,16 @@ export function prepareDelivery(
     kind === "group"
       ? resolveMember(contacts, message.sender, region)
       : { name: chat.name, handle: chatId, tier: chat.tier };
-  const text = wrapInboundMessage({
-    text: message.text,
-    channel: message.channel,
-    receivedAt: message.receivedAt,
-    sender,
-    ...(kind === "group" ? { group: { name: chat.name, chatId } } : {}),
-  });
+  const text = wrapInboundMessage(
+    {
+      text: message.text,
+      channel: message.channel,
+      receivedAt: message.receivedAt,
+      sender,
+      ...(kind === "group" ? { group: { name: chat.name, chatId } } : {}),
+    },
+    options.envelopeNonce === undefined ? {} : { nonce: options.envelopeNonce },
+  );
   return {
     chatId,
     text,

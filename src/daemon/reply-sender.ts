@@ -16,8 +16,8 @@ export interface ReplySenderDeps {
   metrics: Metrics;
   clock: Clock;
   logger: Logger;
-  /** The journal row of a message the agent was given, by the UUID the agent reports back. */
-  inboundIdOf(messageUuid: string): number | undefined;
+  /** The journal rows a message the agent was given stands for, by the UUID it reports back. */
+  inboundIdsOf(messageUuid: string): number[];
 }
 
 /** Send attempts of one reply part before it is abandoned. */
@@ -44,10 +44,7 @@ export class ReplySender {
     const { metrics, logger, journal } = this.deps;
     metrics.turns.inc({ outcome: reply.isError ? "error" : "ok" });
     metrics.turnDuration.observe(reply.durationMs / 1000);
-    const inboundIds = reply.messageIds.flatMap((uuid) => {
-      const id = this.deps.inboundIdOf(uuid);
-      return id === undefined ? [] : [id];
-    });
+    const inboundIds = reply.messageIds.flatMap((uuid) => this.deps.inboundIdsOf(uuid));
     const channelName = this.channelOf(reply.chatId);
     const channel = this.channels.get(channelName);
     let parts: string[] = [];

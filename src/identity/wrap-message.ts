@@ -37,6 +37,8 @@ export const WRAPPING_SYSTEM_PROMPT =
 const NONCE_BYTES = 16;
 const NONCE_GRAMMAR = /^[0-9a-f]{24,128}$/;
 
+const ENVELOPE_OPENING = /<dispatch-message nonce="([0-9a-f]{24,128})">/g;
+
 // The part of a tag after "<": optional "/" and whitespace, then one of our tag words in any
 // case. Spelled as character classes rather than with the "i" flag, because "&lt;" and "&amp;"
 // must match case-sensitively for the escaping to be reversible.
@@ -83,6 +85,15 @@ export function wrapInboundMessage(
     `</untrusted-text ${attribute}>`,
     `</dispatch-message ${attribute}>`,
   ].join("\n");
+}
+
+/**
+ * The nonce of every envelope `wrapInboundMessage` made in `text`, in order: one per message, and
+ * several in a transcript entry into which the CLI folded messages steered into a running turn.
+ * A contact's text cannot add one: its tags are escaped.
+ */
+export function envelopeNoncesIn(text: string): string[] {
+  return Array.from(text.matchAll(ENVELOPE_OPENING), (match) => match[1]!);
 }
 
 /**

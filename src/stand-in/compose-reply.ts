@@ -361,16 +361,52 @@ function summaryOf(earlierTexts: string[]): string {
 
 /**
  * `[[markers]]`: the markers in the earlier user messages (what the contact wrote, each time the
- * session was given it) and in the assistant's replies, both in conversation order.
+ * session was given it) and in the assistant's replies (once per reply that names it), both in
+ * conversation order.
  */
 function markersOf(conversation: Conversation, earlierTexts: string[]): string {
   const said = earlierTexts.flatMap((earlier) => untrustedPartOf(earlier).match(MARKER) ?? []);
   const answered = conversation.messages
     .filter((message) => message.role === "assistant")
-    .flatMap((message) => message.blocks)
-    .flatMap((block) => (block.type === "text" ? (block.text.match(MARKER) ?? []) : []));
+    .flatMap((message) => [
+      ...new Set(
+        message.blocks.flatMap((block) =>
+          block.type === "text" ? (block.text.match(MARKER) ?? []) : [],
+        ),
+      ),
+    ]);
   const list = (markers: string[]) => (markers.length > 0 ? markers.join(" ") : "(none)");
   return `Markers said: ${list(said)}. Markers answered: ${list(answered)}.`;
+}
+
+/**
+ * dispatch's request, after a restart, for the answer to messages the conversation holds
+ * unanswered (`daemon/unanswered-reminder.ts`): a model answers the messages it points at.
+ */
+const UNANSWERED_REMINDER =
+  /^\(dispatch\) The last (?:message|\d+ messages) from the person above reached you just before dispatch restarted/;
+
+/** The CLI's stand-in answer after a prompt a crash cut off; the model never said it. */
+const NO_RESPONSE_REQUESTED = "No response requested.";
+
+/**
+ * The markers in what the person said since the model's last answer: the messages this turn
+ * answers, several when messages were steered into a running turn, or when dispatch asks for
+ * the answer to messages a crash left unanswered.
+ */
+function markersSinceLastAnswer(conversation: Conversation): string[] {
+  const isAnswer = (message: ConversationMessage) =>
+    message.role === "assistant" &&
+    !message.blocks.some((block) => block.type === "tool_use") &&
+    message.blocks.some(
+      (block) => block.type === "text" && block.text.trim() !== NO_RESPONSE_REQUESTED,
+    );
+  let start = conversation.messages.length;
+  while (start > 0 && !isAnswer(conversation.messages[start - 1]!)) start -= 1;
+  const since = { ...conversation, messages: conversation.messages.slice(start) };
+  return [
+    ...new Set(userTextsOf(since).flatMap((said) => untrustedPartOf(said).match(MARKER) ?? [])),
+  ];
 }
 
 function replyToText(
@@ -438,8 +474,10 @@ function replyToText(
 
   const count = userTexts.length;
   const said = excerpt(untrustedPartOf(lastUserText));
+  const answering = markersSinceLastAnswer(conversation);
   return text(
-    `Reply to message ${count}: ${said} (I can see ${Math.max(count - 1, 0)} earlier messages)`,
+    `Reply to message ${count}: ${said} (I can see ${Math.max(count - 1, 0)} earlier messages)` +
+      (answering.length > 0 ? ` Answering ${answering.join(" ")}.` : ""),
   );
 }
 
@@ -450,7 +488,10 @@ function replyToText(
  * - otherwise, on the last user text: `[[prompt-too-long]]`, `[[error STATUS]]`,
  *   `[[tool NAME JSON]]`, `[[markers]]` (which markers like `c07-m0013` the conversation holds),
  *   "what word did I ask you to remember", "remember (the word) X", and
- *   finally `Reply to message N: <text> (I can see N-1 earlier messages)`.
+ *   finally `Reply to message N: <text> (I can see N-1 earlier messages)`, followed by
+ *   `Answering <markers>.` when what the person said since the last answer holds markers.
+ * After dispatch's reminder for messages a restart left unanswered, the rules apply to the last
+ * user text before it, as if the reminder were not there.
  * `[[delay N]]` in the last user text delays any of these by N ms (at most 60 s).
  * `[[error STATUS xN]]` fails only while `attempt` (how many requests ending in the same user
  * text came before this one; the server counts them) is below N, then answers as usual.
@@ -465,6 +506,10 @@ export function composeReply(
   if (last?.type === "tool_result") {
     return replyToToolResult(conversation, last, userTexts.at(-1) ?? "");
   }
-  const reply = replyToText(conversation, userTexts, options.attempt ?? 0);
+  // A reminder is answered as the messages before it would have been, without their delay.
+  const answered = UNANSWERED_REMINDER.test(userTexts.at(-1) ?? "")
+    ? userTexts.slice(0, -1)
+    : userTexts;
+  const reply = replyToText(conversation, answered, options.attempt ?? 0);
   return { ...reply, delayMs: delayOf(userTexts.at(-1) ?? "") };
 }

@@ -44,6 +44,12 @@ export interface InboundRow extends InboundMessage {
   errorMessage?: string;
   /** The message whose outbox holds the reply, when answered (itself, or the last of a turn). */
   answeredBy?: number;
+  /**
+   * The nonce of the envelope the agent was given the message in (`identity/wrap-message.ts`),
+   * once it was: every later hand-over wraps it with the same one, and a replay finds it in the
+   * transcript by it. Unset before the first hand-over, and in rows of schema version 3.
+   */
+  envelopeNonce?: string;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -70,6 +76,8 @@ export interface RecordInboundResult {
   status: InboundStatus;
   /** For an answered duplicate: the parts of the reply that answered it (maybe none). */
   reply?: string[];
+  /** For a duplicate handed to the agent before: its envelope's nonce (`InboundRow`). */
+  envelopeNonce?: string;
 }
 
 export interface Reply {
@@ -134,6 +142,11 @@ export interface Journal {
   markDelivered(id: number): void;
   /** received or delivered -> rejected, with why; no change in any other state. */
   markRejected(id: number, code: string, message: string): void;
+  /**
+   * Keeps the nonce of the envelope the message is handed to the agent in; recorded before the
+   * agent can see it. A crash keeps it, a power cut only with the acknowledgment's `sync()`.
+   */
+  recordEnvelopeNonce(id: number, nonce: string): void;
   /** Counts one more replay to a session; returns the new count. */
   recordAttempt(id: number): number;
   /**

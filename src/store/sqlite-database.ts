@@ -113,6 +113,11 @@ const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX IF NOT EXISTS transcript_keys_session ON transcript_keys (session_id);
   `,
+  // 3 -> 4: the nonce of the envelope a message is given to the agent in, kept so that every
+  // hand-over wraps it alike and a replay can find it in a transcript entry the CLI folded it into.
+  `
+  ALTER TABLE inbound ADD COLUMN envelope_nonce TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -46,6 +46,7 @@ interface InboundRecord {
   error_code: string | null;
   error_message: string | null;
   answered_by: number | null;
+  envelope_nonce: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -150,6 +151,9 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
       `UPDATE inbound SET status = 'rejected', error_code = @code, error_message = @message,
          updated_at = @now
        WHERE id = @id AND status IN ${OPEN}`,
+    ),
+    envelopeNonce: db.prepare(
+      `UPDATE inbound SET envelope_nonce = @nonce, updated_at = @now WHERE id = @id`,
     ),
     attempt: db
       .prepare(
@@ -271,6 +275,7 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
       duplicate: true,
       status: row.status,
     };
+    if (row.envelope_nonce !== null) result.envelopeNonce = row.envelope_nonce;
     if (row.status === "answered") {
       result.reply = statements.replyOf.all(row.answered_by ?? row.id);
     }
@@ -339,6 +344,14 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
         updateInbound(
           id,
           () => statements.reject.run({ id, code, message, now: clock.now() }).changes,
+        ),
+      );
+    },
+    recordEnvelopeNonce(id, nonce) {
+      guard("write to", () =>
+        updateInbound(
+          id,
+          () => statements.envelopeNonce.run({ id, nonce, now: clock.now() }).changes,
         ),
       );
     },
@@ -507,6 +520,7 @@ function toInboundRow(row: InboundRecord): InboundRow {
   if (row.error_code !== null) result.errorCode = row.error_code;
   if (row.error_message !== null) result.errorMessage = row.error_message;
   if (row.answered_by !== null) result.answeredBy = row.answered_by;
+  if (row.envelope_nonce !== null) result.envelopeNonce = row.envelope_nonce;
   return result;
 }
 

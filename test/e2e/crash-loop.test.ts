@@ -1,7 +1,8 @@
 /**
- * The crash loop, short: a few contacts send numbered messages over HTTP while the real daemon
- * is killed with SIGKILL at random moments and started again; every message must be answered
- * exactly once and each session's context must hold its contact's messages in order. The long
+ * The crash loop, short: a few contacts send numbered messages over HTTP, some in bursts that
+ * steer a running turn, while the real daemon is killed with SIGKILL at random moments and
+ * started again; every message must be answered exactly once and each session's context must
+ * hold its contact's messages in order. The long
  * run is `npm run soak` (`test/soak/run-soak.ts`); `SOAK_SEED` repeats a run's random choices.
  */
 import { describe, expect, it } from "vitest";
@@ -22,6 +23,7 @@ describe("crash loop", () => {
       killAfterMs: { min: 1_500, max: 5_000 },
       thinkMs: { min: 100, max: 800 },
       replyDelayMaxMs: 1_000,
+      steering: { chance: 0.3, messages: { min: 1, max: 4 }, turnMs: { min: 1_000, max: 2_000 } },
       drainMs: 90_000,
       log: (line) => lines.push(line),
     });

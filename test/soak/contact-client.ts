@@ -1,8 +1,11 @@
 /**
- * One contact of the load generator: it sends uniquely numbered messages (`c07-m0013`) one at a
- * time, as a person texts, each after the reply to the one before. When the daemon dies under a
- * request, or is not up yet, the client repeats the same `message_id` until it gets the reply:
- * dispatch's idempotency promise is what makes that safe.
+ * One contact of the load generator: it sends uniquely numbered messages (`c07-m0013`) as a
+ * person texts, each after the reply to the one before; and now and then a burst, as a person
+ * who adds to what they said before the answer came: a message with a slow turn, then a few more
+ * sent while that turn runs (steering it), each without `wait`, acknowledged `202`, and then
+ * asked for its reply. When the daemon dies under a request, or is not up yet, the client
+ * repeats the same `message_id` until it gets its answer: dispatch's idempotency promise is what
+ * makes that safe.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { MessageOutcome } from "./judge.js";
@@ -28,10 +31,21 @@ export interface ContactClientOptions {
   thinkMs: Range;
   /** Upper bound of the `[[delay N]]` each message asks of the stand-in, so kills land mid-turn. */
   replyDelayMaxMs: number;
+  /** Bursts: how often a message opens one, and how many messages steer its turn. */
+  steering: Steering;
   /** Asked before each new message; false ends the contact after its last reply. */
   keepSending(): boolean;
   /** Aborted at the run's deadline: an unanswered message is then given up as lost. */
   signal: AbortSignal;
+}
+
+export interface Steering {
+  /** The chance, per message, that it opens a burst (0 never). */
+  chance: number;
+  /** How many messages are sent while the burst's first message's turn runs. */
+  messages: Range;
+  /** The `[[delay N]]` the burst's first message asks for, so the others land in its turn. */
+  turnMs: Range;
 }
 
 export interface ContactRun {
@@ -58,38 +72,96 @@ export function startContact(options: ContactClientOptions): {
   done: Promise<ContactRun>;
 } {
   const run: ContactRun = { contact: options.contact, messages: [], waiting: false };
+  const { random, steering } = options;
   const done = (async () => {
-    for (let index = 1; options.keepSending() && !options.signal.aborted; index += 1) {
-      const marker = markerOf(options.contact, index);
-      const delayMs = options.random.between(0, options.replyDelayMaxMs);
-      const text = `${marker} from ${options.contact}${delayMs > 0 ? ` [[delay ${delayMs}]]` : ""}`;
+    let index = 1;
+    while (options.keepSending() && !options.signal.aborted) {
       run.waiting = true;
-      const outcome = await sendUntilAnswered(options, {
-        chat_id: options.chatId,
-        text,
-        message_id: marker,
-        wait: true,
-      });
+      if (steering.chance > 0 && random.next() < steering.chance) {
+        const size = 1 + random.between(steering.messages.min, steering.messages.max);
+        const markers = Array.from({ length: size }, (_unused, offset) =>
+          markerOf(options.contact, index + offset),
+        );
+        run.messages.push(...(await sendBurst(options, markers)));
+        index += size;
+      } else {
+        const marker = markerOf(options.contact, index);
+        const delayMs = random.between(0, options.replyDelayMaxMs);
+        const outcome = await sendUntilAnswered(options, post(options, marker, delayMs, true));
+        run.messages.push({ marker, ...outcome });
+        index += 1;
+      }
       run.waiting = false;
-      run.messages.push({ marker, ...outcome });
-      await pause(options.random.between(options.thinkMs.min, options.thinkMs.max), options.signal);
+      await pause(random.between(options.thinkMs.min, options.thinkMs.max), options.signal);
     }
     return run;
   })();
   return { run, done };
 }
 
+function post(
+  options: Pick<ContactClientOptions, "contact" | "chatId">,
+  marker: string,
+  delayMs: number,
+  wait: boolean,
+): PostMessage {
+  const delay = delayMs > 0 ? ` [[delay ${delayMs}]]` : "";
+  return {
+    chat_id: options.chatId,
+    text: `${marker} from ${options.contact}${delay}`,
+    message_id: marker,
+    wait,
+  };
+}
+
+/**
+ * A burst: the first message asks for a slow turn, the rest follow one by one while it runs,
+ * each without `wait` (acknowledged `202` once recorded, so they reach the session in this
+ * order); then each is asked for its reply by its `message_id`. `attempts` is 1 plus the
+ * requests beyond those two that a kill or a refusal cost.
+ */
+async function sendBurst(
+  options: ContactClientOptions,
+  markers: readonly string[],
+): Promise<MessageOutcome[]> {
+  const { random, steering } = options;
+  const turnMs = random.between(steering.turnMs.min, steering.turnMs.max);
+  const delayOf = (position: number) => (position === 0 ? turnMs : 0);
+  const acknowledged: Omit<MessageOutcome, "marker">[] = [];
+  for (const [position, marker] of markers.entries()) {
+    const body = post(options, marker, delayOf(position), false);
+    acknowledged.push(await sendUntilAnswered(options, body));
+  }
+  const outcomes: MessageOutcome[] = [];
+  for (const [position, marker] of markers.entries()) {
+    const first = acknowledged[position]!;
+    if (first.error !== undefined) {
+      outcomes.push({ marker, ...first });
+      continue;
+    }
+    const answer = await sendUntilAnswered(options, post(options, marker, delayOf(position), true));
+    outcomes.push({
+      marker,
+      ...answer,
+      attempts: first.attempts + answer.attempts - 1,
+      steered: position > 0,
+    });
+  }
+  return outcomes;
+}
+
 export interface PostMessage {
   chat_id: string;
   text: string;
   message_id: string;
-  wait: true;
+  wait: boolean;
 }
 
 /**
- * Posts the message until a `200` ends it, repeating the same `message_id` after a network
- * failure (the daemon died or is starting), a `503` or a `429` (after its `Retry-After`).
- * Any other status is final: it is recorded as the message's error.
+ * Posts the message until a `200` (with `wait`) or a `202` (without) ends it, repeating the same
+ * `message_id` after a network failure (the daemon died or is starting), a `503` or a `429`
+ * (after its `Retry-After`). Any other status is final: it is recorded as the message's error.
+ * A `202` has no reply: `reply` is then `(acknowledged)`.
  */
 export async function sendUntilAnswered(
   options: Pick<ContactClientOptions, "endpoint" | "random" | "signal">,
@@ -112,10 +184,11 @@ export async function sendUntilAnswered(
         signal: AbortSignal.any([signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]),
       });
       const text = await response.text();
-      if (response.status === 200) {
+      if (response.status === 200 && body.wait) {
         const reply = (JSON.parse(text) as { reply: string | null }).reply;
         return { reply: reply ?? "(no reply text)", attempts };
       }
+      if (response.status === 202 && !body.wait) return { reply: "(acknowledged)", attempts };
       lastFailure = `HTTP ${response.status}: ${text.slice(0, 200)}`;
       if (response.status === 429) {
         waitMs = Number(response.headers.get("retry-after") ?? "1") * 1000 + waitMs;

@@ -1,6 +1,7 @@
 /**
- * The crash loop: many contacts send uniquely numbered messages over the HTTP API while the real
- * daemon is killed with SIGKILL at random moments and started again on the same home. At the end
+ * The crash loop: many contacts send uniquely numbered messages over the HTTP API, now and then
+ * a burst that steers a running turn, while the real daemon is killed with SIGKILL at random
+ * moments and started again on the same home. At the end
  * each contact's session is asked which messages it holds (`[[markers]]`), the daemon is stopped,
  * its journal read, and `judge` decides whether every message was answered exactly once, in
  * order. Used by `run-soak.ts` (`npm run soak`) and, short, by `test/e2e/crash-loop.test.ts`.
@@ -11,7 +12,6 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createMemoryLogger } from "../../src/logging/logger.js";
-import { untrustedPartOf } from "../../src/stand-in/compose-reply.js";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import { openStateDatabase } from "../../src/store/sqlite-database.js";
 import { createSqliteJournal } from "../../src/store/sqlite-journal.js";
@@ -23,6 +23,7 @@ import {
   type ContactRun,
   type DaemonEndpoint,
   type Range,
+  type Steering,
 } from "./contact-client.js";
 import { judge, type ContactEvidence, type ContextEvidence, type Verdict } from "./judge.js";
 import { createSeededRandom } from "./seeded-random.js";
@@ -41,6 +42,8 @@ export interface CrashLoopOptions {
   thinkMs: Range;
   /** Each message asks the stand-in for a `[[delay]]` up to this, so kills land mid-turn. */
   replyDelayMaxMs: number;
+  /** Bursts of messages that steer a running turn (`contact-client.ts`). */
+  steering: Steering;
   /** After the last start: how long the contacts get to have their last messages answered. */
   drainMs: number;
   /** Keeps the temporary home (journal, logs' state) for a look after the run. */
@@ -55,6 +58,13 @@ export interface CrashLoopDiagnostics {
   replayedAtStart: number;
   /** Replayed messages answered from the agent's transcript (answered before a kill). */
   recoveredFromTranscript: number;
+  /**
+   * Replayed messages its session's context held without an answer, asked for with a reminder
+   * instead of being given again.
+   */
+  reminded: number;
+  /** Messages sent while the turn of the one before ran, steering it. */
+  steered: number;
   /** Messages the model was asked more than once (a kill interrupted the turn). */
   reasked: number;
   /** Messages whose client had to send them more than once. */
@@ -78,6 +88,8 @@ export interface CrashLoopResult {
 
 const MARKERS_REPLY = /Markers said: (.*?)\. Markers answered: (.*?)\./;
 const MARKER = /\b[a-z]+\d+-m\d+\b/gi;
+/** The stand-in's list of the messages a reply answers (`compose-reply.ts`). */
+const ANSWERING = / Answering ([^.]*)\.$/;
 /** The longest a daemon runs without answering anything before it is killed all the same. */
 const PROGRESS_WAIT_MS = 90_000;
 const PROGRESS_POLL_MS = 100;
@@ -102,6 +114,8 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
   const diagnostics: CrashLoopDiagnostics = {
     replayedAtStart: 0,
     recoveredFromTranscript: 0,
+    reminded: 0,
+    steered: 0,
     reasked: 0,
     retriedByClient: 0,
     unrecordedReplies: 0,
@@ -141,6 +155,7 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
         random: createSeededRandom(options.seed + (index + 1) * 0x9e3779b9),
         thinkMs: options.thinkMs,
         replyDelayMaxMs: options.replyDelayMaxMs,
+        steering: options.steering,
         keepSending: () => sending,
         signal: deadline.signal,
       });
@@ -216,6 +231,9 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
     diagnostics.retriedByClient = contactRuns
       .flatMap((run) => run.messages)
       .filter((message) => message.attempts > 1).length;
+    diagnostics.steered = contactRuns
+      .flatMap((run) => run.messages)
+      .filter((message) => message.steered === true).length;
     return {
       seed: options.seed,
       contacts: options.contacts,
@@ -300,11 +318,18 @@ function tallyDaemonLog(output: string, diagnostics: CrashLoopDiagnostics): void
   diagnostics.replayedAtStart += output.split('"msg":"message-replay"').length - 1;
   diagnostics.recoveredFromTranscript += output.split('"msg":"message-answer-recover"').length - 1;
   diagnostics.unrecordedReplies += output.split('"msg":"reply record failed"').length - 1;
+  for (const line of output.split("\n")) {
+    if (!line.includes('"msg":"message-remind"')) continue;
+    const ids = (JSON.parse(line) as { ids?: unknown }).ids;
+    diagnostics.reminded += Array.isArray(ids) ? ids.length : 1;
+  }
 }
 
 /**
- * Counts, per marker, the conversation turns whose newest user message carries it, then lets
- * the recorded requests go (a long soak would otherwise hold every conversation in memory).
+ * Counts, per marker, the conversation turns asked to answer it (the stand-in's reply names
+ * them: `Answering ...`; several for a turn that steered messages joined, or after a reminder),
+ * then lets the recorded requests go (a long soak would otherwise hold every conversation in
+ * memory).
  */
 function tallyModelRequests(
   model: StandInModel,
@@ -313,8 +338,8 @@ function tallyModelRequests(
 ): void {
   for (const request of model.mainRequests()) {
     diagnostics.modelRequests += 1;
-    const newest = untrustedPartOf(request.userTexts.at(-1) ?? "");
-    for (const marker of new Set(newest.match(MARKER) ?? [])) {
+    const answering = ANSWERING.exec(request.reply)?.[1] ?? "";
+    for (const marker of new Set(answering.match(MARKER) ?? [])) {
       asked.set(marker, (asked.get(marker) ?? 0) + 1);
     }
   }

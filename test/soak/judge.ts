@@ -19,6 +19,8 @@ export interface MessageOutcome {
   error?: string;
   /** POST attempts, the first included. */
   attempts: number;
+  /** Sent while the turn of the message before it ran (a burst), steering that turn. */
+  steered?: boolean;
 }
 
 /** The journal's row for a message after the run (undefined in the map: no row at all). */

@@ -11,8 +11,10 @@ export function formatReport(result: CrashLoopResult): string {
     "| ---: | ---: | ---: | ---: | ---: | ---: |",
     `| ${verdict.sent} | ${verdict.answered} | ${verdict.lost} | ${verdict.duplicated} | ${result.restarts} | ${result.seconds} |`,
     "",
-    `replayed from the journal at a start: ${diagnostics.replayedAtStart}; ` +
+    `sent while the turn before ran (steering it): ${diagnostics.steered}; ` +
+      `replayed from the journal at a start: ${diagnostics.replayedAtStart}; ` +
       `answered from the transcript after a kill: ${diagnostics.recoveredFromTranscript}; ` +
+      `held unanswered by the context, asked for with a reminder: ${diagnostics.reminded}; ` +
       `sent again by their client: ${diagnostics.retriedByClient}; ` +
       `asked of the model more than once: ${diagnostics.reasked}; ` +
       `given to their session twice: ${verdict.repeatedInContext}; ` +

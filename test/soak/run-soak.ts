@@ -1,7 +1,8 @@
 /**
- * `npm run soak`: the long crash loop. Defaults: 20 contacts, 50 SIGKILL restarts, each 3-15 s
- * after the daemon answers `/healthz` (later when it has answered nothing by then, so every run
- * makes progress on a busy machine), about 15 minutes on 2 cores. Prints the seed first, so a
+ * `npm run soak`: the long crash loop. Defaults: 20 contacts, a quarter of whose messages open a
+ * burst that steers a running turn, 50 SIGKILL restarts, each 3-15 s after the daemon answers
+ * `/healthz` (later when it has answered nothing by then, so every run makes progress on a busy
+ * machine), about 15 to 25 minutes on 2 cores. Prints the seed first, so a
  * run can be repeated with `--seed`; exits 1 unless nothing was lost, duplicated or out of order.
  */
 import { parseArgs } from "node:util";
@@ -18,6 +19,8 @@ const HELP = `Usage: npm run soak -- [options]
                       a daemon that has answered nothing by then runs until it has
   --kill-max-ms N     longest run (default 15000)
   --drain-ms N        after the last start, how long contacts get to finish (default 300000)
+  --steer-percent N   chance, per message, that a contact sends a burst of 2 to 5 messages,
+                      the rest while the first one's turn runs (default 25; 0: never)
   --keep-home         keep the temporary home (journal, transcripts) for a look afterwards
   --help              this text`;
 
@@ -41,6 +44,7 @@ async function main(): Promise<number> {
       "kill-min-ms": { type: "string" },
       "kill-max-ms": { type: "string" },
       "drain-ms": { type: "string" },
+      "steer-percent": { type: "string" },
       "keep-home": { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
@@ -54,6 +58,12 @@ async function main(): Promise<number> {
   if (killMax < killMin) {
     throw new Error(
       `Expected \`--kill-max-ms\` (${killMax}) to be at least \`--kill-min-ms\` (${killMin}).`,
+    );
+  }
+  const steerPercent = Number(values["steer-percent"] ?? "25");
+  if (!Number.isInteger(steerPercent) || steerPercent < 0 || steerPercent > 100) {
+    throw new Error(
+      `Expected \`--steer-percent\` to be a whole number from 0 to 100, got \`${values["steer-percent"]}\`. See --help.`,
     );
   }
   const seed = positiveInteger("--seed", values.seed, Math.floor(Math.random() * 2 ** 31));
@@ -72,6 +82,11 @@ async function main(): Promise<number> {
     killAfterMs: { min: killMin, max: killMax },
     thinkMs: { min: 200, max: 2_000 },
     replyDelayMaxMs: 1_500,
+    steering: {
+      chance: steerPercent / 100,
+      messages: { min: 1, max: 4 },
+      turnMs: { min: 1_000, max: 3_000 },
+    },
     drainMs: positiveInteger("--drain-ms", values["drain-ms"], 5 * 60_000),
     keepHome: values["keep-home"],
     signal: interrupted.signal,

@@ -73,7 +73,7 @@ function start(agent: FakeAgent) {
       policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
       // As the reply path does: the reply is recorded, durably, before it goes out.
       onReply: (reply: TurnReply) => {
-        const ids = reply.messageIds.map((uuid) => dispatcher.inboundIdOf(uuid)!);
+        const ids = reply.messageIds.flatMap((uuid) => dispatcher.inboundIdsOf(uuid));
         journal.markAnswered(ids, { channel: "http", chatId: reply.chatId, parts: [reply.text] });
       },
     },

@@ -68,7 +68,7 @@ function start(configInput: Record<string, unknown>) {
       ...fakeSessionDisk(registry),
       policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
       onReply: (reply) => {
-        const ids = reply.messageIds.map((uuid) => dispatcher.inboundIdOf(uuid)!);
+        const ids = reply.messageIds.flatMap((uuid) => dispatcher.inboundIdsOf(uuid));
         journal.markAnswered(ids, { channel: "http", chatId: reply.chatId, parts: [reply.text] });
       },
     },

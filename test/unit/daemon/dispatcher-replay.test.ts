@@ -3,7 +3,10 @@
  * - a client repeating its message id while earlier rows were still being replayed handed the
  *   message to its session a second time, and the first caller waited forever;
  * - a message the agent had answered before the crash was handed over again under the same id,
- *   which the CLI skips (its transcript holds that id), so it was never answered.
+ *   which the CLI skips (its transcript holds that id), so it was never answered;
+ * - messages steered into a running turn, which the CLI folds into one transcript entry, were
+ *   handed over again and stood twice in the session's context, and were answered twice
+ *   (issue 12).
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -18,14 +21,17 @@ import type { TurnReply } from "../../../src/core/session.js";
 import { Dispatcher } from "../../../src/daemon/dispatcher.js";
 import {
   replayMessageId,
-  type EarlierAnswer,
-  type FindEarlierAnswer,
+  type FindInTranscript,
+  type Sighting,
 } from "../../../src/daemon/earlier-answer.js";
+import { unansweredReminder } from "../../../src/daemon/unanswered-reminder.js";
+import { envelopeNoncesIn } from "../../../src/identity/wrap-message.js";
 import { createMetrics } from "../../../src/daemon/metrics.js";
 import { parseContacts } from "../../../src/identity/contacts.js";
 import { createMemoryLogger } from "../../../src/logging/logger.js";
 import type { Journal } from "../../../src/store/journal.js";
 import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
+import type { Registry } from "../../../src/store/registry.js";
 import { openStateDatabase } from "../../../src/store/sqlite-database.js";
 import { createSqliteJournal } from "../../../src/store/sqlite-journal.js";
 import { FakeAgent } from "../../support/fake-agent.js";
@@ -81,16 +87,22 @@ function recordedBeforeCrash(chatId: string, externalId: string) {
   return { id, uuid };
 }
 
-/** One start of the daemon: a fresh manager and dispatcher over the same journal. */
-function start(findEarlierAnswer?: FindEarlierAnswer) {
-  const agent = new FakeAgent();
+/**
+ * One start of the daemon: a fresh manager and dispatcher over the same journal; with
+ * `previous`, the agent (its sessions) and the registry of the start before it.
+ */
+function start(
+  findInTranscript?: FindInTranscript,
+  previous?: { agent: FakeAgent; registry: Registry },
+) {
+  const agent = previous?.agent ?? new FakeAgent();
   const recovered: TurnReply[] = [];
   const clock = new ManualClock();
-  const registry = createMemoryRegistry();
+  const registry = previous?.registry ?? createMemoryRegistry();
   const logger = createMemoryLogger();
   // As the reply path does: the turn's messages are answered in the journal.
   const recordReply = (reply: TurnReply) => {
-    const ids = reply.messageIds.map((uuid) => dispatcher.inboundIdOf(uuid)!);
+    const ids = reply.messageIds.flatMap((uuid) => dispatcher.inboundIdsOf(uuid));
     journal.markAnswered(ids, { channel: "http", chatId: reply.chatId, parts: [reply.text] });
   };
   const manager = new SessionManager(
@@ -117,13 +129,13 @@ function start(findEarlierAnswer?: FindEarlierAnswer) {
     version: "test",
     journal,
     hasCredentials: true,
-    ...(findEarlierAnswer ? { findEarlierAnswer } : {}),
+    ...(findInTranscript ? { findInTranscript } : {}),
     onRecoveredReply: (reply) => {
       recovered.push(reply);
       recordReply(reply);
     },
   });
-  return { agent, dispatcher, manager, recovered };
+  return { agent, dispatcher, manager, recovered, registry };
 }
 
 function inputsMentioning(agent: FakeAgent, text: string): string[] {
@@ -139,9 +151,9 @@ describe("replay after a crash", () => {
     const second = recordedBeforeCrash(JOHN, "john-2");
     let release!: () => void;
     const firstLookedUp = new Promise<void>((resolve) => (release = resolve));
-    const { agent, dispatcher } = start(async (_chatId, messageIds) => {
-      if (messageIds.includes(first.uuid)) await firstLookedUp;
-      return undefined;
+    const { agent, dispatcher } = start(async (_chatId, messages) => {
+      if (messages.some(({ messageIds }) => messageIds.includes(first.uuid))) await firstLookedUp;
+      return messages.map(() => undefined);
     });
 
     const replaying = dispatcher.replayPending();
@@ -161,9 +173,9 @@ describe("replay after a crash", () => {
     recordedBeforeCrash(JANE, "jane-1");
     let release!: () => void;
     const johnLookedUp = new Promise<void>((resolve) => (release = resolve));
-    const { dispatcher } = start(async (chatId) => {
+    const { dispatcher } = start(async (chatId, messages) => {
       if (chatId === asChatId(JOHN)) await johnLookedUp;
-      return undefined;
+      return messages.map(() => undefined);
     });
 
     const replaying = dispatcher.replayPending();
@@ -177,10 +189,15 @@ describe("replay after a crash", () => {
   it("answers from the transcript a message the agent answered before the crash, asking nothing", async () => {
     const john = recordedBeforeCrash(JOHN, "john-1");
     const asked: string[][] = [];
-    const earlier: EarlierAnswer = { text: "the earlier answer", agentSessionId: "session-1" };
-    const { agent, dispatcher, recovered } = start((_chatId, messageIds) => {
-      asked.push([...messageIds]);
-      return Promise.resolve(earlier);
+    const earlier: Sighting = {
+      state: "answered",
+      text: "the earlier answer",
+      agentSessionId: "session-1",
+      turn: 0,
+    };
+    const { agent, dispatcher, recovered } = start((_chatId, messages) => {
+      asked.push(...messages.map(({ messageIds }) => [...messageIds]));
+      return Promise.resolve(messages.map(() => earlier));
     });
 
     await dispatcher.replayPending();
@@ -200,9 +217,9 @@ describe("replay after a crash", () => {
   it("hands a message over again under a new id per replay, and looks for every earlier id", async () => {
     const john = recordedBeforeCrash(JOHN, "john-1");
     const asked: string[][] = [];
-    const lookup: FindEarlierAnswer = (_chatId, messageIds) => {
-      asked.push([...messageIds]);
-      return Promise.resolve(undefined);
+    const lookup: FindInTranscript = (_chatId, messages) => {
+      asked.push(...messages.map(({ messageIds }) => [...messageIds]));
+      return Promise.resolve(messages.map(() => undefined));
     };
 
     const first = start(lookup);
@@ -222,5 +239,117 @@ describe("replay after a crash", () => {
       status: "answered",
       attempts: 2,
     });
+  });
+
+  it("hands a message over again in the envelope it had, whose nonce the journal kept", async () => {
+    const before = start();
+    before.agent.autoReply = false;
+    await before.dispatcher.submit(message(JOHN, "john-1"), { wait: false });
+    const [firstInput] = before.agent.last.inputs;
+    const [nonce] = envelopeNoncesIn(firstInput!.text);
+    expect(nonce).toBeDefined();
+    expect(journal.findByExternalId("http", "john-1")?.envelopeNonce).toBe(nonce);
+    await before.manager.shutdown();
+
+    const looked: (string | undefined)[] = [];
+    const after = start((_chatId, messages) => {
+      looked.push(...messages.map((identity) => identity.envelopeNonce));
+      return Promise.resolve(messages.map(() => undefined));
+    }, before);
+    await after.dispatcher.replayPending();
+    expect(looked).toEqual([nonce]);
+    const [replayed] = after.agent.last.inputs;
+    expect(replayed!.id).toBe(replayMessageId(firstInput!.id, 1));
+    expect(envelopeNoncesIn(replayed!.text)).toEqual([nonce]);
+  });
+
+  it("answers messages steered into one turn with that turn's reply, recorded once", async () => {
+    const rows = ["john-1", "john-2", "john-3"].map((id) => recordedBeforeCrash(JOHN, id));
+    const answered: Sighting = {
+      state: "answered",
+      text: "one answer to all three",
+      agentSessionId: "session-1",
+      turn: 4,
+    };
+    const { agent, dispatcher, recovered } = start((_chatId, messages) =>
+      Promise.resolve(messages.map(() => answered)),
+    );
+
+    await dispatcher.replayPending();
+
+    expect(recovered).toHaveLength(1);
+    expect(recovered[0]!.messageIds).toEqual(rows.map((row) => row.uuid));
+    for (const [index, row] of rows.entries()) {
+      expect(journal.findByExternalId("http", `john-${index + 1}`)).toMatchObject({
+        status: "answered",
+        answeredBy: row.id === rows.at(-1)!.id ? row.id : rows.at(-1)!.id,
+      });
+      const repeated = await dispatcher.submit(message(JOHN, `john-${index + 1}`), { wait: true });
+      expect(repeated.reply).toBe("one answer to all three");
+    }
+    expect(agent.conversations).toHaveLength(0);
+  });
+
+  // Regression (issue 12): eight of nine messages steered into a turn were handed over again
+  // after a kill, though the CLI had folded them into its transcript: each stood twice in the
+  // session's context and was answered twice.
+  it("gives the session no message its context holds again: one reminder answers them", async () => {
+    const before = start();
+    before.agent.autoReply = false; // the kill comes before any answer
+    for (const id of ["john-1", "john-2", "john-3", "john-4"]) {
+      await before.dispatcher.submit(message(JOHN, id), { wait: false });
+    }
+    const sessionId = before.registry.get(asChatId(JOHN))!.session_id!;
+    await before.manager.shutdown();
+    before.agent.autoReply = true;
+
+    // The transcript: john-1 answered, john-2 and john-3 in the context without an answer,
+    // john-4 never reached it.
+    const byText: Record<string, Sighting | undefined> = {
+      "john-1": { state: "answered", text: "answer to one", agentSessionId: sessionId, turn: 0 },
+      "john-2": { state: "unanswered", agentSessionId: sessionId },
+      "john-3": { state: "unanswered", agentSessionId: sessionId },
+    };
+    const nonces = new Map(
+      ["john-1", "john-2", "john-3", "john-4"].map((id) => [
+        journal.findByExternalId("http", id)!.envelopeNonce,
+        id,
+      ]),
+    );
+    const after = start(
+      (_chatId, messages) =>
+        Promise.resolve(messages.map((identity) => byText[nonces.get(identity.envelopeNonce)!])),
+      before,
+    );
+    const inputsBefore = after.agent.conversations.length;
+    await after.dispatcher.replayPending();
+    const replies = await Promise.all(
+      ["john-1", "john-2", "john-3", "john-4"].map((id) =>
+        after.dispatcher.submit(message(JOHN, id), { wait: true }),
+      ),
+    );
+
+    const resumed = after.agent.conversations.slice(inputsBefore);
+    expect(resumed).toHaveLength(1);
+    expect(resumed[0]!.options).toMatchObject({ resume: true, sessionId });
+    const john2 = journal.findByExternalId("http", "john-2")!;
+    const john3 = journal.findByExternalId("http", "john-3")!;
+    const john4 = journal.findByExternalId("http", "john-4")!;
+    const inputs = resumed[0]!.inputs;
+    expect(inputs.map((input) => input.id)).toEqual([
+      replayMessageId(john3.uuid, 1),
+      replayMessageId(john4.uuid, 1),
+    ]);
+    expect(inputs[0]!.text).toBe(unansweredReminder(2));
+    expect(inputs[1]!.text).toContain("hello john-4");
+    expect(replies.map((reply) => reply.reply)).toEqual([
+      "answer to one",
+      `reply 1: ${unansweredReminder(2)}`,
+      `reply 1: ${unansweredReminder(2)}`,
+      expect.stringContaining("hello john-4"),
+    ]);
+    expect(john2).toMatchObject({ status: "answered", answeredBy: john3.id, attempts: 1 });
+    expect(john3).toMatchObject({ status: "answered", answeredBy: john3.id, attempts: 1 });
+    expect(john4).toMatchObject({ status: "answered", answeredBy: john4.id });
   });
 });

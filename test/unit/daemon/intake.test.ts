@@ -4,6 +4,7 @@ import { validateConfig } from "../../../src/config/load-config.js";
 import type { Config } from "../../../src/config/schema.js";
 import { prepareDelivery } from "../../../src/daemon/intake.js";
 import { parseContacts } from "../../../src/identity/contacts.js";
+import { envelopeNoncesIn } from "../../../src/identity/wrap-message.js";
 
 const context = {
   homeDir: "/home/ada",
@@ -52,6 +53,15 @@ describe("prepareDelivery", () => {
     expect(delivery.text).toContain('"from":"John Doe"');
     expect(delivery.text).toContain("hello");
     expect(delivery.text).toContain("2026-02-07T14:30:00.000Z");
+  });
+
+  it("wraps the same message alike every time it is given the envelope nonce it had", () => {
+    const nonce = "0123456789abcdef01234567";
+    const first = prepareDelivery(message({}), { contacts, config }, { envelopeNonce: nonce });
+    const again = prepareDelivery(message({}), { contacts, config }, { envelopeNonce: nonce });
+    expect(envelopeNoncesIn(first.text)).toEqual([nonce]);
+    expect(again.text).toBe(first.text);
+    expect(prepareDelivery(message({}), { contacts, config }).text).not.toBe(first.text);
   });
 
   it("refuses unknown senders under the default policy, naming the fix", () => {

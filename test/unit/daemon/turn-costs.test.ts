@@ -190,6 +190,7 @@ describe("Journal: turns", () => {
     journal.close();
     const old = new BetterSqlite3(path);
     old.exec("DROP TABLE turns");
+    old.exec("ALTER TABLE inbound DROP COLUMN envelope_nonce"); // added by version 4
     old.pragma("user_version = 1");
     old
       .prepare(

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { DispatchError } from "../../../src/core/errors.js";
 import {
   WRAPPING_SYSTEM_PROMPT,
+  envelopeNoncesIn,
   escapeTags,
   unescapeTags,
   wrapInboundMessage,
@@ -198,6 +199,27 @@ describe("wrapInboundMessage", () => {
     expect(() => wrapInboundMessage(message({ receivedAt: new Date("nope") }))).toThrow(
       /receivedAt/,
     );
+  });
+});
+
+describe("envelopeNoncesIn", () => {
+  it("finds each envelope's nonce, in order, where the CLI folded steered messages into one text", () => {
+    const second = "fedcba9876543210fedcba98";
+    const folded = [
+      wrapInboundMessage(message({ text: "first" }), { nonce: NONCE }),
+      wrapInboundMessage(message({ text: "second" }), { nonce: second }),
+    ].join("\n");
+    expect(envelopeNoncesIn(folded)).toEqual([NONCE, second]);
+    expect(
+      envelopeNoncesIn(`The user sent a new message while you were working:\n${folded}`),
+    ).toEqual([NONCE, second]);
+    expect(envelopeNoncesIn("no envelope here")).toEqual([]);
+  });
+
+  it.each(HOSTILE_TEXTS)("never finds a nonce the contact wrote in %j", (text) => {
+    const wrapped = wrapInboundMessage(message({ text }), { nonce: NONCE });
+    expect(envelopeNoncesIn(wrapped)).toEqual([NONCE]);
+    expect(envelopeNoncesIn(wrapInboundMessage(message({ text })))).toHaveLength(1);
   });
 });
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { unansweredReminder } from "../../../src/daemon/unanswered-reminder.js";
 
 import {
   composeReply,
@@ -365,6 +366,62 @@ describe("untrustedPartOf", () => {
     );
     expect(textOf(replyTo([user("[[markers]]")]))).toBe(
       "[stand-in model] Markers said: (none). Markers answered: (none).",
+    );
+  });
+
+  it("names every marker its turn answers, and [[markers]] counts a reply naming one once", () => {
+    const wrap = (text: string, nonce: string) =>
+      `<untrusted-text nonce="${nonce}">${text}</untrusted-text nonce="${nonce}">`;
+    // The CLI folds messages steered into a running turn into one user entry.
+    const folded = [2, 3, 4, 5, 6, 7, 8, 9]
+      .map((index) => wrap(`c07-m000${index} a message long enough to be cut off`, String(index)))
+      .join("\n");
+    const steered = textOf(
+      replyTo([user(wrap("c07-m0001", "1")), assistant("[stand-in model] done"), user(folded)]),
+    );
+    expect(steered).toMatch(
+      / Answering c07-m0002 c07-m0003 c07-m0004 c07-m0005 c07-m0006 c07-m0007 c07-m0008 c07-m0009\.$/,
+    );
+    expect(textOf(replyTo([user("no markers")]))).not.toContain("Answering");
+
+    expect(
+      textOf(replyTo([user(wrap("c07-m0001", "1")), assistant(steered), user("[[markers]]")])),
+    ).toContain("Markers answered: c07-m0002 c07-m0003 c07-m0004");
+    expect(
+      textOf(
+        replyTo([
+          user(wrap("c07-m0001", "1")),
+          assistant("Reply to c07-m0001. Answering c07-m0001."),
+          user("[[markers]]"),
+        ]),
+      ),
+    ).toBe("[stand-in model] Markers said: c07-m0001. Markers answered: c07-m0001.");
+  });
+
+  it("answers dispatch's reminder as the messages it points at, without their delay", () => {
+    const wrap = (text: string, nonce: string) =>
+      `<untrusted-text nonce="${nonce}">${text}</untrusted-text nonce="${nonce}">`;
+    const reminded = replyTo([
+      user(wrap("c07-m0001 hello", "1")),
+      assistant("[stand-in model] Reply to message 1: c07-m0001 hello"),
+      user(wrap("c07-m0002 remember the word walnut [[delay 5000]]", "2")),
+      // The CLI's own answer after a prompt a crash cut off.
+      assistant("No response requested."),
+      user(unansweredReminder(1)),
+    ]);
+    expect(reminded).toMatchObject({
+      type: "text",
+      text: "[stand-in model] OK, I will remember walnut.",
+      delayMs: 0,
+    });
+    const folded = [wrap("c07-m0003 hi", "3"), wrap("c07-m0004 there", "4")].join("\n");
+    expect(
+      textOf(
+        replyTo([user(folded), assistant("No response requested."), user(unansweredReminder(2))]),
+      ),
+    ).toBe(
+      "[stand-in model] Reply to message 1: c07-m0003 hi c07-m0004 there (I can see 0 earlier " +
+        "messages) Answering c07-m0003 c07-m0004.",
     );
   });
 

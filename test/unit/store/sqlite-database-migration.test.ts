@@ -8,6 +8,7 @@ import {
   SCHEMA_VERSION,
   type Database,
 } from "../../../src/store/sqlite-database.js";
+import { createSqliteJournal } from "../../../src/store/sqlite-journal.js";
 import { createTranscriptStore } from "../../../src/store/transcript-store.js";
 
 const JOHN = { projectKey: "-home-me-transcripts-john-doe", sessionId: "s-1" };
@@ -36,7 +37,7 @@ const indexesOf = (database: Database, table: string): string[] =>
     .pluck()
     .all(table);
 
-/** A journal at schema version 2, with transcripts in it: version 3's schema less its index. */
+/** A journal at schema version 2, with transcripts in it: today's schema less versions 3 and 4. */
 async function versionTwoJournal(): Promise<void> {
   const old = openStateDatabase({ path, logger: createMemoryLogger() });
   const transcripts = createTranscriptStore({ db: old });
@@ -47,21 +48,24 @@ async function versionTwoJournal(): Promise<void> {
   await transcripts.append(JOHN_MOVED, [{ type: "user", uuid: "u1" }]);
   await transcripts.append(JANE, [{ type: "user", uuid: "u9" }]);
   old.exec("DROP INDEX transcript_keys_session");
+  old.exec("ALTER TABLE inbound DROP COLUMN envelope_nonce");
   old.pragma("user_version = 2");
   old.close();
 }
 
 describe("schema migration 2 -> 3", () => {
   it("indexes transcript_keys by session id, and keeps every transcript", async () => {
-    expect(SCHEMA_VERSION).toBe(3);
     await versionTwoJournal();
     const logger = createMemoryLogger();
     db = openStateDatabase({ path, logger });
 
-    expect(db.pragma("user_version", { simple: true })).toBe(3);
+    expect(db.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION);
     expect(indexesOf(db, "transcript_keys")).toEqual(["transcript_keys_session"]);
     expect(logger.records).toContainEqual(
-      expect.objectContaining({ message: "journal-migrate", fields: { path, from: 2, to: 3 } }),
+      expect.objectContaining({
+        message: "journal-migrate",
+        fields: { path, from: 2, to: SCHEMA_VERSION },
+      }),
     );
     const transcripts = createTranscriptStore({ db });
     expect(await transcripts.load(JOHN)).toEqual([
@@ -86,12 +90,50 @@ describe("schema migration 2 -> 3", () => {
     );
   });
 
-  it("is not run twice: a reopened version 3 journal is left as it was", () => {
+  it("is not run twice: a reopened journal is left as it was", () => {
     db = openStateDatabase({ path, logger: createMemoryLogger() });
     db.close();
     const logger = createMemoryLogger();
     db = openStateDatabase({ path, logger });
     expect(logger.records.map((record) => record.message)).not.toContain("journal-migrate");
     expect(indexesOf(db, "transcript_keys")).toEqual(["transcript_keys_session"]);
+  });
+});
+
+describe("schema migration 3 -> 4", () => {
+  /** A journal at schema version 3 holding a message handed over before: version 4 less the column. */
+  function versionThreeJournal(): void {
+    const old = openStateDatabase({ path, logger: createMemoryLogger() });
+    const journal = createSqliteJournal({ db: old });
+    const { id } = journal.recordInbound({
+      channel: "http",
+      chatId: "+15551234567",
+      text: "sent before the upgrade",
+      externalId: "before",
+      receivedAt: new Date(),
+    });
+    journal.markDelivered(id);
+    old.exec("ALTER TABLE inbound DROP COLUMN envelope_nonce");
+    old.pragma("user_version = 3");
+    old.close();
+  }
+
+  it("adds the envelope nonce to inbound, unset in the rows it finds, and keeps them", () => {
+    expect(SCHEMA_VERSION).toBe(4);
+    versionThreeJournal();
+    const logger = createMemoryLogger();
+    db = openStateDatabase({ path, logger });
+    expect(logger.records).toContainEqual(
+      expect.objectContaining({ message: "journal-migrate", fields: { path, from: 3, to: 4 } }),
+    );
+    const journal = createSqliteJournal({ db });
+    const [row] = journal.pendingInbound();
+    expect(row).toMatchObject({ externalId: "before", status: "delivered" });
+    expect(row).not.toHaveProperty("envelopeNonce");
+
+    journal.recordEnvelopeNonce(row!.id, "0123456789abcdef01234567");
+    expect(journal.findByExternalId("http", "before")?.envelopeNonce).toBe(
+      "0123456789abcdef01234567",
+    );
   });
 });

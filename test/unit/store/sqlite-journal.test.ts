@@ -379,8 +379,20 @@ describe("inbound states", () => {
     expect(journal.findByExternalId("http", "a1")?.attempts).toBe(2);
   });
 
+  it("keeps the envelope nonce a message was handed over in, and reports it for a redelivery", () => {
+    const { id } = journal.recordInbound(message({ externalId: "e1" }));
+    expect(journal.findByExternalId("http", "e1")).not.toHaveProperty("envelopeNonce");
+    journal.recordEnvelopeNonce(id, "0123456789abcdef01234567");
+    expect(journal.pendingInbound()[0]?.envelopeNonce).toBe("0123456789abcdef01234567");
+    expect(journal.recordInbound(message({ externalId: "e1" }))).toMatchObject({
+      duplicate: true,
+      envelopeNonce: "0123456789abcdef01234567",
+    });
+  });
+
   it("throws journal_unknown_inbound for ids it never recorded", () => {
     expectDispatchError(() => journal.markDelivered(999), "journal_unknown_inbound");
+    expectDispatchError(() => journal.recordEnvelopeNonce(999, "n"), "journal_unknown_inbound");
     expectDispatchError(() => journal.markRejected(999, "x", "y"), "journal_unknown_inbound");
     expectDispatchError(() => journal.recordAttempt(999), "journal_unknown_inbound");
     expectDispatchError(
