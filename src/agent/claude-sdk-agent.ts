@@ -76,7 +76,6 @@ export interface ClaudeSdkAgentDeps {
 const CHAT_TOOL_SERVER = "dispatch";
 /** The tool name as the model and `allowedTools` see it. */
 export const SEND_MESSAGE_TOOL = `mcp__${CHAT_TOOL_SERVER}__send_message`;
-const SESSION_NOT_FOUND = /No conversation found with session ID/i;
 const PROMPT_TOO_LONG = /prompt is too long/i;
 const STDERR_TAIL_CHARS = 4_000;
 
@@ -175,15 +174,19 @@ function startConversation(
 
   async function* events(): AsyncGenerator<AgentEvent> {
     let lastErrorText: string | undefined;
+    let resumeTargetMissing = false;
     try {
       for await (const message of conversation) {
-        const event = toEvent(message);
-        if (event?.type === "turn-end" && event.isError) {
-          lastErrorText = event.errorText;
-          // An unknown resume id ends in an error result before the stream throws; it answers
-          // nothing, so it must not reach the session as a turn.
-          if (SESSION_NOT_FOUND.test(`${event.errorText ?? ""}\n${stderrTail}`)) break;
+        // An unknown resume id ends in an error result before the stream throws; it answers
+        // nothing, so it must not reach the session as a turn. The bundled CLI names the cause
+        // (`startup_failure_reason`) on every such result, with a session store and without, so
+        // its error text ("No conversation found with session ID") is not matched.
+        if (isResumeTargetNotFound(message)) {
+          resumeTargetMissing = true;
+          break;
         }
+        const event = toEvent(message);
+        if (event?.type === "turn-end" && event.isError) lastErrorText = event.errorText;
         if (event) yield event;
       }
     } catch (error) {
@@ -191,8 +194,11 @@ function startConversation(
     } finally {
       settleResumed(undefined); // the process ended before it could be checked
     }
-    if (lastErrorText && SESSION_NOT_FOUND.test(lastErrorText + stderrTail)) {
-      throw classifyFailure(undefined, stderrTail, lastErrorText);
+    if (resumeTargetMissing) {
+      throw new AgentError(
+        "agent_session_not_found",
+        "The agent no longer knows this session id (its transcript is gone); a fresh session is needed.",
+      );
     }
   }
 
@@ -503,6 +509,15 @@ function chatToolServer(chatTools: ChatTools) {
   });
 }
 
+/** The CLI's startup failure for a `--resume` id it finds no conversation for. */
+function isResumeTargetNotFound(message: SDKMessage): boolean {
+  return (
+    message.type === "result" &&
+    message.subtype !== "success" &&
+    message.startup_failure_reason === "resume_target_not_found"
+  );
+}
+
 function toEvent(message: SDKMessage): AgentEvent | undefined {
   switch (message.type) {
     case "system":
@@ -581,13 +596,6 @@ function classifyFailure(
   lastErrorText: string | undefined,
 ): AgentError {
   const evidence = `${lastErrorText ?? ""}\n${stderrTail}\n${cause instanceof Error ? cause.message : ""}`;
-  if (SESSION_NOT_FOUND.test(evidence)) {
-    return new AgentError(
-      "agent_session_not_found",
-      "The agent no longer knows this session id (its transcript is gone); a fresh session is needed.",
-      { cause },
-    );
-  }
   if (PROMPT_TOO_LONG.test(evidence)) {
     return new AgentError(
       "agent_prompt_too_long",
