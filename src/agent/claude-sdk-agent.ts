@@ -11,6 +11,7 @@ import {
   type SDKUserMessage,
   type SpareProcess,
   type SessionStore,
+  type Settings,
   type SpawnOptions,
 } from "@anthropic-ai/claude-agent-sdk";
 import { z } from "zod";
@@ -77,6 +78,8 @@ const CHAT_TOOL_SERVER = "dispatch";
 /** The tool name as the model and `allowedTools` see it. */
 export const SEND_MESSAGE_TOOL = `mcp__${CHAT_TOOL_SERVER}__send_message`;
 const PROMPT_TOO_LONG = /prompt is too long/i;
+/** Where a conversation's (disabled) auto-memory points, inside its chat's folder. */
+const MEMORY_FOLDER = ".memory";
 const STDERR_TAIL_CHARS = 4_000;
 
 /** The SDK adapter: the port, plus the spare processes its owner ends at shutdown. */
@@ -147,6 +150,7 @@ function startConversation(
 
   const sdkOptions: Options = {
     ...sharedOptions(deps, spawnCli),
+    settings: { ...processSettings(deps), ...conversationSettings(options) },
     cwd: options.cwd,
     permissionMode: options.permissionMode,
     // Built-in tools a tier does not allow are not even shown to the model.
@@ -295,9 +299,24 @@ function sharedOptions(
     // The user's own ~/.claude settings and project files must not change what a contact's
     // agent may do.
     settingSources: [],
-    settings: { cleanupPeriodDays: deps.transcriptRetentionDays ?? 36_500 },
+    settings: processSettings(deps),
     ...(deps.transcripts ? { sessionStore: deps.transcripts } : {}),
   };
+}
+
+/** Flag settings of every CLI child, started cold or prewarmed as a spare. */
+function processSettings(deps: ClaudeSdkAgentDeps): Settings {
+  return { cleanupPeriodDays: deps.transcriptRetentionDays ?? 36_500 };
+}
+
+/**
+ * Flag settings of one conversation. The CLI's auto-memory is off (`child-env.ts`), yet it still
+ * lets file tools read its memory folder past any allow rule; by default that folder is keyed by
+ * the git root, one for every chat when the home folder is kept in git. Pointed into the chat's
+ * own folder, it holds nothing the chat could not read anyway.
+ */
+function conversationSettings(options: AgentStartOptions): Settings {
+  return { autoMemoryDirectory: path.join(options.cwd, MEMORY_FOLDER) };
 }
 
 /** The allow rules of a conversation: without a shell, file tools stay in the chat's folder. */
@@ -432,7 +451,7 @@ function startFromSpare(
       permissionMode: options.permissionMode,
       ...(options.model ? { model: options.model } : {}),
       ...(options.systemPromptAppend ? { appendSystemPrompt: options.systemPromptAppend } : {}),
-      settings: { permissions: { allow: allowRulesOf(options) } },
+      settings: { ...conversationSettings(options), permissions: { allow: allowRulesOf(options) } },
     },
   });
   spare.output.log = log;

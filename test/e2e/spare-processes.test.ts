@@ -1,4 +1,5 @@
-import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { mkdir, readdir, readFile, realpath, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createClaudeSdkAgent, SEND_MESSAGE_TOOL } from "../../src/agent/claude-sdk-agent.js";
@@ -166,6 +167,29 @@ describe("prewarmed spare processes", () => {
     expect(toolNames.has("Read")).toBe(true);
     for (const forbidden of ["Bash", "Write", "Edit", "WebFetch"])
       expect(toolNames.has(forbidden)).toBe(false);
+  });
+
+  it("points a claimed spare's auto-memory into its chat's folder, with HOME a git repository", async () => {
+    // Regression: the CLI lets file tools read its memory folder past the tier's folder limit,
+    // and keys that folder by the git root, which a home kept in git makes one for every chat.
+    execFileSync("git", ["init", "-q", home.home]);
+    const root = (await realpath(home.home)).replace(/[^A-Za-z0-9]/g, "-");
+    const memoryFile = path.join(home.home, ".claude", "projects", root, "memory", "MEMORY.md");
+    await mkdir(path.dirname(memoryFile), { recursive: true });
+    await writeFile(memoryFile, "- OWNER-MEMORY-3310\n");
+    const { manager, sparesReady } = await managerWithSpares();
+    const sparePid = await sparesReady();
+
+    const read = await manager.deliver(
+      textFrom(JOHN, "John Doe", `[[tool Read {"file_path":"${memoryFile}"}]]`),
+    );
+    expect(pidOf(manager, JOHN)).toBe(sparePid);
+    expect(read.text).toContain("Tool Read returned an error");
+    const sent = model
+      .mainRequests()
+      .map((request) => JSON.stringify(request.body))
+      .join("\n");
+    expect(sent).not.toContain("OWNER-MEMORY-3310");
   });
 
   it("applies the tier's allow rules through the claim: writes inside the folder only", async () => {

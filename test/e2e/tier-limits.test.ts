@@ -1,0 +1,125 @@
+import { execFileSync } from "node:child_process";
+import { mkdir, realpath, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
+import { freePort, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
+import { makeTempHome } from "../support/real-manager.js";
+
+/**
+ * What a tier's agent can reach, and how long it may run, with the daemon as a user runs it and
+ * a home folder kept in git (as dotfile users do): the CLI then sees every session folder as
+ * part of one repository.
+ */
+const ADA = "+15550000001"; // admin
+const SAM = "+15550000002"; // favorite: Read, Glob, Grep
+const GIL = "+15550000003"; // helper: Read, Glob, Grep and `Bash(git status:*)`
+
+const SSH_KEY = "SSH-KEY-SECRET-9087";
+const BASHRC = "BASHRC-SECRET-5521";
+const COMMIT_MESSAGE = "dotfiles-commit-7781";
+const ADMIN_MEMORY = "ADMIN-MEMORY-4471";
+
+let model: StandInModel;
+let home: { home: string; remove(): Promise<void> };
+let daemon: DaemonProcess;
+
+interface Reply {
+  session_id: string;
+  reply: string | null;
+}
+
+beforeAll(async () => {
+  model = await startStandInModel();
+  home = await makeTempHome();
+  const git = (...args: string[]) =>
+    execFileSync("git", [
+      "-C",
+      home.home,
+      "-c",
+      "user.name=Ada",
+      "-c",
+      "user.email=a@b.c",
+      ...args,
+    ]);
+  git("init", "-q");
+  await writeFile(path.join(home.home, ".bashrc"), `export PROMPT_TOKEN=${BASHRC}\n`);
+  git("add", ".bashrc");
+  git("commit", "-qm", COMMIT_MESSAGE);
+  await mkdir(path.join(home.home, ".ssh"));
+  await writeFile(path.join(home.home, ".ssh", "id_rsa"), SSH_KEY);
+
+  await mkdir(path.join(home.home, "dispatch"));
+  await writeFile(
+    path.join(home.home, "dispatch", "contacts.json"),
+    JSON.stringify({
+      contacts: [
+        { name: "Ada Admin", tier: "admin", handles: [ADA] },
+        { name: "Sam Stranger", tier: "favorite", handles: [SAM] },
+        { name: "Gil Helper", tier: "helper", handles: [GIL] },
+      ],
+    }),
+  );
+  await writeFile(
+    path.join(home.home, "dispatch", "config.json"),
+    JSON.stringify({
+      tiers: { helper: { allowedTools: ["Read", "Glob", "Grep", "Bash(git status:*)"] } },
+    }),
+  );
+  daemon = await startDaemonProcess({
+    PATH: process.env.PATH,
+    HOME: home.home,
+    DISPATCH_PORT: String(await freePort()),
+    DISPATCH_LOG_LEVEL: "debug",
+    ANTHROPIC_BASE_URL: model.url,
+    ANTHROPIC_API_KEY: "test-key",
+  });
+});
+
+afterAll(async () => {
+  await daemon?.stop("SIGKILL");
+  await model.close();
+  await home.remove();
+});
+
+async function send(chatId: string, text: string): Promise<Reply> {
+  const response = await daemon.api("POST", "/v1/messages", { chat_id: chatId, text, wait: true });
+  expect(response.status, JSON.stringify(response.json)).toBe(200);
+  return response.json as Reply;
+}
+
+/** Every model request of one contact's chat (the wrapped header names the contact). */
+function requestsOf(name: string): string {
+  return model
+    .mainRequests()
+    .filter((request) => request.userTexts.join("\n").includes(name))
+    .map((request) => JSON.stringify(request.body))
+    .join("\n");
+}
+
+describe("a tier's agent, with HOME a git repository", () => {
+  it("gives no contact another's memory: the CLI's auto-memory and git context are off", async () => {
+    // Where the CLI keeps auto-memory: keyed by the git root, so shared by every session folder.
+    const root = (await realpath(home.home)).replace(/[^A-Za-z0-9]/g, "-");
+    const memoryFile = path.join(home.home, ".claude", "projects", root, "memory", "MEMORY.md");
+    await send(
+      ADA,
+      `[[tool Write ${JSON.stringify({ file_path: memoryFile, content: `- ${ADMIN_MEMORY}: the owner's PIN hint\n` })}]]`,
+    );
+    // Whether or not the admin's agent got to write it, a memory sits where the CLI would look.
+    await mkdir(path.dirname(memoryFile), { recursive: true });
+    await writeFile(memoryFile, `- ${ADMIN_MEMORY}: the owner's PIN hint\n`, { flag: "a" });
+
+    const hello = await send(SAM, "hello there");
+    expect(hello.reply).toContain("hello there");
+    const read = await send(SAM, `[[tool Read {"file_path":"${memoryFile}"}]]`);
+    expect(read.reply).toContain("Tool Read returned an error");
+
+    const sam = requestsOf("Sam Stranger");
+    expect(sam).not.toContain(ADMIN_MEMORY);
+    expect(sam).not.toContain(COMMIT_MESSAGE);
+    for (const request of model.mainRequests()) {
+      expect(JSON.stringify(request.body)).not.toContain("persistent file-based memory");
+    }
+  });
+});
