@@ -42,7 +42,8 @@ import {
   type SparePool,
   type SpareProfile,
 } from "./spare-processes.js";
-import { confineFileTools, grantsShell } from "./tool-rules.js";
+import { shellCommandVerdict } from "./shell-rules.js";
+import { confineFileTools, grantsUnrestrictedShell, narrowShellRules } from "./tool-rules.js";
 
 /** The only module that imports the Claude Agent SDK. */
 
@@ -157,6 +158,7 @@ function startConversation(
     tools: builtInToolsOf(options.allowedTools),
     allowedTools: allowRulesOf(options),
     disallowedTools: [...options.disallowedTools],
+    ...shellGuard(narrowShellRules(options.allowedTools)),
     ...(options.model ? { model: options.model } : {}),
     ...(options.resume ? { resume: options.sessionId } : { sessionId: options.sessionId }),
     ...(options.systemPromptAppend
@@ -316,14 +318,66 @@ function processSettings(deps: ClaudeSdkAgentDeps): Settings {
  * own folder, it holds nothing the chat could not read anyway.
  */
 function conversationSettings(options: AgentStartOptions): Settings {
-  return { autoMemoryDirectory: path.join(options.cwd, MEMORY_FOLDER) };
+  return {
+    autoMemoryDirectory: path.join(options.cwd, MEMORY_FOLDER),
+    // Unless the tier has an unrestricted shell: the CLI's own files outside the folder (task
+    // lists, other projects' memory) stay unread too, no allow rule lifts it, and a shell command
+    // that names a path outside the folder is refused.
+    ...(grantsUnrestrictedShell(options.allowedTools)
+      ? {}
+      : { permissions: { blockReadsOutsideWorkingDirectories: true } }),
+  };
 }
 
-/** The allow rules of a conversation: without a shell, file tools stay in the chat's folder. */
+/** A claim's settings overlay carries the allow rules, which the CLI enforces as `allowedTools`. */
+function withAllowRules(settings: Settings, allow: string[]): Settings {
+  return { ...settings, permissions: { ...settings.permissions, allow } };
+}
+
+/**
+ * The allow rules of a conversation: unless it has an unrestricted shell, file tools stay in the
+ * chat's folder.
+ */
 function allowRulesOf(options: AgentStartOptions): string[] {
-  return grantsShell(options.allowedTools)
+  return grantsUnrestrictedShell(options.allowedTools)
     ? [...options.allowedTools]
     : confineFileTools(options.allowedTools, options.cwd);
+}
+
+/**
+ * For a tier with narrow shell rules: a PreToolUse hook that refuses every shell command its
+ * rules do not name (`shell-rules.ts`), before the CLI approves read-only commands of its own
+ * accord. A hook that fails blocks the call.
+ */
+function shellGuard(rules: readonly string[]): Pick<Options, "hooks"> {
+  if (rules.length === 0) return {};
+  return {
+    hooks: {
+      PreToolUse: [
+        {
+          matcher: "Bash",
+          onFailure: "block",
+          hooks: [
+            (input) => {
+              if (input.hook_event_name !== "PreToolUse" || input.tool_name !== "Bash") {
+                return Promise.resolve({});
+              }
+              const command = (input.tool_input as { command?: unknown } | undefined)?.command;
+              const verdict = shellCommandVerdict(command, rules);
+              if (verdict.allowed) return Promise.resolve({});
+              return Promise.resolve({
+                hookSpecificOutput: {
+                  hookEventName: "PreToolUse",
+                  permissionDecision: "deny",
+                  permissionDecisionReason: verdict.reason,
+                },
+              });
+            },
+          ],
+        },
+      ],
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -335,6 +389,8 @@ function allowRulesOf(options: AgentStartOptions): string[] {
 interface AgentProfile extends SpareProfile {
   tools: string[];
   disallowedTools: string[];
+  /** Narrow shell rules, enforced by a hook fixed at prewarm. */
+  shellRules: string[];
   chatTools: boolean;
   presetSystemPrompt: boolean;
 }
@@ -347,8 +403,9 @@ function makeProfile(
 ): AgentProfile {
   const tools = builtInToolsOf(allowedTools).sort();
   const disallowedTools = [...new Set(disallowed)].sort();
-  const key = JSON.stringify([tools, disallowedTools, chatTools, presetSystemPrompt]);
-  return { key, tools, disallowedTools, chatTools, presetSystemPrompt };
+  const shellRules = narrowShellRules(allowedTools);
+  const key = JSON.stringify([tools, disallowedTools, shellRules, chatTools, presetSystemPrompt]);
+  return { key, tools, disallowedTools, shellRules, chatTools, presetSystemPrompt };
 }
 
 function profileOf(options: AgentStartOptions): AgentProfile {
@@ -392,6 +449,7 @@ async function prewarmSpare(deps: ClaudeSdkAgentDeps, profile: AgentProfile): Pr
         ...sharedOptions(deps, spawnCli),
         tools: profile.tools,
         disallowedTools: profile.disallowedTools,
+        ...shellGuard(profile.shellRules),
         // As a cold start with `systemPromptAppend`; the append itself comes with the claim.
         ...(profile.presetSystemPrompt
           ? { systemPrompt: { type: "preset", preset: "claude_code" } }
@@ -451,7 +509,7 @@ function startFromSpare(
       permissionMode: options.permissionMode,
       ...(options.model ? { model: options.model } : {}),
       ...(options.systemPromptAppend ? { appendSystemPrompt: options.systemPromptAppend } : {}),
-      settings: { ...conversationSettings(options), permissions: { allow: allowRulesOf(options) } },
+      settings: withAllowRules(conversationSettings(options), allowRulesOf(options)),
     },
   });
   spare.output.log = log;

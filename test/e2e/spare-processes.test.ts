@@ -150,14 +150,14 @@ describe("prewarmed spare processes", () => {
     );
 
     expect(read.text).toContain("Tool Read returned an error");
-    expect(grep.text).toContain("Tool Grep returned");
+    expect(grep.text).toContain("Tool Grep returned an error");
     expect(own.text).toContain("JOHN-OWN-NOTE");
     const johnRequests = model
       .mainRequests()
       .filter((request) => request.userTexts.join("\n").includes("John Doe"));
     const sent = johnRequests.map((request) => JSON.stringify(request.body)).join("\n");
     expect(sent).not.toContain("JANE-PRIVATE-NOTE");
-    expect(sent).toContain("denied");
+    expect(sent).toContain("blocks reads outside the working directories");
     // Tools the tier does not allow are not even shown to the model.
     const toolNames = new Set(
       johnRequests.flatMap((request) =>
@@ -190,6 +190,37 @@ describe("prewarmed spare processes", () => {
       .map((request) => JSON.stringify(request.body))
       .join("\n");
     expect(sent).not.toContain("OWNER-MEMORY-3310");
+  });
+
+  it("holds a claimed spare to its tier's narrow shell rule and folder", async () => {
+    await writeFile(path.join(home.home, "secret.txt"), "HOME-SECRET-2290");
+    const policy = { ...POLICY, allowedTools: ["Read", "Bash(echo:*)"] };
+    const { manager, sparesReady } = await managerWithSpares({ policy });
+    const sparePid = await sparesReady();
+
+    const echo = await manager.deliver(
+      textFrom(JOHN, "John Doe", '[[tool Bash {"command":"echo spare-ok"}]]'),
+    );
+    expect(pidOf(manager, JOHN)).toBe(sparePid);
+    expect(echo.text).toContain("Tool Bash returned: spare-ok");
+    // Read-only commands the CLI approves by itself, with no path for the folder limit to catch.
+    for (const command of ["id", "printenv"]) {
+      const run = await manager.deliver(
+        textFrom(JOHN, "John Doe", `[[tool Bash {"command":"${command}"}]]`),
+      );
+      expect(run.text, command).toContain("Tool Bash returned an error");
+    }
+    const read = await manager.deliver(
+      textFrom(JOHN, "John Doe", `[[tool Read {"file_path":"${home.home}/secret.txt"}]]`),
+    );
+    expect(read.text).toContain("Tool Read returned an error");
+    const sent = model
+      .mainRequests()
+      .map((request) => JSON.stringify(request.body))
+      .join("\n");
+    expect(sent).not.toContain("HOME-SECRET-2290");
+    expect(sent).not.toContain("uid=");
+    expect(sent).not.toContain("ANTHROPIC_API_KEY=");
   });
 
   it("applies the tier's allow rules through the claim: writes inside the folder only", async () => {

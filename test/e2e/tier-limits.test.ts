@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdir, realpath, writeFile } from "node:fs/promises";
+import { mkdir, readFile, realpath, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
@@ -19,6 +19,7 @@ const SSH_KEY = "SSH-KEY-SECRET-9087";
 const BASHRC = "BASHRC-SECRET-5521";
 const COMMIT_MESSAGE = "dotfiles-commit-7781";
 const ADMIN_MEMORY = "ADMIN-MEMORY-4471";
+const OWNER_TASK = "OWNER-TASK-6620";
 
 let model: StandInModel;
 let home: { home: string; remove(): Promise<void> };
@@ -48,6 +49,9 @@ beforeAll(async () => {
   git("commit", "-qm", COMMIT_MESSAGE);
   await mkdir(path.join(home.home, ".ssh"));
   await writeFile(path.join(home.home, ".ssh", "id_rsa"), SSH_KEY);
+  // A task list of the owner's own Claude Code, in the CLI's config folder.
+  await mkdir(path.join(home.home, ".claude", "tasks", "owner"), { recursive: true });
+  await writeFile(path.join(home.home, ".claude", "tasks", "owner", "1.json"), OWNER_TASK);
 
   await mkdir(path.join(home.home, "dispatch"));
   await writeFile(
@@ -120,6 +124,50 @@ describe("a tier's agent, with HOME a git repository", () => {
     expect(sam).not.toContain(COMMIT_MESSAGE);
     for (const request of model.mainRequests()) {
       expect(JSON.stringify(request.body)).not.toContain("persistent file-based memory");
+    }
+  });
+
+  it("holds a tier with a narrow shell rule to its folder and its rule: git status runs, nothing past them", async () => {
+    const token = (
+      await readFile(path.join(home.home, "dispatch", "state", "api-token"), "utf8")
+    ).trim();
+    const status = await send(GIL, '[[tool Bash {"command":"git status"}]]');
+    expect(status.reply).toContain("Tool Bash returned: On branch");
+
+    for (const file of [
+      path.join(home.home, ".ssh", "id_rsa"),
+      path.join(home.home, "dispatch", "state", "api-token"),
+      path.join(home.home, ".claude", "tasks", "owner", "1.json"),
+    ]) {
+      const read = await send(GIL, `[[tool Read {"file_path":"${file}"}]]`);
+      expect(read.reply, file).toContain("Tool Read returned an error");
+    }
+    const grep = await send(GIL, `[[tool Grep {"pattern":"SECRET","path":"${home.home}"}]]`);
+    expect(grep.reply).toContain("Tool Grep returned an error");
+    // Read-only commands the CLI would run without a rule, and an allowed one with more after it.
+    for (const command of [
+      "git show HEAD:.bashrc",
+      "git log",
+      "id",
+      "printenv",
+      "cat ~/.ssh/id_rsa",
+      "git status && cat ~/.ssh/id_rsa",
+    ]) {
+      const run = await send(GIL, `[[tool Bash ${JSON.stringify({ command })}]]`);
+      expect(run.reply, command).toContain("Tool Bash returned an error");
+    }
+
+    const gil = requestsOf("Gil Helper");
+    for (const secret of [
+      SSH_KEY,
+      BASHRC,
+      token,
+      OWNER_TASK,
+      COMMIT_MESSAGE,
+      "uid=",
+      "ANTHROPIC_API_KEY=",
+    ]) {
+      expect(gil).not.toContain(secret);
     }
   });
 });
