@@ -66,6 +66,8 @@ export interface ClaudeSdkAgentDeps {
    * after it, spares follow the tools of the most recent new conversation.
    */
   spareAllowedTools?: readonly string[];
+  /** The turn limits that go with `spareAllowedTools` (a spare's limits are fixed at prewarm). */
+  spareLimits?: TurnLimits;
   /** Told of every agent process started and ended, so a crashed daemon's orphans can be found. */
   processes?: AgentProcessTracker;
   /**
@@ -97,7 +99,15 @@ export function createClaudeSdkAgent(deps: ClaudeSdkAgentDeps): ClaudeSdkAgent {
     prewarm: (profile) => prewarmSpare(deps, profile),
     logger: deps.logger,
     ...(deps.spareAllowedTools
-      ? { initialProfile: makeProfile(deps.spareAllowedTools, [], true, true) }
+      ? {
+          initialProfile: makeProfile(
+            deps.spareAllowedTools,
+            [],
+            true,
+            true,
+            deps.spareLimits ?? {},
+          ),
+        }
       : {}),
   });
   return {
@@ -159,6 +169,7 @@ function startConversation(
     allowedTools: allowRulesOf(options),
     disallowedTools: [...options.disallowedTools],
     ...shellGuard(narrowShellRules(options.allowedTools)),
+    ...limitsOf(options),
     ...(options.model ? { model: options.model } : {}),
     ...(options.resume ? { resume: options.sessionId } : { sessionId: options.sessionId }),
     ...(options.systemPromptAppend
@@ -386,11 +397,26 @@ function shellGuard(rules: readonly string[]): Pick<Options, "hooks"> {
 // carries the rest: cwd, model, permission mode, the prompt append, and the allow rules as a
 // settings overlay, which the CLI enforces as it does `allowedTools`.
 
+/** The turn limits of a conversation (`AgentStartOptions`); unset or undefined: none. */
+interface TurnLimits {
+  maxTurns?: number | undefined;
+  maxBudgetUsd?: number | undefined;
+}
+
+function limitsOf(limits: TurnLimits): Pick<Options, "maxTurns" | "maxBudgetUsd"> {
+  return {
+    ...(limits.maxTurns !== undefined ? { maxTurns: limits.maxTurns } : {}),
+    ...(limits.maxBudgetUsd !== undefined ? { maxBudgetUsd: limits.maxBudgetUsd } : {}),
+  };
+}
+
 interface AgentProfile extends SpareProfile {
   tools: string[];
   disallowedTools: string[];
   /** Narrow shell rules, enforced by a hook fixed at prewarm. */
   shellRules: string[];
+  /** Fixed at prewarm: a claim cannot set them. */
+  limits: TurnLimits;
   chatTools: boolean;
   presetSystemPrompt: boolean;
 }
@@ -400,12 +426,29 @@ function makeProfile(
   disallowed: readonly string[],
   chatTools: boolean,
   presetSystemPrompt: boolean,
+  limits: TurnLimits,
 ): AgentProfile {
   const tools = builtInToolsOf(allowedTools).sort();
   const disallowedTools = [...new Set(disallowed)].sort();
   const shellRules = narrowShellRules(allowedTools);
-  const key = JSON.stringify([tools, disallowedTools, shellRules, chatTools, presetSystemPrompt]);
-  return { key, tools, disallowedTools, shellRules, chatTools, presetSystemPrompt };
+  const fixedLimits = limitsOf(limits);
+  const key = JSON.stringify([
+    tools,
+    disallowedTools,
+    shellRules,
+    fixedLimits,
+    chatTools,
+    presetSystemPrompt,
+  ]);
+  return {
+    key,
+    tools,
+    disallowedTools,
+    shellRules,
+    limits: fixedLimits,
+    chatTools,
+    presetSystemPrompt,
+  };
 }
 
 function profileOf(options: AgentStartOptions): AgentProfile {
@@ -414,6 +457,7 @@ function profileOf(options: AgentStartOptions): AgentProfile {
     options.disallowedTools,
     options.chatTools !== undefined,
     options.systemPromptAppend !== undefined,
+    options,
   );
 }
 
@@ -450,6 +494,7 @@ async function prewarmSpare(deps: ClaudeSdkAgentDeps, profile: AgentProfile): Pr
         tools: profile.tools,
         disallowedTools: profile.disallowedTools,
         ...shellGuard(profile.shellRules),
+        ...limitsOf(profile.limits),
         // As a cold start with `systemPromptAppend`; the append itself comes with the claim.
         ...(profile.presetSystemPrompt
           ? { systemPrompt: { type: "preset", preset: "claude_code" } }
@@ -624,6 +669,8 @@ function toEvent(message: SDKMessage): AgentEvent | undefined {
         inputIds,
         isError: message.is_error || message.subtype !== "success",
         ...(errorText !== undefined ? { errorText } : {}),
+        ...(message.subtype === "error_max_turns" ? { limit: "turns" as const } : {}),
+        ...(message.subtype === "error_max_budget_usd" ? { limit: "spend" as const } : {}),
         totalCostUsd: message.total_cost_usd,
         tokens: tokensOf(message),
         durationMs: message.duration_ms,

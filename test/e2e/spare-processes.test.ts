@@ -66,6 +66,7 @@ async function managerWithSpares(
     env: { ...testAgentEnv(home.home, model.url), ...options.env },
     spares: options.spares ?? 1,
     spareAllowedTools: (options.policy ?? POLICY).allowedTools,
+    spareLimits: { maxTurns: (options.policy ?? POLICY).maxTurns },
     processes: { started: (pid) => started.push(pid), exited: () => undefined },
     ...(options.transcripts ? { transcripts: options.transcripts } : {}),
   });
@@ -221,6 +222,24 @@ describe("prewarmed spare processes", () => {
     expect(sent).not.toContain("HOME-SECRET-2290");
     expect(sent).not.toContain("uid=");
     expect(sent).not.toContain("ANTHROPIC_API_KEY=");
+  });
+
+  it("stops a claimed spare's tool loop at its tier's maxTurns, then answers the next message", async () => {
+    const policy = { ...POLICY, allowedTools: ["Glob"], maxTurns: 2 };
+    const { manager, sparesReady } = await managerWithSpares({ policy });
+    const sparePid = await sparesReady();
+
+    const looped = await manager.deliver(
+      textFrom(JOHN, "John Doe", '[[tool-loop Glob {"pattern":"*"}]]'),
+    );
+    expect(pidOf(manager, JOHN)).toBe(sparePid);
+    expect(looped).toMatchObject({ isError: false, limit: "turns" });
+    const loopRequests = model
+      .mainRequests()
+      .filter((request) => request.userTexts.at(-1)?.includes("[[tool-loop"));
+    expect(loopRequests).toHaveLength(2);
+    const next = await manager.deliver(textFrom(JOHN, "John Doe", "tell me about hazel"));
+    expect(next.text).toContain("hazel");
   });
 
   it("applies the tier's allow rules through the claim: writes inside the folder only", async () => {

@@ -4,6 +4,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import { freePort, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
+import { TURN_LIMIT_NOTICES } from "../../src/core/turn-limit.js";
 import { makeTempHome } from "../support/real-manager.js";
 
 /**
@@ -13,7 +14,8 @@ import { makeTempHome } from "../support/real-manager.js";
  */
 const ADA = "+15550000001"; // admin
 const SAM = "+15550000002"; // favorite: Read, Glob, Grep
-const GIL = "+15550000003"; // helper: Read, Glob, Grep and `Bash(git status:*)`
+const GIL = "+15550000003"; // helper: Read, Glob, Grep and `Bash(git status:*)`; 3 turns
+const BO = "+15550000004"; // thrifty: Glob, and 1 cent per agent process
 
 const SSH_KEY = "SSH-KEY-SECRET-9087";
 const BASHRC = "BASHRC-SECRET-5521";
@@ -61,13 +63,17 @@ beforeAll(async () => {
         { name: "Ada Admin", tier: "admin", handles: [ADA] },
         { name: "Sam Stranger", tier: "favorite", handles: [SAM] },
         { name: "Gil Helper", tier: "helper", handles: [GIL] },
+        { name: "Bo Thrifty", tier: "thrifty", handles: [BO] },
       ],
     }),
   );
   await writeFile(
     path.join(home.home, "dispatch", "config.json"),
     JSON.stringify({
-      tiers: { helper: { allowedTools: ["Read", "Glob", "Grep", "Bash(git status:*)"] } },
+      tiers: {
+        helper: { allowedTools: ["Read", "Glob", "Grep", "Bash(git status:*)"], maxTurns: 3 },
+        thrifty: { allowedTools: ["Glob"], maxTurns: 100, maxBudgetUsd: 0.01 },
+      },
     }),
   );
   daemon = await startDaemonProcess({
@@ -90,6 +96,11 @@ async function send(chatId: string, text: string): Promise<Reply> {
   const response = await daemon.api("POST", "/v1/messages", { chat_id: chatId, text, wait: true });
   expect(response.status, JSON.stringify(response.json)).toBe(200);
   return response.json as Reply;
+}
+
+async function livePid(chatId: string): Promise<number | null> {
+  const shown = await daemon.api("GET", `/v1/sessions/${encodeURIComponent(chatId)}`);
+  return (shown.json as { pid: number | null }).pid;
 }
 
 /** Every model request of one contact's chat (the wrapped header names the contact). */
@@ -169,5 +180,33 @@ describe("a tier's agent, with HOME a git repository", () => {
     ]) {
       expect(gil).not.toContain(secret);
     }
+  });
+
+  it("stops a turn stuck in a tool loop at the tier's maxTurns, tells the contact, and answers the next message", async () => {
+    const before = model.mainRequests().length;
+    const looped = await send(GIL, '[[tool-loop Glob {"pattern":"*"}]]');
+    expect(looped.reply).toContain(TURN_LIMIT_NOTICES.turns);
+    const loopRequests = model
+      .mainRequests()
+      .slice(before)
+      .filter((request) => request.userTexts.at(-1)?.includes("[[tool-loop"));
+    expect(loopRequests).toHaveLength(3);
+
+    const next = await send(GIL, "tell me about walnuts");
+    expect(next.reply).toContain("walnuts");
+    expect(next.reply).not.toContain("I had to stop");
+    expect(next.session_id).toBe(looped.session_id);
+  });
+
+  it("stops a turn at the tier's spending limit, tells the contact, and answers the next message in a fresh process", async () => {
+    const looped = await send(BO, '[[tool-loop Glob {"pattern":"*"}]]');
+    expect(looped.reply).toContain(TURN_LIMIT_NOTICES.spend);
+    const pid = await livePid(BO);
+
+    // The SDK counts spending per process: without a fresh one this turn would stop at once.
+    const next = await send(BO, "tell me about pecans");
+    expect(next.reply).toContain("pecans");
+    expect(next.session_id).toBe(looped.session_id);
+    expect(await livePid(BO)).not.toBe(pid);
   });
 });
