@@ -33,9 +33,10 @@ export function grantsUnrestrictedShell(allowedTools: readonly string[]): boolea
 /** The patterns of a tool list's narrow shell rules: `Bash(git status:*)` -> `git status:*`. */
 export function narrowShellRules(allowedTools: readonly string[]): string[] {
   if (grantsUnrestrictedShell(allowedTools)) return [];
+  // An empty rule (`Bash()`) is kept: it matches no command, so the guard refuses them all.
   const rules = allowedTools.flatMap((name) => {
-    const pattern = /^Bash\((.*)\)$/s.exec(name)?.[1]?.trim();
-    return pattern ? [pattern] : [];
+    const pattern = /^Bash\((.*)\)$/s.exec(name)?.[1];
+    return pattern === undefined ? [] : [pattern.trim()];
   });
   return [...new Set(rules)].sort();
 }

@@ -59,6 +59,10 @@ describe("shellCommandVerdict", () => {
     });
   });
 
+  it("allows nothing under an empty rule", () => {
+    expect(allowed("git status", "")).toBe(false);
+  });
+
   it("refuses an empty or missing command", () => {
     expect(allowed("  ", "git status:*")).toBe(false);
     expect(allowed(undefined, "git status:*")).toBe(false);

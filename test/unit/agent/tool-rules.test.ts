@@ -45,6 +45,8 @@ describe("narrowShellRules", () => {
     ]);
     expect(narrowShellRules(["Bash(git status:*)", "Bash"])).toEqual([]);
     expect(narrowShellRules(["Read", "Grep"])).toEqual([]);
+    // An empty rule allows nothing, but still puts the tier's shell under the guard.
+    expect(narrowShellRules(["Bash()"])).toEqual([""]);
   });
 });
 
