@@ -1,7 +1,7 @@
 import { DispatchError } from "../core/errors.js";
 
 export type AgentErrorCode =
-  /** The resume id is unknown to the agent ("No conversation found with session ID"). */
+  /** The resume id is unknown to the agent (startup failure `resume_target_not_found`). */
   | "agent_session_not_found"
   /** The agent process exited or its stream broke. */
   | "agent_process_failed"

@@ -33,6 +33,13 @@ export function agentChildEnv(source: NodeJS.ProcessEnv): Record<string, string>
       env[name] = value;
     }
   }
+  // Off whatever the daemon's own environment says. The CLI keys its auto-memory folder by the
+  // git root, so with a home kept in git every contact's agent shared one `MEMORY.md` (in its
+  // prompt, and readable past a tier's folder limit); each chat keeps its context in its own
+  // session instead. Its git context would tell every contact the home repository's status and
+  // commits.
+  env.CLAUDE_CODE_DISABLE_AUTO_MEMORY = "1";
+  env.CLAUDE_CODE_DISABLE_GIT_INSTRUCTIONS = "1";
   // No telemetry or update checks from a daemon's children.
   env.DISABLE_TELEMETRY ??= "1";
   env.DISABLE_AUTOUPDATER ??= "1";

@@ -11,6 +11,7 @@ import {
   type SDKUserMessage,
   type SpareProcess,
   type SessionStore,
+  type Settings,
   type SpawnOptions,
 } from "@anthropic-ai/claude-agent-sdk";
 import { z } from "zod";
@@ -41,7 +42,8 @@ import {
   type SparePool,
   type SpareProfile,
 } from "./spare-processes.js";
-import { confineFileTools, grantsShell } from "./tool-rules.js";
+import { shellCommandVerdict } from "./shell-rules.js";
+import { confineFileTools, grantsUnrestrictedShell, narrowShellRules } from "./tool-rules.js";
 
 /** The only module that imports the Claude Agent SDK. */
 
@@ -64,6 +66,8 @@ export interface ClaudeSdkAgentDeps {
    * after it, spares follow the tools of the most recent new conversation.
    */
   spareAllowedTools?: readonly string[];
+  /** The turn limits that go with `spareAllowedTools` (a spare's limits are fixed at prewarm). */
+  spareLimits?: TurnLimits;
   /** Told of every agent process started and ended, so a crashed daemon's orphans can be found. */
   processes?: AgentProcessTracker;
   /**
@@ -76,8 +80,9 @@ export interface ClaudeSdkAgentDeps {
 const CHAT_TOOL_SERVER = "dispatch";
 /** The tool name as the model and `allowedTools` see it. */
 export const SEND_MESSAGE_TOOL = `mcp__${CHAT_TOOL_SERVER}__send_message`;
-const SESSION_NOT_FOUND = /No conversation found with session ID/i;
 const PROMPT_TOO_LONG = /prompt is too long/i;
+/** Where a conversation's (disabled) auto-memory points, inside its chat's folder. */
+const MEMORY_FOLDER = ".memory";
 const STDERR_TAIL_CHARS = 4_000;
 
 /** The SDK adapter: the port, plus the spare processes its owner ends at shutdown. */
@@ -94,7 +99,15 @@ export function createClaudeSdkAgent(deps: ClaudeSdkAgentDeps): ClaudeSdkAgent {
     prewarm: (profile) => prewarmSpare(deps, profile),
     logger: deps.logger,
     ...(deps.spareAllowedTools
-      ? { initialProfile: makeProfile(deps.spareAllowedTools, [], true, true) }
+      ? {
+          initialProfile: makeProfile(
+            deps.spareAllowedTools,
+            [],
+            true,
+            true,
+            deps.spareLimits ?? {},
+          ),
+        }
       : {}),
   });
   return {
@@ -148,12 +161,15 @@ function startConversation(
 
   const sdkOptions: Options = {
     ...sharedOptions(deps, spawnCli),
+    settings: { ...processSettings(deps), ...conversationSettings(options) },
     cwd: options.cwd,
     permissionMode: options.permissionMode,
     // Built-in tools a tier does not allow are not even shown to the model.
     tools: builtInToolsOf(options.allowedTools),
     allowedTools: allowRulesOf(options),
     disallowedTools: [...options.disallowedTools],
+    ...shellGuard(narrowShellRules(options.allowedTools)),
+    ...limitsOf(options),
     ...(options.model ? { model: options.model } : {}),
     ...(options.resume ? { resume: options.sessionId } : { sessionId: options.sessionId }),
     ...(options.systemPromptAppend
@@ -175,15 +191,19 @@ function startConversation(
 
   async function* events(): AsyncGenerator<AgentEvent> {
     let lastErrorText: string | undefined;
+    let resumeTargetMissing = false;
     try {
       for await (const message of conversation) {
-        const event = toEvent(message);
-        if (event?.type === "turn-end" && event.isError) {
-          lastErrorText = event.errorText;
-          // An unknown resume id ends in an error result before the stream throws; it answers
-          // nothing, so it must not reach the session as a turn.
-          if (SESSION_NOT_FOUND.test(`${event.errorText ?? ""}\n${stderrTail}`)) break;
+        // An unknown resume id ends in an error result before the stream throws; it answers
+        // nothing, so it must not reach the session as a turn. The bundled CLI names the cause
+        // (`startup_failure_reason`) on every such result, with a session store and without, so
+        // its error text ("No conversation found with session ID") is not matched.
+        if (isResumeTargetNotFound(message)) {
+          resumeTargetMissing = true;
+          break;
         }
+        const event = toEvent(message);
+        if (event?.type === "turn-end" && event.isError) lastErrorText = event.errorText;
         if (event) yield event;
       }
     } catch (error) {
@@ -191,8 +211,11 @@ function startConversation(
     } finally {
       settleResumed(undefined); // the process ended before it could be checked
     }
-    if (lastErrorText && SESSION_NOT_FOUND.test(lastErrorText + stderrTail)) {
-      throw classifyFailure(undefined, stderrTail, lastErrorText);
+    if (resumeTargetMissing) {
+      throw new AgentError(
+        "agent_session_not_found",
+        "The agent no longer knows this session id (its transcript is gone); a fresh session is needed.",
+      );
     }
   }
 
@@ -289,16 +312,83 @@ function sharedOptions(
     // The user's own ~/.claude settings and project files must not change what a contact's
     // agent may do.
     settingSources: [],
-    settings: { cleanupPeriodDays: deps.transcriptRetentionDays ?? 36_500 },
+    settings: processSettings(deps),
     ...(deps.transcripts ? { sessionStore: deps.transcripts } : {}),
   };
 }
 
-/** The allow rules of a conversation: without a shell, file tools stay in the chat's folder. */
+/** Flag settings of every CLI child, started cold or prewarmed as a spare. */
+function processSettings(deps: ClaudeSdkAgentDeps): Settings {
+  return { cleanupPeriodDays: deps.transcriptRetentionDays ?? 36_500 };
+}
+
+/**
+ * Flag settings of one conversation. The CLI's auto-memory is off (`child-env.ts`), yet it still
+ * lets file tools read its memory folder past any allow rule; by default that folder is keyed by
+ * the git root, one for every chat when the home folder is kept in git. Pointed into the chat's
+ * own folder, it holds nothing the chat could not read anyway.
+ */
+function conversationSettings(options: AgentStartOptions): Settings {
+  return {
+    autoMemoryDirectory: path.join(options.cwd, MEMORY_FOLDER),
+    // Unless the tier has an unrestricted shell: the CLI's own files outside the folder (task
+    // lists, other projects' memory) stay unread too, no allow rule lifts it, and a shell command
+    // that names a path outside the folder is refused.
+    ...(grantsUnrestrictedShell(options.allowedTools)
+      ? {}
+      : { permissions: { blockReadsOutsideWorkingDirectories: true } }),
+  };
+}
+
+/** A claim's settings overlay carries the allow rules, which the CLI enforces as `allowedTools`. */
+function withAllowRules(settings: Settings, allow: string[]): Settings {
+  return { ...settings, permissions: { ...settings.permissions, allow } };
+}
+
+/**
+ * The allow rules of a conversation: unless it has an unrestricted shell, file tools stay in the
+ * chat's folder.
+ */
 function allowRulesOf(options: AgentStartOptions): string[] {
-  return grantsShell(options.allowedTools)
+  return grantsUnrestrictedShell(options.allowedTools)
     ? [...options.allowedTools]
     : confineFileTools(options.allowedTools, options.cwd);
+}
+
+/**
+ * For a tier with narrow shell rules: a PreToolUse hook that refuses every shell command its
+ * rules do not name (`shell-rules.ts`), before the CLI approves read-only commands of its own
+ * accord. A hook that fails blocks the call.
+ */
+function shellGuard(rules: readonly string[]): Pick<Options, "hooks"> {
+  if (rules.length === 0) return {};
+  return {
+    hooks: {
+      PreToolUse: [
+        {
+          matcher: "Bash",
+          onFailure: "block",
+          hooks: [
+            (input) => {
+              if (input.hook_event_name !== "PreToolUse" || input.tool_name !== "Bash") {
+                return Promise.resolve({});
+              }
+              const command = (input.tool_input as { command?: unknown } | undefined)?.command;
+              const verdict = shellCommandVerdict(command, rules);
+              if (verdict.allowed) return Promise.resolve({});
+              return Promise.resolve({
+                hookSpecificOutput: {
+                  hookEventName: "PreToolUse",
+                  permissionDecision: "deny",
+                  permissionDecisionReason: verdict.reason,
+                },
+              });
+            },
+          ],
+        },
+      ],
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -307,9 +397,26 @@ function allowRulesOf(options: AgentStartOptions): string[] {
 // carries the rest: cwd, model, permission mode, the prompt append, and the allow rules as a
 // settings overlay, which the CLI enforces as it does `allowedTools`.
 
+/** The turn limits of a conversation (`AgentStartOptions`); unset or undefined: none. */
+interface TurnLimits {
+  maxTurns?: number | undefined;
+  maxBudgetUsd?: number | undefined;
+}
+
+function limitsOf(limits: TurnLimits): Pick<Options, "maxTurns" | "maxBudgetUsd"> {
+  return {
+    ...(limits.maxTurns !== undefined ? { maxTurns: limits.maxTurns } : {}),
+    ...(limits.maxBudgetUsd !== undefined ? { maxBudgetUsd: limits.maxBudgetUsd } : {}),
+  };
+}
+
 interface AgentProfile extends SpareProfile {
   tools: string[];
   disallowedTools: string[];
+  /** Narrow shell rules, enforced by a hook fixed at prewarm. */
+  shellRules: string[];
+  /** Fixed at prewarm: a claim cannot set them. */
+  limits: TurnLimits;
   chatTools: boolean;
   presetSystemPrompt: boolean;
 }
@@ -319,11 +426,29 @@ function makeProfile(
   disallowed: readonly string[],
   chatTools: boolean,
   presetSystemPrompt: boolean,
+  limits: TurnLimits,
 ): AgentProfile {
   const tools = builtInToolsOf(allowedTools).sort();
   const disallowedTools = [...new Set(disallowed)].sort();
-  const key = JSON.stringify([tools, disallowedTools, chatTools, presetSystemPrompt]);
-  return { key, tools, disallowedTools, chatTools, presetSystemPrompt };
+  const shellRules = narrowShellRules(allowedTools);
+  const fixedLimits = limitsOf(limits);
+  const key = JSON.stringify([
+    tools,
+    disallowedTools,
+    shellRules,
+    fixedLimits,
+    chatTools,
+    presetSystemPrompt,
+  ]);
+  return {
+    key,
+    tools,
+    disallowedTools,
+    shellRules,
+    limits: fixedLimits,
+    chatTools,
+    presetSystemPrompt,
+  };
 }
 
 function profileOf(options: AgentStartOptions): AgentProfile {
@@ -332,6 +457,7 @@ function profileOf(options: AgentStartOptions): AgentProfile {
     options.disallowedTools,
     options.chatTools !== undefined,
     options.systemPromptAppend !== undefined,
+    options,
   );
 }
 
@@ -367,6 +493,8 @@ async function prewarmSpare(deps: ClaudeSdkAgentDeps, profile: AgentProfile): Pr
         ...sharedOptions(deps, spawnCli),
         tools: profile.tools,
         disallowedTools: profile.disallowedTools,
+        ...shellGuard(profile.shellRules),
+        ...limitsOf(profile.limits),
         // As a cold start with `systemPromptAppend`; the append itself comes with the claim.
         ...(profile.presetSystemPrompt
           ? { systemPrompt: { type: "preset", preset: "claude_code" } }
@@ -426,7 +554,7 @@ function startFromSpare(
       permissionMode: options.permissionMode,
       ...(options.model ? { model: options.model } : {}),
       ...(options.systemPromptAppend ? { appendSystemPrompt: options.systemPromptAppend } : {}),
-      settings: { permissions: { allow: allowRulesOf(options) } },
+      settings: withAllowRules(conversationSettings(options), allowRulesOf(options)),
     },
   });
   spare.output.log = log;
@@ -503,6 +631,15 @@ function chatToolServer(chatTools: ChatTools) {
   });
 }
 
+/** The CLI's startup failure for a `--resume` id it finds no conversation for. */
+function isResumeTargetNotFound(message: SDKMessage): boolean {
+  return (
+    message.type === "result" &&
+    message.subtype !== "success" &&
+    message.startup_failure_reason === "resume_target_not_found"
+  );
+}
+
 function toEvent(message: SDKMessage): AgentEvent | undefined {
   switch (message.type) {
     case "system":
@@ -532,6 +669,8 @@ function toEvent(message: SDKMessage): AgentEvent | undefined {
         inputIds,
         isError: message.is_error || message.subtype !== "success",
         ...(errorText !== undefined ? { errorText } : {}),
+        ...(message.subtype === "error_max_turns" ? { limit: "turns" as const } : {}),
+        ...(message.subtype === "error_max_budget_usd" ? { limit: "spend" as const } : {}),
         totalCostUsd: message.total_cost_usd,
         tokens: tokensOf(message),
         durationMs: message.duration_ms,
@@ -581,13 +720,6 @@ function classifyFailure(
   lastErrorText: string | undefined,
 ): AgentError {
   const evidence = `${lastErrorText ?? ""}\n${stderrTail}\n${cause instanceof Error ? cause.message : ""}`;
-  if (SESSION_NOT_FOUND.test(evidence)) {
-    return new AgentError(
-      "agent_session_not_found",
-      "The agent no longer knows this session id (its transcript is gone); a fresh session is needed.",
-      { cause },
-    );
-  }
   if (PROMPT_TOO_LONG.test(evidence)) {
     return new AgentError(
       "agent_prompt_too_long",

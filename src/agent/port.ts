@@ -21,6 +21,13 @@ export interface AgentStartOptions {
   allowedTools: readonly string[];
   disallowedTools: readonly string[];
   permissionMode: PermissionMode;
+  /** Most model requests one turn may make (a turn that reaches it ends with `limit: "turns"`). */
+  maxTurns?: number;
+  /**
+   * Most US dollars the agent process may spend, counted from its start across its turns (a
+   * turn that reaches it ends with `limit: "spend"`, and so does every later turn of the process).
+   */
+  maxBudgetUsd?: number;
   /** Tools served in-process for this conversation only (for example `send_message`). */
   chatTools?: ChatTools;
   /** Fields added to every log line the adapter writes for this conversation. */
@@ -38,6 +45,9 @@ export interface AgentInput {
   text: string;
 }
 
+/** A limit of the conversation's that stopped a turn. */
+export type TurnLimit = "turns" | "spend";
+
 export type AgentEvent =
   | { type: "init"; sessionId: AgentSessionId }
   /** A top-level assistant text block (not from a subagent or a tool). */
@@ -49,6 +59,8 @@ export type AgentEvent =
       inputIds: string[];
       isError: boolean;
       errorText?: string;
+      /** Set when the turn was stopped by `maxTurns` or `maxBudgetUsd`; it is then an error too. */
+      limit?: TurnLimit;
       /**
        * Running cost of the process in USD, not this turn's: a resumed session starts from the
        * total its transcript saved (`core/turn-cost.ts` tells a turn's own cost from it).

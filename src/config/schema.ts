@@ -42,6 +42,17 @@ export interface TierConfig {
   systemPrompt?: string;
   /** Live-session slots kept free for this tier's chats while it holds fewer (default 0). */
   reservedLiveSessions?: number;
+  /**
+   * Most model requests one turn may make (the SDK's `maxTurns`): a turn that reaches it is
+   * stopped and the contact told. Unset: no limit.
+   */
+  maxTurns?: number;
+  /**
+   * Most US dollars an agent process may spend (the SDK's `maxBudgetUsd`, counted from the
+   * process's start across its turns); a turn that reaches it is stopped, the contact told, and
+   * the session restarted so the count starts again. Unset: no limit.
+   */
+  maxBudgetUsd?: number;
 }
 
 export interface HttpChannelConfig {
@@ -180,6 +191,16 @@ export function expandHome(value: string, homeDir: string): string {
 const READ_ONLY_TOOLS = ["Read", "Glob", "Grep", SEND_MESSAGE_TOOL];
 
 /**
+ * The turn limits of the tiers below admin: a model stuck in a tool loop once made about 1,900
+ * requests in one turn. Read-only tiers get room for a few files and searches; tiers that can
+ * only send messages, and strangers, get little, and a spending limit too.
+ */
+export const TURN_LIMITS = {
+  readOnly: { maxTurns: 30 },
+  messageOnly: { maxTurns: 10, maxBudgetUsd: 1 },
+} as const;
+
+/**
  * The built-in tiers. `unknown` is answered only when `unknownSenders` is `"respond"`. A tier the
  * file adds starts from `NEW_TIER_BASE`.
  */
@@ -191,6 +212,7 @@ export function builtInTiers(
     allowedTools: [...READ_ONLY_TOOLS],
     disallowedTools: [],
     permissionMode: "dontAsk",
+    ...TURN_LIMITS.readOnly,
   });
   return {
     admin: {
@@ -224,6 +246,7 @@ export function newTierBase(): TierConfig {
     allowedTools: [SEND_MESSAGE_TOOL],
     disallowedTools: [],
     permissionMode: "dontAsk",
+    ...TURN_LIMITS.messageOnly,
   };
 }
 
@@ -231,6 +254,7 @@ export function newTierBase(): TierConfig {
 const expecting = (expectation: string) => ({ error: expectation });
 
 const POSITIVE_INTEGER = "a positive integer";
+const POSITIVE_DOLLARS = "a positive number of US dollars";
 const WHOLE_NUMBER = "a whole number (0 or more)";
 
 const positiveInteger = () =>
@@ -258,6 +282,11 @@ const tierSchema = object({
   permissionMode: z.enum(PERMISSION_MODES, expecting(quotedList(PERMISSION_MODES))).optional(),
   systemPrompt: z.string(expecting("a string")).optional(),
   reservedLiveSessions: wholeNumber().optional(),
+  maxTurns: positiveInteger().optional(),
+  maxBudgetUsd: z
+    .number(expecting(POSITIVE_DOLLARS))
+    .positive(expecting(POSITIVE_DOLLARS))
+    .optional(),
 });
 
 const REGION_EXPECTATION = 'a two-letter region code such as "US" or "GB"';

@@ -20,6 +20,10 @@ export interface AgentPolicy {
   disallowedTools: readonly string[];
   permissionMode: PermissionMode;
   systemPromptAppend?: string;
+  /** Most model requests one turn may make; unset: no limit. */
+  maxTurns?: number;
+  /** Most US dollars one agent process may spend across its turns; unset: no limit. */
+  maxBudgetUsd?: number;
 }
 
 /** Prepares a session's working folder and returns its absolute path. */

@@ -33,6 +33,7 @@ import {
 } from "./session-supervisor.js";
 import { Session, type SessionMessage, type SessionSnapshot, type TurnReply } from "./session.js";
 import { classifyTurnFailure } from "./turn-failure.js";
+import { replyAfterLimit } from "./turn-limit.js";
 
 export {
   MANAGER_DEFAULTS,
@@ -462,12 +463,17 @@ export class SessionManager {
         session_id: turn.agentSessionId,
       });
     }
+    // The SDK counts spending over the whole process, so every later turn of this one would stop
+    // at once: once this turn is handled, a fresh process resumes the session and counts from 0.
+    if (turn.limit === "spend") queueMicrotask(() => this.restartAfterSpendLimit(turn.chatId));
     if (turn.internal) {
       this.log.info("session-context-turn", { chatId: turn.chatId, isError: turn.isError });
       return;
     }
-    let reply: TurnReply | undefined = turn;
-    const failure = classifyTurnFailure(turn);
+    if (turn.limit) this.log.warn("turn-limit", { chatId: turn.chatId, limit: turn.limit });
+    // A turn stopped by its tier's limit is answered: the contact is told it stopped.
+    let reply: TurnReply | undefined = replyAfterLimit(turn);
+    const failure = classifyTurnFailure(reply);
     if (failure === "retriable") {
       this.supervisor.retryLater(turn);
       return;
@@ -484,6 +490,13 @@ export class SessionManager {
     } catch (error) {
       this.log.error("reply handler failed", { chatId: reply.chatId, cause: describeError(error) });
     }
+  }
+
+  private restartAfterSpendLimit(chatId: ChatId): void {
+    if (this.shuttingDown) return;
+    this.restart(chatId, "spend-limit").catch((error: unknown) =>
+      this.log.warn("session restart failed", { chatId, cause: describeError(error) }),
+    );
   }
 
   /** The receive loop ended by itself. Unanswered messages are carried into the next session. */

@@ -57,6 +57,8 @@ export function agentStartOptions(
     permissionMode: policy.permissionMode,
     ...(policy.model ? { model: policy.model } : {}),
     ...(policy.systemPromptAppend ? { systemPromptAppend: policy.systemPromptAppend } : {}),
+    ...(policy.maxTurns !== undefined ? { maxTurns: policy.maxTurns } : {}),
+    ...(policy.maxBudgetUsd !== undefined ? { maxBudgetUsd: policy.maxBudgetUsd } : {}),
     ...(tools.sendInterim
       ? { chatTools: { sendMessage: (text: string) => tools.sendInterim!(chatId, text) } }
       : {}),

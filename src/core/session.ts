@@ -5,6 +5,7 @@ import type {
   AgentPort,
   AgentStartOptions,
   ResumedHistory,
+  TurnLimit,
 } from "../agent/port.js";
 import type { Logger } from "../logging/logger.js";
 import type { Clock } from "./clock.js";
@@ -45,6 +46,8 @@ export interface TurnReply {
   internal?: boolean;
   isError: boolean;
   errorText?: string;
+  /** The tier's limit that stopped the turn (`turn-limit.ts` says what the contact is told). */
+  limit?: TurnLimit;
   totalCostUsd: number;
   /** What the turn tells about its own cost (`turn-cost.ts`); absent for replies of dispatch's own. */
   cost?: TurnCostReport;
@@ -280,6 +283,7 @@ export class Session {
       ...(internal ? { internal } : {}),
       isError: event.isError,
       ...(event.errorText !== undefined ? { errorText: event.errorText } : {}),
+      ...(event.limit ? { limit: event.limit } : {}),
       totalCostUsd: event.totalCostUsd,
       cost,
       durationMs: event.durationMs,

@@ -170,6 +170,10 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       spares: config.spareProcesses,
       // Spares are prewarmed with one tier's tools; most new chats are favorites.
       spareAllowedTools: config.tiers.favorite?.allowedTools ?? [],
+      spareLimits: {
+        maxTurns: config.tiers.favorite?.maxTurns,
+        maxBudgetUsd: config.tiers.favorite?.maxBudgetUsd,
+      },
     });
     undo.push(() => agent.close());
     // The dashboard's Health view, fed by the events below; each turn's cost, in the journal.

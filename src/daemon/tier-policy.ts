@@ -42,6 +42,8 @@ export function createTierPolicy(config: Config) {
       permissionMode: settings.permissionMode,
       systemPromptAppend: prompt,
       ...(model ? { model } : {}),
+      ...(settings.maxTurns !== undefined ? { maxTurns: settings.maxTurns } : {}),
+      ...(settings.maxBudgetUsd !== undefined ? { maxBudgetUsd: settings.maxBudgetUsd } : {}),
     };
   };
 }

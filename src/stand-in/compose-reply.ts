@@ -126,18 +126,22 @@ function systemReminders(text: string): string[] {
   return text.match(SYSTEM_REMINDER) ?? [];
 }
 
+/** Texts the CLI itself puts next to tool results; no person wrote them. */
+const CLI_NOTE = /^(?:Tool loaded\.|\[Request interrupted by user[^\]]*\])$/;
+
 /**
  * What a person wrote in one user message: its text blocks without system-reminders, one text
  * per block, because the CLI merges a prompt whose turn failed with the next prompt into one
- * message of two blocks. A message that carries tool results has none: the CLI adds its own
- * text next to them ("Tool loaded.").
+ * message of two blocks. Next to tool results, the CLI's own notes ("Tool loaded.") are left
+ * out; a prompt sent after a turn stopped at its turn limit comes there, beside the result of
+ * the last tool call.
  */
 function userTextsIn(message: ConversationMessage): string[] {
-  if (message.blocks.some((block) => block.type === "tool_result")) return [];
+  const besideToolResults = message.blocks.some((block) => block.type === "tool_result");
   return message.blocks
     .flatMap((block) => (block.type === "text" ? [block.text.replace(SYSTEM_REMINDER, "")] : []))
     .map((text) => text.trim())
-    .filter((text) => text !== "");
+    .filter((text) => text !== "" && !(besideToolResults && CLI_NOTE.test(text)));
 }
 
 /**
@@ -211,6 +215,11 @@ const SILENT = /\[\[silent\]\]/i;
 export const SILENT_REPLY_TEXT = "[silent]";
 const TOOL = /\[\[tool\s+([^\s\]]+)/i;
 /**
+ * `[[tool-loop NAME JSON]]`: as `[[tool ...]]`, and the same call again after every result, for
+ * ever: a model stuck in a tool loop, which only the CLI's turn limit (`maxTurns`) ends.
+ */
+const TOOL_LOOP = /\[\[tool-loop\s+([^\s\]]+)/i;
+/**
  * Asks which markers (tokens like `c07-m0013`, as the crash-loop soak numbers its messages) the
  * conversation holds, so a test can read a session's context back in order.
  */
@@ -266,8 +275,8 @@ type ToolDirective = { name: string; input: unknown } | { name: string; invalidI
  * `[[tool NAME JSON]]`: the input is the longest prefix of what follows NAME, up to a `]]`, that
  * parses as a JSON object, so inputs may contain `]]` themselves. No JSON means `{}`.
  */
-function toolDirectiveOf(text: string): ToolDirective | undefined {
-  const match = TOOL.exec(text);
+function toolDirectiveOf(text: string, pattern = TOOL): ToolDirective | undefined {
+  const match = pattern.exec(text);
   if (!match?.[1]) return undefined;
   const name = match[1];
   const rest = text.slice(match.index + match[0].length);
@@ -333,6 +342,8 @@ function replyToToolResult(
 ): ComposedReply {
   const call = findToolUse(conversation, result.toolUseId);
   const name = call?.name ?? "unknown";
+  const loop = toolDirectiveOf(lastUserText, TOOL_LOOP);
+  if (loop) return callOrExplain(conversation, loop);
   if (name === TOOL_SEARCH_NAME) {
     // We loaded a deferred tool for a [[tool ...]] directive; now call it, or say it is missing.
     const directive = toolDirectiveOf(lastUserText);
@@ -442,7 +453,7 @@ function replyToText(
       delayMs: 0,
     };
   }
-  const directive = toolDirectiveOf(lastUserText);
+  const directive = toolDirectiveOf(lastUserText) ?? toolDirectiveOf(lastUserText, TOOL_LOOP);
   if (directive) {
     if (!("invalidInput" in directive) && !conversation.toolNames.includes(directive.name)) {
       if (isDeferredTool(conversation, directive.name)) {
@@ -486,7 +497,8 @@ function replyToText(
  * - a tool result: `Tool NAME returned: <result>` (after a ToolSearch the stand-in made for a
  *   deferred tool: the call to that tool);
  * - otherwise, on the last user text: `[[prompt-too-long]]`, `[[error STATUS]]`,
- *   `[[tool NAME JSON]]`, `[[markers]]` (which markers like `c07-m0013` the conversation holds),
+ *   `[[tool NAME JSON]]`, `[[tool-loop NAME JSON]]` (the same call after every result, for
+ *   ever), `[[markers]]` (which markers like `c07-m0013` the conversation holds),
  *   "what word did I ask you to remember", "remember (the word) X", and
  *   finally `Reply to message N: <text> (I can see N-1 earlier messages)`, followed by
  *   `Answering <markers>.` when what the person said since the last answer holds markers.

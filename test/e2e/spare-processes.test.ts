@@ -1,4 +1,5 @@
-import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { mkdir, readdir, readFile, realpath, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createClaudeSdkAgent, SEND_MESSAGE_TOOL } from "../../src/agent/claude-sdk-agent.js";
@@ -66,6 +67,7 @@ async function managerWithSpares(
     env: { ...testAgentEnv(home.home, model.url), ...options.env },
     spares: options.spares ?? 1,
     spareAllowedTools: (options.policy ?? POLICY).allowedTools,
+    spareLimits: { maxTurns: (options.policy ?? POLICY).maxTurns },
     processes: { started: (pid) => started.push(pid), exited: () => undefined },
     ...(options.transcripts ? { transcripts: options.transcripts } : {}),
   });
@@ -161,14 +163,14 @@ describe("prewarmed spare processes", () => {
     );
 
     expect(read.text).toContain("Tool Read returned an error");
-    expect(grep.text).toContain("Tool Grep returned");
+    expect(grep.text).toContain("Tool Grep returned an error");
     expect(own.text).toContain("JOHN-OWN-NOTE");
     const johnRequests = model
       .mainRequests()
       .filter((request) => request.userTexts.join("\n").includes("John Doe"));
     const sent = johnRequests.map((request) => JSON.stringify(request.body)).join("\n");
     expect(sent).not.toContain("JANE-PRIVATE-NOTE");
-    expect(sent).toContain("denied");
+    expect(sent).toContain("blocks reads outside the working directories");
     // Tools the tier does not allow are not even shown to the model.
     const toolNames = new Set(
       johnRequests.flatMap((request) =>
@@ -178,6 +180,78 @@ describe("prewarmed spare processes", () => {
     expect(toolNames.has("Read")).toBe(true);
     for (const forbidden of ["Bash", "Write", "Edit", "WebFetch"])
       expect(toolNames.has(forbidden)).toBe(false);
+  });
+
+  it("points a claimed spare's auto-memory into its chat's folder, with HOME a git repository", async () => {
+    // Regression: the CLI lets file tools read its memory folder past the tier's folder limit,
+    // and keys that folder by the git root, which a home kept in git makes one for every chat.
+    execFileSync("git", ["init", "-q", home.home]);
+    const root = (await realpath(home.home)).replace(/[^A-Za-z0-9]/g, "-");
+    const memoryFile = path.join(home.home, ".claude", "projects", root, "memory", "MEMORY.md");
+    await mkdir(path.dirname(memoryFile), { recursive: true });
+    await writeFile(memoryFile, "- OWNER-MEMORY-3310\n");
+    const { manager, sparesReady } = await managerWithSpares();
+    const sparePid = await sparesReady();
+
+    const read = await manager.deliver(
+      textFrom(JOHN, "John Doe", `[[tool Read {"file_path":"${memoryFile}"}]]`),
+    );
+    expect(pidOf(manager, JOHN)).toBe(sparePid);
+    expect(read.text).toContain("Tool Read returned an error");
+    const sent = model
+      .mainRequests()
+      .map((request) => JSON.stringify(request.body))
+      .join("\n");
+    expect(sent).not.toContain("OWNER-MEMORY-3310");
+  });
+
+  it("holds a claimed spare to its tier's narrow shell rule and folder", async () => {
+    await writeFile(path.join(home.home, "secret.txt"), "HOME-SECRET-2290");
+    const policy = { ...POLICY, allowedTools: ["Read", "Bash(echo:*)"] };
+    const { manager, sparesReady } = await managerWithSpares({ policy });
+    const sparePid = await sparesReady();
+
+    const echo = await manager.deliver(
+      textFrom(JOHN, "John Doe", '[[tool Bash {"command":"echo spare-ok"}]]'),
+    );
+    expect(pidOf(manager, JOHN)).toBe(sparePid);
+    expect(echo.text).toContain("Tool Bash returned: spare-ok");
+    // Read-only commands the CLI approves by itself, with no path for the folder limit to catch.
+    for (const command of ["id", "printenv"]) {
+      const run = await manager.deliver(
+        textFrom(JOHN, "John Doe", `[[tool Bash {"command":"${command}"}]]`),
+      );
+      expect(run.text, command).toContain("Tool Bash returned an error");
+    }
+    const read = await manager.deliver(
+      textFrom(JOHN, "John Doe", `[[tool Read {"file_path":"${home.home}/secret.txt"}]]`),
+    );
+    expect(read.text).toContain("Tool Read returned an error");
+    const sent = model
+      .mainRequests()
+      .map((request) => JSON.stringify(request.body))
+      .join("\n");
+    expect(sent).not.toContain("HOME-SECRET-2290");
+    expect(sent).not.toContain("uid=");
+    expect(sent).not.toContain("ANTHROPIC_API_KEY=");
+  });
+
+  it("stops a claimed spare's tool loop at its tier's maxTurns, then answers the next message", async () => {
+    const policy = { ...POLICY, allowedTools: ["Glob"], maxTurns: 2 };
+    const { manager, sparesReady } = await managerWithSpares({ policy });
+    const sparePid = await sparesReady();
+
+    const looped = await manager.deliver(
+      textFrom(JOHN, "John Doe", '[[tool-loop Glob {"pattern":"*"}]]'),
+    );
+    expect(pidOf(manager, JOHN)).toBe(sparePid);
+    expect(looped).toMatchObject({ isError: false, limit: "turns" });
+    const loopRequests = model
+      .mainRequests()
+      .filter((request) => request.userTexts.at(-1)?.includes("[[tool-loop"));
+    expect(loopRequests).toHaveLength(2);
+    const next = await manager.deliver(textFrom(JOHN, "John Doe", "tell me about hazel"));
+    expect(next.text).toContain("hazel");
   });
 
   it("applies the tier's allow rules through the claim: writes inside the folder only", async () => {

@@ -5,6 +5,7 @@ import type {
   AgentInput,
   AgentPort,
   AgentStartOptions,
+  TurnLimit,
 } from "../../src/agent/port.js";
 import { AsyncQueue } from "../../src/core/async-queue.js";
 
@@ -40,7 +41,7 @@ export class FakeAgent implements AgentPort {
     private readonly reply: (
       text: string,
       history: readonly string[],
-    ) => { text: string; isError?: boolean } = (text, history) => ({
+    ) => { text: string; isError?: boolean; limit?: TurnLimit } = (text, history) => ({
       text: `reply ${history.length}: ${text}`,
     }),
   ) {}
@@ -71,13 +72,16 @@ export class FakeAgent implements AgentPort {
     const answer = (input: AgentInput) => {
       history.push(input.text);
       const result = this.reply(input.text, history);
+      // As the CLI does: a turn stopped by a limit is an error result.
+      const isError = (result.isError ?? false) || result.limit !== undefined;
       events.push({ type: "text", text: result.text });
       events.push({
         type: "turn-end",
         sessionId,
         inputIds: [input.id],
-        isError: result.isError ?? false,
-        ...(result.isError ? { errorText: result.text } : {}),
+        isError,
+        ...(isError ? { errorText: result.text } : {}),
+        ...(result.limit ? { limit: result.limit } : {}),
         totalCostUsd: 0,
         durationMs: 1,
       });

@@ -1,6 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { builtInToolsOf } from "../../../src/agent/claude-sdk-agent.js";
-import { confineFileTools, grantsShell } from "../../../src/agent/tool-rules.js";
+import {
+  confineFileTools,
+  grantsUnrestrictedShell,
+  narrowShellRules,
+} from "../../../src/agent/tool-rules.js";
 
 describe("confineFileTools", () => {
   it("scopes read and edit tools to the folder and keeps the rest", () => {
@@ -21,11 +25,28 @@ describe("confineFileTools", () => {
   });
 });
 
-describe("grantsShell", () => {
-  it("sees Bash with or without a rule", () => {
-    expect(grantsShell(["Read", "Bash"])).toBe(true);
-    expect(grantsShell(["Bash(git:*)"])).toBe(true);
-    expect(grantsShell(["Read", "Grep"])).toBe(false);
+describe("grantsUnrestrictedShell", () => {
+  it("sees Bash and Bash(*) only", () => {
+    expect(grantsUnrestrictedShell(["Read", "Bash"])).toBe(true);
+    expect(grantsUnrestrictedShell(["Bash( * )"])).toBe(true);
+    expect(grantsUnrestrictedShell(["Read", "Grep"])).toBe(false);
+  });
+
+  it("does not take a narrow rule for a shell (regression: Bash(git status:*) lifted the folder limit)", () => {
+    expect(grantsUnrestrictedShell(["Read", "Bash(git status:*)"])).toBe(false);
+  });
+});
+
+describe("narrowShellRules", () => {
+  it("lists the patterns of narrow Bash rules, none when the shell is unrestricted", () => {
+    expect(narrowShellRules(["Read", "Bash(git status:*)", "Bash(ls)", "Bash(ls)"])).toEqual([
+      "git status:*",
+      "ls",
+    ]);
+    expect(narrowShellRules(["Bash(git status:*)", "Bash"])).toEqual([]);
+    expect(narrowShellRules(["Read", "Grep"])).toEqual([]);
+    // An empty rule allows nothing, but still puts the tier's shell under the guard.
+    expect(narrowShellRules(["Bash()"])).toEqual([""]);
   });
 });
 

@@ -98,6 +98,13 @@ describe("problem messages", () => {
     expect(problemsOf({ channels: { http } })).toEqual([message]);
   });
 
+  it("names a tier's turn and spending limits, what they must be and what was found", () => {
+    expect(problemsOf({ tiers: { family: { maxTurns: 0, maxBudgetUsd: -2 } } })).toEqual([
+      "Expected `tiers.family.maxTurns` to be a positive integer, got `0`",
+      "Expected `tiers.family.maxBudgetUsd` to be a positive number of US dollars, got `-2`",
+    ]);
+  });
+
   it("names nested keys with dots and array indexes", () => {
     expect(
       problemsOf({
@@ -162,7 +169,8 @@ describe("unknown keys", () => {
   it("lists the allowed keys when nothing is close", () => {
     expect(problemsOf({ tiers: { admin: { shell: true } } })).toEqual([
       "Unknown key `tiers.admin.shell` in config.json; the keys allowed here are `respond`, `model`, " +
-        "`allowedTools`, `disallowedTools`, `permissionMode`, `systemPrompt`, `reservedLiveSessions`",
+        "`allowedTools`, `disallowedTools`, `permissionMode`, `systemPrompt`, `reservedLiveSessions`, " +
+        "`maxTurns`, `maxBudgetUsd`",
     ]);
   });
 

@@ -176,10 +176,39 @@ describe("tiers", () => {
         allowedTools: ["Read", "Glob", "Grep", SEND_MESSAGE_TOOL],
         disallowedTools: [],
         permissionMode: "dontAsk",
+        maxTurns: 30,
       });
     }
     expect(tiers["bots"]?.respond).toBe(false);
     expect(tiers["unknown"]).toMatchObject({ respond: false, allowedTools: [SEND_MESSAGE_TOOL] });
+  });
+
+  it("bounds every tier's turns but admin's, and strangers' spending too", () => {
+    const { tiers } = parse({ tiers: { coworker: {} } });
+    expect(tiers["admin"]?.maxTurns).toBeUndefined();
+    expect(tiers["admin"]?.maxBudgetUsd).toBeUndefined();
+    for (const name of ["partner", "family", "favorite"]) {
+      expect(tiers[name]).toMatchObject({ maxTurns: 30 });
+      expect(tiers[name]?.maxBudgetUsd).toBeUndefined();
+    }
+    for (const name of ["bots", "unknown", "coworker"]) {
+      expect(tiers[name]).toMatchObject({ maxTurns: 10, maxBudgetUsd: 1 });
+    }
+  });
+
+  it("takes a tier's own turn and spending limits", () => {
+    const { tiers } = parse({ tiers: { admin: { maxTurns: 200, maxBudgetUsd: 5.5 } } });
+    expect(tiers["admin"]).toMatchObject({ maxTurns: 200, maxBudgetUsd: 5.5 });
+    for (const bad of [
+      { maxTurns: 0 },
+      { maxTurns: 2.5 },
+      { maxTurns: "10" },
+      { maxBudgetUsd: 0 },
+      { maxBudgetUsd: -1 },
+      { maxBudgetUsd: "1" },
+    ]) {
+      expect(() => parse({ tiers: { family: bad } }), JSON.stringify(bad)).toThrow();
+    }
   });
 
   it("answers the unknown tier only when unknownSenders is respond", () => {
@@ -203,6 +232,7 @@ describe("tiers", () => {
       disallowedTools: [],
       permissionMode: "dontAsk",
       systemPrompt: "Be brief.",
+      maxTurns: 30,
     });
     // Other tiers are untouched.
     expect(tiers["partner"]?.allowedTools).toEqual(["Read", "Glob", "Grep", SEND_MESSAGE_TOOL]);
@@ -221,6 +251,8 @@ describe("tiers", () => {
       allowedTools: ["Read", SEND_MESSAGE_TOOL],
       disallowedTools: [],
       permissionMode: "dontAsk",
+      maxTurns: 10,
+      maxBudgetUsd: 1,
     });
     expect(Object.keys(tiers)).toEqual([...DEFAULT_TIERS, "coworker"]);
   });
@@ -232,6 +264,8 @@ describe("tiers", () => {
       allowedTools: [SEND_MESSAGE_TOOL],
       disallowedTools: [],
       permissionMode: "dontAsk",
+      maxTurns: 10,
+      maxBudgetUsd: 1,
     });
   });
 

@@ -7,6 +7,7 @@ import {
   type SessionManagerOptions,
 } from "../../../src/core/session-manager.js";
 import type { TurnReply } from "../../../src/core/session.js";
+import { TURN_LIMIT_NOTICES } from "../../../src/core/turn-limit.js";
 import { createMemoryLogger } from "../../../src/logging/logger.js";
 import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
 import { FakeAgent } from "../../support/fake-agent.js";
@@ -396,6 +397,56 @@ describe("SessionManager", () => {
     const reply = await manager.deliver(delivery(JOHN, "bad"));
     expect(reply.isError).toBe(true);
     expect(replies).toHaveLength(1);
+  });
+
+  it("answers a turn stopped at its turn limit with what it wrote and a notice, and takes the next message", async () => {
+    const agent = new FakeAgent((text, history) =>
+      text.includes("loop")
+        ? { text: "Looking into it.", limit: "turns" }
+        : { text: `reply ${history.length}: ${text}` },
+    );
+    const { manager, replies } = setup({}, agent);
+    const stopped = await manager.deliver(delivery(JOHN, "loop forever"));
+    expect(stopped).toMatchObject({ isError: false, limit: "turns" });
+    expect(stopped.text).toBe(`Looking into it.\n\n${TURN_LIMIT_NOTICES.turns}`);
+    expect(replies).toEqual([stopped]);
+
+    const next = await manager.deliver(delivery(JOHN, "hello"));
+    expect(next).toMatchObject({ isError: false, text: "reply 2: hello" });
+    expect(agent.conversations).toHaveLength(1);
+  });
+
+  it("restarts a session stopped at its spending limit, so its next message is answered (the SDK counts spend per process)", async () => {
+    // As the CLI: once a process is over its budget, every later turn of it stops at once.
+    const overBudget = new Set<string>();
+    let conversations = 0;
+    const agent = new FakeAgent((text, history) => {
+      const process = String(conversations);
+      if (text.includes("expensive")) overBudget.add(process);
+      return overBudget.has(process)
+        ? { text: "Reached maximum budget ($1)", limit: "spend" }
+        : { text: `reply ${history.length}: ${text}` };
+    });
+    const start = agent.start.bind(agent);
+    agent.start = (options) => {
+      conversations += 1;
+      return start(options);
+    };
+    const { manager, registry } = setup({}, agent);
+    const stopped = await manager.deliver(delivery(JOHN, "something expensive"));
+    expect(stopped).toMatchObject({ isError: false, limit: "spend" });
+    expect(stopped.text).toContain(TURN_LIMIT_NOTICES.spend);
+    await settle(10);
+
+    expect(agent.conversations).toHaveLength(2);
+    expect(agent.conversations[0]!.closed).toBe(true);
+    expect(agent.last.options).toMatchObject({
+      resume: true,
+      sessionId: agent.conversations[0]!.options.sessionId,
+    });
+    expect(registry.get(JOHN)!.restarts).toBe(1);
+    const next = await manager.deliver(delivery(JOHN, "hello"));
+    expect(next).toMatchObject({ isError: false, text: "reply 2: hello" });
   });
 
   describe("the live-session pool", () => {

@@ -306,6 +306,48 @@ describe("composeReply: tools", () => {
     expect(textOf(reply)).toBe("[stand-in model] Tool Bash returned an error: denied");
   });
 
+  it("calls the tool again after every result for [[tool-loop ...]], as a model stuck in a loop", () => {
+    const loop = '[[tool-loop Glob {"pattern":"*"}]]';
+    const call = (id: string): Message => ({
+      role: "assistant",
+      content: [{ type: "tool_use", id, name: "Glob", input: { pattern: "*" } }],
+    });
+    const result = (id: string): Message => ({
+      role: "user",
+      content: [{ type: "tool_result", tool_use_id: id, content: "No files found" }],
+    });
+    const again = { type: "tool_use", name: "Glob", input: { pattern: "*" }, delayMs: 0 };
+    expect(replyTo([user(loop)], tools("Glob"))).toEqual(again);
+    expect(replyTo([user(loop), call("t1"), result("t1")], tools("Glob"))).toEqual(again);
+    expect(
+      replyTo([user(loop), call("t1"), result("t1"), call("t2"), result("t2")], tools("Glob")),
+    ).toEqual(again);
+    expect(textOf(replyTo([user(loop)], tools("Read")))).toBe(
+      "[stand-in model] No tool named Glob is available.",
+    );
+  });
+
+  it("answers a prompt sent beside the last tool result of a turn stopped at its turn limit", () => {
+    // After `maxTurns` the CLI holds the last call's result and sends it with the next prompt.
+    const reply = replyTo(
+      [
+        user('[[tool-loop Glob {"pattern":"*"}]]'),
+        { role: "assistant", content: [{ type: "tool_use", id: "t", name: "Glob", input: {} }] },
+        {
+          role: "user",
+          content: [
+            { type: "tool_result", tool_use_id: "t", content: "No files found" },
+            { type: "text", text: "hello again" },
+          ],
+        },
+      ],
+      tools("Glob"),
+    );
+    expect(textOf(reply)).toBe(
+      "[stand-in model] Reply to message 2: hello again (I can see 1 earlier messages)",
+    );
+  });
+
   it("answers a message folded into a running turn after a tool result", () => {
     const reply = replyTo([
       user(directive),
