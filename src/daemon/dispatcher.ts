@@ -334,9 +334,30 @@ export class Dispatcher implements ControlPlane {
   async stopSession(chatId: string, options: { forget: boolean }): Promise<StopResult> {
     const id = this.normalise(chatId);
     if (!this.deps.registry.get(id)) throw notFound(id);
-    if (options.forget) return { archive: (await this.deps.manager.forget(id)) ?? null };
+    if (options.forget) {
+      const archive = (await this.deps.manager.forget(id)) ?? null;
+      this.rejectUnanswered(id);
+      return { archive };
+    }
     await this.deps.manager.stop(id);
     return { archive: null };
+  }
+
+  /**
+   * Forget means forget: what a forgotten chat sent and was never answered is not replayed at the
+   * next start into the conversation it starts when it writes again (issue 12). A kill between
+   * the forget and this leaves those messages to be replayed: see docs/guarantees.md.
+   */
+  private rejectUnanswered(chatId: ChatId): void {
+    const { journal } = this.deps;
+    for (const row of journal.pendingInbound()) {
+      if (this.chatKeyOf(row) !== chatId) continue;
+      journal.markRejected(
+        row.id,
+        "forgotten",
+        `Chat ${chatId} was forgotten before this message was answered`,
+      );
+    }
   }
 
   /**

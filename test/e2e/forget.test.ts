@@ -22,6 +22,7 @@ const ALICE_GROUP = "alicegroup123";
 const JANE = "+15551230003";
 const MARK = "+15551230004";
 const DANA = "+15551230005";
+const KIM = "+15551230006";
 const RUNNER = path.join(import.meta.dirname, "..", "support", "forget-runner.ts");
 
 let model: StandInModel;
@@ -51,6 +52,7 @@ beforeAll(async () => {
         { name: "Jane Roe", tier: "favorite", handles: [JANE] },
         { name: "Mark Moe", tier: "favorite", handles: [MARK] },
         { name: "Dana Doe", tier: "favorite", handles: [DANA] },
+        { name: "Kim Lee", tier: "favorite", handles: [KIM] },
       ],
       groups: [{ chat_id: ALICE_GROUP, name: "Alice Admin", tier: "admin" }],
     }),
@@ -108,12 +110,10 @@ async function saveMemoryAndNote(
   sender?: string,
 ) {
   const { folder, memory } = placesOf(sessionName);
-  const saved = await send(
-    chatId,
-    `[[tool Write ${JSON.stringify({ file_path: memory, content: `- ${text}\n` })}]]`,
-    sender,
-  );
-  expect(saved.reply).toContain("Tool Write returned: File created");
+  // dispatch turns the CLI's auto memory off (test/e2e/tier-limits.test.ts), so no agent writes
+  // there now; a memory an earlier version's agent wrote is put there by hand, and must still go.
+  await mkdir(path.dirname(memory), { recursive: true });
+  await writeFile(memory, `- ${text}\n`);
   const noted = await send(
     chatId,
     `[[tool Write ${JSON.stringify({ file_path: path.join(folder, "notes.txt"), content: text })}]]`,
@@ -241,6 +241,39 @@ describe("forget means forget", () => {
 
     expect(requestsSince(from)).not.toContain("MARK-LEFTOVER-MEMORY");
     expect(reply.session_name).toBe("mark-moe-2");
+  });
+
+  // Regression (issue 12): a message not yet answered when its chat was forgotten stayed open in
+  // the journal, and the next start replayed it into the chat's new conversation.
+  it("never replays into the new conversation a message its forgotten chat left unanswered", async () => {
+    await send(KIM, "hello");
+    const accepted = await daemon!.api("POST", "/v1/messages", {
+      chat_id: KIM,
+      text: "[[delay 30000]] the secret word is QUARTZ-LEFT-UNANSWERED",
+    });
+    expect(accepted.status, JSON.stringify(accepted.json)).toBe(202);
+    await forget(KIM);
+    expect(await daemon!.stop("SIGTERM")).toBe(0);
+    const from = model.requests.length;
+    daemon = await startDaemonProcess(env);
+
+    const reply = await send(KIM, "hello again");
+
+    expect(reply.session_name).toBe("kim-lee-2");
+    expect(requestsSince(from)).not.toContain("QUARTZ-LEFT-UNANSWERED");
+    const db = new BetterSqlite3(path.join(home.home, "dispatch", "state", "journal.db"), {
+      readonly: true,
+    });
+    try {
+      const row = db
+        .prepare<[string], { status: string; error_code: string | null }>(
+          "SELECT status, error_code FROM inbound WHERE text LIKE ?",
+        )
+        .get("%QUARTZ-LEFT-UNANSWERED%");
+      expect(row).toEqual({ status: "rejected", error_code: "forgotten" });
+    } finally {
+      db.close();
+    }
   });
 
   it("finishes at start a forget that a kill -9 cut short", async () => {
