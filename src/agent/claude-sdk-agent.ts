@@ -506,9 +506,10 @@ function chatToolServer(chatTools: ChatTools) {
 function toEvent(message: SDKMessage): AgentEvent | undefined {
   switch (message.type) {
     case "system":
-      return message.subtype === "init"
-        ? { type: "init", sessionId: asAgentSessionId(message.session_id) }
-        : undefined;
+      if (message.subtype === "init") {
+        return { type: "init", sessionId: asAgentSessionId(message.session_id) };
+      }
+      return message.subtype === "compact_boundary" ? { type: "compact" } : undefined;
     case "assistant": {
       if (message.parent_tool_use_id !== null) return undefined;
       const text = message.message.content

@@ -40,6 +40,11 @@ export interface AgentInput {
 
 export type AgentEvent =
   | { type: "init"; sessionId: AgentSessionId }
+  /**
+   * The agent compacted its context: what it read before is a summary now. Reported after the
+   * fact; an input pushed before it may already have been read after the summary.
+   */
+  | { type: "compact" }
   /** A top-level assistant text block (not from a subagent or a tool). */
   | { type: "text"; text: string }
   | {

@@ -136,7 +136,11 @@ export class SessionManager {
         `Chat ${chatId} already has ${this.settings.maxQueuedPerChat} messages waiting for an answer; send again once it has caught up`,
       );
     }
-    const message: SessionMessage = { id: delivery.messageId ?? randomUUID(), text: delivery.text };
+    const message: SessionMessage = {
+      id: delivery.messageId ?? randomUUID(),
+      text: delivery.text,
+      ...(delivery.envelope ? { envelope: delivery.envelope } : {}),
+    };
     const reply = this.ledger.add(chatId, message);
     if (this.supervisor.isQuarantined(chatId)) {
       // Kept for when an operator lifts the quarantine; whoever waits hears why now.

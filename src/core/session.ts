@@ -6,6 +6,11 @@ import type {
   AgentStartOptions,
   ResumedHistory,
 } from "../agent/port.js";
+import {
+  createEnvelopeWriter,
+  type Envelope,
+  type EnvelopeWriter,
+} from "../identity/wrap-message.js";
 import type { Logger } from "../logging/logger.js";
 import type { Clock } from "./clock.js";
 import { describeError } from "./errors.js";
@@ -17,7 +22,13 @@ export type SessionState = "starting" | "idle" | "busy" | "stopping" | "stopped"
 /** A message on its way into a session: `id` is a UUID the agent reports back per turn. */
 export interface SessionMessage {
   id: string;
+  /** What the agent reads; with an `envelope`, the contact's own words, wrapped at hand-over. */
   text: string;
+  /**
+   * Who sent it, when and how: each hand-over wraps the text in it, saying only what this
+   * session's conversation has not heard yet (`identity/wrap-message.ts`).
+   */
+  envelope?: Envelope;
 }
 
 /** What one turn of the agent produced, and which messages it answered. */
@@ -104,6 +115,8 @@ export class Session {
    * a new id.
    */
   private readonly messageOfInput = new Map<string, string>();
+  /** What this conversation has been told of senders: a new session, or a compaction, tells all. */
+  private readonly envelopes: EnvelopeWriter = createEnvelopeWriter();
 
   constructor(
     private readonly deps: { agent: AgentPort; clock: Clock; logger: Logger },
@@ -229,6 +242,11 @@ export class Session {
       case "turn-end":
         this.endTurn(event);
         return;
+      case "compact":
+        // The envelopes it read are a summary now: the next one says everything again.
+        this.envelopes.forget();
+        this.log.info("session-compact", { agentSessionId: this.agentSessionId });
+        return;
     }
   }
 
@@ -276,7 +294,10 @@ export class Session {
   private send(message: SessionMessage): void {
     const inputId = this.messageOfInput.has(message.id) ? randomUUID() : message.id;
     this.messageOfInput.set(inputId, message.id);
-    this.conversation?.push({ id: inputId, text: message.text });
+    const text = message.envelope
+      ? this.envelopes.wrap(message.text, message.envelope)
+      : message.text;
+    this.conversation?.push({ id: inputId, text });
   }
 
   /** An answered message is never pushed again: its input ids need not be remembered. */

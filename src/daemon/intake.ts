@@ -5,12 +5,12 @@ import type { ChatId } from "../core/ids.js";
 import type { Delivery } from "../core/session-manager.js";
 import { chatKind, normaliseChatId } from "../identity/chat-id.js";
 import { resolveSender, type ContactBook } from "../identity/contacts.js";
-import { wrapInboundMessage } from "../identity/wrap-message.js";
+import { createEnvelope } from "../identity/wrap-message.js";
 
 /**
  * A channel's message as the session manager takes it: chat id normalised, contact and tier
- * looked up, answered-or-not decided, text wrapped with its sender header. Pure apart from the
- * random nonce of the wrapping.
+ * looked up, answered-or-not decided, and the envelope the session wraps the text in (sender,
+ * group, channel, time, marker). Pure apart from the envelope's random marker.
  */
 export function prepareDelivery(
   message: InboundMessage,
@@ -36,8 +36,7 @@ export function prepareDelivery(
     kind === "group"
       ? resolveMember(contacts, message.sender, region)
       : { name: chat.name, handle: chatId, tier: chat.tier };
-  const text = wrapInboundMessage({
-    text: message.text,
+  const envelope = createEnvelope({
     channel: message.channel,
     receivedAt: message.receivedAt,
     sender,
@@ -45,7 +44,8 @@ export function prepareDelivery(
   });
   return {
     chatId,
-    text,
+    text: message.text,
+    envelope,
     contactName: chat.name,
     tier: chat.tier,
     chatKind: kind,

@@ -32,10 +32,17 @@ export interface Conversation {
   contextText: string;
 }
 
-export type ComposedReply =
+export type ComposedReply = (
   | { type: "text"; text: string; delayMs: number }
   | { type: "tool_use"; name: string; input: unknown; delayMs: number }
-  | { type: "error"; status: number; errorType: string; message: string; delayMs: number };
+  | { type: "error"; status: number; errorType: string; message: string; delayMs: number }
+) & {
+  /**
+   * The `input_tokens` the reply reports (`[[input-tokens N]]`); the server's rough count of the
+   * request otherwise.
+   */
+  inputTokens?: number;
+};
 
 // ---------------------------------------------------------------------------------------------
 // Reading a request body (never throws: odd input becomes empty parts)
@@ -187,11 +194,12 @@ export function userTextsOf(conversation: Conversation): string[] {
   return eventsOf(conversation).flatMap((event) => (event.type === "text" ? [event.text] : []));
 }
 
-const UNTRUSTED_TEXT = /<untrusted-text\b[^>]*>([\s\S]*?)(?:<\/untrusted-text\b[^>]*>|$)/gi;
+/** dispatch's envelope (`<msg ...>`), or the `<untrusted-text>` part of the one before it. */
+const UNTRUSTED_TEXT = /<(msg|untrusted-text)\b[^>]*>([\s\S]*?)(?:<\/\1\b[^>]*>|$)/gi;
 
-/** What a contact wrote: the inside of dispatch's `<untrusted-text>` wrappers, else the whole text. */
+/** What a contact wrote: the inside of dispatch's envelopes, else the whole text. */
 export function untrustedPartOf(text: string): string {
-  const parts = [...text.matchAll(UNTRUSTED_TEXT)].map((match) => match[1] ?? "");
+  const parts = [...text.matchAll(UNTRUSTED_TEXT)].map((match) => match[2] ?? "");
   return parts.length > 0 ? parts.join(" ") : text;
 }
 
@@ -203,6 +211,11 @@ function excerpt(text: string): string {
 // Directives
 
 const DELAY = /\[\[delay\s+(\d+)\s*\]\]/i;
+/**
+ * `[[input-tokens N]]`: the reply says its request held N input tokens, as a real model does for
+ * a long conversation; the CLI compacts before its next request once N nears the context window.
+ */
+const INPUT_TOKENS = /\[\[input-tokens\s+(\d+)\s*\]\]/i;
 /** `[[error 529]]` fails every request; `[[error 529 x3]]` only the first 3 (an outage that passes). */
 const ERROR = /\[\[error\s+(\d{3})(?:\s+x(\d+))?\s*\]\]/i;
 const PROMPT_TOO_LONG = /\[\[prompt-too-long\]\]/i;
@@ -216,7 +229,8 @@ const TOOL = /\[\[tool\s+([^\s\]]+)/i;
  */
 const MARKERS = /\[\[markers\]\]/i;
 const MARKER = /\b[a-z]+\d+-m\d+\b/gi;
-const DIRECTIVE = /\[\[(?:delay|error|tool|prompt-too-long|silent|markers)[\s\S]*?\]\]/gi;
+const DIRECTIVE =
+  /\[\[(?:delay|error|tool|prompt-too-long|silent|markers|input-tokens)[\s\S]*?\]\]/gi;
 /** The CLI's compaction prompt (sent after "prompt is too long", or when context runs low). */
 const COMPACT_REQUEST = /create a detailed summary of the conversation so far/i;
 const RECALL = /what\s+word\s+did\s+i\s+ask\s+you\s+to\s+remember/i;
@@ -451,7 +465,8 @@ function replyToText(
  *   `[[tool NAME JSON]]`, `[[markers]]` (which markers like `c07-m0013` the conversation holds),
  *   "what word did I ask you to remember", "remember (the word) X", and
  *   finally `Reply to message N: <text> (I can see N-1 earlier messages)`.
- * `[[delay N]]` in the last user text delays any of these by N ms (at most 60 s).
+ * `[[delay N]]` in the last user text delays any of these by N ms (at most 60 s);
+ * `[[input-tokens N]]` makes it report N input tokens.
  * `[[error STATUS xN]]` fails only while `attempt` (how many requests ending in the same user
  * text came before this one; the server counts them) is below N, then answers as usual.
  */
@@ -465,6 +480,12 @@ export function composeReply(
   if (last?.type === "tool_result") {
     return replyToToolResult(conversation, last, userTexts.at(-1) ?? "");
   }
+  const lastUserText = userTexts.at(-1) ?? "";
   const reply = replyToText(conversation, userTexts, options.attempt ?? 0);
-  return { ...reply, delayMs: delayOf(userTexts.at(-1) ?? "") };
+  const inputTokens = INPUT_TOKENS.exec(lastUserText)?.[1];
+  return {
+    ...reply,
+    delayMs: delayOf(lastUserText),
+    ...(inputTokens !== undefined ? { inputTokens: Number.parseInt(inputTokens, 10) } : {}),
+  };
 }

@@ -264,7 +264,7 @@ export async function startStandInModel(options: StandInModelOptions = {}): Prom
       stop_reason: content.stopReason,
       stop_sequence: null,
       usage: {
-        input_tokens: roughTokens(body.messages),
+        input_tokens: reply.inputTokens ?? roughTokens(body.messages),
         output_tokens: content.outputTokens,
         cache_creation_input_tokens: 0,
         cache_read_input_tokens: 0,

@@ -40,18 +40,29 @@ function message(overrides: Partial<InboundMessage>): InboundMessage {
 }
 
 describe("prepareDelivery", () => {
-  it("normalises the chat id, finds the contact and wraps the text with its header", () => {
+  it("normalises the chat id, finds the contact and gives the text its envelope", () => {
     const delivery = prepareDelivery(message({ chatId: "(555) 123-4567" }), { contacts, config });
     expect(delivery).toMatchObject({
       chatId: "+15551234567",
+      text: "hello",
       contactName: "John Doe",
       tier: "favorite",
       chatKind: "individual",
       channel: "http",
+      envelope: {
+        channel: "http",
+        receivedAt: new Date("2026-02-07T14:30:00.000Z"),
+        sender: { name: "John Doe", handle: "+15551234567", tier: "favorite" },
+      },
     });
-    expect(delivery.text).toContain('"from":"John Doe"');
-    expect(delivery.text).toContain("hello");
-    expect(delivery.text).toContain("2026-02-07T14:30:00.000Z");
+    expect(delivery.envelope!.nonce).toMatch(/^[a-z2-7]{16}$/);
+    expect(delivery.envelope).not.toHaveProperty("group");
+  });
+
+  it("refuses a message whose time is not a real date, as it is recorded", () => {
+    expect(() =>
+      prepareDelivery(message({ receivedAt: new Date("nope") }), { contacts, config }),
+    ).toThrowError(expect.objectContaining({ code: "invalid_message" }));
   });
 
   it("refuses unknown senders under the default policy, naming the fix", () => {
@@ -96,8 +107,10 @@ describe("prepareDelivery", () => {
       tier: "family",
       chatKind: "group",
     });
-    expect(delivery.text).toContain("Family Chat");
-    expect(delivery.text).toContain('"from":"John Doe"');
+    expect(delivery.envelope).toMatchObject({
+      group: { name: "Family Chat", chatId: "chat123456789" },
+      sender: { name: "John Doe", handle: "+15551234567", tier: "favorite" },
+    });
   });
 
   it("rejects a chat id that tries to escape a folder", () => {
