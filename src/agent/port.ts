@@ -23,6 +23,11 @@ export interface AgentStartOptions {
   permissionMode: PermissionMode;
   /** Tools served in-process for this conversation only (for example `send_message`). */
   chatTools?: ChatTools;
+  /**
+   * Told to the agent as the CLI compacts its context (asked for then), with the summary: what
+   * it must not lose to it. Undefined or no text: nothing is added.
+   */
+  afterCompaction?: () => string | undefined;
   /** Fields added to every log line the adapter writes for this conversation. */
   logFields?: Record<string, unknown>;
 }

@@ -135,7 +135,11 @@ export class Session {
 
   start(): void {
     if (this.conversation) throw new Error("Session.start called twice");
-    this.conversation = this.deps.agent.start(this.spec.agentOptions);
+    this.conversation = this.deps.agent.start({
+      ...this.spec.agentOptions,
+      // A message handed over before a compaction may be read after the summary, lean.
+      afterCompaction: () => this.envelopes.recap(),
+    });
     this.currentState = "idle";
     this.receiveLoop = this.receive(this.conversation);
     if (this.conversation.resumed) this.holdUntilResumed(this.conversation.resumed);

@@ -152,6 +152,8 @@ export function heardAfter(
 /** One agent conversation's envelopes: each says only what that conversation has not heard. */
 export interface EnvelopeWriter {
   wrap(text: string, envelope: Envelope): string;
+  /** What the conversation has heard so far, said in full (`recapOf`); undefined: nothing yet. */
+  recap(): string | undefined;
   /** The conversation lost what it heard (its context was compacted): say everything again. */
   forget(): void;
 }
@@ -168,10 +170,46 @@ export function createEnvelopeWriter(): EnvelopeWriter {
       heard = heardAfter(heard, fields);
       return wrapped;
     },
+    recap: () => recapOf(heard),
     forget() {
       heard = undefined;
     },
   };
+}
+
+/**
+ * Everything `heard` holds, in the header's own terms, for the agent to be told as its context
+ * is compacted: a message handed over just before may be read after the summary, with a lean
+ * header that builds on what the summary no longer holds word for word.
+ */
+export function recapOf(heard: Heard | undefined): string | undefined {
+  if (heard === undefined || heard.members.size === 0) return undefined;
+  const say = (attributes: Attribute[]) =>
+    attributes.map(([name, value]) => `${name}=${toSafeJson(value)}`).join(" ");
+  const lines = ["dispatch: the message headers before this point said, in full:"];
+  if (heard.group) {
+    lines.push(
+      `- ${say([
+        ["group", heard.group.name],
+        ["group_id", heard.group.chatId],
+      ])}`,
+    );
+  }
+  for (const [handle, member] of heard.members) {
+    lines.push(
+      `- ${say([
+        ["from", member.name],
+        ["handle", handle],
+        ["tier", member.tier],
+      ])}`,
+    );
+  }
+  const latest: Attribute[] = [];
+  if (heard.speaker !== undefined) latest.push(["handle", heard.speaker]);
+  if (heard.channel !== undefined) latest.push(["channel", heard.channel]);
+  if (heard.minute !== undefined) latest.push(["at", heard.minute]);
+  lines.push(`- the latest message: ${say(latest)}`);
+  return lines.join("\n");
 }
 
 /** The marker of every envelope in `text` (a prompt, or several folded into one), in order. */

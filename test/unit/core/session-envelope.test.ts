@@ -87,6 +87,16 @@ describe("a session's envelopes", () => {
     expect(logger.records.map((record) => record.message)).toContain("session-compact");
   });
 
+  it("gives its agent, for a compaction, what its conversation heard, until it forgot", async () => {
+    const { manager, agent, fromJohn } = setup();
+    await manager.deliver(fromJohn("one"));
+    const recap = agent.last.options.afterCompaction!;
+    expect(recap()).toContain(`from="John Doe" handle="${JOHN}" tier="favorite"`);
+    agent.last.compact();
+    await settle();
+    expect(recap()).toBeUndefined();
+  });
+
   it("says everything again to a restarted session, and keeps each message's marker", async () => {
     const { manager, agent, fromJohn, headers } = setup();
     await manager.deliver(fromJohn("one"));
