@@ -30,6 +30,8 @@ export interface RecordedRequest {
   kind: "main" | "title" | "other";
   /** Parsed JSON body; the raw text when it is not JSON; undefined when empty. */
   body: unknown;
+  /** The body's size in bytes, as it came over the wire (0 when it was too large to read). */
+  bytes: number;
   /** Text of every user message, in order, without system-reminders and tool results. */
   userTexts: string[];
   /** The reply text; `[tool_use NAME {input}]` for a tool call; the message for an error. */
@@ -293,6 +295,7 @@ export async function startStandInModel(options: StandInModelOptions = {}): Prom
       path,
       kind: "other",
       body: undefined,
+      bytes: raw === undefined ? 0 : Buffer.byteLength(raw),
       userTexts: [],
       reply: "",
     };
