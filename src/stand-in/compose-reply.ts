@@ -467,8 +467,9 @@ function replyToText(
  *   finally `Reply to message N: <text> (I can see N-1 earlier messages)`.
  * `[[delay N]]` in the last user text delays any of these by N ms (at most 60 s);
  * `[[input-tokens N]]` makes it report N input tokens.
- * `[[error STATUS xN]]` fails only while `attempt` (how many requests ending in the same user
- * text came before this one; the server counts them) is below N, then answers as usual.
+ * `[[error STATUS xN]]` fails only while `attempt` (how many requests ending in the same
+ * message came before this one; the server counts them, `attemptKeyOf`) is below N, then
+ * answers as usual.
  */
 export function composeReply(
   conversation: Conversation,
