@@ -5,6 +5,7 @@
  *   npm run bench                  the full run (a few minutes on 2 cores)
  *   npm run bench -- --quick       a short run for CI smoke use
  *   npm run bench -- --only warmTurn,registry
+ *   npm run bench -- --only envelope    envelope bytes per message, request bytes at turns 1/50/200
  *   npm run bench -- --runner tsx  run the daemon from source instead of compiled JavaScript
  *   npm run bench -- --markdown    also print the table as Markdown (for docs/performance.md)
  *   npm run bench -- --only scale --scale-rate 1 --scale-senders 200
@@ -23,13 +24,14 @@ import { formatMarkdown, formatTable, machineFacts, type Section } from "./lib/r
 import type { BenchContext, Scenario } from "./lib/scenario.js";
 import { evaluateTargets, targetRows } from "./lib/targets.js";
 import { coldStart } from "./scenarios/cold-start.js";
+import { envelope } from "./scenarios/envelope.js";
 import { memory } from "./scenarios/memory.js";
 import { registry } from "./scenarios/registry.js";
 import { scale } from "./scenarios/scale.js";
 import { warmTurn } from "./scenarios/warm-turn.js";
 
 /** In the order they run: the quiet ones first, the scale run (which loads the machine) last. */
-const SCENARIOS = [warmTurn, coldStart, memory, registry, scale] as Scenario<unknown>[];
+const SCENARIOS = [warmTurn, coldStart, memory, registry, envelope, scale] as Scenario<unknown>[];
 
 function positive<Key extends string>(
   flag: string,
@@ -141,7 +143,7 @@ async function main(): Promise<void> {
     sections.push({ title: scenario.name, rows: scenario.rows(result) });
   }
   const targets = evaluateTargets(results);
-  sections.push({ title: "targets (issue 5)", rows: targetRows(targets) });
+  sections.push({ title: "targets (issues 5 and 17)", rows: targetRows(targets) });
 
   process.stdout.write(`${formatTable(sections)}\n`);
   if (options.markdown) process.stdout.write(`\n${formatMarkdown(sections)}\n`);

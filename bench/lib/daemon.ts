@@ -95,7 +95,8 @@ export interface StopReport {
 export interface BenchDaemon {
   pid: number;
   port: number;
-  post(chatId: string, text: string): Promise<PostOutcome>;
+  /** `extra`: more fields of the request, such as a group member's `sender`. */
+  post(chatId: string, text: string, extra?: { sender?: string }): Promise<PostOutcome>;
   /** Drops a chat from the registry (`DELETE /v1/sessions/:chat_id?forget=true`). */
   forget(chatId: string): Promise<void>;
   /** `GET /metrics` as name (with labels) to value. */
@@ -182,11 +183,11 @@ export async function startBenchDaemon(options: {
     pid,
     port,
     output: () => output,
-    async post(chatId, text) {
+    async post(chatId, text, extra = {}) {
       const sentAt = Date.now();
       const started = performance.now();
       // As a client should: a message id makes sending again safe; it is answered once.
-      const request = { chat_id: chatId, text, wait: true, message_id: randomUUID() };
+      const request = { chat_id: chatId, text, wait: true, message_id: randomUUID(), ...extra };
       let resent = 0;
       try {
         let response;

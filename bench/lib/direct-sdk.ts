@@ -24,6 +24,7 @@ import { agentChildEnv } from "../../src/agent/child-env.js";
 import { confineFileTools } from "../../src/agent/tool-rules.js";
 import { createConfigSchema } from "../../src/config/schema.js";
 import { createTierPolicy } from "../../src/daemon/tier-policy.js";
+import { WRAPPING_SYSTEM_PROMPT } from "../../src/identity/wrap-message.js";
 
 export const BENCH_TIER = "favorite";
 
@@ -85,6 +86,11 @@ export interface DirectSdkContext {
    * before it yields the turn's `result`. What that costs is the SDK's, not dispatch's code.
    */
   mirror?: boolean;
+  /**
+   * Leave dispatch's part on reading its envelopes out of the system prompt: the texts go bare,
+   * so the conversation costs what it would without dispatch's wrapping (the envelope scenario).
+   */
+  withoutEnvelopePrompt?: boolean;
 }
 
 /** The agent policy dispatch's default config gives a chat of `BENCH_TIER`. */
@@ -104,6 +110,12 @@ export function dispatchLikeOptions(
   track: (child: ChildProcess) => void,
 ): Options {
   const policy = benchPolicy(context.home);
+  const append = context.withoutEnvelopePrompt
+    ? policy.systemPromptAppend
+        ?.split("\n\n")
+        .filter((part) => part !== WRAPPING_SYSTEM_PROMPT)
+        .join("\n\n")
+    : policy.systemPromptAppend;
   const env = agentChildEnv({
     PATH: process.env.PATH,
     HOME: context.home,
@@ -141,7 +153,7 @@ export function dispatchLikeOptions(
     systemPrompt: {
       type: "preset",
       preset: "claude_code",
-      ...(policy.systemPromptAppend ? { append: policy.systemPromptAppend } : {}),
+      ...(append ? { append } : {}),
     },
     mcpServers: {
       dispatch: createSdkMcpServer({

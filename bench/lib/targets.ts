@@ -1,8 +1,9 @@
 /**
- * The targets of issue 5, checked against a run's results. Each says what was compared, so
+ * The targets of issues 5 and 17, checked against a run's results. Each says what was compared, so
  * docs/performance.md can quote it.
  */
 import type { ColdStartResult } from "../scenarios/cold-start.js";
+import type { EnvelopeResult } from "../scenarios/envelope.js";
 import type { MemoryResult } from "../scenarios/memory.js";
 import type { ScaleResult } from "../scenarios/scale.js";
 import type { WarmTurnResult } from "../scenarios/warm-turn.js";
@@ -82,7 +83,30 @@ export function evaluateTargets(results: Record<string, unknown>): TargetCheck[]
         }
       : { target: scaleTarget, met: null, measured: "not run" },
   );
+  checks.push(...envelopeTargets(results.envelope as EnvelopeResult | undefined));
   return checks;
+}
+
+/**
+ * Issue 17: the envelope's bytes per message at the median, the larger of the two ways they are
+ * measured (through the daemon, where the minute seldom changes, and over a simulated chat).
+ */
+function envelopeTargets(envelope: EnvelopeResult | undefined): TargetCheck[] {
+  const limits = [
+    { chat: "one-to-one", key: "direct", limit: 100 },
+    { chat: "group", key: "group", limit: 140 },
+  ] as const;
+  return limits.map(({ chat, key, limit }) => {
+    const target = `envelope <= ${limit} bytes per message at the median, ${chat} (issue 17)`;
+    if (!envelope) return { target, met: null, measured: "not run" };
+    const daemon = envelope.envelopeBytes[key].median;
+    const simulated = envelope.simulatedEnvelopeBytes[key].median;
+    return {
+      target,
+      met: Math.max(daemon, simulated) <= limit,
+      measured: `${daemon} B through the daemon, ${simulated} B over a simulated chat`,
+    };
+  });
 }
 
 export function targetRows(checks: readonly TargetCheck[]): Row[] {

@@ -184,6 +184,7 @@ function startConversation(
     ...(options.chatTools
       ? { mcpServers: { [CHAT_TOOL_SERVER]: chatToolServer(options.chatTools) } }
       : {}),
+    ...(options.afterCompaction ? { hooks: compactionHooks(options.afterCompaction) } : {}),
   };
 
   const conversation = query({ prompt: input, options: sdkOptions });
@@ -465,6 +466,8 @@ interface Spare extends ParkedProcess {
   sdk: SpareProcess;
   /** Its `send_message` handler, bound to a chat at claim. */
   binding: ChatToolsBinding;
+  /** What its compaction hook tells the agent: the claiming conversation's `afterCompaction`. */
+  compaction: { afterCompaction?: () => string | undefined };
   /** Where its stderr goes; moved to the conversation's logger at claim. */
   output: { log: Logger; tail: string };
   readonly child: ChildProcess | undefined;
@@ -473,6 +476,7 @@ interface Spare extends ParkedProcess {
 async function prewarmSpare(deps: ClaudeSdkAgentDeps, profile: AgentProfile): Promise<Spare> {
   const output = { log: deps.logger.child({ spare: true }), tail: "" };
   const binding = createChatToolsBinding();
+  const compaction: Spare["compaction"] = {};
   const held: { child?: ChildProcess } = {};
   const spawnCli = (spawnOptions: SpawnOptions): ChildProcessWithoutNullStreams => {
     const cli = spawnTrackedCli(deps, spawnOptions, (chunk) => {
@@ -502,6 +506,8 @@ async function prewarmSpare(deps: ClaudeSdkAgentDeps, profile: AgentProfile): Pr
         ...(profile.chatTools
           ? { mcpServers: { [CHAT_TOOL_SERVER]: chatToolServer(binding) } }
           : {}),
+        // Hooks are fixed at prewarm: this one asks whichever conversation claims the spare.
+        hooks: compactionHooks(() => compaction.afterCompaction?.()),
       },
     });
   } catch (error) {
@@ -512,6 +518,7 @@ async function prewarmSpare(deps: ClaudeSdkAgentDeps, profile: AgentProfile): Pr
   return {
     sdk: spare,
     binding,
+    compaction,
     output,
     get child() {
       return held.child;
@@ -559,6 +566,7 @@ function startFromSpare(
   });
   spare.output.log = log;
   if (options.chatTools) spare.binding.bind(options.chatTools);
+  if (options.afterCompaction) spare.compaction.afterCompaction = options.afterCompaction;
   log.debug("agent-start", { resume: false, cwd: options.cwd, spare: true });
 
   async function* events(): AsyncGenerator<AgentEvent> {
@@ -592,6 +600,35 @@ function startFromSpare(
     },
   };
   return withFallback({ conversation: claimed, accepted }, () => startConversation(deps, options));
+}
+
+/**
+ * The CLI runs SessionStart hooks of source "compact" as it compacts the context, and puts their
+ * `additionalContext` beside the summary, before the model reads on.
+ */
+function compactionHooks(afterCompaction: () => string | undefined): Options["hooks"] {
+  return {
+    SessionStart: [
+      {
+        matcher: "compact",
+        hooks: [
+          () => {
+            const additionalContext = afterCompaction();
+            return Promise.resolve(
+              additionalContext
+                ? {
+                    hookSpecificOutput: {
+                      hookEventName: "SessionStart" as const,
+                      additionalContext,
+                    },
+                  }
+                : {},
+            );
+          },
+        ],
+      },
+    ],
+  };
 }
 
 function toUserMessage(message: AgentInput): SDKUserMessage {
@@ -643,9 +680,10 @@ function isResumeTargetNotFound(message: SDKMessage): boolean {
 function toEvent(message: SDKMessage): AgentEvent | undefined {
   switch (message.type) {
     case "system":
-      return message.subtype === "init"
-        ? { type: "init", sessionId: asAgentSessionId(message.session_id) }
-        : undefined;
+      if (message.subtype === "init") {
+        return { type: "init", sessionId: asAgentSessionId(message.session_id) };
+      }
+      return message.subtype === "compact_boundary" ? { type: "compact" } : undefined;
     case "assistant": {
       if (message.parent_tool_use_id !== null) return undefined;
       const text = message.message.content

@@ -30,6 +30,11 @@ export interface AgentStartOptions {
   maxBudgetUsd?: number;
   /** Tools served in-process for this conversation only (for example `send_message`). */
   chatTools?: ChatTools;
+  /**
+   * Told to the agent as the CLI compacts its context (asked for then), with the summary: what
+   * it must not lose to it. Undefined or no text: nothing is added.
+   */
+  afterCompaction?: () => string | undefined;
   /** Fields added to every log line the adapter writes for this conversation. */
   logFields?: Record<string, unknown>;
 }
@@ -50,6 +55,11 @@ export type TurnLimit = "turns" | "spend";
 
 export type AgentEvent =
   | { type: "init"; sessionId: AgentSessionId }
+  /**
+   * The agent compacted its context: what it read before is a summary now. Reported after the
+   * fact; an input pushed before it may already have been read after the summary.
+   */
+  | { type: "compact" }
   /** A top-level assistant text block (not from a subagent or a tool). */
   | { type: "text"; text: string }
   | {

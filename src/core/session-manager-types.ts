@@ -6,6 +6,7 @@
  * importers keep importing them from there.
  */
 import type { AgentPort, PermissionMode } from "../agent/port.js";
+import type { Envelope } from "../identity/wrap-message.js";
 import type { Logger } from "../logging/logger.js";
 import type { Registry, RegistryEntry } from "../store/registry.js";
 import type { Clock } from "./clock.js";
@@ -50,8 +51,10 @@ export interface SessionArchive {
 
 export interface Delivery {
   chatId: ChatId;
-  /** The text as the agent should see it (already wrapped with its sender header). */
+  /** The text as the contact wrote it; as the agent reads it when there is no `envelope`. */
   text: string;
+  /** Who sent it, when and how: the session wraps the text in it for its agent. */
+  envelope?: Envelope;
   contactName: string | null;
   tier: string;
   chatKind: "individual" | "group";

@@ -161,6 +161,7 @@ export class SessionManager {
       id: delivery.messageId ?? randomUUID(),
       text: delivery.text,
       ...(delivery.inContext ? { inContext: delivery.inContext } : {}),
+      ...(delivery.envelope ? { envelope: delivery.envelope } : {}),
     };
     const reply = this.ledger.add(chatId, message);
     if (this.supervisor.isQuarantined(chatId)) {

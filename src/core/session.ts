@@ -7,6 +7,11 @@ import type {
   ResumedHistory,
   TurnLimit,
 } from "../agent/port.js";
+import {
+  createEnvelopeWriter,
+  type Envelope,
+  type EnvelopeWriter,
+} from "../identity/wrap-message.js";
 import type { Logger } from "../logging/logger.js";
 import type { Clock } from "./clock.js";
 import { describeError } from "./errors.js";
@@ -18,7 +23,13 @@ export type SessionState = "starting" | "idle" | "busy" | "stopping" | "stopped"
 /** A message on its way into a session: `id` is a UUID the agent reports back per turn. */
 export interface SessionMessage {
   id: string;
+  /** What the agent reads; with an `envelope`, the contact's own words, wrapped at hand-over. */
   text: string;
+  /**
+   * Who sent it, when and how: each hand-over wraps the text in it, saying only what this
+   * session's conversation has not heard yet (`identity/wrap-message.ts`).
+   */
+  envelope?: Envelope;
   /** Already in one session's context, unanswered (`InContextMessage`). */
   inContext?: InContextMessage;
 }
@@ -120,6 +131,8 @@ export class Session {
    * a new id.
    */
   private readonly messageOfInput = new Map<string, string>();
+  /** What this conversation has been told of senders: a new session, or a compaction, tells all. */
+  private readonly envelopes: EnvelopeWriter = createEnvelopeWriter();
 
   constructor(
     private readonly deps: { agent: AgentPort; clock: Clock; logger: Logger },
@@ -138,7 +151,11 @@ export class Session {
 
   start(): void {
     if (this.conversation) throw new Error("Session.start called twice");
-    this.conversation = this.deps.agent.start(this.spec.agentOptions);
+    this.conversation = this.deps.agent.start({
+      ...this.spec.agentOptions,
+      // A message handed over before a compaction may be read after the summary, lean.
+      afterCompaction: () => this.envelopes.recap(),
+    });
     this.currentState = "idle";
     this.receiveLoop = this.receive(this.conversation);
     if (this.conversation.resumed) this.holdUntilResumed(this.conversation.resumed);
@@ -245,6 +262,11 @@ export class Session {
       case "turn-end":
         this.endTurn(event);
         return;
+      case "compact":
+        // The envelopes it read are a summary now: the next one says everything again.
+        this.envelopes.forget();
+        this.log.info("session-compact", { agentSessionId: this.agentSessionId });
+        return;
     }
   }
 
@@ -294,7 +316,13 @@ export class Session {
     const inputId = this.messageOfInput.has(message.id) ? randomUUID() : message.id;
     this.messageOfInput.set(inputId, message.id);
     const { inContext } = message;
-    const text = inContext?.sessionId === this.agentSessionId ? inContext.reminder : message.text;
+    // dispatch's own reminder goes bare; a contact's text goes in its envelope.
+    const text =
+      inContext?.sessionId === this.agentSessionId
+        ? inContext.reminder
+        : message.envelope
+          ? this.envelopes.wrap(message.text, message.envelope)
+          : message.text;
     this.conversation?.push({ id: inputId, text });
   }
 

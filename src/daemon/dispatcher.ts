@@ -14,7 +14,6 @@ import type { Delivery, SessionManager, SessionStatus } from "../core/session-ma
 import type { TurnReply } from "../core/session.js";
 import { normaliseChatId } from "../identity/chat-id.js";
 import type { ContactBook } from "../identity/contacts.js";
-import { envelopeNoncesIn } from "../identity/wrap-message.js";
 import type { Logger } from "../logging/logger.js";
 import type { InboundRow, Journal } from "../store/journal.js";
 import type { Registry } from "../store/registry.js";
@@ -573,7 +572,7 @@ export class Dispatcher implements ControlPlane {
       }
       throw error;
     }
-    const [nonce] = envelopeNoncesIn(delivery.text);
+    const nonce = delivery.envelope?.nonce;
     if (row.envelopeNonce === undefined && nonce !== undefined) {
       journal.recordEnvelopeNonce(row.id, nonce);
     }

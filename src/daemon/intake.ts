@@ -5,7 +5,7 @@ import type { ChatId } from "../core/ids.js";
 import type { Delivery } from "../core/session-manager.js";
 import { chatKind, normaliseChatId, type ChatKind } from "../identity/chat-id.js";
 import { resolveSender, type ContactBook } from "../identity/contacts.js";
-import { wrapInboundMessage } from "../identity/wrap-message.js";
+import { createEnvelope } from "../identity/wrap-message.js";
 
 /** Whose a message is, as far as answering it goes: chat, contact name, tier, answered or not. */
 export interface ChatIdentity {
@@ -45,9 +45,9 @@ export function identifyChat(
 
 /**
  * A channel's message as the session manager takes it: chat id normalised, contact and tier
- * looked up, answered-or-not decided, text wrapped with its sender header. Pure apart from the
- * random nonce of the wrapping, unless `envelopeNonce` (the one it was wrapped with before) is
- * given.
+ * looked up, answered-or-not decided, and the envelope the session wraps the text in (sender,
+ * group, channel, time, marker). Pure apart from the envelope's random marker, unless
+ * `envelopeNonce` (the one it was handed over with before) is given.
  */
 export function prepareDelivery(
   message: InboundMessage,
@@ -68,9 +68,8 @@ export function prepareDelivery(
     kind === "group"
       ? resolveMember(contacts, message.sender, region)
       : { name: chat.name, handle: chatId, tier: chat.tier };
-  const text = wrapInboundMessage(
+  const envelope = createEnvelope(
     {
-      text: message.text,
       channel: message.channel,
       receivedAt: message.receivedAt,
       sender,
@@ -80,7 +79,8 @@ export function prepareDelivery(
   );
   return {
     chatId,
-    text,
+    text: message.text,
+    envelope,
     contactName: chat.name,
     tier: chat.tier,
     chatKind: kind,

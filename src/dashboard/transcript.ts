@@ -12,12 +12,17 @@
  * `subtype: "turn_duration"`; an SDK message log has `result` lines with `total_cost_usd` and
  * `duration_ms`. Each is used when present.
  */
-import { unescapeTags } from "../identity/wrap-message.js";
+import { unescapeTags } from "../identity/escape-tags.js";
+import { readEnvelopes } from "../identity/read-envelopes.js";
+import type { Heard } from "../identity/wrap-message.js";
 
 export interface TranscriptInput {
-  /** What the contact wrote (unwrapped from dispatch's header), or the prompt as it was. */
+  /** What the contact wrote (unwrapped from dispatch's envelope), or the prompt as it was. */
   text: string;
-  /** From dispatch's header, when the prompt carries one. */
+  /**
+   * From dispatch's envelope, when the prompt carries one; a lean header's missing parts are
+   * filled in from the envelopes before it in the transcript.
+   */
   from: string | null;
   handle: string | null;
   channel: string | null;
@@ -122,6 +127,13 @@ export function parseTranscript(jsonlText: string): TranscriptTurn[] {
 export function parseTranscriptEntries(entries: readonly unknown[]): TranscriptTurn[] {
   const builders: TurnBuilder[] = [];
   let current: TurnBuilder | undefined;
+  /** What the agent had heard from the envelopes so far, to read the next lean one. */
+  let heard: Heard | undefined;
+  const unwrap = (prompt: string, at: string | null, uuid: string | null) => {
+    const read = unwrapPrompt(prompt, at, uuid, heard);
+    heard = read.heard;
+    return read.inputs;
+  };
 
   const startTurn = (): TurnBuilder => {
     current = {
@@ -177,14 +189,14 @@ export function parseTranscriptEntries(entries: readonly unknown[]): TranscriptT
         }
         const text = textOf(content);
         if (text.trim() !== "")
-          for (const input of unwrapPrompt(text, at, stringOf(line.uuid))) addInput(input);
+          for (const input of unwrap(text, at, stringOf(line.uuid))) addInput(input);
         break;
       }
       case "attachment": {
         const attachment = record(line.attachment);
         // A message queued mid-turn, as the CLI records it when it steers the running turn.
         if (attachment?.type === "queued_command" && typeof attachment.prompt === "string") {
-          for (const input of unwrapPrompt(attachment.prompt, at, null)) {
+          for (const input of unwrap(attachment.prompt, at, null)) {
             const builder = current ?? startTurn();
             builder.turn.inputs.push(input);
             touch(builder, at);
@@ -259,13 +271,29 @@ function stringOf(value: unknown): string | null {
   return typeof value === "string" ? value : null;
 }
 
-const WRAPPED =
+/** The envelope of dispatch before the lean one, which older transcripts hold. */
+const LEGACY_WRAPPED =
   /<dispatch-message nonce="([0-9a-f]+)">\n([^\n]*)\n<untrusted-text nonce="\1">\n([\s\S]*?)\n<\/untrusted-text nonce="\1">\n<\/dispatch-message nonce="\1">/g;
 
 /** The messages in a prompt: each dispatch-wrapped block, or the whole prompt as it is. */
-function unwrapPrompt(prompt: string, at: string | null, uuid: string | null): TranscriptInput[] {
-  const inputs: TranscriptInput[] = [];
-  for (const match of prompt.matchAll(WRAPPED)) {
+function unwrapPrompt(
+  prompt: string,
+  at: string | null,
+  uuid: string | null,
+  heard: Heard | undefined,
+): { inputs: TranscriptInput[]; heard: Heard | undefined } {
+  const read = readEnvelopes(prompt, heard);
+  const inputs: TranscriptInput[] = read.envelopes.map((envelope) => ({
+    text: envelope.text,
+    from: envelope.from,
+    handle: envelope.handle,
+    channel: envelope.channel,
+    received_at: envelope.receivedAt,
+    raw: envelope.raw,
+    at,
+    uuid,
+  }));
+  for (const match of prompt.matchAll(LEGACY_WRAPPED)) {
     const header = parseHeader(match[2] ?? "");
     inputs.push({
       text: unescapeTags(match[3] ?? ""),
@@ -278,19 +306,22 @@ function unwrapPrompt(prompt: string, at: string | null, uuid: string | null): T
       uuid,
     });
   }
-  if (inputs.length > 0) return inputs;
-  return [
-    {
-      text: prompt,
-      from: null,
-      handle: null,
-      channel: null,
-      received_at: null,
-      raw: null,
-      at,
-      uuid,
-    },
-  ];
+  if (inputs.length > 0) return { inputs, heard: read.heard };
+  return {
+    inputs: [
+      {
+        text: prompt,
+        from: null,
+        handle: null,
+        channel: null,
+        received_at: null,
+        raw: null,
+        at,
+        uuid,
+      },
+    ],
+    heard,
+  };
 }
 
 function parseHeader(text: string): Line | undefined {

@@ -32,10 +32,17 @@ export interface Conversation {
   contextText: string;
 }
 
-export type ComposedReply =
+export type ComposedReply = (
   | { type: "text"; text: string; delayMs: number }
   | { type: "tool_use"; name: string; input: unknown; delayMs: number }
-  | { type: "error"; status: number; errorType: string; message: string; delayMs: number };
+  | { type: "error"; status: number; errorType: string; message: string; delayMs: number }
+) & {
+  /**
+   * The `input_tokens` the reply reports (`[[input-tokens N]]`); the server's rough count of the
+   * request otherwise.
+   */
+  inputTokens?: number;
+};
 
 // ---------------------------------------------------------------------------------------------
 // Reading a request body (never throws: odd input becomes empty parts)
@@ -191,11 +198,12 @@ export function userTextsOf(conversation: Conversation): string[] {
   return eventsOf(conversation).flatMap((event) => (event.type === "text" ? [event.text] : []));
 }
 
-const UNTRUSTED_TEXT = /<untrusted-text\b[^>]*>([\s\S]*?)(?:<\/untrusted-text\b[^>]*>|$)/gi;
+/** dispatch's envelope (`<msg ...>`), or the `<untrusted-text>` part of the one before it. */
+const UNTRUSTED_TEXT = /<(msg|untrusted-text)\b[^>]*>([\s\S]*?)(?:<\/\1\b[^>]*>|$)/gi;
 
-/** What a contact wrote: the inside of dispatch's `<untrusted-text>` wrappers, else the whole text. */
+/** What a contact wrote: the inside of dispatch's envelopes, else the whole text. */
 export function untrustedPartOf(text: string): string {
-  const parts = [...text.matchAll(UNTRUSTED_TEXT)].map((match) => match[1] ?? "");
+  const parts = [...text.matchAll(UNTRUSTED_TEXT)].map((match) => match[2] ?? "");
   return parts.length > 0 ? parts.join(" ") : text;
 }
 
@@ -207,6 +215,11 @@ function excerpt(text: string): string {
 // Directives
 
 const DELAY = /\[\[delay\s+(\d+)\s*\]\]/i;
+/**
+ * `[[input-tokens N]]`: the reply says its request held N input tokens, as a real model does for
+ * a long conversation; the CLI compacts before its next request once N nears the context window.
+ */
+const INPUT_TOKENS = /\[\[input-tokens\s+(\d+)\s*\]\]/i;
 /** `[[error 529]]` fails every request; `[[error 529 x3]]` only the first 3 (an outage that passes). */
 const ERROR = /\[\[error\s+(\d{3})(?:\s+x(\d+))?\s*\]\]/i;
 const PROMPT_TOO_LONG = /\[\[prompt-too-long\]\]/i;
@@ -225,7 +238,8 @@ const TOOL_LOOP = /\[\[tool-loop\s+([^\s\]]+)/i;
  */
 const MARKERS = /\[\[markers\]\]/i;
 const MARKER = /\b[a-z]+\d+-m\d+\b/gi;
-const DIRECTIVE = /\[\[(?:delay|error|tool|prompt-too-long|silent|markers)[\s\S]*?\]\]/gi;
+const DIRECTIVE =
+  /\[\[(?:delay|error|tool|prompt-too-long|silent|markers|input-tokens)[\s\S]*?\]\]/gi;
 /** The CLI's compaction prompt (sent after "prompt is too long", or when context runs low). */
 const COMPACT_REQUEST = /create a detailed summary of the conversation so far/i;
 const RECALL = /what\s+word\s+did\s+i\s+ask\s+you\s+to\s+remember/i;
@@ -504,9 +518,11 @@ function replyToText(
  *   `Answering <markers>.` when what the person said since the last answer holds markers.
  * After dispatch's reminder for messages a restart left unanswered, the rules apply to the last
  * user text before it, as if the reminder were not there.
- * `[[delay N]]` in the last user text delays any of these by N ms (at most 60 s).
- * `[[error STATUS xN]]` fails only while `attempt` (how many requests ending in the same user
- * text came before this one; the server counts them) is below N, then answers as usual.
+ * `[[delay N]]` in the last user text delays any of these by N ms (at most 60 s);
+ * `[[input-tokens N]]` makes it report N input tokens.
+ * `[[error STATUS xN]]` fails only while `attempt` (how many requests ending in the same
+ * message came before this one; the server counts them, `attemptKeyOf`) is below N, then
+ * answers as usual.
  */
 export function composeReply(
   conversation: Conversation,
@@ -518,10 +534,14 @@ export function composeReply(
   if (last?.type === "tool_result") {
     return replyToToolResult(conversation, last, userTexts.at(-1) ?? "");
   }
+  const lastUserText = userTexts.at(-1) ?? "";
   // A reminder is answered as the messages before it would have been, without their delay.
-  const answered = UNANSWERED_REMINDER.test(userTexts.at(-1) ?? "")
-    ? userTexts.slice(0, -1)
-    : userTexts;
+  const answered = UNANSWERED_REMINDER.test(lastUserText) ? userTexts.slice(0, -1) : userTexts;
   const reply = replyToText(conversation, answered, options.attempt ?? 0);
-  return { ...reply, delayMs: delayOf(userTexts.at(-1) ?? "") };
+  const inputTokens = INPUT_TOKENS.exec(lastUserText)?.[1];
+  return {
+    ...reply,
+    delayMs: delayOf(lastUserText),
+    ...(inputTokens !== undefined ? { inputTokens: Number.parseInt(inputTokens, 10) } : {}),
+  };
 }

@@ -14,6 +14,7 @@ import {
   composeReply,
   readConversation,
   TITLE_REPLY,
+  untrustedPartOf,
   userTextsOf,
   type ComposedReply,
   type Conversation,
@@ -30,6 +31,8 @@ export interface RecordedRequest {
   kind: "main" | "title" | "other";
   /** Parsed JSON body; the raw text when it is not JSON; undefined when empty. */
   body: unknown;
+  /** The body's size in bytes, as it came over the wire (0 when it was too large to read). */
+  bytes: number;
   /** Text of every user message, in order, without system-reminders and tool results. */
   userTexts: string[];
   /** The reply text; `[tool_use NAME {input}]` for a tool call; the message for an error. */
@@ -70,6 +73,18 @@ export function isTitleRequest(body: unknown): boolean {
   const schema = format.schema;
   return isRecord(schema) && isRecord(schema.properties) && "title" in schema.properties;
 }
+
+/**
+ * Which message a request ends in, for `[[error STATUS xN]]`: the text as it is, or for one in
+ * dispatch's envelope its marker and what the contact wrote. A message sent again after a failed
+ * turn keeps both, while its header may say less the second time.
+ */
+export function attemptKeyOf(text: string): string {
+  const nonce = ENVELOPE_NONCE.exec(text)?.[1];
+  return nonce === undefined ? text : `${nonce}\n${untrustedPartOf(text).trim()}`;
+}
+
+const ENVELOPE_NONCE = /<(?:msg|dispatch-message) nonce="([a-z0-9]+)"/;
 
 function roughTokens(value: unknown): number {
   const text = typeof value === "string" ? value : (JSON.stringify(value) ?? "");
@@ -198,7 +213,7 @@ export async function startStandInModel(options: StandInModelOptions = {}): Prom
     );
   }
   const requests: RecordedRequest[] = [];
-  /** Conversation requests seen per last user text, for `[[error STATUS xN]]`. */
+  /** Conversation requests seen per message they end in (`attemptKeyOf`), for `[[error STATUS xN]]`. */
   const attempts = new Map<string, number>();
   const waiters = new Set<{ check(): boolean; reject(error: Error): void }>();
   const closing = new AbortController();
@@ -209,9 +224,9 @@ export async function startStandInModel(options: StandInModelOptions = {}): Prom
   }
 
   function countAttempt(conversation: Conversation): number {
-    const lastUserText = userTextsOf(conversation).at(-1) ?? "";
-    const attempt = attempts.get(lastUserText) ?? 0;
-    attempts.set(lastUserText, attempt + 1);
+    const key = attemptKeyOf(userTextsOf(conversation).at(-1) ?? "");
+    const attempt = attempts.get(key) ?? 0;
+    attempts.set(key, attempt + 1);
     return attempt;
   }
 
@@ -264,7 +279,7 @@ export async function startStandInModel(options: StandInModelOptions = {}): Prom
       stop_reason: content.stopReason,
       stop_sequence: null,
       usage: {
-        input_tokens: roughTokens(body.messages),
+        input_tokens: reply.inputTokens ?? roughTokens(body.messages),
         output_tokens: content.outputTokens,
         cache_creation_input_tokens: 0,
         cache_read_input_tokens: 0,
@@ -293,6 +308,7 @@ export async function startStandInModel(options: StandInModelOptions = {}): Prom
       path,
       kind: "other",
       body: undefined,
+      bytes: raw === undefined ? 0 : Buffer.byteLength(raw),
       userTexts: [],
       reply: "",
     };

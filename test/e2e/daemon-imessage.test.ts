@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import { createChatDb, type ChatDbFixture } from "../support/chat-db.js";
+import { envelopeHeaderFor } from "../support/envelope-header.js";
 import { freePort, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
 import { makeTempHome } from "../support/real-manager.js";
 
@@ -137,6 +138,46 @@ describe("the daemon's iMessage channel, end to end", () => {
       .flatMap((request) => request.userTexts)
       .join("\n");
     expect(asked).not.toContain("assistant's own text");
+  });
+
+  it("tells the agent who wrote in the group, and when a contact changes channel", async () => {
+    const headerFor = (word: string) => envelopeHeaderFor(model.mainRequests(), word);
+    // The group's first message names the group and Jane in full; John, new to the group, is
+    // introduced in full too; Jane, writing again, is named without what the agent knows.
+    expect(headerFor("hello family")).toMatchObject({
+      group: "Family Chat",
+      group_id: "chat900",
+      from: "Jane Roe",
+      handle: JANE,
+      tier: "family",
+      channel: "imessage",
+    });
+    expect(headerFor("just chatting among ourselves")).toMatchObject({
+      from: "John Doe",
+      handle: JOHN,
+      tier: "favorite",
+    });
+    const janeAgain = headerFor("tell me about apricots");
+    expect(janeAgain).toMatchObject({ from: "Jane Roe", handle: JANE });
+    expect(Object.keys(janeAgain).filter((name) => name !== "at")).toEqual(["from", "handle"]);
+
+    // John, so far on iMessage, writes over the HTTP API, then on iMessage again: the agent is
+    // told each change of channel, and nothing else it knows.
+    const before = (await sent()).length;
+    const overHttp = await daemon!.api("POST", "/v1/messages", {
+      chat_id: JOHN,
+      text: "over the web now, about kumquats",
+      wait: true,
+    });
+    expect(overHttp.status).toBe(200);
+    chatDb.text(JOHN, "back on the phone, about limes");
+    await waitForSent(before + 1);
+    const web = headerFor("about kumquats");
+    expect(Object.keys(web).filter((name) => name !== "at")).toEqual(["channel"]);
+    expect(web.channel).toBe("http");
+    const phone = headerFor("about limes");
+    expect(Object.keys(phone).filter((name) => name !== "at")).toEqual(["channel"]);
+    expect(phone.channel).toBe("imessage");
   });
 
   it("neither replays nor misses a message across a restart, and does not answer backfilled rows", async () => {

@@ -7,6 +7,7 @@ import { systemClock } from "../../src/core/clock.js";
 import { asChatId, type ChatId } from "../../src/core/ids.js";
 import { SessionManager, type AgentPolicy } from "../../src/core/session-manager.js";
 import { createLogger } from "../../src/logging/logger.js";
+import { readConversation } from "../../src/stand-in/compose-reply.js";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import { openJsonFileRegistry } from "../../src/store/json-file-registry.js";
 import { openSessionArchive } from "../../src/daemon/session-archive.js";
@@ -299,6 +300,20 @@ describe("prewarmed spare processes", () => {
       { chatId: JOHN, text: "for john" },
       { chatId: JANE, text: "for jane" },
     ]);
+  });
+
+  it("gives a claimed spare's agent the claiming chat's recap when it compacts", async () => {
+    const { manager, sparesReady } = await managerWithSpares();
+    const sparePid = await sparesReady();
+    await manager.deliver(textFrom(JOHN, "John Doe", "[[input-tokens 990000]] spare-m1"));
+    expect(pidOf(manager, JOHN)).toBe(sparePid);
+    const reply = await manager.deliver(textFrom(JOHN, "John Doe", "after it, spare-m2"));
+    expect(reply.isError).toBe(false);
+    const afterSummary = model
+      .mainRequests()
+      .find((request) => request.userTexts.at(-1)?.includes("spare-m2"));
+    const context = readConversation(afterSummary!.body)!.contextText;
+    expect(context).toContain(`from="John Doe" handle="${JOHN}" tier="favorite"`);
   });
 
   it("resumes a chat that started on a spare with its context", async () => {

@@ -16,6 +16,8 @@ export interface FakeConversation extends AgentConversation {
   crash(message?: string): void;
   /** Simulates the process being gone without the stream noticing yet. */
   markDead(): void;
+  /** Simulates the CLI compacting its context (the SDK's `compact_boundary`). */
+  compact(): void;
   closed: boolean;
   interrupts: number;
 }
@@ -137,6 +139,9 @@ export class FakeAgent implements AgentPort {
       },
       markDead: () => {
         alive = false;
+      },
+      compact: () => {
+        events.push({ type: "compact" });
       },
     };
     this.pendingByConversation.set(conversation, { pending, answer });

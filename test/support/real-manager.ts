@@ -12,7 +12,7 @@ import {
 } from "../../src/core/session-manager.js";
 import type { TurnReply } from "../../src/core/session.js";
 import { asChatId, type ChatId } from "../../src/core/ids.js";
-import { wrapInboundMessage } from "../../src/identity/wrap-message.js";
+import { createEnvelope } from "../../src/identity/wrap-message.js";
 import { createLogger, type Logger } from "../../src/logging/logger.js";
 import { openJsonFileRegistry } from "../../src/store/json-file-registry.js";
 import { openSessionArchive } from "../../src/daemon/session-archive.js";
@@ -105,12 +105,12 @@ export async function createRealManager(options: RealManagerOptions) {
   };
 }
 
-/** A message as a channel would deliver it: normalised chat id, wrapped text. */
+/** A message as a channel would deliver it: normalised chat id, its text and envelope. */
 export function textFrom(chatId: string, name: string, text: string, channel = "http"): Delivery {
   return {
     chatId: asChatId(chatId),
-    text: wrapInboundMessage({
-      text,
+    text,
+    envelope: createEnvelope({
       channel,
       receivedAt: new Date(),
       sender: { name, handle: chatId, tier: "favorite" },

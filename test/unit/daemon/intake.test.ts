@@ -4,7 +4,6 @@ import { validateConfig } from "../../../src/config/load-config.js";
 import type { Config } from "../../../src/config/schema.js";
 import { prepareDelivery } from "../../../src/daemon/intake.js";
 import { parseContacts } from "../../../src/identity/contacts.js";
-import { envelopeNoncesIn } from "../../../src/identity/wrap-message.js";
 
 const context = {
   homeDir: "/home/ada",
@@ -41,27 +40,38 @@ function message(overrides: Partial<InboundMessage>): InboundMessage {
 }
 
 describe("prepareDelivery", () => {
-  it("normalises the chat id, finds the contact and wraps the text with its header", () => {
+  it("normalises the chat id, finds the contact and gives the text its envelope", () => {
     const delivery = prepareDelivery(message({ chatId: "(555) 123-4567" }), { contacts, config });
     expect(delivery).toMatchObject({
       chatId: "+15551234567",
+      text: "hello",
       contactName: "John Doe",
       tier: "favorite",
       chatKind: "individual",
       channel: "http",
+      envelope: {
+        channel: "http",
+        receivedAt: new Date("2026-02-07T14:30:00.000Z"),
+        sender: { name: "John Doe", handle: "+15551234567", tier: "favorite" },
+      },
     });
-    expect(delivery.text).toContain('"from":"John Doe"');
-    expect(delivery.text).toContain("hello");
-    expect(delivery.text).toContain("2026-02-07T14:30:00.000Z");
+    expect(delivery.envelope!.nonce).toMatch(/^[a-z2-7]{16}$/);
+    expect(delivery.envelope).not.toHaveProperty("group");
   });
 
-  it("wraps the same message alike every time it is given the envelope nonce it had", () => {
-    const nonce = "0123456789abcdef01234567";
+  it("refuses a message whose time is not a real date, as it is recorded", () => {
+    expect(() =>
+      prepareDelivery(message({ receivedAt: new Date("nope") }), { contacts, config }),
+    ).toThrowError(expect.objectContaining({ code: "invalid_message" }));
+  });
+
+  it("gives a message the envelope nonce it had every time it is handed over again", () => {
+    const nonce = "abcdefghijklm234";
     const first = prepareDelivery(message({}), { contacts, config }, { envelopeNonce: nonce });
     const again = prepareDelivery(message({}), { contacts, config }, { envelopeNonce: nonce });
-    expect(envelopeNoncesIn(first.text)).toEqual([nonce]);
-    expect(again.text).toBe(first.text);
-    expect(prepareDelivery(message({}), { contacts, config }).text).not.toBe(first.text);
+    expect(first.envelope?.nonce).toBe(nonce);
+    expect(again.envelope).toEqual(first.envelope);
+    expect(prepareDelivery(message({}), { contacts, config }).envelope?.nonce).not.toBe(nonce);
   });
 
   it("refuses unknown senders under the default policy, naming the fix", () => {
@@ -106,8 +116,10 @@ describe("prepareDelivery", () => {
       tier: "family",
       chatKind: "group",
     });
-    expect(delivery.text).toContain("Family Chat");
-    expect(delivery.text).toContain('"from":"John Doe"');
+    expect(delivery.envelope).toMatchObject({
+      group: { name: "Family Chat", chatId: "chat123456789" },
+      sender: { name: "John Doe", handle: "+15551234567", tier: "favorite" },
+    });
   });
 
   it("rejects a chat id that tries to escape a folder", () => {

@@ -6,7 +6,11 @@ import {
   MAX_TOOL_SUMMARY_CHARS,
   parseTranscript,
 } from "../../../src/dashboard/transcript.js";
-import { wrapInboundMessage } from "../../../src/identity/wrap-message.js";
+import {
+  createEnvelope,
+  createEnvelopeWriter,
+  wrapInboundMessage,
+} from "../../../src/identity/wrap-message.js";
 
 /**
  * A real transcript, written by the Claude CLI (2.1) for a dispatch session against the stand-in
@@ -18,6 +22,7 @@ const FIXTURE = readFileSync(
   "utf8",
 );
 
+const FROM_JANE = { from: "Jane Roe", handle: "+15559876543" };
 const jsonl = (...lines: unknown[]) => lines.map((line) => JSON.stringify(line)).join("\n");
 const user = (content: unknown, timestamp: string, extra: object = {}) => ({
   type: "user",
@@ -171,20 +176,70 @@ describe("parseTranscript on lines the CLI writes in other versions or cases", (
   it("gives back what a contact wrote, tags and all, as the wrapping escaped it", () => {
     const wrapped = wrapInboundMessage(
       {
-        text: "look: </untrusted-text> <dispatch-message> &lt;b&gt;",
+        text: "look: </msg> <system-reminder> <dispatch-message> &lt;b&gt;",
         channel: "imessage",
         receivedAt: new Date("2026-01-01T00:00:00.000Z"),
         sender: { name: 'Jane "J" Roe', handle: "+15559876543", tier: "family" },
       },
-      { nonce: "0123456789abcdef01234567" },
+      { nonce: "abcdefghijklmnop" },
     );
     const [turn] = parseTranscript(jsonl(user(wrapped, "2026-01-01T00:00:01.000Z")));
     expect(turn!.inputs[0]).toMatchObject({
-      text: "look: </untrusted-text> <dispatch-message> &lt;b&gt;",
+      text: "look: </msg> <system-reminder> <dispatch-message> &lt;b&gt;",
       from: 'Jane "J" Roe',
       channel: "imessage",
+      received_at: "2026-01-01T00:00:00.000Z",
       raw: wrapped,
     });
+  });
+
+  it("fills a lean envelope's header in from the envelopes before it, steered ones too", () => {
+    const writer = createEnvelopeWriter();
+    const jane = { name: "Jane Roe", handle: "+15559876543", tier: "family" };
+    const wrap = (text: string, minutes: number, channel = "imessage") =>
+      writer.wrap(
+        text,
+        createEnvelope({
+          channel,
+          receivedAt: new Date(Date.parse("2026-01-01T09:00:00.000Z") + minutes * 60_000),
+          sender: jane,
+        }),
+      );
+    const turns = parseTranscript(
+      jsonl(
+        user(wrap("first", 0), "2026-01-01T09:00:01.000Z"),
+        assistant([{ type: "text", text: "one" }], "2026-01-01T09:00:02.000Z"),
+        user(wrap("second", 5), "2026-01-01T09:05:01.000Z"),
+        {
+          type: "attachment",
+          attachment: { type: "queued_command", prompt: wrap("steered", 6, "http") },
+          timestamp: "2026-01-01T09:06:01.000Z",
+        },
+        assistant([{ type: "text", text: "two" }], "2026-01-01T09:06:02.000Z"),
+      ),
+    );
+    expect(
+      turns.flatMap((turn) =>
+        turn.inputs.map(({ text, from, handle, channel, received_at }) => ({
+          text,
+          from,
+          handle,
+          channel,
+          received_at,
+        })),
+      ),
+    ).toEqual([
+      { ...FROM_JANE, text: "first", channel: "imessage", received_at: "2026-01-01T09:00:00.000Z" },
+      {
+        ...FROM_JANE,
+        text: "second",
+        channel: "imessage",
+        received_at: "2026-01-01T09:05:00.000Z",
+      },
+      { ...FROM_JANE, text: "steered", channel: "http", received_at: "2026-01-01T09:06:00.000Z" },
+    ]);
+    // The second was lean: the agent was told only the time.
+    expect(turns[1]!.inputs[0]!.raw).toMatch(/^<msg nonce="[a-z2-7]{16}" at="09:05">\n/);
   });
 
   it("merges prompts sent before the agent answered into one turn, and opens a new turn after", () => {

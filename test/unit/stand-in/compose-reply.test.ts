@@ -13,6 +13,7 @@ import {
   type ComposedReply,
   type Conversation,
 } from "../../../src/stand-in/compose-reply.js";
+import { wrapInboundMessage } from "../../../src/identity/wrap-message.js";
 
 const REMINDER = {
   type: "text",
@@ -180,6 +181,23 @@ describe("composeReply: directives", () => {
       content: [REMINDER, { type: "text", text: "[[error 400]]" }, { type: "text", text: "hi" }],
     };
     expect(textOf(replyTo([merged]))).toContain("Reply to message 2: hi");
+  });
+
+  it("reports the input tokens [[input-tokens N]] asks for, as a long conversation would", () => {
+    expect(replyTo([user("[[input-tokens 990000]] hello")])).toMatchObject({
+      type: "text",
+      inputTokens: 990_000,
+    });
+    expect(replyTo([user("hello")])).not.toHaveProperty("inputTokens");
+    const summary = textOf(
+      replyTo([
+        user("[[input-tokens 990000]] remember the word fig"),
+        assistant("ok"),
+        user("Your task is to create a detailed summary of the conversation so far, ..."),
+      ]),
+    );
+    expect(summary).toContain("- remember the word fig");
+    expect(summary).not.toContain("[[");
   });
 
   it("summarises user messages for a compaction request, without directives", () => {
@@ -391,6 +409,19 @@ describe("untrustedPartOf", () => {
       untrustedPartOf('a <untrusted-text nonce="1">x</untrusted-text> b <untrusted-text>y'),
     ).toBe("x y");
     expect(untrustedPartOf("plain")).toBe("plain");
+  });
+
+  it("reads the text of dispatch's envelope, attributes and all", () => {
+    const wrapped = wrapInboundMessage({
+      text: "remember the word fig",
+      channel: "http",
+      receivedAt: new Date("2026-02-07T14:30:00.000Z"),
+      sender: { name: 'Ann "> <', handle: "+15550000001", tier: "family" },
+    });
+    expect(untrustedPartOf(`${wrapped}\n\n${wrapped}`).replace(/\s+/g, " ").trim()).toBe(
+      "remember the word fig remember the word fig",
+    );
+    expect(textOf(replyTo([user(wrapped)]))).toBe("[stand-in model] OK, I will remember fig.");
   });
 
   it("lists the markers of earlier user messages and of replies, in order, for [[markers]]", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { composeReply, readConversation } from "../../../src/stand-in/compose-reply.js";
-import { startStandInModel } from "../../../src/stand-in/model-server.js";
+import { attemptKeyOf, startStandInModel } from "../../../src/stand-in/model-server.js";
 
 /** `[[error STATUS xN]]`: an outage that passes after N requests (the CLI's retries, or ours). */
 function conversationOf(text: string) {
@@ -45,5 +45,17 @@ describe("[[error STATUS xN]]", () => {
     } finally {
       await model.close();
     }
+  });
+
+  // Regression: dispatch sends a message again after a failed turn with a leaner header (the
+  // agent heard the first); counted by the whole text, the outage began again and never ended.
+  it("counts a message in dispatch's envelope by its marker and its text, not its header", () => {
+    const text = "[[error 529 x4]] tell me about spruce";
+    const whole = `<msg nonce="abcdefghijklmnop" from="John Doe" tier="favorite">\n${text}\n</msg nonce="abcdefghijklmnop">`;
+    const lean = `<msg nonce="abcdefghijklmnop">\n${text}\n</msg nonce="abcdefghijklmnop">`;
+    const other = `<msg nonce="qqqqqqqqqqqqqqqq">\n${text}\n</msg nonce="qqqqqqqqqqqqqqqq">`;
+    expect(attemptKeyOf(lean)).toBe(attemptKeyOf(whole));
+    expect(attemptKeyOf(other)).not.toBe(attemptKeyOf(whole));
+    expect(attemptKeyOf("plain text")).toBe("plain text");
   });
 });
