@@ -23,6 +23,7 @@ import { createLogger, type Logger } from "../logging/logger.js";
 import { startStandInModel, type StandInModel } from "../stand-in/model-server.js";
 import { openJsonFileRegistry } from "../store/json-file-registry.js";
 import { createSessionFolders } from "../store/session-folders.js";
+import { createSqliteActivityStore } from "../store/sqlite-activity-store.js";
 import { openStateDatabase } from "../store/sqlite-database.js";
 import { createSqliteJournal } from "../store/sqlite-journal.js";
 import { createTranscriptStore } from "../store/transcript-store.js";
@@ -146,8 +147,18 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       spareAllowedTools: config.tiers.favorite?.allowedTools ?? [],
     });
     undo.push(() => agent.close());
-    // The dashboard's Health view, fed by the events below; each turn's cost, in the journal.
-    const activity = createActivityFeed({ clock });
+    // The dashboard's Health view, fed by the events below and kept in the state database, so a
+    // restart does not wipe it; each turn's cost, in the journal.
+    const activity = createActivityFeed({
+      clock,
+      store: createSqliteActivityStore({ db: database }),
+      logger,
+    });
+    if (lock.tookOverStale) {
+      activity.daemonRestarted(
+        "dispatch started again after it stopped without shutting down (killed or crashed); messages it had not answered are replayed",
+      );
+    }
     const turnCosts = createTurnCosts({ journal, clock, logger });
     const manager: SessionManager = new SessionManager(
       {

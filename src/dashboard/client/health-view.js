@@ -24,8 +24,8 @@ import { absoluteTime, clockTime, duration, plural, relativeTime, uptime } from 
  *   spares: { configured: number | null, ready: number | null },
  *   hours: Hour[],
  *   latency_buckets: { label: string, up_to_ms: number | null, count: number }[],
- *   recent_errors: { chat_id: string, at: string, code: string, message: string }[],
- *   recent_restarts: { chat_id: string, at: string, reason: string }[],
+ *   recent_errors: { chat_id: string | null, at: string, code: string, message: string }[],
+ *   recent_restarts: { chat_id: string | null, at: string, reason: string }[],
  * }} Health
  */
 
@@ -336,7 +336,7 @@ export function createHealthView(context) {
                 relativeTime(error.at),
               ),
               " ",
-              h("a", { href: `#/session/${encodeURIComponent(error.chat_id)}` }, error.chat_id),
+              chatLink(error.chat_id),
               " ",
               h("code", {}, error.code),
               h("p", { class: "event-text" }, error.message),
@@ -357,7 +357,7 @@ export function createHealthView(context) {
                 relativeTime(restart.at),
               ),
               " ",
-              h("a", { href: `#/session/${encodeURIComponent(restart.chat_id)}` }, restart.chat_id),
+              chatLink(restart.chat_id),
               h("p", { class: "event-text" }, restart.reason),
             ),
           ),
@@ -384,6 +384,16 @@ export function createHealthView(context) {
       clearTimeout(pending);
     },
   };
+}
+
+/**
+ * The chat an event is about, as a link to its session; the daemon's own events name dispatch.
+ * @param {string | null} chatId
+ */
+function chatLink(chatId) {
+  return chatId === null
+    ? h("strong", {}, "dispatch")
+    : h("a", { href: `#/session/${encodeURIComponent(chatId)}` }, chatId);
 }
 
 /** @param {string} iso */

@@ -36,7 +36,10 @@ const indexesOf = (database: Database, table: string): string[] =>
     .pluck()
     .all(table);
 
-/** A journal at schema version 2, with transcripts in it: version 3's schema less its index. */
+/**
+ * A journal at schema version 2, with transcripts in it: today's schema less what versions 3
+ * (an index) and 4 (the activity table) added.
+ */
 async function versionTwoJournal(): Promise<void> {
   const old = openStateDatabase({ path, logger: createMemoryLogger() });
   const transcripts = createTranscriptStore({ db: old });
@@ -46,22 +49,24 @@ async function versionTwoJournal(): Promise<void> {
   ]);
   await transcripts.append(JOHN_MOVED, [{ type: "user", uuid: "u1" }]);
   await transcripts.append(JANE, [{ type: "user", uuid: "u9" }]);
-  old.exec("DROP INDEX transcript_keys_session");
+  old.exec("DROP INDEX transcript_keys_session; DROP TABLE activity");
   old.pragma("user_version = 2");
   old.close();
 }
 
 describe("schema migration 2 -> 3", () => {
   it("indexes transcript_keys by session id, and keeps every transcript", async () => {
-    expect(SCHEMA_VERSION).toBe(3);
     await versionTwoJournal();
     const logger = createMemoryLogger();
     db = openStateDatabase({ path, logger });
 
-    expect(db.pragma("user_version", { simple: true })).toBe(3);
+    expect(db.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION);
     expect(indexesOf(db, "transcript_keys")).toEqual(["transcript_keys_session"]);
     expect(logger.records).toContainEqual(
-      expect.objectContaining({ message: "journal-migrate", fields: { path, from: 2, to: 3 } }),
+      expect.objectContaining({
+        message: "journal-migrate",
+        fields: { path, from: 2, to: SCHEMA_VERSION },
+      }),
     );
     const transcripts = createTranscriptStore({ db });
     expect(await transcripts.load(JOHN)).toEqual([
@@ -86,12 +91,31 @@ describe("schema migration 2 -> 3", () => {
     );
   });
 
-  it("is not run twice: a reopened version 3 journal is left as it was", () => {
+  it("is not run twice: a reopened journal is left as it was", () => {
     db = openStateDatabase({ path, logger: createMemoryLogger() });
     db.close();
     const logger = createMemoryLogger();
     db = openStateDatabase({ path, logger });
     expect(logger.records.map((record) => record.message)).not.toContain("journal-migrate");
     expect(indexesOf(db, "transcript_keys")).toEqual(["transcript_keys_session"]);
+  });
+});
+
+describe("schema migration 3 -> 4", () => {
+  it("adds the activity table, indexed by time, and keeps what was there", async () => {
+    expect(SCHEMA_VERSION).toBe(4);
+    const old = openStateDatabase({ path, logger: createMemoryLogger() });
+    await createTranscriptStore({ db: old }).append(JOHN, [{ type: "user", uuid: "u1" }]);
+    old.exec("DROP TABLE activity");
+    old.pragma("user_version = 3");
+    old.close();
+
+    const logger = createMemoryLogger();
+    db = openStateDatabase({ path, logger });
+    expect(logger.records).toContainEqual(
+      expect.objectContaining({ message: "journal-migrate", fields: { path, from: 3, to: 4 } }),
+    );
+    expect(indexesOf(db, "activity")).toEqual(["activity_at"]);
+    expect(await createTranscriptStore({ db }).load(JOHN)).toEqual([{ type: "user", uuid: "u1" }]);
   });
 });
