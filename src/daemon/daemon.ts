@@ -247,6 +247,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         transcriptsDir: config.transcriptsDir,
         claudeDir: claudeConfigDir(agentEnv, homeDir),
         transcriptMirror: transcripts,
+        demo: options.demo,
         spareProcesses: config.spareProcesses,
         sparesReady: () => agent.sparesReady,
         logger,

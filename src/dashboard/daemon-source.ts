@@ -55,6 +55,8 @@ export interface DaemonDashboardSourceDeps {
   transcriptMirror?: { recentEntries(sessionId: string, limit: number): unknown[] };
   logger: Logger;
   clock?: Clock;
+  /** Whether the daemon runs against the stand-in model (`--demo`). Default false. */
+  demo?: boolean;
   /** `spareProcesses` from config, shown on the Health view. */
   spareProcesses?: number;
   /** Spare processes parked and ready now (the agent's `sparesReady`). */
@@ -197,6 +199,7 @@ export function createDaemonDashboardSource(
   };
 
   return {
+    about: () => ({ version: dispatcher.health().version, demo: deps.demo ?? false }),
     listSessions,
     getSession,
 

@@ -102,6 +102,8 @@ export function createDashboardRoutes(deps: DashboardRoutesDeps): Hono {
     await next();
   });
 
+  app.get("/v1/dashboard/about", (c) => c.json(source.about()));
+
   app.get("/v1/dashboard/sessions", (c) => c.json(source.listSessions()));
 
   app.get("/v1/dashboard/sessions/:chat_id", async (c) => {

@@ -27,6 +27,7 @@ import { createSessionsView } from "./sessions-view.js";
  * @typedef {{
  *   sessions(): Session[],
  *   loaded(): boolean,
+ *   demo(): boolean,
  *   announce(text: string): void,
  *   notify(text: string): void,
  *   alert(text: string): void,
@@ -49,6 +50,7 @@ const notice = byId("notice", HTMLElement);
 /** @type {ReturnType<typeof setTimeout> | undefined} */
 let noticeTimer;
 const confirmDialog = byId("confirm", HTMLDialogElement);
+const demoBanner = byId("demo-banner", HTMLElement);
 
 /** @type {Session[]} */
 let sessions = [];
@@ -58,11 +60,15 @@ let loaded = false;
 let view;
 /** @type {{ close(): void } | undefined} */
 let stream;
+/** What the daemon said about itself when the page signed in. */
+/** @type {{ version: string, demo: boolean } | undefined} */
+let about;
 
 /** @type {Context} */
 const context = {
   sessions: () => sessions,
   loaded: () => loaded,
+  demo: () => about?.demo === true,
   announce(text) {
     // Cleared first, so the same words said twice are announced twice.
     announcer.textContent = "";
@@ -108,6 +114,8 @@ function signOut(message = "") {
   viewRoot.textContent = "";
   sessions = [];
   loaded = false;
+  about = undefined;
+  demoBanner.hidden = true;
   nav.hidden = true;
   connection.hidden = true;
   signOutButton.hidden = true;
@@ -117,13 +125,28 @@ function signOut(message = "") {
   tokenInput.focus();
 }
 
-/** @param {boolean} moveFocus whether focus goes to the view (after signing in, not on reload) */
-function signedIn(moveFocus) {
+/**
+ * Shows the views once the daemon has said what it is (demo mode marks every cost).
+ * @param {boolean} moveFocus whether focus goes to the view (after signing in, not on reload)
+ */
+async function signedIn(moveFocus) {
   loginSection.hidden = true;
   loginError.textContent = "";
   nav.hidden = false;
   connection.hidden = false;
   signOutButton.hidden = false;
+  try {
+    about = await request("GET", "/v1/dashboard/about");
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      signOut("The token is no longer accepted; sign in again.");
+      return;
+    }
+    // Not fatal: the views work without it; the stream below says whether the daemon is there.
+    about = undefined;
+  }
+  if (!getToken()) return; // signed out meanwhile
+  demoBanner.hidden = !context.demo();
   stream = openEventStream({
     onSessions(list) {
       sessions = list;
@@ -183,7 +206,7 @@ loginForm.addEventListener("submit", (event) => {
       tokenInput.value = "";
       sessions = list;
       loaded = true;
-      signedIn(true);
+      void signedIn(true);
     },
     (error) => {
       loginError.textContent =
@@ -200,5 +223,5 @@ loginForm.addEventListener("submit", (event) => {
 signOutButton.addEventListener("click", () => signOut());
 window.addEventListener("hashchange", () => route());
 
-if (getToken()) signedIn(false);
+if (getToken()) void signedIn(false);
 else signOut();

@@ -61,6 +61,10 @@ export function cost(usd) {
   return `$${usd.toFixed(2)}`;
 }
 
+/** Said of every cost in demo mode. */
+export const STAND_IN_COST_NOTE =
+  "Demo mode: the stand-in model's made-up usage, priced by the CLI. Not a real cost.";
+
 /**
  * What a chat has cost so far: "+" marks turns of unknown cost left out of the sum.
  * @param {{ cost_so_far_usd: number | null, cost_unknown_turns: number }} session

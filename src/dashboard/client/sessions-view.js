@@ -7,7 +7,15 @@
  */
 import { actionLabel, displayName, runAction } from "./actions.js";
 import { h, setText } from "./dom.js";
-import { absoluteTime, bytes, costSoFar, costSoFarNote, plural, relativeTime } from "./format.js";
+import {
+  absoluteTime,
+  bytes,
+  costSoFar,
+  costSoFarNote,
+  plural,
+  relativeTime,
+  STAND_IN_COST_NOTE,
+} from "./format.js";
 
 /**
  * @typedef {import("./app.js").Context} Context
@@ -199,9 +207,20 @@ export function createSessionsView(context) {
         "data-label": column.label,
         "data-key": column.key,
       });
-      const content = column.key === "state" ? h("span", { class: "state" }) : cell;
+      const content =
+        column.key === "state"
+          ? h("span", { class: "state" })
+          : column.key === "cost"
+            ? h("span", { class: "value" })
+            : cell;
       if (content !== cell) cell.append(content);
       cells.set(column.key, content);
+      if (column.key === "cost") {
+        // Demo mode says under each cost whose it is.
+        const note = h("span", { class: "sub", hidden: true }, "stand-in");
+        cell.append(note);
+        cells.set("cost-note", note);
+      }
       return cell;
     });
     const actions = /** @type {const} */ (["restart", "stop", "forget"]).map((action) =>
@@ -254,7 +273,10 @@ export function createSessionsView(context) {
     const last = cells.get("last_message_time");
     if (last) last.title = absoluteTime(session.last_message_time);
     const costCell = cells.get("cost");
-    if (costCell) costCell.title = costSoFarNote(session);
+    const demo = context.demo();
+    if (costCell) costCell.title = demo ? STAND_IN_COST_NOTE : costSoFarNote(session);
+    const costNote = cells.get("cost-note");
+    if (costNote) costNote.hidden = !demo;
     for (const hidden of row.querySelectorAll("[data-name]")) {
       setText(hidden, ` ${displayName(session)}`);
     }

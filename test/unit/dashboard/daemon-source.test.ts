@@ -33,7 +33,7 @@ function set(chatId: string, view: Partial<SessionView>): void {
 }
 
 function open(
-  options: { costs?: CostsLike; sparesReady?: () => number } = {},
+  options: { costs?: CostsLike; sparesReady?: () => number; demo?: boolean } = {},
 ): DaemonDashboardSource {
   source = createDaemonDashboardSource({
     dispatcher: control,
@@ -65,6 +65,12 @@ afterEach(async () => {
 });
 
 describe("createDaemonDashboardSource", () => {
+  it("says whether the daemon runs in demo mode, and its version", () => {
+    expect(open().about()).toEqual({ version: control.health().version, demo: false });
+    source!.close();
+    expect(open({ demo: true }).about()).toMatchObject({ demo: true });
+  });
+
   it("tells subscribers the full list when a look finds a change, and only then", () => {
     const dashboard = open();
     const seen: DashboardSession[][] = [];

@@ -180,6 +180,17 @@ describe("the dashboard API", () => {
     );
   });
 
+  it("says whether the daemon runs in demo mode", async () => {
+    expect(await (await app.request("/v1/dashboard/about", { headers: AUTH })).json()).toEqual({
+      version: "0.1.0-test",
+      demo: false,
+    });
+    source.demo = true;
+    const response = await app.request("/v1/dashboard/about", { headers: AUTH });
+    expect(await response.json()).toMatchObject({ demo: true });
+    expect((await app.request("/v1/dashboard/about")).status).toBe(401);
+  });
+
   it("serves the health snapshot", async () => {
     const response = await app.request("/v1/dashboard/health", { headers: AUTH });
     expect(response.status).toBe(200);
