@@ -99,6 +99,42 @@ async function screenshot(name: string): Promise<void> {
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
 }
 
+/** How far the page scrolls sideways: 0 or less when it fits. */
+function sidewaysOverflow(): Promise<number> {
+  return page.evaluate<number>(
+    "document.documentElement.scrollWidth - document.documentElement.clientWidth",
+  );
+}
+
+/**
+ * Shown elements whose content is cut off or scrolls sideways inside them (an ellipsis, hidden
+ * overflow, a scroll bar), each named by its tag, class and text.
+ */
+function clippedElements(): Promise<string[]> {
+  return page.evaluate<string[]>(`(() => {
+    const found = [];
+    for (const element of document.querySelectorAll("header *, main *, .demo-banner")) {
+      if (element.closest(".visually-hidden, [hidden], svg")) continue;
+      if (element.getClientRects().length === 0) continue;
+      // Kept for screen readers only (a 1 px clipped box, like the phone layout's table head).
+      let forReaders = false;
+      for (let box = element; box && !forReaders; box = box.parentElement) {
+        const rect = box.getBoundingClientRect();
+        forReaders = rect.width <= 1 && rect.height <= 1;
+      }
+      if (forReaders) continue;
+      const style = getComputedStyle(element);
+      const cuts = ["hidden", "clip", "auto", "scroll"].includes(style.overflowX);
+      if (!cuts && style.textOverflow !== "ellipsis") continue;
+      if (element.scrollWidth > element.clientWidth + 1) {
+        found.push(element.tagName.toLowerCase() + "." + element.className + ": " +
+          (element.textContent || "").trim().slice(0, 60));
+      }
+    }
+    return found;
+  })()`);
+}
+
 /** Answers the confirmation dialog, checking it names what it is about. */
 async function confirm(expectedTitle: RegExp, answer: "Escape" | RegExp): Promise<void> {
   const dialog = page.getByRole("dialog");
@@ -254,12 +290,17 @@ describe("the dashboard in a browser", () => {
     await row(JOHN).getByRole("button", { name: "Stop John Doe" }).click();
     await confirm(/Stop this session/, /^Stop$/);
     await poll(() => state.textContent()).toBe("stopped");
+    // Actions match the state: nothing to stop now, and Start rather than Restart.
+    const buttons = async () =>
+      (await row(JOHN).getByRole("button").allTextContents()).map((text) => text.trim());
+    await poll(buttons).toEqual(["Start John Doe", "Forget John Doe"]);
 
-    await row(JOHN).getByRole("button", { name: "Restart John Doe" }).click();
-    await confirm(/Restart this session/, /^Restart$/);
+    await row(JOHN).getByRole("button", { name: "Start John Doe" }).click();
+    await confirm(/Start this session/, /^Start$/);
     await poll(() => state.textContent()).toMatch(/^(starting|idle)$/);
+    await poll(buttons).toEqual(["Restart John Doe", "Stop John Doe", "Forget John Doe"]);
     await poll(() => row(JOHN).locator('[data-key="restarts"]').textContent()).toBe("1");
-    await poll(() => page.locator("#notice").textContent()).toBe("John Doe: session restarted.");
+    await poll(() => page.locator("#notice").textContent()).toBe("John Doe: session started.");
     // The restart went to the daemon: the API says so too.
     const session = await daemon!.api("GET", `/v1/sessions/${encodeURIComponent(JOHN)}`);
     expect(session.json).toMatchObject({ restarts: 1 });
@@ -300,6 +341,19 @@ describe("the dashboard in a browser", () => {
     await poll(() => lastRestart.textContent()).toContain(JOHN);
     expect(await lastRestart.textContent()).toContain("requested from the dashboard");
     // The spare process the agent keeps ready (`spareProcesses` is 1 by default).
+    // Readable axes: each chart names its unit, counts from 0 in round steps, and labels hours,
+    // the first with its day, the last "now".
+    expect(await charts.locator("text.axis-title").allTextContents()).toEqual([
+      "messages per hour",
+      expect.stringMatching(/^reply time, (ms|seconds)$/),
+    ]);
+    for (const chart of [charts.nth(0), charts.nth(1)]) {
+      const ticks = await chart.locator("text.tick").allTextContents();
+      expect(ticks[0]).toBe("0");
+      expect(ticks.at(-1)).toBe("now");
+      expect(ticks.filter((tick) => /^\d{1,2}:00/.test(tick)).length).toBeGreaterThanOrEqual(3);
+      expect(await chart.locator("text.day").first().textContent()).toMatch(/^(today|yesterday)$/);
+    }
     const spares = page.locator(".stat", { hasText: "Spare processes" });
     await poll(() => spares.locator(".stat-value").textContent()).toBe("1 of 1");
     // Messages and reply latency come from the daemon's own events, as they happen.
@@ -330,6 +384,34 @@ describe("the dashboard in a browser", () => {
     );
     await screenshot("sessions-phone");
     await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  it("clips nothing and scrolls nothing sideways, on a phone, a small laptop and a wide screen", async () => {
+    const views = [
+      { hash: "#/sessions", heading: "Sessions" },
+      { hash: `#/session/${encodeURIComponent(JOHN)}`, heading: "John Doe" },
+      { hash: "#/health", heading: "Health" },
+    ];
+    for (const [width, height] of [
+      [375, 812],
+      [1024, 768],
+      [1440, 900],
+    ] as const) {
+      await page.setViewportSize({ width, height });
+      for (const view of views) {
+        await page.evaluate(`location.hash = ${JSON.stringify(view.hash)}`);
+        await page.getByRole("heading", { name: view.heading, level: 1 }).waitFor();
+        if (view.hash === "#/health") await poll(() => page.locator("svg.chart").count()).toBe(2);
+        if (view.hash.startsWith("#/session/"))
+          await poll(() => page.locator("ol.turns > li").count()).toBeGreaterThan(0);
+        await screenshot(`${view.hash.split("/")[1]}-${width}`);
+        const where = `${view.heading} at ${width} px`;
+        expect(await sidewaysOverflow(), where).toBeLessThanOrEqual(0);
+        expect(await clippedElements(), where).toEqual([]);
+      }
+    }
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.getByRole("link", { name: "Sessions", exact: true }).click();
   });
 
   it("forgets a session after confirmation: its row goes, and focus stays in the view", async () => {

@@ -6,7 +6,7 @@
  * (turn by turn, with timing, cost and folded tool calls), and a box to send a message as that
  * chat and read the reply.
  */
-import { actionLabel, displayName, runAction } from "./actions.js";
+import { ACTION_ORDER, actionLabel, actionsFor, displayName, runAction } from "./actions.js";
 import { ApiError, request, sessionPath } from "./api.js";
 import { h, replaceChildren, setText } from "./dom.js";
 import {
@@ -76,13 +76,14 @@ export function createSessionView(context, chatId) {
   );
   const turnsList = h("ol", { class: "turns", "aria-label": "Turns, oldest first" });
 
-  const actionButtons = /** @type {const} */ (["restart", "stop", "forget"]).map((action) =>
+  const actionButtons = ACTION_ORDER.map((action) =>
     h(
       "button",
       {
         type: "button",
         class: action === "forget" ? "danger-outline" : "",
         "data-action": action,
+        hidden: session ? !actionsFor(session).has(action) : action === "start",
         onclick: () => {
           if (!session) return;
           void runAction(context, action, session).then((done) => {
@@ -383,6 +384,12 @@ export function createSessionView(context, chatId) {
 
   function showSession() {
     if (!session) return;
+    const allowed = actionsFor(session);
+    for (const button of actionButtons) {
+      const action = /** @type {import("./actions.js").Action} */ (button.dataset.action);
+      if (!allowed.has(action) && document.activeElement === button) title.focus();
+      button.hidden = !allowed.has(action);
+    }
     setText(title, displayName(session));
     document.title = `${displayName(session)} · dispatch`;
     /** @type {[string, string][]} */

@@ -1,11 +1,11 @@
 // @ts-check
 /// <reference lib="dom" />
-/* global setInterval, clearInterval */
+/* global setInterval, clearInterval, document, HTMLButtonElement */
 /**
  * The Sessions view: one row per chat, live, sortable by clicking a column's header, filtered by
  * a search box. Rows are kept by chat id and updated in place, so focus and scroll stay put.
  */
-import { actionLabel, displayName, runAction } from "./actions.js";
+import { ACTION_ORDER, actionLabel, actionsFor, displayName, runAction } from "./actions.js";
 import { h, setText } from "./dom.js";
 import {
   absoluteTime,
@@ -223,13 +223,14 @@ export function createSessionsView(context) {
       }
       return cell;
     });
-    const actions = /** @type {const} */ (["restart", "stop", "forget"]).map((action) =>
+    const actions = ACTION_ORDER.map((action) =>
       h(
         "button",
         {
           type: "button",
           class: action === "forget" ? "small danger-outline" : "small",
           "data-action": action,
+          hidden: !actionsFor(session).has(action),
           onclick: () => {
             const current = rows.get(session.chat_id)?.session ?? session;
             void runAction(context, action, current).then((done) => {
@@ -279,6 +280,17 @@ export function createSessionsView(context) {
     if (costNote) costNote.hidden = !demo;
     for (const hidden of row.querySelectorAll("[data-name]")) {
       setText(hidden, ` ${displayName(session)}`);
+    }
+    // Offered as the state allows; a button that goes keeps its focus in the row.
+    const allowed = actionsFor(session);
+    for (const button of row.querySelectorAll("button[data-action]")) {
+      if (!(button instanceof HTMLButtonElement)) continue;
+      const action = /** @type {import("./actions.js").Action} */ (button.dataset.action);
+      const hide = !allowed.has(action);
+      if (hide && document.activeElement === button) {
+        row.querySelector("a")?.focus();
+      }
+      button.hidden = hide;
     }
   }
 
