@@ -2,12 +2,15 @@
 /// <reference lib="dom" />
 /* global clearTimeout, HTMLElement, HTMLFormElement, HTMLInputElement, HTMLButtonElement, HTMLDialogElement, setTimeout, location, document, window */
 /**
- * The dashboard page: sign-in, the three views (Sessions, Session, Health) behind hash routes
- * (`#/sessions`, `#/session/<chat id>`, `#/health`), and the live session list every view reads.
+ * The dashboard page: sign-in, the views (Sessions, Session, Contacts, Health, Log) behind hash
+ * routes (`#/sessions`, `#/session/<chat id>`, `#/contacts`, `#/health`, `#/log`), and the live
+ * session list every view reads.
  */
 import { ApiError, clearToken, getToken, openEventStream, request, setToken } from "./api.js";
 import { byId, setText } from "./dom.js";
+import { createContactsView } from "./contacts-view.js";
 import { createHealthView } from "./health-view.js";
+import { createLogView } from "./log-view.js";
 import { createSessionView } from "./session-view.js";
 import { createSessionsView } from "./sessions-view.js";
 
@@ -173,11 +176,16 @@ function route(moveFocus = true) {
     view = createSessionView(context, decodeURIComponent(sessionMatch[1]));
   } else if (hash === "#/health") {
     view = createHealthView(context);
+  } else if (hash === "#/contacts") {
+    view = createContactsView(context);
+  } else if (hash === "#/log") {
+    view = createLogView(context);
   } else {
     view = createSessionsView(context);
   }
   viewRoot.replaceChildren(view.element);
-  const active = sessionMatch ? "sessions" : hash === "#/health" ? "health" : "sessions";
+  const active =
+    ["#/health", "#/contacts", "#/log"].find((name) => name === hash)?.slice(2) ?? "sessions";
   for (const link of nav.querySelectorAll("a")) {
     if (link.dataset.view === active) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
