@@ -266,7 +266,13 @@ export function createDaemonDashboardSource(
 
     async restart(chatId) {
       const view = dispatcher.getSession(chatId);
-      if (view) activity.expectRestart(view.chat_id, "requested from the dashboard");
+      // The page offers a stopped session Start: the same restart, named for what it did.
+      if (view) {
+        activity.expectRestart(
+          view.chat_id,
+          view.state === "stopped" ? "started from the dashboard" : "requested from the dashboard",
+        );
+      }
       try {
         const restarted = await dispatcher.restartSession(chatId);
         return toDashboard(restarted);

@@ -306,7 +306,7 @@ describe("the dashboard in a browser", () => {
     await poll(() => charts.nth(0).locator("rect.bar").count()).toBeGreaterThan(0);
     const lastRestart = page.locator('section[aria-labelledby="restarts-title"] li').first();
     await poll(() => lastRestart.textContent()).toContain(JOHN);
-    expect(await lastRestart.textContent()).toContain("requested from the dashboard");
+    expect(await lastRestart.textContent()).toContain("started from the dashboard");
     // The spare process the agent keeps ready (`spareProcesses` is 1 by default).
     // Readable axes: each chart names its unit, counts from 0 in round steps, and labels hours,
     // the first with its day, the last "now".

@@ -138,6 +138,7 @@ describe("createDaemonDashboardSource", () => {
   });
 
   it("restarts through the dispatcher, records why once, and tells subscribers at once", async () => {
+    set(JOHN, { state: "idle" });
     const dashboard = open();
     const seen: DashboardSession[][] = [];
     dashboard.subscribe((sessions) => seen.push(sessions));
@@ -157,6 +158,15 @@ describe("createDaemonDashboardSource", () => {
         at: new Date(START + 1_000).toISOString(),
         reason: "requested from the dashboard",
       },
+    ]);
+  });
+
+  it("names a restart of a stopped session, the page's Start, as a start", async () => {
+    const dashboard = open();
+    await dashboard.restart(JOHN);
+    activity.sessionEvent({ type: "restart", chatId: asChatId(JOHN), reason: "requested" });
+    expect(dashboard.health().recent_restarts.map((restart) => restart.reason)).toEqual([
+      "started from the dashboard",
     ]);
   });
 
