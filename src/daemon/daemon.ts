@@ -15,17 +15,21 @@ import { systemClock, type Clock } from "../core/clock.js";
 import { describeError } from "../core/errors.js";
 import { SessionManager } from "../core/session-manager.js";
 import { createActivityFeed } from "../dashboard/activity-feed.js";
+import { createDaemonContacts } from "../dashboard/daemon-contacts.js";
 import { createDaemonDashboardSource } from "../dashboard/daemon-source.js";
 import { createDashboardRoutes, withDashboard } from "../dashboard/dashboard-routes.js";
 import { claudeConfigDir } from "../dashboard/transcript-file.js";
 import { loadContacts } from "../identity/contacts.js";
+import { createLogRing } from "../logging/log-ring.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { startStandInModel, type StandInModel } from "../stand-in/model-server.js";
 import { openJsonFileRegistry } from "../store/json-file-registry.js";
 import { createSessionFolders } from "../store/session-folders.js";
+import { createSqliteActivityStore } from "../store/sqlite-activity-store.js";
 import { openStateDatabase } from "../store/sqlite-database.js";
 import { createSqliteJournal } from "../store/sqlite-journal.js";
 import { createTranscriptStore } from "../store/transcript-store.js";
+import { createContactsHolder } from "./contacts-holder.js";
 import { hasClaudeCredentials } from "./credentials.js";
 import { composeHandoff } from "./handoff.js";
 import { ReplySender } from "./reply-sender.js";
@@ -78,8 +82,21 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   });
   const { paths } = loaded;
   const config = options.demo ? answerEveryone(loaded.config) : loaded.config;
+  // The dashboard's Log view reads the daemon's recent lines from here.
+  const logLines = createLogRing();
+  logLines.addSecrets([
+    options.env.ANTHROPIC_API_KEY,
+    options.env.ANTHROPIC_AUTH_TOKEN,
+    options.env.CLAUDE_CODE_OAUTH_TOKEN,
+    options.env.DISPATCH_API_TOKEN,
+  ]);
   const logger =
-    options.logger ?? createLogger({ level: config.logLevel, pretty: process.stdout.isTTY });
+    options.logger ??
+    createLogger({
+      level: config.logLevel,
+      pretty: process.stdout.isTTY,
+      copyTo: logLines.stream,
+    });
   const undo: (() => Promise<void>)[] = [];
   const rollback = async () => {
     for (const step of undo.reverse()) await step().catch(() => undefined);
@@ -99,10 +116,13 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     const releaseLock = () => (transcriptsCaughtUp ? lock.release() : Promise.resolve());
     undo.push(releaseLock);
 
-    const contacts = await loadContacts(paths.contactsFile, {
-      knownTiers: Object.keys(config.tiers),
-      ...(config.defaultRegion ? { defaultRegion: config.defaultRegion } : {}),
-    });
+    // Held so that a change (from the dashboard) applies without a restart.
+    const contacts = createContactsHolder(
+      await loadContacts(paths.contactsFile, {
+        knownTiers: Object.keys(config.tiers),
+        ...(config.defaultRegion ? { defaultRegion: config.defaultRegion } : {}),
+      }),
+    );
     const registry = await openJsonFileRegistry({
       path: paths.registryFile,
       logger,
@@ -126,6 +146,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       options.env.DISPATCH_API_TOKEN,
       { logger },
     );
+    logLines.addSecrets([token]);
 
     let agentEnv = agentChildEnv({ ...options.env, HOME: options.env.HOME ?? homeDir });
     let standIn: StandInModel | undefined;
@@ -176,8 +197,18 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       },
     });
     undo.push(() => agent.close());
-    // The dashboard's Health view, fed by the events below; each turn's cost, in the journal.
-    const activity = createActivityFeed({ clock });
+    // The dashboard's Health view, fed by the events below and kept in the state database, so a
+    // restart does not wipe it; each turn's cost, in the journal.
+    const activity = createActivityFeed({
+      clock,
+      store: createSqliteActivityStore({ db: database }),
+      logger,
+    });
+    if (lock.tookOverStale) {
+      activity.daemonRestarted(
+        "dispatch started again after it stopped without shutting down (killed or crashed); messages it had not answered are replayed",
+      );
+    }
     const turnCosts = createTurnCosts({ journal, clock, logger });
     const manager: SessionManager = new SessionManager(
       {
@@ -271,14 +302,28 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         transcriptsDir: config.transcriptsDir,
         claudeDir: claudeConfigDir(agentEnv, homeDir),
         transcriptMirror: transcripts,
+        demo: options.demo,
         spareProcesses: config.spareProcesses,
         sparesReady: () => agent.sparesReady,
         logger,
       });
       undo.push(() => Promise.resolve(dashboard.close()));
+      const dashboardContacts = createDaemonContacts({
+        path: paths.contactsFile,
+        config,
+        listSessions: () => dispatcher.listSessions(),
+        apply: (book) => contacts.replace(book),
+        logger,
+      });
       server = await startHttpServer({
         app: withDashboard(
-          createDashboardRoutes({ source: dashboard, token, logger }),
+          createDashboardRoutes({
+            source: dashboard,
+            contacts: dashboardContacts,
+            log: logLines,
+            token,
+            logger,
+          }),
           createHttpApi({ control: dispatcher, token, logger }),
         ),
         port: config.port,

@@ -4,15 +4,31 @@
  * failures and quarantines (the session manager). A reply's latency runs from its oldest message's
  * acceptance to the turn's end. Memory is bounded: the activity log keeps counters and recent
  * events; messages waiting for their reply are remembered up to `maxWaiting`, the oldest dropped.
+ *
+ * With a `store`, every event is also written to the state database as it happens, and the log
+ * is filled from it at start: a restart or a crash of the daemon keeps the last day's figures.
+ * A store that fails is logged (once per distinct failure) and never holds up a message.
  */
 import type { Clock } from "../core/clock.js";
+import { describeError } from "../core/errors.js";
 import type { SessionEvent } from "../core/session-manager.js";
-import { createActivityLog, type ActivityLog, type ActivitySnapshot } from "./activity-log.js";
+import type { Logger } from "../logging/logger.js";
+import type { ActivityEvent, ActivityStore } from "../store/activity-store.js";
+import {
+  createActivityLog,
+  HOUR_MS,
+  type ActivityLog,
+  type ActivitySnapshot,
+} from "./activity-log.js";
 
 export interface ActivityFeedDeps {
   clock: Clock;
   /** Where the activity goes; a fresh 24-hour log by default. */
   log?: ActivityLog;
+  /** Where the activity is kept across restarts; read once at creation. */
+  store?: ActivityStore;
+  /** Told when the store fails. */
+  logger?: Logger;
   /** Messages waiting for their reply remembered at most. Default 10,000. */
   maxWaiting?: number;
 }
@@ -35,6 +51,8 @@ export interface ActivityFeed {
    * operator restart, within a minute, is recorded with it.
    */
   expectRestart(chatId: string, reason: string): void;
+  /** The daemon itself started again after it was stopped without shutting down (a crash). */
+  daemonRestarted(reason: string): void;
   snapshot(nowMs: number): ActivitySnapshot;
 }
 
@@ -53,6 +71,64 @@ export function createActivityFeed(deps: ActivityFeedDeps): ActivityFeed {
   /** When each message waiting for its reply was accepted, oldest first (Map keeps order). */
   const acceptedAt = new Map<string, number>();
   const expectedRestarts = new Map<string, { reason: string; atMs: number }>();
+  const { store } = deps;
+  let lastStoreFailure: string | undefined;
+  /** The hour the store was last pruned in: it keeps two windows' worth, pruned hourly. */
+  let prunedHour = Number.NEGATIVE_INFINITY;
+
+  const apply = (event: ActivityEvent) => {
+    switch (event.kind) {
+      case "message":
+        log.recordMessage(event.chatId, event.atMs);
+        return;
+      case "reply":
+        log.recordReply(event.chatId, event.atMs, event.latencyMs);
+        return;
+      case "error":
+        log.recordError(event.chatId, event.atMs, event.code, event.message);
+        return;
+      case "restart":
+        log.recordRestart(event.chatId, event.atMs, event.reason);
+        return;
+    }
+  };
+  const storeFailed = (error: unknown) => {
+    const cause = describeError(error);
+    if (cause !== lastStoreFailure) deps.logger?.warn("activity store failed", { cause });
+    lastStoreFailure = cause;
+  };
+  const pruneStore = (nowMs: number) => {
+    const hour = Math.floor(nowMs / HOUR_MS);
+    if (!store || hour === prunedHour) return;
+    prunedHour = hour;
+    try {
+      store.prune((hour - 2 * log.hours) * HOUR_MS);
+    } catch (error) {
+      storeFailed(error);
+    }
+  };
+  const record = (event: ActivityEvent) => {
+    apply(event);
+    if (!store) return;
+    pruneStore(event.atMs);
+    try {
+      store.append(event);
+      lastStoreFailure = undefined;
+    } catch (error) {
+      storeFailed(error);
+    }
+  };
+
+  if (store) {
+    const nowMs = clock.now();
+    try {
+      const since = (Math.floor(nowMs / HOUR_MS) - log.hours + 1) * HOUR_MS;
+      for (const event of store.since(since)) apply(event);
+    } catch (error) {
+      storeFailed(error);
+    }
+    pruneStore(nowMs);
+  }
 
   const restartReason = (chatId: string, reason: string, nowMs: number): string => {
     const expected = expectedRestarts.get(chatId);
@@ -65,7 +141,7 @@ export function createActivityFeed(deps: ActivityFeedDeps): ActivityFeed {
   return {
     messageAccepted(chatId, messageId) {
       const nowMs = clock.now();
-      log.recordMessage(chatId, nowMs);
+      record({ kind: "message", atMs: nowMs, chatId });
       acceptedAt.delete(messageId);
       acceptedAt.set(messageId, nowMs);
       if (acceptedAt.size > maxWaiting) {
@@ -83,48 +159,66 @@ export function createActivityFeed(deps: ActivityFeedDeps): ActivityFeed {
         if (atMs !== undefined) startMs = Math.min(startMs ?? atMs, atMs);
       }
       if (turn.isError) {
-        log.recordError(
-          turn.chatId,
-          nowMs,
-          "turn_error",
-          turn.errorText ?? "A turn ended in an error without saying why.",
-        );
+        record({
+          kind: "error",
+          atMs: nowMs,
+          chatId: turn.chatId,
+          code: "turn_error",
+          message: turn.errorText ?? "A turn ended in an error without saying why.",
+        });
         return;
       }
-      log.recordReply(turn.chatId, nowMs, startMs === undefined ? null : nowMs - startMs);
+      record({
+        kind: "reply",
+        atMs: nowMs,
+        chatId: turn.chatId,
+        latencyMs: startMs === undefined ? null : nowMs - startMs,
+      });
     },
 
     sessionEvent(event) {
       const nowMs = clock.now();
+      const { chatId } = event;
       switch (event.type) {
         case "restart":
-          log.recordRestart(event.chatId, nowMs, restartReason(event.chatId, event.reason, nowMs));
+          record({
+            kind: "restart",
+            atMs: nowMs,
+            chatId,
+            reason: restartReason(chatId, event.reason, nowMs),
+          });
           return;
         case "fail":
-          log.recordError(
-            event.chatId,
-            nowMs,
-            "session_failed",
-            `The agent process stopped unexpectedly: ${event.cause}`,
-          );
+          record({
+            kind: "error",
+            atMs: nowMs,
+            chatId,
+            code: "session_failed",
+            message: `The agent process stopped unexpectedly: ${event.cause}`,
+          });
           return;
         case "replace":
           // The chat carries on in a fresh session: a restart as far as the page is concerned.
-          log.recordRestart(event.chatId, nowMs, `replaced: ${event.reason}`);
+          record({ kind: "restart", atMs: nowMs, chatId, reason: `replaced: ${event.reason}` });
           return;
         case "quarantine":
-          log.recordError(
-            event.chatId,
-            nowMs,
-            "session_quarantined",
-            `Restarted too often (last: ${event.reason}); messages stay queued until the session is restarted.`,
-          );
+          record({
+            kind: "error",
+            atMs: nowMs,
+            chatId,
+            code: "session_quarantined",
+            message: `Restarted too often (last: ${event.reason}); messages stay queued until the session is restarted.`,
+          });
           return;
       }
     },
 
     expectRestart(chatId, reason) {
       expectedRestarts.set(chatId, { reason, atMs: clock.now() });
+    },
+
+    daemonRestarted(reason) {
+      record({ kind: "restart", atMs: clock.now(), chatId: null, reason });
     },
 
     snapshot: (nowMs) => log.snapshot(nowMs),

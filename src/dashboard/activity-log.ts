@@ -20,14 +20,16 @@ export interface ActivityLogOptions {
 }
 
 export interface RecentError {
-  chat_id: string;
+  /** Null for the daemon's own errors. */
+  chat_id: string | null;
   at: string;
   code: string;
   message: string;
 }
 
 export interface RecentRestart {
-  chat_id: string;
+  /** Null for a restart of the daemon itself. */
+  chat_id: string | null;
   at: string;
   reason: string;
 }
@@ -61,11 +63,13 @@ export interface ActivitySnapshot {
 }
 
 export interface ActivityLog {
+  /** Hours the per-hour series covers, the current one included. */
+  readonly hours: number;
   recordMessage(chatId: string, atMs: number): void;
   /** `latencyMs`: from the message to its reply; null when unknown (the reply still counts). */
   recordReply(chatId: string, atMs: number, latencyMs: number | null): void;
-  recordError(chatId: string, atMs: number, code: string, message: string): void;
-  recordRestart(chatId: string, atMs: number, reason: string): void;
+  recordError(chatId: string | null, atMs: number, code: string, message: string): void;
+  recordRestart(chatId: string | null, atMs: number, reason: string): void;
   snapshot(nowMs: number): ActivitySnapshot;
 }
 
@@ -137,6 +141,8 @@ export function createActivityLog(options: ActivityLogOptions = {}): ActivityLog
   };
 
   return {
+    hours,
+
     recordMessage(_chatId, atMs) {
       const entry = countersAt(atMs);
       if (entry) entry.messages += 1;

@@ -55,6 +55,8 @@ export interface DaemonDashboardSourceDeps {
   transcriptMirror?: { recentEntries(sessionId: string, limit: number): unknown[] };
   logger: Logger;
   clock?: Clock;
+  /** Whether the daemon runs against the stand-in model (`--demo`). Default false. */
+  demo?: boolean;
   /** `spareProcesses` from config, shown on the Health view. */
   spareProcesses?: number;
   /** Spare processes parked and ready now (the agent's `sparesReady`). */
@@ -197,6 +199,7 @@ export function createDaemonDashboardSource(
   };
 
   return {
+    about: () => ({ version: dispatcher.health().version, demo: deps.demo ?? false }),
     listSessions,
     getSession,
 
@@ -263,7 +266,13 @@ export function createDaemonDashboardSource(
 
     async restart(chatId) {
       const view = dispatcher.getSession(chatId);
-      if (view) activity.expectRestart(view.chat_id, "requested from the dashboard");
+      // The page offers a stopped session Start: the same restart, named for what it did.
+      if (view) {
+        activity.expectRestart(
+          view.chat_id,
+          view.state === "stopped" ? "started from the dashboard" : "requested from the dashboard",
+        );
+      }
       try {
         const restarted = await dispatcher.restartSession(chatId);
         return toDashboard(restarted);

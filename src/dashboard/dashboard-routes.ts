@@ -5,7 +5,6 @@
  */
 import { Hono, type Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import { errorBody, toHttpError } from "../channels/http/http-errors.js";
 import { MAX_TEXT_LENGTH, parsePathChatId } from "../channels/http/request-schemas.js";
@@ -13,10 +12,18 @@ import { DispatchError } from "../core/errors.js";
 import type { Logger } from "../logging/logger.js";
 import { createBearerCheck } from "./bearer-token.js";
 import { findClientFolder, loadClientAssets, type ClientAsset } from "./client-assets.js";
+import type { DashboardContacts } from "./dashboard-contacts.js";
 import type { DashboardSession, DashboardSource } from "./dashboard-source.js";
+import { createContactsRoutes } from "./contacts-routes.js";
+import { serveEventStream } from "./event-stream.js";
+import { createLogRoutes, type DashboardLog } from "./log-routes.js";
 
 export interface DashboardRoutesDeps {
   source: DashboardSource;
+  /** The Contacts view's reads and changes (`/v1/dashboard/contacts`). */
+  contacts: DashboardContacts;
+  /** The daemon's recent log lines, for the Log view (`/v1/dashboard/logs`). */
+  log: DashboardLog;
   /** The HTTP API's bearer token. */
   token: string;
   logger: Logger;
@@ -102,6 +109,10 @@ export function createDashboardRoutes(deps: DashboardRoutesDeps): Hono {
     await next();
   });
 
+  app.get("/v1/dashboard/about", (c) => c.json(source.about()));
+
+  app.route("/v1/dashboard/contacts", createContactsRoutes(deps.contacts));
+
   app.get("/v1/dashboard/sessions", (c) => c.json(source.listSessions()));
 
   app.get("/v1/dashboard/sessions/:chat_id", async (c) => {
@@ -119,31 +130,27 @@ export function createDashboardRoutes(deps: DashboardRoutesDeps): Hono {
   app.get("/v1/dashboard/health", (c) => c.json(source.health()));
 
   app.get("/v1/dashboard/events", (c) =>
-    streamSSE(c, async (stream) => {
-      // One write at a time, in order; a failed write (the page went away) ends the stream.
-      let writing: Promise<void> = Promise.resolve();
-      let finish: () => void = () => {};
-      const ended = new Promise<void>((resolve) => (finish = resolve));
-      const write = (event: string, data: string) => {
-        writing = writing.then(() => stream.writeSSE({ event, data })).catch(() => finish());
-      };
-      const sendSessions = (sessions: DashboardSession[]) =>
-        write("sessions", JSON.stringify(sessions));
+    serveEventStream(c, {
+      heartbeatMs,
+      // The subscription below ends the stream itself at shutdown.
+      untilEnd: () => () => {},
+      start: (send, end) => {
+        const sendSessions = (sessions: DashboardSession[]) =>
+          send("sessions", JSON.stringify(sessions));
+        const unsubscribe = source.subscribe(sendSessions, end);
+        sendSessions(source.listSessions());
+        return unsubscribe;
+      },
+    }),
+  );
 
-      const unsubscribe = source.subscribe(sendSessions, finish);
-      const heartbeat = setInterval(
-        () => write("heartbeat", new Date().toISOString()),
-        heartbeatMs,
-      );
-      stream.onAbort(finish);
-      sendSessions(source.listSessions());
-      try {
-        await ended;
-      } finally {
-        clearInterval(heartbeat);
-        unsubscribe();
-        await writing;
-      }
+  app.route(
+    "/v1/dashboard/logs",
+    createLogRoutes({
+      log: deps.log,
+      heartbeatMs,
+      // Log streams end when the sessions' do: when the daemon shuts down.
+      untilEnd: (end) => source.subscribe(() => {}, end),
     }),
   );
 

@@ -52,9 +52,20 @@ export interface HealthSnapshot extends ActivitySnapshot {
   spares: { configured: number | null; ready: number | null };
 }
 
+/** What the page shows about the daemon on every view. */
+export interface DashboardAbout {
+  version: string;
+  /**
+   * Started with `--demo`: replies come from the bundled offline stand-in model, every chat is
+   * answered, and costs are what the CLI priced the stand-in's made-up usage at, not real costs.
+   */
+  demo: boolean;
+}
+
 export type SessionListener = (sessions: DashboardSession[]) => void;
 
 export interface DashboardSource {
+  about(): DashboardAbout;
   listSessions(): DashboardSession[];
   getSession(chatId: string): DashboardSession | undefined;
   /** The conversation as the agent saw it, from the CLI's transcript; empty when none is found. */

@@ -44,27 +44,44 @@ export interface LoggerOptions {
   /** Human-readable lines (for a terminal) instead of JSON lines. */
   pretty?: boolean;
   destination?: NodeJS.WritableStream;
+  /** Also gets every line as JSON (the dashboard's Log view, `log-ring.ts`). */
+  copyTo?: { write(line: string): void };
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? "info";
   if (options.pretty) {
+    const transport = {
+      target: "pino-pretty",
+      options: { colorize: true, translateTime: "SYS:HH:MM:ss.l" },
+    };
     return wrapPino(
-      pino({
-        level,
-        transport: {
-          target: "pino-pretty",
-          options: { colorize: true, translateTime: "SYS:HH:MM:ss.l" },
-        },
-      }),
+      options.copyTo && level !== "silent"
+        ? pino({ level }, copying(level, pino.transport(transport), options.copyTo))
+        : pino({ level, transport }),
     );
   }
+  const destination = options.destination ?? process.stdout;
   return wrapPino(
     pino(
       { level, timestamp: pino.stdTimeFunctions.isoTime },
-      options.destination ?? process.stdout,
+      options.copyTo && level !== "silent"
+        ? copying(level, destination, options.copyTo)
+        : destination,
     ),
   );
+}
+
+/** Every line to `main` and to `copy` as well. */
+function copying(
+  level: string,
+  main: pino.DestinationStream | NodeJS.WritableStream,
+  copy: { write(line: string): void },
+) {
+  return pino.multistream([
+    { level: level as pino.Level, stream: main },
+    { level: level as pino.Level, stream: copy },
+  ]);
 }
 
 export interface LogRecord {

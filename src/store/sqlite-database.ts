@@ -118,6 +118,20 @@ const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE inbound ADD COLUMN envelope_nonce TEXT;
   `,
+  // 4 -> 5: the dashboard's activity history (issue 16), so that a restart of the daemon does not
+  // wipe the last day's messages, replies, errors and restarts (`sqlite-activity-store.ts`).
+  `
+  CREATE TABLE activity (
+    id         INTEGER PRIMARY KEY,
+    at         INTEGER NOT NULL,
+    kind       TEXT NOT NULL CHECK (kind IN ('message', 'reply', 'error', 'restart')),
+    chat_id    TEXT,
+    latency_ms INTEGER,
+    code       TEXT,
+    text       TEXT
+  );
+  CREATE INDEX activity_at ON activity (at);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,9 +1,10 @@
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import { launchChromium, type Browser } from "../support/browser.js";
+import { clippedElements, sidewaysOverflow } from "../support/dashboard-page.js";
 import { freePort, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
 import { makeTempHome } from "../support/real-manager.js";
 
@@ -14,6 +15,8 @@ import { makeTempHome } from "../support/real-manager.js";
  */
 const JOHN = "+15551234567";
 const JANE = "+15559876543";
+/** Not in contacts.json at first: the daemon refuses to answer it until it is added. */
+const STRANGER = "+15550001111";
 const SCREENSHOTS = path.resolve(import.meta.dirname, "../../test-results/dashboard");
 const WAIT_MS = 20_000;
 
@@ -254,12 +257,17 @@ describe("the dashboard in a browser", () => {
     await row(JOHN).getByRole("button", { name: "Stop John Doe" }).click();
     await confirm(/Stop this session/, /^Stop$/);
     await poll(() => state.textContent()).toBe("stopped");
+    // Actions match the state: nothing to stop now, and Start rather than Restart.
+    const buttons = async () =>
+      (await row(JOHN).getByRole("button").allTextContents()).map((text) => text.trim());
+    await poll(buttons).toEqual(["Start John Doe", "Forget John Doe"]);
 
-    await row(JOHN).getByRole("button", { name: "Restart John Doe" }).click();
-    await confirm(/Restart this session/, /^Restart$/);
+    await row(JOHN).getByRole("button", { name: "Start John Doe" }).click();
+    await confirm(/Start this session/, /^Start$/);
     await poll(() => state.textContent()).toMatch(/^(starting|idle)$/);
+    await poll(buttons).toEqual(["Restart John Doe", "Stop John Doe", "Forget John Doe"]);
     await poll(() => row(JOHN).locator('[data-key="restarts"]').textContent()).toBe("1");
-    await poll(() => page.locator("#notice").textContent()).toBe("John Doe: session restarted.");
+    await poll(() => page.locator("#notice").textContent()).toBe("John Doe: session started.");
     // The restart went to the daemon: the API says so too.
     const session = await daemon!.api("GET", `/v1/sessions/${encodeURIComponent(JOHN)}`);
     expect(session.json).toMatchObject({ restarts: 1 });
@@ -298,8 +306,21 @@ describe("the dashboard in a browser", () => {
     await poll(() => charts.nth(0).locator("rect.bar").count()).toBeGreaterThan(0);
     const lastRestart = page.locator('section[aria-labelledby="restarts-title"] li').first();
     await poll(() => lastRestart.textContent()).toContain(JOHN);
-    expect(await lastRestart.textContent()).toContain("requested from the dashboard");
+    expect(await lastRestart.textContent()).toContain("started from the dashboard");
     // The spare process the agent keeps ready (`spareProcesses` is 1 by default).
+    // Readable axes: each chart names its unit, counts from 0 in round steps, and labels hours,
+    // the first with its day, the last "now".
+    expect(await charts.locator("text.axis-title").allTextContents()).toEqual([
+      "messages per hour",
+      expect.stringMatching(/^reply time, (ms|seconds)$/),
+    ]);
+    for (const chart of [charts.nth(0), charts.nth(1)]) {
+      const ticks = await chart.locator("text.tick").allTextContents();
+      expect(ticks[0]).toBe("0");
+      expect(ticks.at(-1)).toBe("now");
+      expect(ticks.filter((tick) => /^\d{1,2}:00/.test(tick)).length).toBeGreaterThanOrEqual(3);
+      expect(await chart.locator("text.day").first().textContent()).toMatch(/^(today|yesterday)$/);
+    }
     const spares = page.locator(".stat", { hasText: "Spare processes" });
     await poll(() => spares.locator(".stat-value").textContent()).toBe("1 of 1");
     // Messages and reply latency come from the daemon's own events, as they happen.
@@ -330,6 +351,122 @@ describe("the dashboard in a browser", () => {
     );
     await screenshot("sessions-phone");
     await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  it("adds a contact from the Contacts view: checked as the file is, written whole, answered at once", async () => {
+    const contactsFile = path.join(home.home, "dispatch", "contacts.json");
+    const original = await readFile(contactsFile, "utf8");
+    const refused = await daemon!.api("POST", "/v1/messages", {
+      chat_id: STRANGER,
+      text: "hello?",
+      wait: true,
+    });
+    expect(refused.status).toBe(403);
+
+    await page.getByRole("link", { name: "Contacts", exact: true }).click();
+    await page.getByRole("heading", { name: "Contacts", level: 1 }).waitFor();
+    const cards = page.locator("ul.contact-list > li.card");
+    await poll(() => cards.count()).toBe(2);
+    const john = cards.filter({ hasText: "John Doe" });
+    expect(await john.locator(".handle").first().textContent()).toContain("session john-doe");
+    expect(await page.locator("p.count").textContent()).toBe("2 contacts");
+
+    await page.getByRole("button", { name: "Add a contact" }).click();
+    expect(await page.evaluate("document.activeElement.id")).toBe("contact-name");
+    await page.getByLabel("Name").fill("Sam Poe");
+    await page.getByLabel("Tier").selectOption("favorite");
+    const handles = page.getByLabel("Phone numbers and email addresses");
+    // John's number, written another way: refused as the daemon refuses it in the file.
+    await handles.fill("+1 (555) 000-1111\n+1 555 123 4567");
+    await page.getByRole("button", { name: "Save", exact: true }).click();
+    const formError = page.locator(".form-error");
+    await poll(() => formError.textContent()).toContain("both claim it");
+    expect(await formError.textContent()).toMatch(
+      /^This contact cannot be saved:\n\s+- handle 2: /,
+    );
+    expect(await readFile(contactsFile, "utf8")).toBe(original);
+
+    await handles.fill("+1 (555) 000-1111\nsam@example.com");
+    await page.getByRole("button", { name: "Save", exact: true }).click();
+    await poll(() => cards.count()).toBe(3);
+    await poll(() => page.locator("#notice").textContent()).toContain("Saved Sam Poe");
+    const written = JSON.parse(await readFile(contactsFile, "utf8")) as {
+      contacts: { name: string; tier: string; handles: string[] }[];
+    };
+    expect(written.contacts.map((contact) => contact.name)).toEqual([
+      "John Doe",
+      "Jane Roe",
+      "Sam Poe",
+    ]);
+    expect(written.contacts[2]).toEqual({
+      name: "Sam Poe",
+      tier: "favorite",
+      handles: ["+1 (555) 000-1111", "sam@example.com"],
+    });
+    // Applied without a restart: the sender refused a moment ago is answered, as Sam Poe.
+    expect(await send(STRANGER, "hello again")).toContain("hello again");
+    const session = await daemon!.api("GET", `/v1/sessions/${encodeURIComponent(STRANGER)}`);
+    expect(session.json).toMatchObject({ contact_name: "Sam Poe", tier: "favorite" });
+    await screenshot("contacts");
+  });
+
+  it("refuses a contact edit made to an old copy of contacts.json, keeping the hand edit", async () => {
+    const contactsFile = path.join(home.home, "dispatch", "contacts.json");
+    const sam = page.locator("ul.contact-list > li.card").filter({ hasText: "Sam Poe" });
+    await sam.getByRole("button", { name: "Edit Sam Poe" }).click();
+    await page.getByLabel("Tier").selectOption("family");
+    // Meanwhile someone edits the file by hand.
+    const byHand = JSON.parse(await readFile(contactsFile, "utf8")) as Record<string, unknown>;
+    const edited = `${JSON.stringify({ ...byHand, groups: [{ chat_id: "chat987654321", name: "Book Club", tier: "family" }] }, null, 2)}\n`;
+    await writeFile(contactsFile, edited);
+    await page.getByRole("button", { name: "Save", exact: true }).click();
+    await poll(() => page.locator(".form-error").textContent()).toContain("changed since");
+    expect(await readFile(contactsFile, "utf8")).toBe(edited);
+    // The list now shows the file as it is; saving again applies the change to it.
+    await poll(() => page.getByRole("heading", { name: "Book Club" }).count()).toBe(1);
+    await page.getByRole("button", { name: "Save", exact: true }).click();
+    // Saved: the form closes, and the file has both the hand edit and the change.
+    await poll(() => page.locator("#contact-name").isVisible()).toBe(false);
+    const saved = JSON.parse(await readFile(contactsFile, "utf8")) as {
+      contacts: { name: string; tier: string }[];
+      groups: { name: string }[];
+    };
+    expect(saved.contacts[2]).toMatchObject({ name: "Sam Poe", tier: "family" });
+    expect(saved.groups).toEqual([expect.objectContaining({ name: "Book Club" })]);
+  });
+
+  it("clips nothing and scrolls nothing sideways, on a phone, a small laptop and a wide screen", async () => {
+    const views = [
+      { hash: "#/sessions", heading: "Sessions" },
+      { hash: `#/session/${encodeURIComponent(JOHN)}`, heading: "John Doe" },
+      { hash: "#/health", heading: "Health" },
+      { hash: "#/contacts", heading: "Contacts" },
+      { hash: "#/log", heading: "Log" },
+    ];
+    for (const [width, height] of [
+      [375, 812],
+      [1024, 768],
+      [1440, 900],
+    ] as const) {
+      await page.setViewportSize({ width, height });
+      for (const view of views) {
+        await page.evaluate(`location.hash = ${JSON.stringify(view.hash)}`);
+        await page.getByRole("heading", { name: view.heading, level: 1 }).waitFor();
+        if (view.hash === "#/health") await poll(() => page.locator("svg.chart").count()).toBe(2);
+        if (view.hash.startsWith("#/session/"))
+          await poll(() => page.locator("ol.turns > li").count()).toBeGreaterThan(0);
+        if (view.hash === "#/contacts")
+          await poll(() => page.locator("ul.contact-list > li.card").count()).toBe(3);
+        if (view.hash === "#/log")
+          await poll(() => page.locator("li.log-line").count()).toBeGreaterThan(5);
+        await screenshot(`${view.hash.split("/")[1]}-${width}`);
+        const where = `${view.heading} at ${width} px`;
+        expect(await sidewaysOverflow(page), where).toBeLessThanOrEqual(0);
+        expect(await clippedElements(page), where).toEqual([]);
+      }
+    }
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.getByRole("link", { name: "Sessions", exact: true }).click();
   });
 
   it("forgets a session after confirmation: its row goes, and focus stays in the view", async () => {

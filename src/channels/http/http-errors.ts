@@ -5,7 +5,7 @@ export interface ErrorBody {
   error: { code: string; message: string };
 }
 
-export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 413 | 421 | 429 | 500 | 502 | 503;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 409 | 413 | 421 | 429 | 500 | 502 | 503;
 
 /** DispatchError codes (ours and the control plane's) and the status each one is sent with. */
 const STATUS_BY_CODE: ReadonlyMap<string, ErrorStatus> = new Map<string, ErrorStatus>([
@@ -16,6 +16,9 @@ const STATUS_BY_CODE: ReadonlyMap<string, ErrorStatus> = new Map<string, ErrorSt
   ["unknown_sender", 403],
   ["not_found", 404],
   ["method_not_allowed", 405],
+  // The dashboard's contacts view: a change the contacts file refuses, or made to an old copy.
+  ["contacts_invalid", 400],
+  ["contacts_changed", 409],
   ["payload_too_large", 413],
   // The Host header names a host the server does not answer for (a DNS-rebound request).
   ["host_not_allowed", 421],

@@ -90,7 +90,7 @@ export function sessionPath(chatId) {
 /**
  * Splits server-sent event text into complete events and the unfinished rest.
  * @param {string} buffer
- * @returns {{ events: { event: string, data: string }[], rest: string }}
+ * @returns {{ events: { event: string, data: string, id: string | undefined }[], rest: string }}
  */
 export function parseEvents(buffer) {
   const events = [];
@@ -99,6 +99,8 @@ export function parseEvents(buffer) {
   const rest = blocks.pop() ?? "";
   for (const block of blocks) {
     let event = "message";
+    /** @type {string | undefined} */
+    let id;
     const data = [];
     for (const line of block.split("\n")) {
       if (line.startsWith(":")) continue;
@@ -107,8 +109,9 @@ export function parseEvents(buffer) {
       const value = colon === -1 ? "" : line.slice(colon + 1).replace(/^ /, "");
       if (field === "event") event = value;
       else if (field === "data") data.push(value);
+      else if (field === "id") id = value;
     }
-    if (data.length > 0) events.push({ event, data: data.join("\n") });
+    if (data.length > 0) events.push({ event, data: data.join("\n"), id });
   }
   return { events, rest };
 }
@@ -116,29 +119,33 @@ export function parseEvents(buffer) {
 /**
  * @typedef {"connecting" | "live" | "reconnecting"} StreamState
  * @typedef {{
- *   onSessions: (sessions: any[]) => void,
+ *   onEvent: (event: string, data: string) => void,
  *   onState: (state: StreamState) => void,
  *   onUnauthorized: () => void,
  * }} StreamHandlers
  */
 
 /**
- * Keeps the event stream open, reconnecting with a growing delay (up to 10 s) when it breaks.
+ * Keeps a server-sent event stream open, reconnecting with a growing delay (up to 10 s) when it
+ * breaks, and resuming after the last event id it got (`Last-Event-ID`). Any event but a
+ * heartbeat marks it live.
+ * @param {string} path
  * @param {StreamHandlers} handlers
  * @returns {{ close(): void }}
  */
-export function openEventStream(handlers) {
+export function openStream(path, handlers) {
   const controller = new AbortController();
   let delayMs = 500;
+  /** @type {string | undefined} */
+  let lastEventId;
 
   const connect = async () => {
     handlers.onState("connecting");
     const token = getToken();
-    const response = await fetch("/v1/dashboard/events", {
-      headers: { Authorization: `Bearer ${token ?? ""}`, Accept: "text/event-stream" },
-      cache: "no-store",
-      signal: controller.signal,
-    });
+    /** @type {Record<string, string>} */
+    const headers = { Authorization: `Bearer ${token ?? ""}`, Accept: "text/event-stream" };
+    if (lastEventId !== undefined) headers["Last-Event-ID"] = lastEventId;
+    const response = await fetch(path, { headers, cache: "no-store", signal: controller.signal });
     if (response.status === 401) {
       handlers.onUnauthorized();
       controller.abort();
@@ -153,11 +160,12 @@ export function openEventStream(handlers) {
       buffer += value;
       const parsed = parseEvents(buffer);
       buffer = parsed.rest;
-      for (const { event, data } of parsed.events) {
-        if (event !== "sessions") continue;
+      for (const { event, data, id } of parsed.events) {
+        if (id !== undefined) lastEventId = id;
+        if (event === "heartbeat") continue;
         delayMs = 500;
         handlers.onState("live");
-        handlers.onSessions(JSON.parse(data));
+        handlers.onEvent(event, data);
       }
     }
   };
@@ -178,4 +186,23 @@ export function openEventStream(handlers) {
   void loop();
 
   return { close: () => controller.abort() };
+}
+
+/**
+ * The live session list: the whole list on connect and on every change.
+ * @param {{
+ *   onSessions: (sessions: any[]) => void,
+ *   onState: (state: StreamState) => void,
+ *   onUnauthorized: () => void,
+ * }} handlers
+ * @returns {{ close(): void }}
+ */
+export function openEventStream(handlers) {
+  return openStream("/v1/dashboard/events", {
+    onEvent(event, data) {
+      if (event === "sessions") handlers.onSessions(JSON.parse(data));
+    },
+    onState: handlers.onState,
+    onUnauthorized: handlers.onUnauthorized,
+  });
 }

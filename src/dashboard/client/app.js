@@ -2,12 +2,15 @@
 /// <reference lib="dom" />
 /* global clearTimeout, HTMLElement, HTMLFormElement, HTMLInputElement, HTMLButtonElement, HTMLDialogElement, setTimeout, location, document, window */
 /**
- * The dashboard page: sign-in, the three views (Sessions, Session, Health) behind hash routes
- * (`#/sessions`, `#/session/<chat id>`, `#/health`), and the live session list every view reads.
+ * The dashboard page: sign-in, the views (Sessions, Session, Contacts, Health, Log) behind hash
+ * routes (`#/sessions`, `#/session/<chat id>`, `#/contacts`, `#/health`, `#/log`), and the live
+ * session list every view reads.
  */
 import { ApiError, clearToken, getToken, openEventStream, request, setToken } from "./api.js";
 import { byId, setText } from "./dom.js";
+import { createContactsView } from "./contacts-view.js";
 import { createHealthView } from "./health-view.js";
+import { createLogView } from "./log-view.js";
 import { createSessionView } from "./session-view.js";
 import { createSessionsView } from "./sessions-view.js";
 
@@ -27,6 +30,7 @@ import { createSessionsView } from "./sessions-view.js";
  * @typedef {{
  *   sessions(): Session[],
  *   loaded(): boolean,
+ *   demo(): boolean,
  *   announce(text: string): void,
  *   notify(text: string): void,
  *   alert(text: string): void,
@@ -49,6 +53,7 @@ const notice = byId("notice", HTMLElement);
 /** @type {ReturnType<typeof setTimeout> | undefined} */
 let noticeTimer;
 const confirmDialog = byId("confirm", HTMLDialogElement);
+const demoBanner = byId("demo-banner", HTMLElement);
 
 /** @type {Session[]} */
 let sessions = [];
@@ -58,11 +63,15 @@ let loaded = false;
 let view;
 /** @type {{ close(): void } | undefined} */
 let stream;
+/** What the daemon said about itself when the page signed in. */
+/** @type {{ version: string, demo: boolean } | undefined} */
+let about;
 
 /** @type {Context} */
 const context = {
   sessions: () => sessions,
   loaded: () => loaded,
+  demo: () => about?.demo === true,
   announce(text) {
     // Cleared first, so the same words said twice are announced twice.
     announcer.textContent = "";
@@ -108,6 +117,8 @@ function signOut(message = "") {
   viewRoot.textContent = "";
   sessions = [];
   loaded = false;
+  about = undefined;
+  demoBanner.hidden = true;
   nav.hidden = true;
   connection.hidden = true;
   signOutButton.hidden = true;
@@ -117,13 +128,28 @@ function signOut(message = "") {
   tokenInput.focus();
 }
 
-/** @param {boolean} moveFocus whether focus goes to the view (after signing in, not on reload) */
-function signedIn(moveFocus) {
+/**
+ * Shows the views once the daemon has said what it is (demo mode marks every cost).
+ * @param {boolean} moveFocus whether focus goes to the view (after signing in, not on reload)
+ */
+async function signedIn(moveFocus) {
   loginSection.hidden = true;
   loginError.textContent = "";
   nav.hidden = false;
   connection.hidden = false;
   signOutButton.hidden = false;
+  try {
+    about = await request("GET", "/v1/dashboard/about");
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      signOut("The token is no longer accepted; sign in again.");
+      return;
+    }
+    // Not fatal: the views work without it; the stream below says whether the daemon is there.
+    about = undefined;
+  }
+  if (!getToken()) return; // signed out meanwhile
+  demoBanner.hidden = !context.demo();
   stream = openEventStream({
     onSessions(list) {
       sessions = list;
@@ -150,11 +176,16 @@ function route(moveFocus = true) {
     view = createSessionView(context, decodeURIComponent(sessionMatch[1]));
   } else if (hash === "#/health") {
     view = createHealthView(context);
+  } else if (hash === "#/contacts") {
+    view = createContactsView(context);
+  } else if (hash === "#/log") {
+    view = createLogView(context);
   } else {
     view = createSessionsView(context);
   }
   viewRoot.replaceChildren(view.element);
-  const active = sessionMatch ? "sessions" : hash === "#/health" ? "health" : "sessions";
+  const active =
+    ["#/health", "#/contacts", "#/log"].find((name) => name === hash)?.slice(2) ?? "sessions";
   for (const link of nav.querySelectorAll("a")) {
     if (link.dataset.view === active) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
@@ -183,7 +214,7 @@ loginForm.addEventListener("submit", (event) => {
       tokenInput.value = "";
       sessions = list;
       loaded = true;
-      signedIn(true);
+      void signedIn(true);
     },
     (error) => {
       loginError.textContent =
@@ -200,5 +231,5 @@ loginForm.addEventListener("submit", (event) => {
 signOutButton.addEventListener("click", () => signOut());
 window.addEventListener("hashchange", () => route());
 
-if (getToken()) signedIn(false);
+if (getToken()) void signedIn(false);
 else signOut();

@@ -4,7 +4,7 @@
 const numberFormat = new Intl.NumberFormat("en", { maximumFractionDigits: 1 });
 
 /**
- * "12 s ago", "3 min ago", "5 h ago", or the date for older times.
+ * "12 s ago", "3 min ago", "5 h ago", or the date and time for older times.
  * @param {string | null} iso
  * @param {number} [nowMs]
  */
@@ -17,7 +17,41 @@ export function relativeTime(iso, nowMs = Date.now()) {
   if (seconds < 60) return `${seconds} s ago`;
   if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
   if (seconds < 86_400) return `${Math.floor(seconds / 3600)} h ago`;
-  return new Date(ms).toLocaleDateString();
+  return clockTime(iso, nowMs, { seconds: false });
+}
+
+/**
+ * The day a time falls on, said relative to today when it is near: "today", "yesterday",
+ * "3 Feb", or "3 Feb 2025" in another year.
+ * @param {string | null} iso
+ * @param {number} [nowMs]
+ */
+export function dayLabel(iso, nowMs = Date.now()) {
+  if (!iso) return "";
+  const ms = Date.parse(iso);
+  if (Number.isNaN(ms)) return "";
+  const date = new Date(ms);
+  const now = new Date(nowMs);
+  if (sameDay(date, now)) return "today";
+  if (sameDay(date, new Date(now.getFullYear(), now.getMonth(), now.getDate() - 1)))
+    return "yesterday";
+  return date.toLocaleDateString([], {
+    day: "numeric",
+    month: "short",
+    ...(date.getFullYear() === now.getFullYear() ? {} : { year: "numeric" }),
+  });
+}
+
+/**
+ * @param {Date} a
+ * @param {Date} b
+ */
+function sameDay(a, b) {
+  return (
+    a.getFullYear() === b.getFullYear() &&
+    a.getMonth() === b.getMonth() &&
+    a.getDate() === b.getDate()
+  );
 }
 
 /** @param {string | null} iso */
@@ -27,17 +61,24 @@ export function absoluteTime(iso) {
   return Number.isNaN(ms) ? iso : new Date(ms).toLocaleString();
 }
 
-/** @param {string | null} iso */
-export function clockTime(iso) {
+/**
+ * The time of day, with its day when that is not today: "14:05:09", "yesterday, 23:40:00",
+ * "3 Feb, 09:15:00" (in the browser's own format).
+ * @param {string | null} iso
+ * @param {number} [nowMs]
+ * @param {{ seconds?: boolean }} [options]
+ */
+export function clockTime(iso, nowMs = Date.now(), { seconds = true } = {}) {
   if (!iso) return "";
   const ms = Date.parse(iso);
-  return Number.isNaN(ms)
-    ? ""
-    : new Date(ms).toLocaleTimeString([], {
-        hour: "2-digit",
-        minute: "2-digit",
-        second: "2-digit",
-      });
+  if (Number.isNaN(ms)) return "";
+  const time = new Date(ms).toLocaleTimeString([], {
+    hour: "2-digit",
+    minute: "2-digit",
+    ...(seconds ? { second: "2-digit" } : {}),
+  });
+  const day = dayLabel(iso, nowMs);
+  return day === "today" ? time : `${day}, ${time}`;
 }
 
 /** @param {number | null | undefined} ms */
@@ -60,6 +101,10 @@ export function cost(usd) {
   if (usd < 0.01) return `$${usd.toFixed(4)}`;
   return `$${usd.toFixed(2)}`;
 }
+
+/** Said of every cost in demo mode. */
+export const STAND_IN_COST_NOTE =
+  "Demo mode: the stand-in model's made-up usage, priced by the CLI. Not a real cost.";
 
 /**
  * What a chat has cost so far: "+" marks turns of unknown cost left out of the sum.

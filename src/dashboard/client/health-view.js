@@ -1,6 +1,6 @@
 // @ts-check
 /// <reference lib="dom" />
-/* global setInterval, setTimeout, clearInterval, clearTimeout */
+/* global setInterval, setTimeout, clearInterval, clearTimeout, window */
 /**
  * The Health view: queue depths, live sessions against the pool bound, spares, recent errors and
  * restarts, and charts of messages per hour and reply latency over the last day. Refreshed every
@@ -9,7 +9,15 @@
 import { ApiError, request } from "./api.js";
 import { barChart } from "./charts.js";
 import { h, replaceChildren, setText } from "./dom.js";
-import { absoluteTime, clockTime, duration, plural, relativeTime, uptime } from "./format.js";
+import {
+  absoluteTime,
+  clockTime,
+  dayLabel,
+  duration,
+  plural,
+  relativeTime,
+  uptime,
+} from "./format.js";
 
 /**
  * @typedef {import("./app.js").Context} Context
@@ -24,8 +32,8 @@ import { absoluteTime, clockTime, duration, plural, relativeTime, uptime } from 
  *   spares: { configured: number | null, ready: number | null },
  *   hours: Hour[],
  *   latency_buckets: { label: string, up_to_ms: number | null, count: number }[],
- *   recent_errors: { chat_id: string, at: string, code: string, message: string }[],
- *   recent_restarts: { chat_id: string, at: string, reason: string }[],
+ *   recent_errors: { chat_id: string | null, at: string, code: string, message: string }[],
+ *   recent_restarts: { chat_id: string | null, at: string, reason: string }[],
  * }} Health
  */
 
@@ -39,6 +47,10 @@ export function createHealthView(context) {
   let destroyed = false;
   let loading = false;
   let lastLoadMs = 0;
+  /** @type {Health | undefined} the last figures, drawn again when the window's width changes */
+  let lastHealth;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let resizeTimer;
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   let pending;
 
@@ -128,6 +140,7 @@ export function createHealthView(context) {
 
   /** @param {Health} health */
   function render(health) {
+    lastHealth = health;
     setText(updated, `Updated ${clockTime(health.generated_at)}`);
     setText(status.value, health.status === "ok" ? "OK" : "Shutting down");
     setText(status.note, `version ${health.version}, up ${uptime(health.uptime_seconds)}`);
@@ -231,13 +244,16 @@ export function createHealthView(context) {
       messagesChart,
       barChart({
         label: `Messages per hour over the last ${hours.length} hours: ${totalMessages} in all${busiest.messages > 0 ? `, at most ${busiest.messages} in the hour from ${hourLabel(busiest.start)}` : ""}.`,
+        width: chartWidth(messagesChart),
+        unit: "messages per hour",
+        integers: true,
+        ticks: timeTicks(hours),
         bars: hours.map((hour) => ({
           label: hourLabel(hour.start),
           value: hour.messages,
           title: `${hourLabel(hour.start)}: ${plural(hour.messages, "message")}, ${plural(hour.replies, "reply", "replies")}`,
         })),
       }),
-      axis(hours),
       h(
         "figcaption",
         {},
@@ -258,10 +274,15 @@ export function createHealthView(context) {
     );
 
     const slowest = Math.max(0, ...hours.map((hour) => hour.latency_max_ms ?? 0));
+    const latencyUnit = unitFor(slowest);
     replaceChildren(
       latencyChart,
       barChart({
         label: `Reply latency per hour over the last ${hours.length} hours: bars are the average, lines the slowest; the slowest reply took ${duration(slowest)}.`,
+        width: chartWidth(latencyChart),
+        unit: `reply time, ${latencyUnit.name}`,
+        scale: latencyUnit.ms,
+        ticks: timeTicks(hours),
         bars: hours.map((hour) => ({
           label: hourLabel(hour.start),
           value: hour.latency_avg_ms,
@@ -272,7 +293,6 @@ export function createHealthView(context) {
               : `${hourLabel(hour.start)}: average ${duration(hour.latency_avg_ms)}, slowest ${duration(hour.latency_max_ms)}`,
         })),
       }),
-      axis(hours),
       h(
         "figcaption",
         {},
@@ -336,7 +356,7 @@ export function createHealthView(context) {
                 relativeTime(error.at),
               ),
               " ",
-              h("a", { href: `#/session/${encodeURIComponent(error.chat_id)}` }, error.chat_id),
+              chatLink(error.chat_id),
               " ",
               h("code", {}, error.code),
               h("p", { class: "event-text" }, error.message),
@@ -357,7 +377,7 @@ export function createHealthView(context) {
                 relativeTime(restart.at),
               ),
               " ",
-              h("a", { href: `#/session/${encodeURIComponent(restart.chat_id)}` }, restart.chat_id),
+              chatLink(restart.chat_id),
               h("p", { class: "event-text" }, restart.reason),
             ),
           ),
@@ -366,6 +386,14 @@ export function createHealthView(context) {
 
   const timer = setInterval(() => void load(), REFRESH_MS);
   void load();
+  // Charts are drawn at their width, so their text keeps its size: draw them again on a resize.
+  const onResize = () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => {
+      if (lastHealth && !destroyed) render(lastHealth);
+    }, 150);
+  };
+  window.addEventListener("resize", onResize);
 
   return {
     element,
@@ -382,26 +410,70 @@ export function createHealthView(context) {
       destroyed = true;
       clearInterval(timer);
       clearTimeout(pending);
+      clearTimeout(resizeTimer);
+      window.removeEventListener("resize", onResize);
     },
   };
 }
 
-/** @param {string} iso */
-function hourLabel(iso) {
-  const date = new Date(iso);
-  return Number.isNaN(date.getTime())
-    ? ""
-    : date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+/**
+ * The chat an event is about, as a link to its session; the daemon's own events name dispatch.
+ * @param {string | null} chatId
+ */
+function chatLink(chatId) {
+  return chatId === null
+    ? h("strong", {}, "dispatch")
+    : h("a", { href: `#/session/${encodeURIComponent(chatId)}` }, chatId);
 }
 
-/** @param {Hour[]} hours */
-function axis(hours) {
-  return h(
-    "div",
-    { class: "chart-axis", "aria-hidden": "true" },
-    h("span", {}, hours[0] ? hourLabel(hours[0].start) : ""),
-    h("span", {}, "now"),
-  );
+/**
+ * When an hour starts, with its day when that is not today: "14:00", "yesterday, 22:00".
+ * @param {string} iso
+ */
+function hourLabel(iso) {
+  return clockTime(iso, Date.now(), { seconds: false });
+}
+
+/**
+ * The time axis' labels: every sixth hour by the clock (00:00, 06:00, ...), each with the time
+ * and, on the first and at each midnight, the day under it; the current hour is "now".
+ * @param {Hour[]} hours
+ * @returns {{ index: number, lines: string[] }[]}
+ */
+function timeTicks(hours) {
+  const ticks = [];
+  let first = true;
+  for (const [index, hour] of hours.entries()) {
+    const date = new Date(hour.start);
+    if (Number.isNaN(date.getTime()) || index === hours.length - 1) continue;
+    if (date.getHours() % 6 !== 0 || index > hours.length - 5) continue;
+    const time = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    ticks.push({
+      index,
+      lines: first || date.getHours() === 0 ? [time, dayLabel(hour.start)] : [time],
+    });
+    first = false;
+  }
+  if (hours.length > 0) ticks.push({ index: hours.length - 1, lines: ["now"] });
+  return ticks;
+}
+
+/**
+ * The width a chart is drawn at: its box's, once laid out.
+ * @param {HTMLElement} box
+ */
+function chartWidth(box) {
+  return box.clientWidth > 0 ? box.clientWidth : undefined;
+}
+
+/**
+ * The unit the latency axis counts in, for its slowest value.
+ * @param {number} slowestMs
+ */
+function unitFor(slowestMs) {
+  if (slowestMs < 2_000) return { name: "ms", ms: 1 };
+  if (slowestMs < 120_000) return { name: "seconds", ms: 1_000 };
+  return { name: "minutes", ms: 60_000 };
 }
 
 /**

@@ -6,7 +6,7 @@
  * (turn by turn, with timing, cost and folded tool calls), and a box to send a message as that
  * chat and read the reply.
  */
-import { actionLabel, displayName, runAction } from "./actions.js";
+import { ACTION_ORDER, actionLabel, actionsFor, displayName, runAction } from "./actions.js";
 import { ApiError, request, sessionPath } from "./api.js";
 import { h, replaceChildren, setText } from "./dom.js";
 import {
@@ -18,6 +18,7 @@ import {
   costSoFarNote,
   duration,
   relativeTime,
+  STAND_IN_COST_NOTE,
 } from "./format.js";
 
 /**
@@ -75,13 +76,14 @@ export function createSessionView(context, chatId) {
   );
   const turnsList = h("ol", { class: "turns", "aria-label": "Turns, oldest first" });
 
-  const actionButtons = /** @type {const} */ (["restart", "stop", "forget"]).map((action) =>
+  const actionButtons = ACTION_ORDER.map((action) =>
     h(
       "button",
       {
         type: "button",
         class: action === "forget" ? "danger-outline" : "",
         "data-action": action,
+        hidden: session ? !actionsFor(session).has(action) : action === "start",
         onclick: () => {
           if (!session) return;
           void runAction(context, action, session).then((done) => {
@@ -296,12 +298,14 @@ export function createSessionView(context, chatId) {
           title:
             turn.cost_usd === null
               ? "No cost is recorded for this turn: one of dispatch's own context turns, a turn from before costs were recorded, or a resume whose starting figure was lost."
-              : "This turn's own cost, from the agent's figures.",
+              : context.demo()
+                ? STAND_IN_COST_NOTE
+                : "This turn's own cost, from the agent's figures.",
         },
         h("span", { class: "visually-hidden" }, turn.cost_usd === null ? "cost unknown" : "cost "),
         turn.cost_usd === null
           ? h("span", { "aria-hidden": "true" }, cost(null))
-          : cost(turn.cost_usd),
+          : `${cost(turn.cost_usd)}${context.demo() ? " (stand-in)" : ""}`,
       ),
       turn.tokens
         ? `${turn.tokens.input + turn.tokens.cache_read + turn.tokens.cache_creation} in / ${turn.tokens.output} out tokens`
@@ -380,6 +384,12 @@ export function createSessionView(context, chatId) {
 
   function showSession() {
     if (!session) return;
+    const allowed = actionsFor(session);
+    for (const button of actionButtons) {
+      const action = /** @type {import("./actions.js").Action} */ (button.dataset.action);
+      if (!allowed.has(action) && document.activeElement === button) title.focus();
+      button.hidden = !allowed.has(action);
+    }
     setText(title, displayName(session));
     document.title = `${displayName(session)} · dispatch`;
     /** @type {[string, string][]} */
@@ -392,7 +402,7 @@ export function createSessionView(context, chatId) {
       ["Errors", String(session.errors)],
       ["Restarts", String(session.restarts)],
       ["Waiting", String(session.unanswered)],
-      ["Cost so far", costSoFar(session)],
+      ["Cost so far", `${costSoFar(session)}${context.demo() ? " (stand-in)" : ""}`],
       [
         "Process",
         session.pid === null ? "not running" : `pid ${session.pid}, ${bytes(session.memory_bytes)}`,
@@ -411,7 +421,8 @@ export function createSessionView(context, chatId) {
     const lastCell = facts.querySelector('[data-fact="Last message"]');
     if (lastCell instanceof HTMLElement) lastCell.title = absoluteTime(session.last_message_time);
     const costCell = facts.querySelector('[data-fact="Cost so far"]');
-    if (costCell instanceof HTMLElement) costCell.title = costSoFarNote(session);
+    if (costCell instanceof HTMLElement)
+      costCell.title = context.demo() ? STAND_IN_COST_NOTE : costSoFarNote(session);
     const entry = Object.fromEntries(
       REGISTRY_FIELDS.map((field) => [
         field,

@@ -1,13 +1,21 @@
 // @ts-check
 /// <reference lib="dom" />
-/* global setInterval, clearInterval */
+/* global setInterval, clearInterval, document, HTMLButtonElement */
 /**
  * The Sessions view: one row per chat, live, sortable by clicking a column's header, filtered by
  * a search box. Rows are kept by chat id and updated in place, so focus and scroll stay put.
  */
-import { actionLabel, displayName, runAction } from "./actions.js";
+import { ACTION_ORDER, actionLabel, actionsFor, displayName, runAction } from "./actions.js";
 import { h, setText } from "./dom.js";
-import { absoluteTime, bytes, costSoFar, costSoFarNote, plural, relativeTime } from "./format.js";
+import {
+  absoluteTime,
+  bytes,
+  costSoFar,
+  costSoFarNote,
+  plural,
+  relativeTime,
+  STAND_IN_COST_NOTE,
+} from "./format.js";
 
 /**
  * @typedef {import("./app.js").Context} Context
@@ -199,18 +207,30 @@ export function createSessionsView(context) {
         "data-label": column.label,
         "data-key": column.key,
       });
-      const content = column.key === "state" ? h("span", { class: "state" }) : cell;
+      const content =
+        column.key === "state"
+          ? h("span", { class: "state" })
+          : column.key === "cost"
+            ? h("span", { class: "value" })
+            : cell;
       if (content !== cell) cell.append(content);
       cells.set(column.key, content);
+      if (column.key === "cost") {
+        // Demo mode says under each cost whose it is.
+        const note = h("span", { class: "sub", hidden: true }, "stand-in");
+        cell.append(note);
+        cells.set("cost-note", note);
+      }
       return cell;
     });
-    const actions = /** @type {const} */ (["restart", "stop", "forget"]).map((action) =>
+    const actions = ACTION_ORDER.map((action) =>
       h(
         "button",
         {
           type: "button",
           class: action === "forget" ? "small danger-outline" : "small",
           "data-action": action,
+          hidden: !actionsFor(session).has(action),
           onclick: () => {
             const current = rows.get(session.chat_id)?.session ?? session;
             void runAction(context, action, current).then((done) => {
@@ -254,9 +274,23 @@ export function createSessionsView(context) {
     const last = cells.get("last_message_time");
     if (last) last.title = absoluteTime(session.last_message_time);
     const costCell = cells.get("cost");
-    if (costCell) costCell.title = costSoFarNote(session);
+    const demo = context.demo();
+    if (costCell) costCell.title = demo ? STAND_IN_COST_NOTE : costSoFarNote(session);
+    const costNote = cells.get("cost-note");
+    if (costNote) costNote.hidden = !demo;
     for (const hidden of row.querySelectorAll("[data-name]")) {
       setText(hidden, ` ${displayName(session)}`);
+    }
+    // Offered as the state allows; a button that goes keeps its focus in the row.
+    const allowed = actionsFor(session);
+    for (const button of row.querySelectorAll("button[data-action]")) {
+      if (!(button instanceof HTMLButtonElement)) continue;
+      const action = /** @type {import("./actions.js").Action} */ (button.dataset.action);
+      const hide = !allowed.has(action);
+      if (hide && document.activeElement === button) {
+        row.querySelector("a")?.focus();
+      }
+      button.hidden = hide;
     }
   }
 

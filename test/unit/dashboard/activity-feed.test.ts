@@ -2,6 +2,8 @@ import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../../src/core/clock.js";
 import { asChatId } from "../../../src/core/ids.js";
 import { createActivityFeed } from "../../../src/dashboard/activity-feed.js";
+import { createMemoryLogger } from "../../../src/logging/logger.js";
+import type { ActivityEvent, ActivityStore } from "../../../src/store/activity-store.js";
 
 const JOHN = "+15551234567";
 const START = Date.parse("2026-03-01T12:00:00.000Z");
@@ -98,4 +100,83 @@ describe("createActivityFeed", () => {
       "Expected `maxWaiting` to be a positive integer, got `0`",
     );
   });
+
+  it("keeps its figures across a restart of the daemon: a new feed reads the store back", () => {
+    // The bug this guards: the Health view lived in memory only, so right after a crash it said
+    // "No restarts in the last day" and "No errors in the last day" and showed empty charts.
+    const clock = new ManualClock(START);
+    const store = memoryStore();
+    const before = createActivityFeed({ clock, store });
+    before.messageAccepted(JOHN, "a");
+    clock.advance(2_000);
+    before.turnEnded({ chatId: JOHN, messageIds: ["a"], isError: false });
+    before.turnEnded({ chatId: JOHN, messageIds: [], isError: true, errorText: "API 400" });
+    before.expectRestart(JOHN, "requested from the dashboard");
+    before.sessionEvent({ type: "restart", chatId: asChatId(JOHN), reason: "requested" });
+    const snapshot = before.snapshot(clock.now());
+
+    clock.advance(60_000);
+    const after = createActivityFeed({ clock, store });
+    after.daemonRestarted("dispatch started again after it stopped without shutting down");
+    const restored = after.snapshot(clock.now());
+    expect(restored.hours).toEqual(
+      snapshot.hours.map((hour, index, hours) =>
+        index === hours.length - 1 ? { ...hour, restarts: 2 } : hour,
+      ),
+    );
+    expect(restored.hours.at(-1)).toMatchObject({ messages: 1, replies: 1, errors: 1 });
+    expect(restored.recent_errors).toEqual(snapshot.recent_errors);
+    expect(restored.recent_restarts.map((restart) => [restart.chat_id, restart.reason])).toEqual([
+      [null, "dispatch started again after it stopped without shutting down"],
+      [JOHN, "requested from the dashboard"],
+    ]);
+  });
+
+  it("reads back only the hours it shows, and prunes what is two windows old", () => {
+    const clock = new ManualClock(START);
+    const store = memoryStore();
+    const old = createActivityFeed({ clock, store });
+    old.messageAccepted(JOHN, "a");
+    clock.advance(25 * 3_600_000);
+    const later = createActivityFeed({ clock, store });
+    expect(later.snapshot(clock.now()).hours.every((hour) => hour.messages === 0)).toBe(true);
+    expect(store.events).toHaveLength(1); // a day old is kept: younger than two windows
+    clock.advance(24 * 3_600_000);
+    later.messageAccepted(JOHN, "b");
+    expect(store.events.map((event) => event.atMs)).toEqual([clock.now()]);
+  });
+
+  it("carries on in memory when the store fails, saying so once", () => {
+    const clock = new ManualClock(START);
+    const logger = createMemoryLogger();
+    const store: ActivityStore = {
+      append: () => {
+        throw new Error("disk full");
+      },
+      since: () => [],
+      prune: () => 0,
+    };
+    const feed = createActivityFeed({ clock, store, logger });
+    feed.messageAccepted(JOHN, "a");
+    feed.messageAccepted(JOHN, "b");
+    expect(feed.snapshot(clock.now()).hours.at(-1)).toMatchObject({ messages: 2 });
+    expect(logger.records).toEqual([
+      { level: "warn", message: "activity store failed", fields: { cause: "disk full" } },
+    ]);
+  });
 });
+
+function memoryStore(): ActivityStore & { events: ActivityEvent[] } {
+  const events: ActivityEvent[] = [];
+  return {
+    events,
+    append: (event) => void events.push(event),
+    since: (sinceMs) => events.filter((event) => event.atMs >= sinceMs),
+    prune: (beforeMs) => {
+      const kept = events.filter((event) => event.atMs >= beforeMs);
+      const removed = events.length - kept.length;
+      events.splice(0, events.length, ...kept);
+      return removed;
+    },
+  };
+}

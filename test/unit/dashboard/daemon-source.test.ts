@@ -33,7 +33,7 @@ function set(chatId: string, view: Partial<SessionView>): void {
 }
 
 function open(
-  options: { costs?: CostsLike; sparesReady?: () => number } = {},
+  options: { costs?: CostsLike; sparesReady?: () => number; demo?: boolean } = {},
 ): DaemonDashboardSource {
   source = createDaemonDashboardSource({
     dispatcher: control,
@@ -65,6 +65,12 @@ afterEach(async () => {
 });
 
 describe("createDaemonDashboardSource", () => {
+  it("says whether the daemon runs in demo mode, and its version", () => {
+    expect(open().about()).toEqual({ version: control.health().version, demo: false });
+    source!.close();
+    expect(open({ demo: true }).about()).toMatchObject({ demo: true });
+  });
+
   it("tells subscribers the full list when a look finds a change, and only then", () => {
     const dashboard = open();
     const seen: DashboardSession[][] = [];
@@ -132,6 +138,7 @@ describe("createDaemonDashboardSource", () => {
   });
 
   it("restarts through the dispatcher, records why once, and tells subscribers at once", async () => {
+    set(JOHN, { state: "idle" });
     const dashboard = open();
     const seen: DashboardSession[][] = [];
     dashboard.subscribe((sessions) => seen.push(sessions));
@@ -151,6 +158,15 @@ describe("createDaemonDashboardSource", () => {
         at: new Date(START + 1_000).toISOString(),
         reason: "requested from the dashboard",
       },
+    ]);
+  });
+
+  it("names a restart of a stopped session, the page's Start, as a start", async () => {
+    const dashboard = open();
+    await dashboard.restart(JOHN);
+    activity.sessionEvent({ type: "restart", chatId: asChatId(JOHN), reason: "requested" });
+    expect(dashboard.health().recent_restarts.map((restart) => restart.reason)).toEqual([
+      "started from the dashboard",
     ]);
   });
 

@@ -8,6 +8,8 @@ import { findClientFolder } from "../../../src/dashboard/client-assets.js";
 import { createDashboardRoutes, withDashboard } from "../../../src/dashboard/dashboard-routes.js";
 import type { TranscriptTurn } from "../../../src/dashboard/transcript.js";
 import type { Logger, LogFields } from "../../../src/logging/logger.js";
+import { createLogRing, type LogRing } from "../../../src/logging/log-ring.js";
+import { FakeDashboardContacts } from "./fake-dashboard-contacts.js";
 import { FakeDashboardSource } from "./fake-dashboard-source.js";
 
 const TOKEN = "test-token-0123456789";
@@ -28,14 +30,23 @@ function recordingLogger(): Logger & { errors: { message: string; fields?: LogFi
 }
 
 let source: FakeDashboardSource;
+let contacts: FakeDashboardContacts;
+let log: LogRing;
 let logger: ReturnType<typeof recordingLogger>;
 let app: Hono;
+
+/** The routes over this test's fakes; `options` changes what the test is about. */
+function routes(options: Partial<Parameters<typeof createDashboardRoutes>[0]> = {}): Hono {
+  return createDashboardRoutes({ source, contacts, log, token: TOKEN, logger, ...options });
+}
 
 beforeEach(() => {
   source = new FakeDashboardSource();
   source.add({ chat_id: JOHN, contact_name: "John Doe", session_name: "john-doe" });
+  contacts = new FakeDashboardContacts();
+  log = createLogRing();
   logger = recordingLogger();
-  app = createDashboardRoutes({ source, token: TOKEN, logger, heartbeatMs: 20 });
+  app = routes({ heartbeatMs: 20 });
 });
 
 const post = (route: string, body?: unknown) =>
@@ -126,7 +137,7 @@ describe("the dashboard API", () => {
       (await app.request(`/v1/dashboard/sessions/${JOHN}/restart`, { method: "POST" })).status,
     ).toBe(401);
     expect(source.calls).toEqual([]);
-    expect(() => createDashboardRoutes({ source, token: " ", logger })).toThrow("non-empty token");
+    expect(() => routes({ token: " " })).toThrow("non-empty token");
   });
 
   it("lists sessions, and shows one with its transcript", async () => {
@@ -148,7 +159,7 @@ describe("the dashboard API", () => {
       expect.objectContaining({ chat_id: JOHN, memory_bytes: null }),
     ]);
 
-    const limited = createDashboardRoutes({ source, token: TOKEN, logger, maxTurns: 2 });
+    const limited = routes({ maxTurns: 2 });
     const detail = await limited.request(`/v1/dashboard/sessions/${encodeURIComponent(JOHN)}`, {
       headers: AUTH,
     });
@@ -178,6 +189,17 @@ describe("the dashboard API", () => {
     expect(((await unknownRoute.json()) as { error: { code: string } }).error.code).toBe(
       "not_found",
     );
+  });
+
+  it("says whether the daemon runs in demo mode", async () => {
+    expect(await (await app.request("/v1/dashboard/about", { headers: AUTH })).json()).toEqual({
+      version: "0.1.0-test",
+      demo: false,
+    });
+    source.demo = true;
+    const response = await app.request("/v1/dashboard/about", { headers: AUTH });
+    expect(await response.json()).toMatchObject({ demo: true });
+    expect((await app.request("/v1/dashboard/about")).status).toBe(401);
   });
 
   it("serves the health snapshot", async () => {

@@ -1,4 +1,5 @@
 import type {
+  DashboardAbout,
   DashboardSession,
   DashboardSource,
   HealthSnapshot,
@@ -28,6 +29,7 @@ export class FakeDashboardSource implements DashboardSource {
   readonly listeners = new Map<SessionListener, (() => void) | undefined>();
   /** The next action throws this, then it is cleared. */
   failure: Error | undefined;
+  demo = false;
 
   constructor(private readonly reply: (text: string) => string | null = (text) => `re: ${text}`) {}
 
@@ -47,6 +49,10 @@ export class FakeDashboardSource implements DashboardSource {
     const ends = [...this.listeners.values()];
     this.listeners.clear();
     for (const end of ends) end?.();
+  }
+
+  about(): DashboardAbout {
+    return { version: "0.1.0-test", demo: this.demo };
   }
 
   listSessions(): DashboardSession[] {

@@ -37,7 +37,10 @@ const indexesOf = (database: Database, table: string): string[] =>
     .pluck()
     .all(table);
 
-/** A journal at schema version 2, with transcripts in it: today's schema less versions 3 and 4. */
+/**
+ * A journal at schema version 2, with transcripts in it: today's schema less what versions 3
+ * (an index), 4 (the envelope nonce) and 5 (the activity table) added.
+ */
 async function versionTwoJournal(): Promise<void> {
   const old = openStateDatabase({ path, logger: createMemoryLogger() });
   const transcripts = createTranscriptStore({ db: old });
@@ -47,7 +50,7 @@ async function versionTwoJournal(): Promise<void> {
   ]);
   await transcripts.append(JOHN_MOVED, [{ type: "user", uuid: "u1" }]);
   await transcripts.append(JANE, [{ type: "user", uuid: "u9" }]);
-  old.exec("DROP INDEX transcript_keys_session");
+  old.exec("DROP INDEX transcript_keys_session; DROP TABLE activity");
   old.exec("ALTER TABLE inbound DROP COLUMN envelope_nonce");
   old.pragma("user_version = 2");
   old.close();
@@ -101,7 +104,7 @@ describe("schema migration 2 -> 3", () => {
 });
 
 describe("schema migration 3 -> 4", () => {
-  /** A journal at schema version 3 holding a message handed over before: version 4 less the column. */
+  /** A journal at schema version 3 holding a message handed over before: version 5 less the column and the activity table. */
   function versionThreeJournal(): void {
     const old = openStateDatabase({ path, logger: createMemoryLogger() });
     const journal = createSqliteJournal({ db: old });
@@ -113,18 +116,18 @@ describe("schema migration 3 -> 4", () => {
       receivedAt: new Date(),
     });
     journal.markDelivered(id);
-    old.exec("ALTER TABLE inbound DROP COLUMN envelope_nonce");
+    old.exec("ALTER TABLE inbound DROP COLUMN envelope_nonce; DROP TABLE activity");
     old.pragma("user_version = 3");
     old.close();
   }
 
   it("adds the envelope nonce to inbound, unset in the rows it finds, and keeps them", () => {
-    expect(SCHEMA_VERSION).toBe(4);
+    expect(SCHEMA_VERSION).toBe(5);
     versionThreeJournal();
     const logger = createMemoryLogger();
     db = openStateDatabase({ path, logger });
     expect(logger.records).toContainEqual(
-      expect.objectContaining({ message: "journal-migrate", fields: { path, from: 3, to: 4 } }),
+      expect.objectContaining({ message: "journal-migrate", fields: { path, from: 3, to: 5 } }),
     );
     const journal = createSqliteJournal({ db });
     const [row] = journal.pendingInbound();
@@ -135,5 +138,23 @@ describe("schema migration 3 -> 4", () => {
     expect(journal.findByExternalId("http", "before")?.envelopeNonce).toBe(
       "0123456789abcdef01234567",
     );
+  });
+});
+
+describe("schema migration 4 -> 5", () => {
+  it("adds the activity table, indexed by time, and keeps what was there", async () => {
+    const old = openStateDatabase({ path, logger: createMemoryLogger() });
+    await createTranscriptStore({ db: old }).append(JOHN, [{ type: "user", uuid: "u1" }]);
+    old.exec("DROP TABLE activity");
+    old.pragma("user_version = 4");
+    old.close();
+
+    const logger = createMemoryLogger();
+    db = openStateDatabase({ path, logger });
+    expect(logger.records).toContainEqual(
+      expect.objectContaining({ message: "journal-migrate", fields: { path, from: 4, to: 5 } }),
+    );
+    expect(indexesOf(db, "activity")).toEqual(["activity_at"]);
+    expect(await createTranscriptStore({ db }).load(JOHN)).toEqual([{ type: "user", uuid: "u1" }]);
   });
 });

@@ -88,6 +88,7 @@ describe("openStateDatabase", () => {
       .pluck()
       .all();
     expect(tables).toEqual([
+      "activity",
       "cursors",
       "inbound",
       "outbox",
