@@ -6,6 +6,7 @@ import { describeError } from "../core/errors.js";
 import { CREDENTIAL_VARIABLES } from "../daemon/credentials.js";
 import type { HealthView } from "../channels/http/control-plane.js";
 import { formatDuration } from "./format-time.js";
+import { plural } from "./plural.js";
 
 export type CheckStatus = "ok" | "fail" | "warn" | "info";
 
@@ -40,7 +41,9 @@ export function checkContacts(
       message: `There is no contacts file at ${file}: every sender is in the \`unknown\` tier.`,
     };
   }
-  return ok(`contacts.json is valid: ${contacts} contacts, ${groups} groups (${file}).`);
+  return ok(
+    `contacts.json is valid: ${plural(contacts, "contact")}, ${plural(groups, "group")} (${file}).`,
+  );
 }
 
 export interface DaemonObservation {
@@ -64,7 +67,7 @@ export function checkDaemon(observation: DaemonObservation): CheckResult {
   const state = status === "ok" ? "" : ", shutting down";
   return ok(
     `dispatch ${version} is running on ${address} (up ${formatDuration(uptimeSeconds * 1000)}` +
-      `${state}, ${sessions.live} live / ${sessions.registered} registered sessions).`,
+      `${state}, ${sessions.live} live / ${plural(sessions.registered, "registered session")}).`,
   );
 }
 

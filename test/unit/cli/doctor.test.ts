@@ -48,11 +48,18 @@ describe("doctor checks", () => {
     expect(
       checkContacts("/c.json", { ok: true, value: { exists: true, contacts: 2, groups: 1 } })
         .message,
-    ).toBe("contacts.json is valid: 2 contacts, 1 groups (/c.json).");
+    ).toBe("contacts.json is valid: 2 contacts, 1 group (/c.json).");
     expect(checkContacts("/c.json", { ok: false, error: new Error("bad tier") })).toEqual({
       status: "fail",
       message: "bad tier",
     });
+  });
+
+  it('contacts: counts are pluralised (bug: "1 contacts, 1 groups")', () => {
+    expect(
+      checkContacts("/c.json", { ok: true, value: { exists: true, contacts: 1, groups: 0 } })
+        .message,
+    ).toBe("contacts.json is valid: 1 contact, 0 groups (/c.json).");
   });
 
   it("daemon: running, not running, and running but refusing the token", () => {
