@@ -145,7 +145,7 @@ export async function catchUpTranscriptCopies(deps: TranscriptCatchUpDeps): Prom
         for (const folder of leftovers.get(projectKey) ?? []) {
           files.push({
             projectKey,
-            file: path.join(folder, "projects", projectKey, `${entry.session_id}.jsonl`),
+            file: path.join(folder.configDir, "projects", projectKey, `${entry.session_id}.jsonl`),
           });
         }
       }
@@ -162,7 +162,7 @@ export async function catchUpTranscriptCopies(deps: TranscriptCatchUpDeps): Prom
   }
   for (const [projectKey, folders] of leftovers) {
     if (!ours.has(projectKey)) continue;
-    for (const folder of folders) await rm(folder, { recursive: true, force: true });
+    for (const folder of folders) await rm(folder.root, { recursive: true, force: true });
   }
   return { caughtUp, failed };
 }
@@ -175,16 +175,29 @@ async function projectKeysOf(transcriptsDir: string, sessionName: string): Promi
   return keys.map(projectFolderName);
 }
 
-/** The SDK's leftover resume folders by the one project each holds. */
-async function resumeFolders(tmpDir: string): Promise<Map<string, string[]>> {
-  const byProject = new Map<string, string[]>();
+/** A leftover resume folder: the root to remove and the config folder the CLI wrote in. */
+interface ResumeFolder {
+  root: string;
+  configDir: string;
+}
+
+/**
+ * The SDK's leftover resume folders by the one project each holds. SDK 0.3.337 puts the CLI's
+ * config folder in `<root>/.claude`; earlier versions used the root itself, and a folder left by
+ * a daemon killed before an upgrade still has that layout.
+ */
+async function resumeFolders(tmpDir: string): Promise<Map<string, ResumeFolder[]>> {
+  const byProject = new Map<string, ResumeFolder[]>();
   const names = await readdir(tmpDir).catch(() => [] as string[]);
   for (const name of names) {
     if (!RESUME_FOLDER.test(name)) continue;
-    const folder = path.join(tmpDir, name);
-    const projects = await readdir(path.join(folder, "projects")).catch(() => [] as string[]);
-    if (projects.length !== 1) continue;
-    byProject.set(projects[0]!, [...(byProject.get(projects[0]!) ?? []), folder]);
+    const root = path.join(tmpDir, name);
+    for (const configDir of [path.join(root, ".claude"), root]) {
+      const projects = await readdir(path.join(configDir, "projects")).catch(() => [] as string[]);
+      if (projects.length !== 1) continue;
+      byProject.set(projects[0]!, [...(byProject.get(projects[0]!) ?? []), { root, configDir }]);
+      break;
+    }
   }
   return byProject;
 }

@@ -58,7 +58,8 @@ async function sessionIdOf(chatId: string): Promise<string> {
 async function cliTranscriptsOf(sessionId: string): Promise<string[]> {
   const roots = [path.join(home.home, ".claude")];
   for (const name of await readdir(tmp)) {
-    if (name.startsWith("claude-resume-")) roots.push(path.join(tmp, name));
+    // SDK 0.3.337 keeps the resumed CLI's config in `<folder>/.claude`.
+    if (name.startsWith("claude-resume-")) roots.push(path.join(tmp, name, ".claude"));
   }
   const texts: string[] = [];
   for (const root of roots) {

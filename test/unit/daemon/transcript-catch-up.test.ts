@@ -148,42 +148,49 @@ describe("catchUpTranscriptCopies with a session resumed from the copy", () => {
     await rm(folder, { recursive: true, force: true });
   });
 
-  it("takes the orphan's turn from the SDK's leftover resume folder, then removes the folder", async () => {
-    const clock = new ManualClock(Date.parse("2026-11-25T10:00:00Z"));
-    const transcripts = createTranscriptStore({ db, clock });
-    const transcriptsDir = join(folder, "transcripts");
-    await mkdir(join(transcriptsDir, "jane-roe"), { recursive: true });
-    const projectKey = projectFolderName(join(transcriptsDir, "jane-roe"));
-    const first = [entry("u1"), entry("a1", "assistant")];
-    await transcripts.append({ projectKey, sessionId: "session-2" }, first);
-    // The SDK resumed from the copy in a folder of its own; the CLI answered there, orphaned.
-    const tmpDir = join(folder, "tmp");
-    const leftover = join(tmpDir, "claude-resume-1234");
-    const other = join(tmpDir, "claude-resume-5678");
-    await mkdir(join(leftover, "projects", projectKey), { recursive: true });
-    await mkdir(join(other, "projects", "-somebody-else"), { recursive: true });
-    const all = [...first, entry("u2"), entry("a2", "assistant")];
-    const file = join(leftover, "projects", projectKey, "session-2.jsonl");
-    await writeFile(file, all.map((line) => JSON.stringify(line)).join("\n"));
-    const later = new Date(clock.now() + 60_000);
-    await utimes(file, later, later);
-    const registry = createMemoryRegistry();
-    registry.set(asChatId("+15559876543"), registeredChat("jane-roe", "Jane Roe", "session-2"));
+  // SDK 0.3.337 keeps the CLI's config in `<root>/.claude`; older ones used the root itself.
+  it.each([
+    { layout: "<root>/.claude", configIn: ".claude" },
+    { layout: "<root>", configIn: "" },
+  ])(
+    "takes the orphan's turn from the SDK's leftover resume folder ($layout), then removes the folder",
+    async ({ configIn }) => {
+      const clock = new ManualClock(Date.parse("2026-11-25T10:00:00Z"));
+      const transcripts = createTranscriptStore({ db, clock });
+      const transcriptsDir = join(folder, "transcripts");
+      await mkdir(join(transcriptsDir, "jane-roe"), { recursive: true });
+      const projectKey = projectFolderName(join(transcriptsDir, "jane-roe"));
+      const first = [entry("u1"), entry("a1", "assistant")];
+      await transcripts.append({ projectKey, sessionId: "session-2" }, first);
+      // The SDK resumed from the copy in a folder of its own; the CLI answered there, orphaned.
+      const tmpDir = join(folder, "tmp");
+      const leftover = join(tmpDir, "claude-resume-1234");
+      const other = join(tmpDir, "claude-resume-5678");
+      await mkdir(join(leftover, configIn, "projects", projectKey), { recursive: true });
+      await mkdir(join(other, configIn, "projects", "-somebody-else"), { recursive: true });
+      const all = [...first, entry("u2"), entry("a2", "assistant")];
+      const file = join(leftover, configIn, "projects", projectKey, "session-2.jsonl");
+      await writeFile(file, all.map((line) => JSON.stringify(line)).join("\n"));
+      const later = new Date(clock.now() + 60_000);
+      await utimes(file, later, later);
+      const registry = createMemoryRegistry();
+      registry.set(asChatId("+15559876543"), registeredChat("jane-roe", "Jane Roe", "session-2"));
 
-    const { caughtUp } = await catchUpTranscriptCopies({
-      registry,
-      transcripts,
-      transcriptsDir,
-      claudeDir: join(folder, ".claude"),
-      tmpDir,
-      logger: createMemoryLogger(),
-    });
+      const { caughtUp } = await catchUpTranscriptCopies({
+        registry,
+        transcripts,
+        transcriptsDir,
+        claudeDir: join(folder, ".claude"),
+        tmpDir,
+        logger: createMemoryLogger(),
+      });
 
-    expect(caughtUp).toBe(1);
-    expect(await transcripts.load({ projectKey, sessionId: "session-2" })).toEqual(all);
-    await expect(stat(leftover)).rejects.toThrow();
-    expect((await stat(other)).isDirectory()).toBe(true);
-  });
+      expect(caughtUp).toBe(1);
+      expect(await transcripts.load({ projectKey, sessionId: "session-2" })).toEqual(all);
+      await expect(stat(leftover)).rejects.toThrow();
+      expect((await stat(other)).isDirectory()).toBe(true);
+    },
+  );
 });
 
 describe("catchUpAfterUncleanStop", () => {
