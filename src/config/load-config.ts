@@ -6,6 +6,7 @@
 import { readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { parse as parseJsonc, type ParseError } from "jsonc-parser";
 import { DispatchError } from "../core/errors.js";
 import { describeIssues } from "./problems.js";
 import {
@@ -122,16 +123,27 @@ function parseJson(text: string, file: string): unknown {
   }
 }
 
-/** ` (line 3, column 5)`, from the "position N" in V8's message, unless it says so already. */
+/**
+ * ` (line 3, column 5)`, from the "position N" in V8's message, unless it says so already. V8
+ * names no position for an unexpected token (`Unexpected token '}', "..." is not valid JSON`);
+ * then the position comes from jsonc-parser's strict parse of the same text.
+ */
 export function jsonErrorLocation(text: string, reason: string): string {
   if (/\bline \d+/.test(reason)) return "";
   const match = /position (\d+)/.exec(reason);
-  if (!match) return /end of JSON/.test(reason) ? " (at the end of the file)" : "";
-  const position = Number(match[1]);
+  if (/end of JSON/.test(reason)) return " (at the end of the file)";
+  const position = match ? Number(match[1]) : firstSyntaxErrorOffset(text);
+  if (position === undefined) return "";
   const before = text.slice(0, position);
   const line = before.split("\n").length;
   const column = position - before.lastIndexOf("\n");
   return ` (line ${line}, column ${column})`;
+}
+
+function firstSyntaxErrorOffset(text: string): number | undefined {
+  const errors: ParseError[] = [];
+  parseJsonc(text, errors, { disallowComments: true, allowTrailingComma: false });
+  return errors[0]?.offset;
 }
 
 export interface EnvironmentOverrides {

@@ -18,7 +18,7 @@ export function registerContactsCommand(program: Command, context: CliContext): 
       if (!(await exists(file))) {
         context.print(
           `There is no contacts file at ${file}: every sender is in the \`unknown\` tier. ` +
-            "docs/configuration.md shows how to write one.",
+            "`dispatch init` writes one; docs/configuration.md#contactsjson describes it.",
         );
         return;
       }

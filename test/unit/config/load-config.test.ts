@@ -108,6 +108,13 @@ describe("jsonErrorLocation", () => {
     );
   });
 
+  it("finds the position itself when V8 names none (an unexpected token)", () => {
+    const text = '{\n  "port": tru\n}';
+    expect(jsonErrorLocation(text, `Unexpected token '}', "${text}" is not valid JSON`)).toBe(
+      " (line 2, column 11)",
+    );
+  });
+
   it("adds nothing when the message already has a line", () => {
     expect(jsonErrorLocation("x", "Unexpected token at position 0 (line 1 column 1)")).toBe("");
   });
