@@ -107,6 +107,8 @@ export interface CredentialObservation {
   credentialsFile: string;
   credentialsFileExists: boolean;
   platform: NodeJS.Platform;
+  /** The running daemon answers with the offline stand-in model, which needs no credentials. */
+  daemonInDemo?: boolean;
 }
 
 export function checkClaudeCredentials(observation: CredentialObservation): CheckResult {
@@ -116,6 +118,15 @@ export function checkClaudeCredentials(observation: CredentialObservation): Chec
   if (env["CLAUDE_CODE_USE_BEDROCK"] === "1") return ok("Claude runs through Amazon Bedrock.");
   if (env["CLAUDE_CODE_USE_VERTEX"] === "1") return ok("Claude runs through Google Vertex AI.");
   if (credentialsFileExists) return ok(`Claude credentials found in ${credentialsFile}.`);
+  if (observation.daemonInDemo) {
+    return {
+      status: "warn",
+      message:
+        "No Claude credentials found; the running daemon is in demo mode (the offline stand-in " +
+        "model), which needs none. For real replies, set ANTHROPIC_API_KEY or run `claude login`, " +
+        "then start dispatch without --demo.",
+    };
+  }
   const advice =
     "set ANTHROPIC_API_KEY or run `claude login`, or try `dispatch start --demo` (an offline " +
     "stand-in model).";

@@ -32,6 +32,7 @@ import { ReplySender } from "./reply-sender.js";
 import { Dispatcher } from "./dispatcher.js";
 import { createEarlierAnswerFinder } from "./earlier-answer.js";
 import { catchUpAfterUncleanStop } from "./transcript-catch-up.js";
+import { watchContactsFile } from "./contacts-reload.js";
 import { acquireInstanceLock, type InstanceLock } from "./instance-lock.js";
 import { createMetrics } from "./metrics.js";
 import { createTierPolicy } from "./tier-policy.js";
@@ -88,10 +89,12 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     const releaseLock = () => (transcriptsCaughtUp ? lock.release() : Promise.resolve());
     undo.push(releaseLock);
 
-    const contacts = await loadContacts(paths.contactsFile, {
-      knownTiers: Object.keys(config.tiers),
-      ...(config.defaultRegion ? { defaultRegion: config.defaultRegion } : {}),
-    });
+    const readContacts = () =>
+      loadContacts(paths.contactsFile, {
+        knownTiers: Object.keys(config.tiers),
+        ...(config.defaultRegion ? { defaultRegion: config.defaultRegion } : {}),
+      });
+    const contacts = await readContacts();
     const registry = await openJsonFileRegistry({
       path: paths.registryFile,
       logger,
@@ -197,6 +200,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       version: DISPATCH_VERSION,
       journal,
       hasCredentials,
+      demo: options.demo,
       onAccepted: (chatId, messageId) => activity.messageAccepted(chatId, messageId),
       findEarlierAnswer: createEarlierAnswerFinder({ registry, transcripts }),
       onRecoveredReply: (reply): void => replies.onReply(reply),
@@ -223,6 +227,14 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     transcriptsCaughtUp = caughtUp === undefined || caughtUp.failed === 0;
     manager.startup();
     undo.push(() => manager.shutdown());
+    // Edits to contacts.json apply without a restart, whole or not at all.
+    const contactsReload = watchContactsFile({
+      file: paths.contactsFile,
+      load: readContacts,
+      apply: (book) => dispatcher.replaceContacts(book),
+      logger,
+    });
+    undo.push(() => contactsReload.close());
 
     const channels: Channel[] = [];
     let server: HttpServer | undefined;
@@ -296,6 +308,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       stopping ??= (async () => {
         logger.info("daemon-stop", { reason });
         dispatcher.beginShutdown();
+        await contactsReload.close();
         for (const channel of channels) await channel.stop().catch(() => undefined);
         const drained = await manager.drain(config.shutdownGraceSeconds * 1000);
         if (!drained)

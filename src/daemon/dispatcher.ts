@@ -30,6 +30,7 @@ import { isSilentReply } from "./tier-policy.js";
 export interface DispatcherDeps {
   manager: SessionManager;
   registry: Registry;
+  /** The contacts at start; `replaceContacts` swaps in an edited book. */
   contacts: ContactBook;
   config: Config;
   metrics: Metrics;
@@ -39,6 +40,8 @@ export interface DispatcherDeps {
   journal: Journal;
   /** False when no Claude credentials were found: messages are refused with a clear error. */
   hasCredentials: boolean;
+  /** Replies come from the offline stand-in model (`dispatch start --demo`); shown in health. */
+  demo?: boolean;
   /** Told of each message handed to its session (`messageId`: the UUID the agent reports back). */
   onAccepted?(chatId: ChatId, messageId: string): void;
   /**
@@ -72,9 +75,16 @@ export class Dispatcher implements ControlPlane {
   private readonly inboundIds = new Map<string, number>();
   private readonly startedAtMs: number;
   private shuttingDown = false;
+  private contacts: ContactBook;
 
   constructor(private readonly deps: DispatcherDeps) {
     this.startedAtMs = deps.clock.now();
+    this.contacts = deps.contacts;
+  }
+
+  /** An edited contacts book, whole and already validated: the next message is looked up in it. */
+  replaceContacts(contacts: ContactBook): void {
+    this.contacts = contacts;
   }
 
   /** For the reply path: which journal row a message UUID belongs to. */
@@ -266,6 +276,7 @@ export class Dispatcher implements ControlPlane {
     return {
       status: this.shuttingDown ? "shutting_down" : "ok",
       version: this.deps.version,
+      demo: this.deps.demo === true,
       uptime_seconds: Math.round((this.deps.clock.now() - this.startedAtMs) / 1000),
       sessions: {
         registered: this.deps.registry.size,
@@ -381,7 +392,8 @@ export class Dispatcher implements ControlPlane {
     /** The id the agent gets the message with: the journal's, or a replay's (`replay`). */
     agentMessageId: string = row.uuid,
   ): Promise<Taken> {
-    const { manager, metrics, config, contacts, journal } = this.deps;
+    const { manager, metrics, config, journal } = this.deps;
+    const { contacts } = this;
     let delivery;
     try {
       delivery = prepareDelivery(row, { contacts, config });

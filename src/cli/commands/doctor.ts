@@ -97,6 +97,7 @@ async function runChecks(context: CliContext): Promise<CheckResult[]> {
       credentialsFile,
       credentialsFileExists: await exists(credentialsFile),
       platform,
+      daemonInDemo: health.ok && health.value.demo === true,
     }),
     checkNodeVersion(context.deps.nodeVersion),
     checkTranscriptsFolder({

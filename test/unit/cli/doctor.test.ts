@@ -264,6 +264,27 @@ describe("dispatch doctor", () => {
     expect(result.stderr).toContain("3 checks failed.");
   });
 
+  it("warns, not fails, about missing credentials when the running daemon is in demo mode (bug: doctor failed against `npm run demo`)", async () => {
+    daemon = await startFakeDaemon((request) =>
+      request.url === "/healthz"
+        ? { status: 200, body: { ...HEALTH, demo: true } }
+        : { status: 200, body: [] },
+    );
+    const tokenFile = join(home, "dispatch", "state", "api-token");
+    await writeFile(tokenFile, `${TOKEN}\n`);
+    await chmod(tokenFile, 0o600);
+    const result = await runDispatch(["doctor"], {
+      home,
+      port: daemon.port,
+      env: { DISPATCH_API_TOKEN: "" },
+    });
+    expect(result.stdout).toContain(
+      "! No Claude credentials found; the running daemon is in demo mode",
+    );
+    expect(result.stdout).not.toContain("✗");
+    expect(result.exitCode).toBe(0);
+  });
+
   it("reports an invalid config.json and carries on with the other checks", async () => {
     await writeFile(join(home, "dispatch", "config.json"), '{ "port": "x" }');
     const result = await runDispatch(["doctor"], {
