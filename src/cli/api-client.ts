@@ -10,12 +10,8 @@ import http from "node:http";
 import { readFile } from "node:fs/promises";
 import type { HealthView, SessionView, SubmitResult } from "../channels/http/control-plane.js";
 import { DispatchError, describeError } from "../core/errors.js";
-import {
-  loadConfig,
-  readEnvironmentOverrides,
-  resolvePaths,
-  type LoadedConfig,
-} from "../config/load-config.js";
+import { loadConfig, resolvePaths, type LoadedConfig } from "../config/load-config.js";
+import { resolveDaemonPort } from "./daemon-port.js";
 
 export const API_HOST = "127.0.0.1";
 
@@ -142,12 +138,14 @@ export interface ClientEnvironment {
   env: NodeJS.ProcessEnv;
   homeDir: string;
   platform: NodeJS.Platform;
+  /** Where a warning goes (stderr); none when absent. */
+  stderr?: (text: string) => void;
 }
 
 /**
  * The client for this environment: the port from `DISPATCH_PORT`, else from config.json (7878 by
- * default); the token from `DISPATCH_API_TOKEN`, else the api-token file under the dispatch home.
- * config.json is read only when `DISPATCH_PORT` is unset; an invalid file is reported.
+ * default; see `daemon-port.ts` for an invalid file); the token from `DISPATCH_API_TOKEN`, else
+ * the api-token file under the dispatch home.
  */
 export async function createApiClientFor(
   environment: ClientEnvironment,
@@ -159,8 +157,12 @@ export async function createApiClientFor(
     }),
 ): Promise<ApiClient> {
   const paths = resolvePaths(environment.env, environment.homeDir);
-  const port =
-    readEnvironmentOverrides(environment.env).overrides.port ?? (await readConfig()).config.port;
+  const port = await resolveDaemonPort({
+    env: environment.env,
+    paths,
+    readConfig,
+    warn: (line) => environment.stderr?.(`${line}\n`),
+  });
   return createApiClient({
     port,
     readToken: () => readApiToken(environment.env, paths.apiTokenFile),
