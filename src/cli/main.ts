@@ -6,7 +6,7 @@
 import { readFileSync, realpathSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, Option } from "commander";
 import { DispatchError, describeError } from "../core/errors.js";
 import { registerContactsCommand } from "./commands/contacts.js";
 import { registerDoctorCommand } from "./commands/doctor.js";
@@ -24,11 +24,21 @@ export function buildProgram(deps: CliDeps): Command {
   const context = createCliContext(deps);
   const program = new Command("dispatch")
     .description("One persistent Claude agent session per chat, fed by messaging channels.")
-    .version(deps.version, "-V, --version", "print dispatch's version")
+    .version(deps.version, "-v, --version", "print dispatch's version")
     .helpOption("-h, --help", "show help for a command")
     .configureOutput({ writeOut: deps.stdout, writeErr: deps.stderr })
     .exitOverride()
     .showHelpAfterError("(add --help for usage)");
+  // `-V` too, as earlier versions had it (and many tools do).
+  program.addOption(new Option("-V").hideHelp());
+  program.on("option:V", () => {
+    deps.stdout(`${deps.version}\n`);
+    throw new CommanderError(0, "commander.version", deps.version);
+  });
+  program
+    .command("version")
+    .description("print dispatch's version (as --version)")
+    .action(() => deps.stdout(`${deps.version}\n`));
 
   program
     .command("start")

@@ -385,10 +385,11 @@ describe("dispatch start, --help, --version", () => {
     }
   });
 
-  it("--version prints the version", async () => {
-    const result = await runDispatch(["--version"], { home });
-    expect(result.exitCode).toBe(0);
-    expect(result.stdout).toBe("9.9.9-test\n");
+  it("-v, -V, --version and `version` print the version and exit 0", async () => {
+    for (const args of [["-v"], ["-V"], ["--version"], ["version"]]) {
+      const result = await runDispatch(args, { home });
+      expect(result, args.join(" ")).toEqual({ exitCode: 0, stdout: "9.9.9-test\n", stderr: "" });
+    }
   });
 
   it("an unknown command is a usage error with a suggestion", async () => {
