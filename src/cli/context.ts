@@ -25,8 +25,12 @@ export interface CliDeps {
   stdin: NodeJS.ReadableStream;
   /** Whether a person is typing: prompts and confirmations only then. */
   stdinIsTTY: boolean;
+  /** Whether stdout is a terminal: colours only then. */
+  stdoutIsTTY: boolean;
   now: () => Date;
   startDaemon: StartDaemon;
+  /** Resolves at the first Ctrl-C (SIGINT) or SIGTERM after it is called: `logs --follow` ends. */
+  waitForInterrupt: () => Promise<void>;
 }
 
 /** Thrown by a command that has already explained its failure: exit 1, print nothing more. */

@@ -10,6 +10,7 @@ import { Command, CommanderError, Option } from "commander";
 import { DispatchError, describeError } from "../core/errors.js";
 import { registerContactsCommand } from "./commands/contacts.js";
 import { registerDoctorCommand } from "./commands/doctor.js";
+import { registerLogsCommand } from "./commands/logs.js";
 import { registerChatCommand, registerSendCommand } from "./commands/messages.js";
 import { registerSessionsCommand, registerStatusCommand } from "./commands/sessions.js";
 import { CommandFailed, createCliContext, type CliDeps, type StartDaemon } from "./context.js";
@@ -53,6 +54,7 @@ export function buildProgram(deps: CliDeps): Command {
   registerSessionsCommand(program, context);
   registerContactsCommand(program, context);
   registerDoctorCommand(program, context);
+  registerLogsCommand(program, context);
 
   program.addHelpText(
     "after",
@@ -108,8 +110,19 @@ export function createProcessDeps(): CliDeps {
     stderr: (text) => process.stderr.write(text),
     stdin: process.stdin,
     stdinIsTTY: process.stdin.isTTY === true,
+    stdoutIsTTY: process.stdout.isTTY === true,
     now: () => new Date(),
     startDaemon,
+    waitForInterrupt: () =>
+      new Promise((resolve) => {
+        const done = (): void => {
+          process.off("SIGINT", done);
+          process.off("SIGTERM", done);
+          resolve();
+        };
+        process.once("SIGINT", done);
+        process.once("SIGTERM", done);
+      }),
   };
 }
 

@@ -34,6 +34,8 @@ export interface DispatchPaths {
   apiTokenFile: string;
   /** `state/daemon.lock` */
   lockFile: string;
+  /** `state/logs/dispatch.log`: the daemon's log, size-capped (`dispatch logs`). */
+  logFile: string;
 }
 
 /** Every file under the dispatch home. `DISPATCH_HOME` (`~` expanded, made absolute) moves it. */
@@ -52,6 +54,7 @@ export function resolvePaths(env: NodeJS.ProcessEnv, homeDir: string): DispatchP
     journalFile: path.join(stateDir, "journal.db"),
     apiTokenFile: path.join(stateDir, "api-token"),
     lockFile: path.join(stateDir, "daemon.lock"),
+    logFile: path.join(stateDir, "logs", "dispatch.log"),
   };
 }
 

@@ -19,6 +19,7 @@ import { createDaemonDashboardSource } from "../dashboard/daemon-source.js";
 import { createDashboardRoutes, withDashboard } from "../dashboard/dashboard-routes.js";
 import { claudeConfigDir } from "../dashboard/transcript-file.js";
 import { loadContacts } from "../identity/contacts.js";
+import { LOG_FILE_LIMITS } from "../logging/log-file.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { startStandInModel, type StandInModel } from "../stand-in/model-server.js";
 import { openJsonFileRegistry } from "../store/json-file-registry.js";
@@ -68,15 +69,21 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   const loaded = await loadConfig({ env: options.env, homeDir });
   const { paths } = loaded;
   const config = options.demo ? answerEveryone(loaded.config) : loaded.config;
+  // Before the log file is opened in it: made here, the folder is private to the user.
+  await mkdir(paths.stateDir, { recursive: true, mode: 0o700 });
   const logger =
-    options.logger ?? createLogger({ level: config.logLevel, pretty: process.stdout.isTTY });
+    options.logger ??
+    createLogger({
+      level: config.logLevel,
+      pretty: process.stdout.isTTY,
+      file: { path: paths.logFile, ...LOG_FILE_LIMITS },
+    });
   const undo: (() => Promise<void>)[] = [];
   const rollback = async () => {
     for (const step of undo.reverse()) await step().catch(() => undefined);
   };
 
   try {
-    await mkdir(paths.stateDir, { recursive: true, mode: 0o700 });
     const lock: InstanceLock = await acquireInstanceLock(paths.lockFile, {
       pid: process.pid,
       started_at: new Date(clock.now()).toISOString(),

@@ -1,4 +1,6 @@
 import { pino, type Logger as PinoLogger } from "pino";
+import pinoPretty from "pino-pretty";
+import { openLogFile, type LogFileOptions } from "./log-file.js";
 
 export type LogFields = Record<string, unknown>;
 
@@ -44,25 +46,25 @@ export interface LoggerOptions {
   /** Human-readable lines (for a terminal) instead of JSON lines. */
   pretty?: boolean;
   destination?: NodeJS.WritableStream;
+  /** Also write JSON lines to this size-capped file (`dispatch logs` reads it). */
+  file?: LogFileOptions;
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? "info";
-  if (options.pretty) {
-    return wrapPino(
-      pino({
-        level,
-        transport: {
-          target: "pino-pretty",
-          options: { colorize: true, translateTime: "SYS:HH:MM:ss.l" },
-        },
-      }),
-    );
-  }
+  const output: pino.DestinationStream = options.pretty
+    ? // In this process, not as a transport: no worker thread for a terminal's lines.
+      pinoPretty({ colorize: true, translateTime: "SYS:HH:MM:ss.l", sync: true })
+    : (options.destination ?? process.stdout);
+  const settings = { level, timestamp: pino.stdTimeFunctions.isoTime };
+  if (!options.file) return wrapPino(pino(settings, output));
   return wrapPino(
     pino(
-      { level, timestamp: pino.stdTimeFunctions.isoTime },
-      options.destination ?? process.stdout,
+      settings,
+      pino.multistream([
+        { level: level as pino.Level, stream: output },
+        { level: level as pino.Level, stream: openLogFile(options.file) },
+      ]),
     ),
   );
 }

@@ -88,8 +88,13 @@ export interface TestDepsOptions {
   home: string;
   stdinLines?: string[];
   stdinIsTTY?: boolean;
+  stdoutIsTTY?: boolean;
   platform?: NodeJS.Platform;
   startDaemon?: CliDeps["startDaemon"];
+  /** Settles the command's wait for Ctrl-C; by default it never comes. */
+  interrupted?: Promise<void>;
+  /** Sees stdout as it is written, for a command that runs until interrupted. */
+  onStdout?: (text: string) => void;
 }
 
 /** Runs `dispatch <args>` in-process with captured output. */
@@ -109,14 +114,17 @@ export async function runDispatch(args: string[], options: TestDepsOptions): Pro
     version: "9.9.9-test",
     stdout: (text) => {
       stdout += text;
+      options.onStdout?.(text);
     },
     stderr: (text) => {
       stderr += text;
     },
     stdin: Readable.from((options.stdinLines ?? []).map((line) => `${line}\n`)),
     stdinIsTTY: options.stdinIsTTY ?? false,
+    stdoutIsTTY: options.stdoutIsTTY ?? false,
     now: () => NOW,
     startDaemon: options.startDaemon ?? (() => Promise.reject(new Error("not in this test"))),
+    waitForInterrupt: () => options.interrupted ?? new Promise<void>(() => undefined),
   };
   const exitCode = await runCli(args, deps);
   return { exitCode, stdout, stderr };

@@ -26,6 +26,7 @@ describe("resolvePaths", () => {
       journalFile: "/home/ada/dispatch/state/journal.db",
       apiTokenFile: "/home/ada/dispatch/state/api-token",
       lockFile: "/home/ada/dispatch/state/daemon.lock",
+      logFile: "/home/ada/dispatch/state/logs/dispatch.log",
     });
   });
 
