@@ -4,11 +4,16 @@
  */
 import { createInterface } from "node:readline";
 import type { LoadedConfig } from "../config/load-config.js";
+import type { StartInfo } from "../daemon/daemon.js";
 import { loadConfig } from "../config/load-config.js";
 import { createApiClientFor, type ApiClient } from "./api-client.js";
 
 /** Runs the daemon in this process until it stops; `src/daemon/run-daemon.ts` provides it. */
-export type StartDaemon = (options: { demo: boolean }) => Promise<void>;
+export type StartDaemon = (options: {
+  demo: boolean;
+  /** Called once the daemon is up, with where everything is. */
+  onStarted?: (info: StartInfo) => void;
+}) => Promise<void>;
 
 export interface CliDeps {
   env: NodeJS.ProcessEnv;

@@ -13,6 +13,7 @@ import { registerDoctorCommand } from "./commands/doctor.js";
 import { registerLogsCommand } from "./commands/logs.js";
 import { registerChatCommand, registerSendCommand } from "./commands/messages.js";
 import { registerSessionsCommand, registerStatusCommand } from "./commands/sessions.js";
+import { renderStartBanner } from "./start-banner.js";
 import { CommandFailed, createCliContext, type CliDeps, type StartDaemon } from "./context.js";
 
 export type { CliDeps, StartDaemon } from "./context.js";
@@ -46,7 +47,11 @@ export function buildProgram(deps: CliDeps): Command {
     .description("run the daemon in the foreground until Ctrl-C (what `npm start` runs)")
     .option("--demo", "answer with the offline stand-in model: no Claude credentials needed")
     .action(async (options: { demo?: boolean }) => {
-      await deps.startDaemon({ demo: options.demo === true });
+      await deps.startDaemon({
+        demo: options.demo === true,
+        // On stderr: stdout carries the log's JSON lines when it is not a terminal.
+        onStarted: (info) => deps.stderr(renderStartBanner(info)),
+      });
     });
   registerStatusCommand(program, context);
   registerSendCommand(program, context);

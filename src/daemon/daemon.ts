@@ -49,9 +49,26 @@ export interface DaemonOptions {
   clock?: Clock;
 }
 
+/** Where everything is, for the start banner (`cli/start-banner.ts`). */
+export interface StartInfo {
+  version: string;
+  demo: boolean;
+  home: string;
+  /** The HTTP API's and dashboard's port; undefined when the HTTP channel is off. */
+  port: number | undefined;
+  /** The token file, or undefined when `DISPATCH_API_TOKEN` gives the token. */
+  tokenFile: string | undefined;
+  logFile: string;
+  contacts: number;
+  /** Whether strangers are answered (`unknownSenders`, or demo mode). */
+  answersEveryone: boolean;
+  channels: { name: string; on: boolean; note?: string }[];
+}
+
 export interface RunningDaemon {
   port: number;
   loaded: LoadedConfig;
+  info: StartInfo;
   /** Stops taking messages, lets running turns finish (bounded), saves every session id. */
   stop(reason: string): Promise<void>;
 }
@@ -120,7 +137,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       logger,
     );
     await agentProcesses.reapOrphans();
-    const { token } = await loadOrCreateApiToken(
+    const { token, source: tokenSource } = await loadOrCreateApiToken(
       paths.apiTokenFile,
       options.env.DISPATCH_API_TOKEN,
       { logger },
@@ -244,6 +261,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     undo.push(() => contactsReload.close());
 
     const channels: Channel[] = [];
+    const channelStates: StartInfo["channels"] = [];
     let server: HttpServer | undefined;
     if (config.channels.http.enabled) {
       // The dashboard (issue 7) shares the API's server and token: `/`, `/assets/*`, `/v1/dashboard/*`.
@@ -269,6 +287,16 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       });
       undo.push(() => server!.close());
       replies.addChannel(httpReplyChannel(logger));
+      channelStates.push({ name: "http", on: true });
+    } else {
+      channelStates.push({ name: "http", on: false, note: "channels.http.enabled is false" });
+    }
+    if (!config.channels.imessage.enabled) {
+      channelStates.push({
+        name: "imessage",
+        on: false,
+        note: process.platform === "darwin" ? "channels.imessage.enabled is false" : "macOS only",
+      });
     }
     if (config.channels.imessage.enabled) {
       channels.push(
@@ -291,9 +319,15 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         if (channel.name !== "imessage" || (await namesImessageExplicitly(paths.configFile)))
           throw error;
         logger.warn("channel-off", { channel: channel.name, cause: describeError(error) });
+        channelStates.push({
+          name: channel.name,
+          on: false,
+          note: "cannot read chat.db; `dispatch doctor` says why",
+        });
         continue;
       }
       undo.push(() => channel.stop());
+      channelStates.push({ name: channel.name, on: true });
     }
     // What a crash left: replies recorded but not confirmed sent, messages never answered.
     replies.resendAfterRestart();
@@ -334,7 +368,18 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       })();
       return stopping;
     };
-    return { port: server?.port ?? 0, loaded, stop };
+    const info: StartInfo = {
+      version: DISPATCH_VERSION,
+      demo: options.demo,
+      home: paths.home,
+      port: server?.port,
+      tokenFile: tokenSource === "environment" ? undefined : paths.apiTokenFile,
+      logFile: paths.logFile,
+      contacts: contacts.size,
+      answersEveryone: config.unknownSenders === "respond",
+      channels: channelStates,
+    };
+    return { port: server?.port ?? 0, loaded, info, stop };
   } catch (error) {
     logger.error("daemon start failed", { cause: describeError(error) });
     await rollback();
