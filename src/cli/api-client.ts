@@ -39,8 +39,11 @@ export interface ApiClient {
   stopSession(chatId: string, options: { forget: boolean }): Promise<void>;
   /** Hands the message over and returns once it is accepted (`202`). */
   sendMessage(input: SendMessageInput): Promise<{ message_id: string }>;
-  /** Hands the message over and returns once the turn that answers it has ended. */
-  sendMessageAndWait(input: SendMessageInput): Promise<SubmitResult>;
+  /**
+   * Hands the message over and returns once the turn that answers it has ended. `signal` stops
+   * the wait (the daemon still answers the message; the reply stays in its journal).
+   */
+  sendMessageAndWait(input: SendMessageInput, signal?: AbortSignal): Promise<SubmitResult>;
 }
 
 interface RawResponse {
@@ -55,7 +58,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
   async function request(
     method: string,
     path: string,
-    requestOptions: { body?: unknown; authenticated?: boolean } = {},
+    requestOptions: { body?: unknown; authenticated?: boolean; signal?: AbortSignal } = {},
   ): Promise<unknown> {
     const headers: Record<string, string> = { accept: "application/json" };
     if (requestOptions.authenticated !== false) {
@@ -66,7 +69,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       body = JSON.stringify(requestOptions.body);
       headers["content-type"] = "application/json";
     }
-    const response = await send(port, method, path, headers, body);
+    const response = await send(port, method, path, headers, body, requestOptions.signal);
     return readBody(response, method, path);
   }
 
@@ -120,8 +123,11 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       (await request("POST", "/v1/messages", { body: messageBody(input, false) })) as {
         message_id: string;
       },
-    sendMessageAndWait: async (input) =>
-      (await request("POST", "/v1/messages", { body: messageBody(input, true) })) as SubmitResult,
+    sendMessageAndWait: async (input, signal) =>
+      (await request("POST", "/v1/messages", {
+        body: messageBody(input, true),
+        ...(signal ? { signal } : {}),
+      })) as SubmitResult,
   };
 }
 
@@ -210,11 +216,12 @@ function send(
   path: string,
   headers: Record<string, string>,
   body: string | undefined,
+  signal?: AbortSignal,
 ): Promise<RawResponse> {
   return new Promise<RawResponse>((resolve, reject) => {
     // No agent: a kept-alive socket would hold a one-shot command open after its answer.
     const request = http.request(
-      { host: API_HOST, port, method, path, headers, agent: false },
+      { host: API_HOST, port, method, path, headers, agent: false, ...(signal ? { signal } : {}) },
       (response) => {
         response.setEncoding("utf8");
         let text = "";

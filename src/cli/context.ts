@@ -27,6 +27,8 @@ export interface CliDeps {
   /** Writes text as given: callers end their lines with "\n". */
   stdout: (text: string) => void;
   stderr: (text: string) => void;
+  /** stdout as a stream, for the line editor of `dispatch chat` on a terminal. */
+  stdoutStream: NodeJS.WritableStream;
   stdin: NodeJS.ReadableStream;
   /** Whether a person is typing: prompts and confirmations only then. */
   stdinIsTTY: boolean;

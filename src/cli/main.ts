@@ -113,6 +113,7 @@ export function createProcessDeps(): CliDeps {
     version: readOwnVersion(),
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),
+    stdoutStream: process.stdout,
     stdin: process.stdin,
     stdinIsTTY: process.stdin.isTTY === true,
     stdoutIsTTY: process.stdout.isTTY === true,

@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Readable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import type { SessionView } from "../../../src/channels/http/control-plane.js";
 import { runCli, type CliDeps } from "../../../src/cli/main.js";
 
@@ -87,6 +87,8 @@ export interface TestDepsOptions {
   env?: NodeJS.ProcessEnv;
   home: string;
   stdinLines?: string[];
+  /** Instead of `stdinLines`: a stream the test writes to as it goes. */
+  stdin?: NodeJS.ReadableStream;
   stdinIsTTY?: boolean;
   stdoutIsTTY?: boolean;
   platform?: NodeJS.Platform;
@@ -119,7 +121,14 @@ export async function runDispatch(args: string[], options: TestDepsOptions): Pro
     stderr: (text) => {
       stderr += text;
     },
-    stdin: Readable.from((options.stdinLines ?? []).map((line) => `${line}\n`)),
+    stdoutStream: new Writable({
+      write(chunk: Buffer | string, _encoding, callback) {
+        stdout += String(chunk);
+        options.onStdout?.(String(chunk));
+        callback();
+      },
+    }),
+    stdin: options.stdin ?? Readable.from((options.stdinLines ?? []).map((line) => `${line}\n`)),
     stdinIsTTY: options.stdinIsTTY ?? false,
     stdoutIsTTY: options.stdoutIsTTY ?? false,
     now: () => NOW,
