@@ -7,6 +7,7 @@ import type { LoadedConfig } from "../config/load-config.js";
 import type { StartInfo } from "../daemon/daemon.js";
 import { loadConfig } from "../config/load-config.js";
 import { createApiClientFor, type ApiClient } from "./api-client.js";
+import type { CommandRunner } from "./service/service-manager.js";
 
 /** Runs the daemon in this process until it stops; `src/daemon/run-daemon.ts` provides it. */
 export type StartDaemon = (options: {
@@ -38,6 +39,16 @@ export interface CliDeps {
   startDaemon: StartDaemon;
   /** Resolves at the first Ctrl-C (SIGINT) or SIGTERM after it is called: `logs --follow` ends. */
   waitForInterrupt: () => Promise<void>;
+  /** What `dispatch service` needs: how to run systemctl or launchctl, and what to run. */
+  service: {
+    run: CommandRunner;
+    /** `process.getuid()`, for launchd's `gui/<uid>` domain. */
+    uid: number;
+    /** `process.execPath` */
+    nodePath: string;
+    /** This installation's `dist/cli/main.js`. */
+    mainScript: string;
+  };
 }
 
 /** Thrown by a command that has already explained its failure: exit 1, print nothing more. */

@@ -11,8 +11,10 @@ import { DispatchError, describeError } from "../core/errors.js";
 import { registerContactsCommand } from "./commands/contacts.js";
 import { registerDoctorCommand } from "./commands/doctor.js";
 import { registerLogsCommand } from "./commands/logs.js";
+import { registerServiceCommand } from "./commands/service.js";
 import { registerChatCommand, registerSendCommand } from "./commands/messages.js";
 import { registerSessionsCommand, registerStatusCommand } from "./commands/sessions.js";
+import { runCommand } from "./service/service-manager.js";
 import { renderStartBanner } from "./start-banner.js";
 import { CommandFailed, createCliContext, type CliDeps, type StartDaemon } from "./context.js";
 
@@ -60,6 +62,7 @@ export function buildProgram(deps: CliDeps): Command {
   registerContactsCommand(program, context);
   registerDoctorCommand(program, context);
   registerLogsCommand(program, context);
+  registerServiceCommand(program, context);
 
   program.addHelpText(
     "after",
@@ -119,6 +122,13 @@ export function createProcessDeps(): CliDeps {
     stdoutIsTTY: process.stdout.isTTY === true,
     now: () => new Date(),
     startDaemon,
+    service: {
+      run: runCommand,
+      uid: process.getuid?.() ?? 0,
+      nodePath: process.execPath,
+      // From `src/cli/` or `dist/cli/` alike: the built entry point, two folders up then down.
+      mainScript: fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url)),
+    },
     waitForInterrupt: () =>
       new Promise((resolve) => {
         const done = (): void => {

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { Readable, Writable } from "node:stream";
 import type { SessionView } from "../../../src/channels/http/control-plane.js";
 import { runCli, type CliDeps } from "../../../src/cli/main.js";
+import type { CommandRunner } from "../../../src/cli/service/service-manager.js";
 
 export const TOKEN = "test-token-123";
 export const NOW = new Date("2026-02-07T15:00:00.000Z");
@@ -97,6 +98,10 @@ export interface TestDepsOptions {
   interrupted?: Promise<void>;
   /** Sees stdout as it is written, for a command that runs until interrupted. */
   onStdout?: (text: string) => void;
+  /** Runs systemctl or launchctl for `dispatch service`; by default nothing may be run. */
+  runCommand?: CommandRunner;
+  /** The built entry point the service would run. */
+  mainScript?: string;
 }
 
 /** Runs `dispatch <args>` in-process with captured output. */
@@ -134,6 +139,14 @@ export async function runDispatch(args: string[], options: TestDepsOptions): Pro
     now: () => NOW,
     startDaemon: options.startDaemon ?? (() => Promise.reject(new Error("not in this test"))),
     waitForInterrupt: () => options.interrupted ?? new Promise<void>(() => undefined),
+    service: {
+      run:
+        options.runCommand ??
+        ((program) => Promise.reject(new Error(`${program} must not run in this test`))),
+      uid: 501,
+      nodePath: "/usr/local/bin/node",
+      mainScript: options.mainScript ?? "/opt/dispatch/dist/cli/main.js",
+    },
   };
   const exitCode = await runCli(args, deps);
   return { exitCode, stdout, stderr };
