@@ -10,6 +10,7 @@ import { Command, CommanderError, Option } from "commander";
 import { DispatchError, describeError } from "../core/errors.js";
 import { registerContactsCommand } from "./commands/contacts.js";
 import { registerDoctorCommand } from "./commands/doctor.js";
+import { registerInitCommand } from "./commands/init.js";
 import { registerLogsCommand } from "./commands/logs.js";
 import { registerServiceCommand } from "./commands/service.js";
 import { registerChatCommand, registerSendCommand } from "./commands/messages.js";
@@ -55,6 +56,7 @@ export function buildProgram(deps: CliDeps): Command {
         onStarted: (info) => deps.stderr(renderStartBanner(info)),
       });
     });
+  registerInitCommand(program, context);
   registerStatusCommand(program, context);
   registerSendCommand(program, context);
   registerChatCommand(program, context);

@@ -88,7 +88,7 @@ function serviceContextOf(context: CliContext): ServiceContext {
   return { kind, homeDir, env, uid: service.uid, run: service.run };
 }
 
-async function installCommand(context: CliContext, demo: boolean, printOnly: boolean) {
+export async function installCommand(context: CliContext, demo: boolean, printOnly: boolean) {
   const serviceContext = serviceContextOf(context);
   const { env, homeDir, platform, service } = context.deps;
   const paths = resolvePaths(env, homeDir);
