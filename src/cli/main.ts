@@ -71,10 +71,12 @@ export function buildProgram(deps: CliDeps): Command {
     [
       "",
       "Examples:",
+      "  dispatch init                    first setup: contacts, config, checks, service",
       "  dispatch start --demo            run without Claude credentials",
       '  dispatch send +15551234567 "hi"  send a message and print the reply',
       "  dispatch status                  every session at a glance",
       "  dispatch doctor                  find out what is wrong",
+      "  dispatch logs -f                 follow the daemon's log",
     ].join("\n"),
   );
   return program;

@@ -172,6 +172,10 @@ describe("the README's five-minute tour", () => {
           ) as unknown,
         });
       }
+      if (step.command.startsWith("npx dispatch logs")) {
+        // The daemon's own log file, read by the CLI: the second start's record among its lines.
+        expect(result.stdout, context).toMatch(/INFO: daemon-start .*"demo":true/);
+      }
       if (step.command.startsWith("npx dispatch doctor")) {
         expect(result.stdout, context).toContain(
           "! No Claude credentials found; the running daemon is in demo mode",

@@ -378,6 +378,12 @@ describe("dispatch start, --help, --version", () => {
       ["sessions", "forget"],
       ["contacts", "check"],
       ["doctor"],
+      ["init"],
+      ["logs"],
+      ["service", "install"],
+      ["service", "uninstall"],
+      ["service", "status"],
+      ["version"],
     ]) {
       const result = await runDispatch([...command, "--help"], { home });
       expect(result.exitCode, command.join(" ")).toBe(0);
