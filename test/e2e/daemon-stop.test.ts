@@ -37,6 +37,15 @@ async function childrenOf(pid: number): Promise<number[]> {
   }
 }
 
+/**
+ * Whether a child is the Claude CLI already. A child caught between fork and exec still runs
+ * node's code, and stopping it there would block the daemon itself (spawn waits for the exec).
+ */
+async function isClaudeCli(pid: number): Promise<boolean> {
+  const commandLine = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+  return commandLine.includes("claude-agent-sdk");
+}
+
 describe("dispatch start, stopped with SIGTERM", () => {
   it("exits at once while its spare agent process is still starting, and leaves none behind", async () => {
     let daemonPid: number | undefined;
@@ -44,10 +53,11 @@ describe("dispatch start, stopped with SIGTERM", () => {
     const frozen = (async () => {
       await waitUntil(() => daemonPid !== undefined, 30_000, "the daemon's pid");
       for (;;) {
-        const [child] = await childrenOf(daemonPid!);
-        if (child !== undefined) {
-          process.kill(child, "SIGSTOP");
-          return child;
+        for (const child of await childrenOf(daemonPid!)) {
+          if (await isClaudeCli(child)) {
+            process.kill(child, "SIGSTOP");
+            return child;
+          }
         }
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
