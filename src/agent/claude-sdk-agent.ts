@@ -96,7 +96,7 @@ export interface ClaudeSdkAgent extends AgentPort {
 export function createClaudeSdkAgent(deps: ClaudeSdkAgentDeps): ClaudeSdkAgent {
   const spares: SparePool<AgentProfile, Spare> = createSparePool({
     size: deps.spares ?? 0,
-    prewarm: (profile) => prewarmSpare(deps, profile),
+    prewarm: (profile, signal) => prewarmSpare(deps, profile, signal),
     logger: deps.logger,
     ...(deps.spareAllowedTools
       ? {
@@ -473,11 +473,24 @@ interface Spare extends ParkedProcess {
   readonly child: ChildProcess | undefined;
 }
 
-async function prewarmSpare(deps: ClaudeSdkAgentDeps, profile: AgentProfile): Promise<Spare> {
+/** How long a closed spare gets to exit before it is killed: it holds no conversation. */
+const SPARE_EXIT_WAIT_MS = 1_000;
+
+async function prewarmSpare(
+  deps: ClaudeSdkAgentDeps,
+  profile: AgentProfile,
+  signal: AbortSignal,
+): Promise<Spare> {
   const output = { log: deps.logger.child({ spare: true }), tail: "" };
   const binding = createChatToolsBinding();
   const compaction: Spare["compaction"] = {};
   const held: { child?: ChildProcess } = {};
+  // A start still under way at shutdown is killed: the SDK's prewarm then fails at once instead
+  // of holding the shutdown until the CLI is ready (up to a minute on a loaded machine).
+  const killOnAbort = () => {
+    if (held.child) killProcessTree(held.child, "SIGKILL");
+  };
+  signal.addEventListener("abort", killOnAbort, { once: true });
   const spawnCli = (spawnOptions: SpawnOptions): ChildProcessWithoutNullStreams => {
     const cli = spawnTrackedCli(deps, spawnOptions, (chunk) => {
       output.tail = (output.tail + chunk).slice(-STDERR_TAIL_CHARS);
@@ -488,6 +501,7 @@ async function prewarmSpare(deps: ClaudeSdkAgentDeps, profile: AgentProfile): Pr
     // The SDK waits for a spare's exit from several places at once; that is no leak.
     cli.setMaxListeners(32);
     held.child = cli;
+    if (signal.aborted) killOnAbort();
     return cli;
   };
   let sdk: SpareProcess;
@@ -513,6 +527,8 @@ async function prewarmSpare(deps: ClaudeSdkAgentDeps, profile: AgentProfile): Pr
   } catch (error) {
     if (held.child) killProcessTree(held.child, "SIGKILL");
     throw error;
+  } finally {
+    signal.removeEventListener("abort", killOnAbort);
   }
   const spare = sdk;
   return {
@@ -526,7 +542,7 @@ async function prewarmSpare(deps: ClaudeSdkAgentDeps, profile: AgentProfile): Pr
     exited: spare.exited,
     async close() {
       spare.close();
-      if (held.child) await waitForExit(held.child);
+      if (held.child) await waitForExit(held.child, SPARE_EXIT_WAIT_MS);
       if (held.child) killProcessTree(held.child, "SIGKILL");
     },
   };

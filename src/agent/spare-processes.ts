@@ -28,8 +28,12 @@ export interface SpareProfile {
 export interface SparePoolDeps<Profile extends SpareProfile, Spare extends ParkedProcess> {
   /** Most spares parked or starting at once (`spareProcesses`); 0 turns the pool off. */
   size: number;
-  /** Starts one spare process of `profile`; resolves once it is ready to be claimed. */
-  prewarm(profile: Profile): Promise<Spare>;
+  /**
+   * Starts one spare process of `profile`; resolves once it is ready to be claimed. When
+   * `signal` aborts (the pool is closing) it must end the process and settle promptly: a
+   * shutdown waits for it.
+   */
+  prewarm(profile: Profile, signal: AbortSignal): Promise<Spare>;
   logger: Logger;
   /** The profile to prewarm for before any conversation has asked for one. */
   initialProfile?: Profile;
@@ -49,7 +53,10 @@ export interface SparePool<Profile extends SpareProfile, Spare extends ParkedPro
   readonly ready: number;
   /** Spares being prewarmed now (at most one at a time). */
   readonly starting: number;
-  /** Ends every parked spare, and the one being prewarmed; resolves once they have exited. */
+  /**
+   * Ends every parked spare, and aborts the one being prewarmed (a slow start must not hold up a
+   * shutdown); resolves once they have exited.
+   */
   close(): Promise<void>;
 }
 
@@ -70,6 +77,8 @@ export function createSparePool<Profile extends SpareProfile, Spare extends Park
   let target: Profile | undefined = deps.initialProfile;
   const parked: { key: string; spare: Spare }[] = [];
   let prewarming: Promise<void> | undefined;
+  /** Aborts the prewarm in flight, at close. */
+  let prewarmAbort: AbortController | undefined;
   let failures = 0;
   let retryTimer: NodeJS.Timeout | undefined;
   let closed = false;
@@ -87,14 +96,17 @@ export function createSparePool<Profile extends SpareProfile, Spare extends Park
     if (closed || !target || prewarming || retryTimer) return;
     if (parked.length >= deps.size) return;
     const profile = target;
+    const abort = new AbortController();
+    prewarmAbort = abort;
     prewarming = Promise.resolve()
-      .then(() => deps.prewarm(profile))
+      .then(() => deps.prewarm(profile, abort.signal))
       .then(
         (spare) => park(profile.key, spare),
         (error: unknown) => retryLater("spare prewarm failed", error),
       )
       .finally(() => {
         prewarming = undefined;
+        prewarmAbort = undefined;
         fill();
       });
   }
@@ -163,7 +175,9 @@ export function createSparePool<Profile extends SpareProfile, Spare extends Park
       clearTimeout(retryTimer);
       retryTimer = undefined;
       for (const entry of parked.splice(0)) discard(entry.spare);
-      // A prewarm in flight ends in `park`, which discards its spare now that the pool is closed.
+      // A prewarm in flight is told to give up; should it finish anyway, it ends in `park`, which
+      // discards its spare now that the pool is closed.
+      prewarmAbort?.abort();
       await prewarming;
       await Promise.all([...closing]);
     },

@@ -15,12 +15,8 @@ import type {
   SubmitResult,
 } from "../channels/http/control-plane.js";
 import { DispatchError, describeError } from "../core/errors.js";
-import {
-  loadConfig,
-  readEnvironmentOverrides,
-  resolvePaths,
-  type LoadedConfig,
-} from "../config/load-config.js";
+import { loadConfig, resolvePaths, type LoadedConfig } from "../config/load-config.js";
+import { resolveDaemonPort } from "./daemon-port.js";
 
 export const API_HOST = "127.0.0.1";
 
@@ -48,8 +44,11 @@ export interface ApiClient {
   stopSession(chatId: string, options: { forget: boolean }): Promise<StopResult>;
   /** Hands the message over and returns once it is accepted (`202`). */
   sendMessage(input: SendMessageInput): Promise<{ message_id: string }>;
-  /** Hands the message over and returns once the turn that answers it has ended. */
-  sendMessageAndWait(input: SendMessageInput): Promise<SubmitResult>;
+  /**
+   * Hands the message over and returns once the turn that answers it has ended. `signal` stops
+   * the wait (the daemon still answers the message; the reply stays in its journal).
+   */
+  sendMessageAndWait(input: SendMessageInput, signal?: AbortSignal): Promise<SubmitResult>;
 }
 
 interface RawResponse {
@@ -64,7 +63,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
   async function request(
     method: string,
     path: string,
-    requestOptions: { body?: unknown; authenticated?: boolean } = {},
+    requestOptions: { body?: unknown; authenticated?: boolean; signal?: AbortSignal } = {},
   ): Promise<unknown> {
     const headers: Record<string, string> = { accept: "application/json" };
     if (requestOptions.authenticated !== false) {
@@ -75,7 +74,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       body = JSON.stringify(requestOptions.body);
       headers["content-type"] = "application/json";
     }
-    const response = await send(port, method, path, headers, body);
+    const response = await send(port, method, path, headers, body, requestOptions.signal);
     return readBody(response, method, path);
   }
 
@@ -131,8 +130,11 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       (await request("POST", "/v1/messages", { body: messageBody(input, false) })) as {
         message_id: string;
       },
-    sendMessageAndWait: async (input) =>
-      (await request("POST", "/v1/messages", { body: messageBody(input, true) })) as SubmitResult,
+    sendMessageAndWait: async (input, signal) =>
+      (await request("POST", "/v1/messages", {
+        body: messageBody(input, true),
+        ...(signal ? { signal } : {}),
+      })) as SubmitResult,
   };
 }
 
@@ -149,12 +151,14 @@ export interface ClientEnvironment {
   env: NodeJS.ProcessEnv;
   homeDir: string;
   platform: NodeJS.Platform;
+  /** Where a warning goes (stderr); none when absent. */
+  stderr?: (text: string) => void;
 }
 
 /**
  * The client for this environment: the port from `DISPATCH_PORT`, else from config.json (7878 by
- * default); the token from `DISPATCH_API_TOKEN`, else the api-token file under the dispatch home.
- * config.json is read only when `DISPATCH_PORT` is unset; an invalid file is reported.
+ * default; see `daemon-port.ts` for an invalid file); the token from `DISPATCH_API_TOKEN`, else
+ * the api-token file under the dispatch home.
  */
 export async function createApiClientFor(
   environment: ClientEnvironment,
@@ -166,8 +170,12 @@ export async function createApiClientFor(
     }),
 ): Promise<ApiClient> {
   const paths = resolvePaths(environment.env, environment.homeDir);
-  const port =
-    readEnvironmentOverrides(environment.env).overrides.port ?? (await readConfig()).config.port;
+  const port = await resolveDaemonPort({
+    env: environment.env,
+    paths,
+    readConfig,
+    warn: (line) => environment.stderr?.(`${line}\n`),
+  });
   return createApiClient({
     port,
     readToken: () => readApiToken(environment.env, paths.apiTokenFile),
@@ -215,11 +223,12 @@ function send(
   path: string,
   headers: Record<string, string>,
   body: string | undefined,
+  signal?: AbortSignal,
 ): Promise<RawResponse> {
   return new Promise<RawResponse>((resolve, reject) => {
     // No agent: a kept-alive socket would hold a one-shot command open after its answer.
     const request = http.request(
-      { host: API_HOST, port, method, path, headers, agent: false },
+      { host: API_HOST, port, method, path, headers, agent: false, ...(signal ? { signal } : {}) },
       (response) => {
         response.setEncoding("utf8");
         let text = "";

@@ -4,11 +4,17 @@
  */
 import { createInterface } from "node:readline";
 import type { LoadedConfig } from "../config/load-config.js";
+import type { StartInfo } from "../daemon/daemon.js";
 import { loadConfig } from "../config/load-config.js";
 import { createApiClientFor, type ApiClient } from "./api-client.js";
+import type { CommandRunner } from "./service/service-manager.js";
 
 /** Runs the daemon in this process until it stops; `src/daemon/run-daemon.ts` provides it. */
-export type StartDaemon = (options: { demo: boolean }) => Promise<void>;
+export type StartDaemon = (options: {
+  demo: boolean;
+  /** Called once the daemon is up, with where everything is. */
+  onStarted?: (info: StartInfo) => void;
+}) => Promise<void>;
 
 export interface CliDeps {
   env: NodeJS.ProcessEnv;
@@ -22,11 +28,27 @@ export interface CliDeps {
   /** Writes text as given: callers end their lines with "\n". */
   stdout: (text: string) => void;
   stderr: (text: string) => void;
+  /** stdout as a stream, for the line editor of `dispatch chat` on a terminal. */
+  stdoutStream: NodeJS.WritableStream;
   stdin: NodeJS.ReadableStream;
   /** Whether a person is typing: prompts and confirmations only then. */
   stdinIsTTY: boolean;
+  /** Whether stdout is a terminal: colours only then. */
+  stdoutIsTTY: boolean;
   now: () => Date;
   startDaemon: StartDaemon;
+  /** Resolves at the first Ctrl-C (SIGINT) or SIGTERM after it is called: `logs --follow` ends. */
+  waitForInterrupt: () => Promise<void>;
+  /** What `dispatch service` needs: how to run systemctl or launchctl, and what to run. */
+  service: {
+    run: CommandRunner;
+    /** `process.getuid()`, for launchd's `gui/<uid>` domain. */
+    uid: number;
+    /** `process.execPath` */
+    nodePath: string;
+    /** This installation's `dist/cli/main.js`. */
+    mainScript: string;
+  };
 }
 
 /** Thrown by a command that has already explained its failure: exit 1, print nothing more. */

@@ -7,6 +7,7 @@ import { CREDENTIAL_VARIABLES } from "../daemon/credentials.js";
 import { weakTokenProblem } from "../channels/http/api-token.js";
 import type { HealthView } from "../channels/http/control-plane.js";
 import { formatDuration } from "./format-time.js";
+import { plural } from "./plural.js";
 
 export type CheckStatus = "ok" | "fail" | "warn" | "info";
 
@@ -41,7 +42,9 @@ export function checkContacts(
       message: `There is no contacts file at ${file}: every sender is in the \`unknown\` tier.`,
     };
   }
-  return ok(`contacts.json is valid: ${contacts} contacts, ${groups} groups (${file}).`);
+  return ok(
+    `contacts.json is valid: ${plural(contacts, "contact")}, ${plural(groups, "group")} (${file}).`,
+  );
 }
 
 export interface DaemonObservation {
@@ -65,7 +68,7 @@ export function checkDaemon(observation: DaemonObservation): CheckResult {
   const state = status === "ok" ? "" : ", shutting down";
   return ok(
     `dispatch ${version} is running on ${address} (up ${formatDuration(uptimeSeconds * 1000)}` +
-      `${state}, ${sessions.live} live / ${sessions.registered} registered sessions).`,
+      `${state}, ${sessions.live} live / ${plural(sessions.registered, "registered session")}).`,
   );
 }
 
@@ -115,6 +118,8 @@ export interface CredentialObservation {
   credentialsFile: string;
   credentialsFileExists: boolean;
   platform: NodeJS.Platform;
+  /** The running daemon answers with the offline stand-in model, which needs no credentials. */
+  daemonInDemo?: boolean;
 }
 
 export function checkClaudeCredentials(observation: CredentialObservation): CheckResult {
@@ -124,6 +129,15 @@ export function checkClaudeCredentials(observation: CredentialObservation): Chec
   if (env["CLAUDE_CODE_USE_BEDROCK"] === "1") return ok("Claude runs through Amazon Bedrock.");
   if (env["CLAUDE_CODE_USE_VERTEX"] === "1") return ok("Claude runs through Google Vertex AI.");
   if (credentialsFileExists) return ok(`Claude credentials found in ${credentialsFile}.`);
+  if (observation.daemonInDemo) {
+    return {
+      status: "warn",
+      message:
+        "No Claude credentials found; the running daemon is in demo mode (the offline stand-in " +
+        "model), which needs none. For real replies, set ANTHROPIC_API_KEY or run `claude login`, " +
+        "then start dispatch without --demo.",
+    };
+  }
   const advice =
     "set ANTHROPIC_API_KEY or run `claude login`, or try `dispatch start --demo` (an offline " +
     "stand-in model).";

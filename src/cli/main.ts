@@ -6,12 +6,17 @@
 import { readFileSync, realpathSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, Option } from "commander";
 import { DispatchError, describeError } from "../core/errors.js";
 import { registerContactsCommand } from "./commands/contacts.js";
 import { registerDoctorCommand } from "./commands/doctor.js";
+import { registerInitCommand } from "./commands/init.js";
+import { registerLogsCommand } from "./commands/logs.js";
+import { registerServiceCommand } from "./commands/service.js";
 import { registerChatCommand, registerSendCommand } from "./commands/messages.js";
 import { registerSessionsCommand, registerStatusCommand } from "./commands/sessions.js";
+import { runCommand } from "./service/service-manager.js";
+import { renderStartBanner } from "./start-banner.js";
 import { CommandFailed, createCliContext, type CliDeps, type StartDaemon } from "./context.js";
 
 export type { CliDeps, StartDaemon } from "./context.js";
@@ -24,35 +29,54 @@ export function buildProgram(deps: CliDeps): Command {
   const context = createCliContext(deps);
   const program = new Command("dispatch")
     .description("One persistent Claude agent session per chat, fed by messaging channels.")
-    .version(deps.version, "-V, --version", "print dispatch's version")
+    .version(deps.version, "-v, --version", "print dispatch's version")
     .helpOption("-h, --help", "show help for a command")
     .configureOutput({ writeOut: deps.stdout, writeErr: deps.stderr })
     .exitOverride()
     .showHelpAfterError("(add --help for usage)");
+  // `-V` too, as earlier versions had it (and many tools do).
+  program.addOption(new Option("-V").hideHelp());
+  program.on("option:V", () => {
+    deps.stdout(`${deps.version}\n`);
+    throw new CommanderError(0, "commander.version", deps.version);
+  });
+  program
+    .command("version")
+    .description("print dispatch's version (as --version)")
+    .action(() => deps.stdout(`${deps.version}\n`));
 
   program
     .command("start")
     .description("run the daemon in the foreground until Ctrl-C (what `npm start` runs)")
     .option("--demo", "answer with the offline stand-in model: no Claude credentials needed")
     .action(async (options: { demo?: boolean }) => {
-      await deps.startDaemon({ demo: options.demo === true });
+      await deps.startDaemon({
+        demo: options.demo === true,
+        // On stderr: stdout carries the log's JSON lines when it is not a terminal.
+        onStarted: (info) => deps.stderr(renderStartBanner(info)),
+      });
     });
+  registerInitCommand(program, context);
   registerStatusCommand(program, context);
   registerSendCommand(program, context);
   registerChatCommand(program, context);
   registerSessionsCommand(program, context);
   registerContactsCommand(program, context);
   registerDoctorCommand(program, context);
+  registerLogsCommand(program, context);
+  registerServiceCommand(program, context);
 
   program.addHelpText(
     "after",
     [
       "",
       "Examples:",
+      "  dispatch init                    first setup: contacts, config, checks, service",
       "  dispatch start --demo            run without Claude credentials",
       '  dispatch send +15551234567 "hi"  send a message and print the reply',
       "  dispatch status                  every session at a glance",
       "  dispatch doctor                  find out what is wrong",
+      "  dispatch logs -f                 follow the daemon's log",
     ].join("\n"),
   );
   return program;
@@ -96,10 +120,29 @@ export function createProcessDeps(): CliDeps {
     version: readOwnVersion(),
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),
+    stdoutStream: process.stdout,
     stdin: process.stdin,
     stdinIsTTY: process.stdin.isTTY === true,
+    stdoutIsTTY: process.stdout.isTTY === true,
     now: () => new Date(),
     startDaemon,
+    service: {
+      run: runCommand,
+      uid: process.getuid?.() ?? 0,
+      nodePath: process.execPath,
+      // From `src/cli/` or `dist/cli/` alike: the built entry point, two folders up then down.
+      mainScript: fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url)),
+    },
+    waitForInterrupt: () =>
+      new Promise((resolve) => {
+        const done = (): void => {
+          process.off("SIGINT", done);
+          process.off("SIGTERM", done);
+          resolve();
+        };
+        process.once("SIGINT", done);
+        process.once("SIGTERM", done);
+      }),
   };
 }
 

@@ -6,6 +6,7 @@
 import { readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { parse as parseJsonc, type ParseError } from "jsonc-parser";
 import { DispatchError } from "../core/errors.js";
 import { describeIssues } from "./problems.js";
 import {
@@ -33,6 +34,8 @@ export interface DispatchPaths {
   apiTokenFile: string;
   /** `state/daemon.lock` */
   lockFile: string;
+  /** `state/logs/dispatch.log`: the daemon's log, size-capped (`dispatch logs`). */
+  logFile: string;
 }
 
 /** Every file under the dispatch home. `DISPATCH_HOME` (`~` expanded, made absolute) moves it. */
@@ -51,6 +54,7 @@ export function resolvePaths(env: NodeJS.ProcessEnv, homeDir: string): DispatchP
     journalFile: path.join(stateDir, "journal.db"),
     apiTokenFile: path.join(stateDir, "api-token"),
     lockFile: path.join(stateDir, "daemon.lock"),
+    logFile: path.join(stateDir, "logs", "dispatch.log"),
   };
 }
 
@@ -122,16 +126,27 @@ function parseJson(text: string, file: string): unknown {
   }
 }
 
-/** ` (line 3, column 5)`, from the "position N" in V8's message, unless it says so already. */
+/**
+ * ` (line 3, column 5)`, from the "position N" in V8's message, unless it says so already. V8
+ * names no position for an unexpected token (`Unexpected token '}', "..." is not valid JSON`);
+ * then the position comes from jsonc-parser's strict parse of the same text.
+ */
 export function jsonErrorLocation(text: string, reason: string): string {
   if (/\bline \d+/.test(reason)) return "";
   const match = /position (\d+)/.exec(reason);
-  if (!match) return /end of JSON/.test(reason) ? " (at the end of the file)" : "";
-  const position = Number(match[1]);
+  if (/end of JSON/.test(reason)) return " (at the end of the file)";
+  const position = match ? Number(match[1]) : firstSyntaxErrorOffset(text);
+  if (position === undefined) return "";
   const before = text.slice(0, position);
   const line = before.split("\n").length;
   const column = position - before.lastIndexOf("\n");
   return ` (line ${line}, column ${column})`;
+}
+
+function firstSyntaxErrorOffset(text: string): number | undefined {
+  const errors: ParseError[] = [];
+  parseJsonc(text, errors, { disallowComments: true, allowTrailingComma: false });
+  return errors[0]?.offset;
 }
 
 export interface EnvironmentOverrides {

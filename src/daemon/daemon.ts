@@ -21,6 +21,7 @@ import { createDashboardRoutes, withDashboard } from "../dashboard/dashboard-rou
 import { claudeConfigDir } from "../dashboard/transcript-file.js";
 import { loadContacts } from "../identity/contacts.js";
 import { createLogRing } from "../logging/log-ring.js";
+import { LOG_FILE_LIMITS } from "../logging/log-file.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { startStandInModel, type StandInModel } from "../stand-in/model-server.js";
 import { openJsonFileRegistry } from "../store/json-file-registry.js";
@@ -37,6 +38,7 @@ import { Dispatcher } from "./dispatcher.js";
 import { createTranscriptFinder } from "./earlier-answer.js";
 import { openSessionArchive } from "./session-archive.js";
 import { catchUpAfterUncleanStop } from "./transcript-catch-up.js";
+import { watchContactsFile } from "./contacts-reload.js";
 import { acquireInstanceLock, type InstanceLock } from "./instance-lock.js";
 import { createMetrics } from "./metrics.js";
 import { createTierPolicy } from "./tier-policy.js";
@@ -57,9 +59,26 @@ export interface DaemonOptions {
   clock?: Clock;
 }
 
+/** Where everything is, for the start banner (`cli/start-banner.ts`). */
+export interface StartInfo {
+  version: string;
+  demo: boolean;
+  home: string;
+  /** The HTTP API's and dashboard's port; undefined when the HTTP channel is off. */
+  port: number | undefined;
+  /** The token file, or undefined when `DISPATCH_API_TOKEN` gives the token. */
+  tokenFile: string | undefined;
+  logFile: string;
+  contacts: number;
+  /** Whether strangers are answered (`unknownSenders`, or demo mode). */
+  answersEveryone: boolean;
+  channels: { name: string; on: boolean; note?: string }[];
+}
+
 export interface RunningDaemon {
   port: number;
   loaded: LoadedConfig;
+  info: StartInfo;
   /** Stops taking messages, lets running turns finish (bounded), saves every session id. */
   stop(reason: string): Promise<void>;
 }
@@ -82,6 +101,8 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   });
   const { paths } = loaded;
   const config = options.demo ? answerEveryone(loaded.config) : loaded.config;
+  // Before the log file is opened in it: made here, the folder is private to the user.
+  await mkdir(paths.stateDir, { recursive: true, mode: 0o700 });
   // The dashboard's Log view reads the daemon's recent lines from here.
   const logLines = createLogRing();
   logLines.addSecrets([
@@ -96,6 +117,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       level: config.logLevel,
       pretty: process.stdout.isTTY,
       copyTo: logLines.stream,
+      file: { path: paths.logFile, ...LOG_FILE_LIMITS },
     });
   const undo: (() => Promise<void>)[] = [];
   const rollback = async () => {
@@ -103,7 +125,6 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   };
 
   try {
-    await mkdir(paths.stateDir, { recursive: true, mode: 0o700 });
     const lock: InstanceLock = await acquireInstanceLock(paths.lockFile, {
       pid: process.pid,
       started_at: new Date(clock.now()).toISOString(),
@@ -116,13 +137,13 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     const releaseLock = () => (transcriptsCaughtUp ? lock.release() : Promise.resolve());
     undo.push(releaseLock);
 
-    // Held so that a change (from the dashboard) applies without a restart.
-    const contacts = createContactsHolder(
-      await loadContacts(paths.contactsFile, {
+    const readContacts = () =>
+      loadContacts(paths.contactsFile, {
         knownTiers: Object.keys(config.tiers),
         ...(config.defaultRegion ? { defaultRegion: config.defaultRegion } : {}),
-      }),
-    );
+      });
+    // Held so that a change (from the dashboard, or an edit of the file) applies without a restart.
+    const contacts = createContactsHolder(await readContacts());
     const registry = await openJsonFileRegistry({
       path: paths.registryFile,
       logger,
@@ -141,7 +162,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       logger,
     );
     await agentProcesses.reapOrphans();
-    const { token } = await loadOrCreateApiToken(
+    const { token, source: tokenSource } = await loadOrCreateApiToken(
       paths.apiTokenFile,
       options.env.DISPATCH_API_TOKEN,
       { logger },
@@ -263,6 +284,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       version: DISPATCH_VERSION,
       journal,
       hasCredentials,
+      demo: options.demo,
       onAccepted: (chatId, messageId) => activity.messageAccepted(chatId, messageId),
       findInTranscript: createTranscriptFinder({ registry, transcripts }),
       onRecoveredReply: (reply): void => replies.onReply(reply),
@@ -289,8 +311,17 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     transcriptsCaughtUp = caughtUp === undefined || caughtUp.failed === 0;
     manager.startup();
     undo.push(() => manager.shutdown());
+    // Edits to contacts.json apply without a restart, whole or not at all.
+    const contactsReload = watchContactsFile({
+      file: paths.contactsFile,
+      load: readContacts,
+      apply: (book) => contacts.replace(book),
+      logger,
+    });
+    undo.push(() => contactsReload.close());
 
     const channels: Channel[] = [];
+    const channelStates: StartInfo["channels"] = [];
     let server: HttpServer | undefined;
     if (config.channels.http.enabled) {
       // The dashboard (issue 7) shares the API's server and token: `/`, `/assets/*`, `/v1/dashboard/*`.
@@ -338,6 +369,16 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       });
       undo.push(() => server!.close());
       replies.addChannel(httpReplyChannel(logger));
+      channelStates.push({ name: "http", on: true });
+    } else {
+      channelStates.push({ name: "http", on: false, note: "channels.http.enabled is false" });
+    }
+    if (!config.channels.imessage.enabled) {
+      channelStates.push({
+        name: "imessage",
+        on: false,
+        note: process.platform === "darwin" ? "channels.imessage.enabled is false" : "macOS only",
+      });
     }
     if (config.channels.imessage.enabled) {
       channels.push(
@@ -360,9 +401,15 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         if (channel.name !== "imessage" || (await namesImessageExplicitly(paths.configFile)))
           throw error;
         logger.warn("channel-off", { channel: channel.name, cause: describeError(error) });
+        channelStates.push({
+          name: channel.name,
+          on: false,
+          note: "cannot read chat.db; `dispatch doctor` says why",
+        });
         continue;
       }
       undo.push(() => channel.stop());
+      channelStates.push({ name: channel.name, on: true });
     }
     // What a crash left: replies recorded but not confirmed sent, messages never answered.
     replies.resendAfterRestart();
@@ -384,6 +431,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       stopping ??= (async () => {
         logger.info("daemon-stop", { reason });
         dispatcher.beginShutdown();
+        await contactsReload.close();
         for (const channel of channels) await channel.stop().catch(() => undefined);
         const drained = await manager.drain(config.shutdownGraceSeconds * 1000);
         if (!drained)
@@ -402,7 +450,18 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       })();
       return stopping;
     };
-    return { port: server?.port ?? 0, loaded, stop };
+    const info: StartInfo = {
+      version: DISPATCH_VERSION,
+      demo: options.demo,
+      home: paths.home,
+      port: server?.port,
+      tokenFile: tokenSource === "environment" ? undefined : paths.apiTokenFile,
+      logFile: paths.logFile,
+      contacts: contacts.size,
+      answersEveryone: config.unknownSenders === "respond",
+      channels: channelStates,
+    };
+    return { port: server?.port ?? 0, loaded, info, stop };
   } catch (error) {
     logger.error("daemon start failed", { cause: describeError(error) });
     await rollback();

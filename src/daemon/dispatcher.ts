@@ -35,6 +35,7 @@ import { unansweredReminder } from "./unanswered-reminder.js";
 export interface DispatcherDeps {
   manager: SessionManager;
   registry: Registry;
+  /** Read on every message: a holder whose book an edit of contacts.json replaces. */
   contacts: ContactBook;
   config: Config;
   metrics: Metrics;
@@ -44,6 +45,8 @@ export interface DispatcherDeps {
   journal: Journal;
   /** False when no Claude credentials were found: messages are refused with a clear error. */
   hasCredentials: boolean;
+  /** Replies come from the offline stand-in model (`dispatch start --demo`); shown in health. */
+  demo?: boolean;
   /** Told of each message handed to its session (`messageId`: the UUID the agent reports back). */
   onAccepted?(chatId: ChatId, messageId: string): void;
   /**
@@ -368,6 +371,7 @@ export class Dispatcher implements ControlPlane {
     return {
       status: this.shuttingDown ? "shutting_down" : "ok",
       version: this.deps.version,
+      demo: this.deps.demo === true,
       uptime_seconds: Math.round((this.deps.clock.now() - this.startedAtMs) / 1000),
       sessions: {
         registered: this.deps.registry.size,

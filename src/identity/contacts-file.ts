@@ -21,14 +21,60 @@ const fileSchema = z.strictObject({
 });
 
 export type ContactsFile = z.infer<typeof fileSchema>;
+export type ContactEntry = z.infer<typeof contactSchema>;
+export type GroupEntry = z.infer<typeof groupSchema>;
 
-/** Checks parsed JSON against the file's shape, describing every mismatch. */
-export function checkContactsFile(
-  json: unknown,
-): { ok: true; file: ContactsFile } | { ok: false; problems: string[] } {
-  const parsed = fileSchema.safeParse(json);
-  if (parsed.success) return { ok: true, file: parsed.data };
-  return { ok: false, problems: parsed.error.issues.map((issue) => describeIssue(issue, json)) };
+/** An entry that has the right shape, with its index in the file (for the paths in messages). */
+export interface WellFormed<Entry> {
+  index: number;
+  entry: Entry;
+}
+
+export interface CheckedContactsFile {
+  /** One sentence per mismatch anywhere in the file; empty when the shape is right. */
+  problems: string[];
+  /** The entries that have the right shape, even when others do not, so they can be checked too. */
+  contacts: WellFormed<ContactEntry>[];
+  groups: WellFormed<GroupEntry>[];
+}
+
+/** The top level alone; each entry is checked by itself below. */
+const topLevelSchema = z.strictObject({
+  contacts: z.array(z.unknown()).default([]),
+  groups: z.array(z.unknown()).default([]),
+});
+
+/**
+ * Checks parsed JSON against the file's shape, describing every mismatch. Entries are checked one
+ * by one, so the well-formed ones come back too and the caller can report their problems (an
+ * unknown tier, a handle that does not normalise) in the same list as the malformed ones.
+ */
+export function checkContactsFile(json: unknown): CheckedContactsFile {
+  const checked: CheckedContactsFile = { problems: [], contacts: [], groups: [] };
+  const topLevel = topLevelSchema.safeParse(json);
+  if (!topLevel.success) {
+    checked.problems.push(...topLevel.error.issues.map((issue) => describeIssue(issue, json)));
+  }
+  const lists = (typeof json === "object" && json !== null ? json : {}) as Record<string, unknown>;
+  const checkEach = <Entry>(key: "contacts" | "groups", schema: z.ZodType<Entry>) => {
+    const list = lists[key];
+    if (!Array.isArray(list)) return [];
+    const wellFormed: WellFormed<Entry>[] = [];
+    list.forEach((item: unknown, index) => {
+      const parsed = schema.safeParse(item);
+      if (parsed.success) wellFormed.push({ index, entry: parsed.data });
+      else
+        checked.problems.push(
+          ...parsed.error.issues.map((issue) =>
+            describeIssue({ ...issue, path: [key, index, ...issue.path] }, json),
+          ),
+        );
+    });
+    return wellFormed;
+  };
+  checked.contacts = checkEach("contacts", contactSchema);
+  checked.groups = checkEach("groups", groupSchema);
+  return checked;
 }
 
 function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {

@@ -5,6 +5,7 @@
  * by hand and should not have to fix it one error per restart.
  */
 import { readFile } from "node:fs/promises";
+import { jsonErrorLocation } from "../config/load-config.js";
 import { DispatchError, describeError } from "../core/errors.js";
 import type { ChatId } from "../core/ids.js";
 import { chatKind, normaliseChatId, type CountryCode } from "./chat-id.js";
@@ -56,8 +57,8 @@ interface Claim {
 /** Validates parsed JSON into a `ContactBook`; throws `contacts_invalid` listing every problem. */
 export function parseContacts(json: unknown, options: ContactsOptions): ContactBook {
   const checked = checkContactsFile(json);
-  if (!checked.ok) fail(options, checked.problems);
-  const problems: string[] = [];
+  // Malformed entries are reported together with the problems of the well-formed ones.
+  const problems: string[] = [...checked.problems];
   const claims = new Map<ChatId, Claim>();
 
   function addEntry(
@@ -93,7 +94,7 @@ export function parseContacts(json: unknown, options: ContactsOptions): ContactB
   }
 
   const entries = [
-    ...checked.file.contacts.map((contact, index) =>
+    ...checked.contacts.map(({ index, entry: contact }) =>
       addEntry(
         { kind: "contact", name: contact.name, tier: contact.tier },
         contact.handles.map((raw, handleIndex) => ({
@@ -103,7 +104,7 @@ export function parseContacts(json: unknown, options: ContactsOptions): ContactB
         `contacts[${index}]`,
       ),
     ),
-    ...checked.file.groups.map((group, index) =>
+    ...checked.groups.map(({ index, entry: group }) =>
       addEntry(
         { kind: "group", name: group.name, tier: group.tier },
         [{ raw: group.chat_id, path: `groups[${index}].chat_id` }],
@@ -132,15 +133,17 @@ export async function loadContacts(path: string, options: ContactsOptions): Prom
       { cause: error },
     );
   }
+  // Editors on some systems save a byte order mark, which JSON.parse rejects.
+  const withoutBom = text.replace(/^\uFEFF/, "");
   let json: unknown;
   try {
-    // Editors on some systems save a byte order mark, which JSON.parse rejects.
-    json = JSON.parse(text.replace(/^\uFEFF/, ""));
+    json = JSON.parse(withoutBom);
   } catch (error) {
+    const reason = describeError(error);
     throw new DispatchError(
       "contacts_invalid",
-      `${source} is not valid JSON: ${describeError(error)}. Fix the syntax at that position ` +
-        "(a missing comma or quote, or a trailing comma).",
+      `${source} is not valid JSON: ${reason}${jsonErrorLocation(withoutBom, reason)}. Fix the ` +
+        "syntax there (a missing comma or quote, or a trailing comma); JSON allows no comments.",
       { cause: error },
     );
   }

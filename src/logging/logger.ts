@@ -1,4 +1,6 @@
 import { pino, type Logger as PinoLogger } from "pino";
+import pinoPretty from "pino-pretty";
+import { openLogFile, type LogFileOptions } from "./log-file.js";
 
 export type LogFields = Record<string, unknown>;
 
@@ -46,42 +48,30 @@ export interface LoggerOptions {
   destination?: NodeJS.WritableStream;
   /** Also gets every line as JSON (the dashboard's Log view, `log-ring.ts`). */
   copyTo?: { write(line: string): void };
+  /** Also write JSON lines to this size-capped file (`dispatch logs` reads it). */
+  file?: LogFileOptions;
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? "info";
-  if (options.pretty) {
-    const transport = {
-      target: "pino-pretty",
-      options: { colorize: true, translateTime: "SYS:HH:MM:ss.l" },
-    };
-    return wrapPino(
-      options.copyTo && level !== "silent"
-        ? pino({ level }, copying(level, pino.transport(transport), options.copyTo))
-        : pino({ level, transport }),
-    );
-  }
-  const destination = options.destination ?? process.stdout;
+  const output: pino.DestinationStream = options.pretty
+    ? // In this process, not as a transport: no worker thread for a terminal's lines.
+      pinoPretty({ colorize: true, translateTime: "SYS:HH:MM:ss.l", sync: true })
+    : (options.destination ?? process.stdout);
+  const settings = { level, timestamp: pino.stdTimeFunctions.isoTime };
+  // JSON lines also go to the log file (`dispatch logs`) and the dashboard's Log view.
+  const copies: pino.DestinationStream[] = [];
+  if (options.file) copies.push(openLogFile(options.file));
+  if (options.copyTo) copies.push(options.copyTo);
+  if (copies.length === 0 || level === "silent") return wrapPino(pino(settings, output));
   return wrapPino(
     pino(
-      { level, timestamp: pino.stdTimeFunctions.isoTime },
-      options.copyTo && level !== "silent"
-        ? copying(level, destination, options.copyTo)
-        : destination,
+      settings,
+      pino.multistream(
+        [output, ...copies].map((stream) => ({ level: level as pino.Level, stream })),
+      ),
     ),
   );
-}
-
-/** Every line to `main` and to `copy` as well. */
-function copying(
-  level: string,
-  main: pino.DestinationStream | NodeJS.WritableStream,
-  copy: { write(line: string): void },
-) {
-  return pino.multistream([
-    { level: level as pino.Level, stream: main },
-    { level: level as pino.Level, stream: copy },
-  ]);
 }
 
 export interface LogRecord {

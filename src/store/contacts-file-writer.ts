@@ -44,9 +44,12 @@ export async function readContactsFile(path: string): Promise<ContactsFileReadin
     };
   }
   const checked = checkContactsFile(json);
-  return checked.ok
-    ? { version, file: checked.file, problems: [] }
-    : { version, file: undefined, problems: checked.problems };
+  if (checked.problems.length > 0) return { version, file: undefined, problems: checked.problems };
+  const file = {
+    contacts: checked.contacts.map(({ entry }) => entry),
+    groups: checked.groups.map(({ entry }) => entry),
+  };
+  return { version, file, problems: [] };
 }
 
 /**

@@ -38,9 +38,9 @@ export function chromiumMissingMessage(
 ): string {
   return (
     `The browser tests need Chromium, and it is not at ${candidates.join(" or ")}. ` +
-    "Install it with `sudo apt-get install chromium` (Debian, Ubuntu), or run `.ci/run`, which " +
-    "installs it; or set CHROMIUM_PATH to a Chromium binary. (Do not use a test tool's own browser " +
-    "download.)"
+    "Install it with `sudo apt-get install chromium` (Debian, Ubuntu), or run `npm test` (or " +
+    "`.ci/run`), which installs it; or set CHROMIUM_PATH to a Chromium binary. (Do not use a test " +
+    "tool's own browser download.)"
   );
 }
 

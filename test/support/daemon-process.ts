@@ -47,10 +47,14 @@ export interface DaemonProcess {
   api(method: string, route: string, body?: unknown): Promise<{ status: number; json: unknown }>;
 }
 
-/** Starts `dispatch start` as a real child process and waits until its API answers. */
+/**
+ * Starts `dispatch start` as a real child process and waits until its API answers. `onSpawn`
+ * gets the pid at once, for a test that must act while the daemon is still starting.
+ */
 export async function startDaemonProcess(
   env: NodeJS.ProcessEnv,
   args: string[] = [],
+  options: { onSpawn?: (pid: number) => void } = {},
 ): Promise<DaemonProcess> {
   const port = Number(env.DISPATCH_PORT);
   const child: ChildProcessWithoutNullStreams = spawn(
@@ -61,6 +65,7 @@ export async function startDaemonProcess(
       cwd: REPO,
     },
   );
+  if (child.pid !== undefined) options.onSpawn?.(child.pid);
   let output = "";
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
   child.stderr.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));

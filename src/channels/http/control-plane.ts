@@ -60,6 +60,8 @@ export interface SessionView {
 export interface HealthView {
   status: "ok" | "shutting_down";
   version: string;
+  /** Replies come from the bundled offline stand-in model (`dispatch start --demo`). */
+  demo?: boolean;
   uptime_seconds: number;
   sessions: { registered: number; live: number };
 }

@@ -29,7 +29,7 @@ const EXPECTATIONS: Readonly<Record<string, string>> = {
   group_name: `a string of 1 to ${MAX_GROUP_NAME_LENGTH} characters`,
   message_id: `a string of 1 to ${MAX_MESSAGE_ID_LENGTH} characters`,
   wait: "true or false",
-  forget: "true or false",
+  forget: "true, false, 1 or 0",
 };
 
 const ALLOWED_MESSAGE_FIELDS = Object.keys(postMessageSchema.shape);

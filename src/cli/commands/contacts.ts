@@ -5,6 +5,7 @@ import type { Config } from "../../config/schema.js";
 import { loadContacts, type ContactBookEntry } from "../../identity/contacts.js";
 import type { CliContext } from "../context.js";
 import { formatTable } from "../format-table.js";
+import { plural } from "../plural.js";
 
 export function registerContactsCommand(program: Command, context: CliContext): void {
   const contacts = program.command("contacts").description("check the contacts book");
@@ -17,7 +18,7 @@ export function registerContactsCommand(program: Command, context: CliContext): 
       if (!(await exists(file))) {
         context.print(
           `There is no contacts file at ${file}: every sender is in the \`unknown\` tier. ` +
-            "docs/configuration.md shows how to write one.",
+            "`dispatch init` writes one; docs/configuration.md#contactsjson describes it.",
         );
         return;
       }
@@ -49,10 +50,6 @@ export function renderContactBook(
     if (rows.length > 0) lines.push(formatTable(HANDLE_COLUMNS, rows, { header: false }).trimEnd());
   }
   return `${lines.join("\n")}\n`;
-}
-
-function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }
 
 async function exists(file: string): Promise<boolean> {

@@ -45,7 +45,7 @@ export function renderCheck(result: CheckResult): string {
   return `${MARKS[result.status]} ${result.message.split("\n").join("\n  ")}`;
 }
 
-async function runChecks(context: CliContext): Promise<CheckResult[]> {
+export async function runChecks(context: CliContext): Promise<CheckResult[]> {
   const { env, homeDir, platform } = context.deps;
   const paths = resolvePaths(env, homeDir);
   const loaded = await attempt(() => context.config());
@@ -99,6 +99,7 @@ async function runChecks(context: CliContext): Promise<CheckResult[]> {
       credentialsFile,
       credentialsFileExists: await exists(credentialsFile),
       platform,
+      daemonInDemo: health.ok && health.value.demo === true,
     }),
     checkNodeVersion(context.deps.nodeVersion),
     checkTranscriptsFolder({

@@ -3,6 +3,7 @@ import { createInterface } from "node:readline";
 import { Option, type Command } from "commander";
 import { DispatchError } from "../../core/errors.js";
 import type { ApiClient, SendMessageInput } from "../api-client.js";
+import { runTerminalChat } from "../chat-terminal.js";
 import type { CliContext } from "../context.js";
 
 const NO_REPLY = "(no reply)";
@@ -50,28 +51,34 @@ export function registerChatCommand(program: Command, context: CliContext): void
     .argument("<chat>", "the chat id: phone number, email or group id");
   addSenderOptions(chat).action(async (chatId: string, options: SenderOptions) => {
     const api = await context.api();
-    const interactive = context.deps.stdinIsTTY;
-    if (interactive) context.warn(`Talking to ${chatId}. Ctrl-D leaves.`);
-    const prompt = (): void => {
-      if (interactive) context.deps.stdout("you> ");
-    };
+    if (context.deps.stdinIsTTY) {
+      context.warn(
+        `Talking to ${chatId}. Lines are sent as you enter them, also while the agent works ` +
+          "(they are steered into its turn). Up and Down recall earlier lines; Ctrl-D leaves.",
+      );
+      await runTerminalChat({
+        input: context.deps.stdin,
+        output: context.deps.stdoutStream,
+        send: (text, signal) => api.sendMessageAndWait(messageInput(chatId, text, options), signal),
+        formatReply: (result) => prefixLines(`${result.session_name}> `, result.reply ?? NO_REPLY),
+        isFatal: (error) => FATAL_IN_CHAT.has(error.code),
+      });
+      return;
+    }
+    // From a pipe or a file: one line at a time, each reply before the next line, for scripts.
     const lines = createInterface({
       input: context.deps.stdin,
       crlfDelay: Infinity,
       terminal: false,
     });
-    lines.on("SIGINT", () => lines.close());
     try {
-      prompt();
       for await (const line of lines) {
         const text = line.trim();
         if (text !== "") await chatTurn(api, context, messageInput(chatId, text, options));
-        prompt();
       }
     } finally {
       lines.close();
     }
-    if (interactive) context.print();
   });
 }
 

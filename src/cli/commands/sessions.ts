@@ -119,9 +119,13 @@ export function registerSessionsCommand(program: Command, context: CliContext): 
  * not normalise (or config.json cannot be read) the daemon gets it as typed and says what is wrong.
  */
 async function chatArgument(context: CliContext, raw: string): Promise<string> {
+  // An invalid config.json costs only its `defaultRegion`: numbers with a country code still work.
+  const defaultRegion = await context.config().then(
+    ({ config }) => config.defaultRegion,
+    () => undefined,
+  );
   try {
-    const { config } = await context.config();
-    return normaliseChatId(raw, { defaultRegion: config.defaultRegion });
+    return normaliseChatId(raw, { defaultRegion });
   } catch {
     return raw.trim();
   }

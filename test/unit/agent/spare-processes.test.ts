@@ -69,16 +69,16 @@ const ADMIN = profile("admin");
  * `spares` every spare handed to the pool.
  */
 function poolWith(options: Partial<SparePoolDeps<SpareProfile, FakeSpare>> = {}) {
-  const pending: { profile: SpareProfile; result: Deferred<FakeSpare> }[] = [];
+  const pending: { profile: SpareProfile; result: Deferred<FakeSpare>; signal: AbortSignal }[] = [];
   const spares: FakeSpare[] = [];
   const logger = recordingLogger();
   const pool = createSparePool<SpareProfile, FakeSpare>({
     size: 1,
     logger,
     initialProfile: READ_ONLY,
-    prewarm(wanted) {
+    prewarm(wanted, signal) {
       const result = deferred<FakeSpare>();
-      pending.push({ profile: wanted, result });
+      pending.push({ profile: wanted, result, signal });
       return result.promise;
     },
     ...options,
@@ -250,6 +250,27 @@ describe("the spare pool", () => {
     expect(late.closed).toBe(true);
     expect(spares.every((spare) => spare.closed)).toBe(true);
     expect(pool.take(READ_ONLY)).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(pending).toHaveLength(0);
+  });
+
+  it("aborts the prewarm in flight at close and resolves once it has settled (bug: a SIGTERM waited for a slow spare start, 18 s)", async () => {
+    const { pool, pending, fail } = poolWith();
+    await settle();
+    const inFlight = pending[0]!;
+    expect(inFlight.signal.aborted).toBe(false);
+
+    let closed = false;
+    const closing = pool.close().then(() => {
+      closed = true;
+    });
+    expect(inFlight.signal.aborted).toBe(true);
+    await settle();
+    expect(closed).toBe(false);
+    // The adapter ends the process on abort, so its prewarm fails: close is done, nothing retried.
+    await fail(new Error("the spare process was killed"));
+    await closing;
+    expect(closed).toBe(true);
     await vi.advanceTimersByTimeAsync(60_000);
     expect(pending).toHaveLength(0);
   });

@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { PassThrough } from "node:stream";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { prefixLines } from "../../../src/cli/commands/messages.js";
 import { closedPort, runDispatch, startFakeDaemon, type FakeDaemon } from "./cli-harness.js";
 
@@ -72,7 +73,10 @@ describe("dispatch chat", () => {
       stdinLines: ["hi"],
       stdinIsTTY: true,
     });
-    expect(typed.stdout).toBe("you> john-doe> echo: hi\nyou> \n");
+    expect(typed.exitCode).toBe(0);
+    const screen = withoutEscapes(typed.stdout);
+    expect(screen).toContain("you> ");
+    expect(screen).toContain("john-doe> echo: hi\n");
     expect(typed.stderr).toContain("Ctrl-D leaves");
   });
 
@@ -115,6 +119,77 @@ describe("dispatch chat", () => {
       group_name: "Fam",
       wait: true,
     });
+  });
+});
+
+const ESC = String.fromCharCode(27);
+/** What a terminal shows, without the cursor movements and line clearing. */
+function withoutEscapes(text: string): string {
+  return text.replace(new RegExp(`${ESC}\\[[0-9;]*[A-Za-z]`, "g"), "");
+}
+
+describe("dispatch chat on a terminal", () => {
+  /** Each message waits until the test lets it through; replies "echo: <text>". */
+  async function heldDaemon() {
+    const held = new Map<string, () => void>();
+    const server = await startFakeDaemon(async (request) => {
+      const { text } = request.body as { text: string };
+      await new Promise<void>((release) => held.set(text, release));
+      // "first" and "steered" are answered by one turn, as the daemon does for a steered message.
+      const reply = text === "first" || text === "steered" ? "one turn for both" : `echo: ${text}`;
+      return {
+        status: 200,
+        body: { chat_id: "x", session_name: "john-doe", session_id: "s", reply, message_id: text },
+      };
+    });
+    return { server, held };
+  }
+
+  it("sends a line typed while the agent works at once, says it is working, and shows one turn's reply once", async () => {
+    const { server, held } = await heldDaemon();
+    daemon = server;
+    const input = new PassThrough();
+    let screen = "";
+    const running = runDispatch(["chat", "x@y.z"], {
+      port: daemon.port,
+      home,
+      stdin: input,
+      stdinIsTTY: true,
+      onStdout: (text) => (screen += text),
+    });
+    input.write("first\r");
+    await vi.waitFor(() => expect(held.has("first")).toBe(true));
+    expect(withoutEscapes(screen)).toContain("you (working...)> ");
+    // Typed while the first turn runs: sent now, not after the reply.
+    input.write("steered\r");
+    await vi.waitFor(() => expect(held.has("steered")).toBe(true));
+    held.get("first")!();
+    held.get("steered")!();
+    await vi.waitFor(() => expect(withoutEscapes(screen)).toMatch(/you> $/));
+    input.write("after\r");
+    await vi.waitFor(() => expect(held.has("after")).toBe(true));
+    held.get("after")!();
+    await vi.waitFor(() => expect(withoutEscapes(screen)).toContain("john-doe> echo: after"));
+    input.end();
+    const result = await running;
+    expect(result.exitCode).toBe(0);
+    const shown = withoutEscapes(result.stdout);
+    expect(shown.match(/john-doe> one turn for both/g)).toHaveLength(1);
+    expect(daemon.requests.map((request) => (request.body as { text: string }).text)).toEqual([
+      "first",
+      "steered",
+      "after",
+    ]);
+  });
+
+  it("leaves with exit 1 when the daemon is gone", async () => {
+    const port = await closedPort();
+    const input = new PassThrough();
+    const running = runDispatch(["chat", "x@y.z"], { port, home, stdin: input, stdinIsTTY: true });
+    input.write("hello\r");
+    const result = await running;
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain(`error: dispatch is not running on 127.0.0.1:${port}`);
   });
 });
 

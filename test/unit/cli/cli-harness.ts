@@ -7,9 +7,10 @@ import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Readable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import type { SessionView } from "../../../src/channels/http/control-plane.js";
 import { runCli, type CliDeps } from "../../../src/cli/main.js";
+import type { CommandRunner } from "../../../src/cli/service/service-manager.js";
 
 export const TOKEN = "test-token-0123456789";
 export const NOW = new Date("2026-02-07T15:00:00.000Z");
@@ -87,9 +88,20 @@ export interface TestDepsOptions {
   env?: NodeJS.ProcessEnv;
   home: string;
   stdinLines?: string[];
+  /** Instead of `stdinLines`: a stream the test writes to as it goes. */
+  stdin?: NodeJS.ReadableStream;
   stdinIsTTY?: boolean;
+  stdoutIsTTY?: boolean;
   platform?: NodeJS.Platform;
   startDaemon?: CliDeps["startDaemon"];
+  /** Settles the command's wait for Ctrl-C; by default it never comes. */
+  interrupted?: Promise<void>;
+  /** Sees stdout as it is written, for a command that runs until interrupted. */
+  onStdout?: (text: string) => void;
+  /** Runs systemctl or launchctl for `dispatch service`; by default nothing may be run. */
+  runCommand?: CommandRunner;
+  /** The built entry point the service would run. */
+  mainScript?: string;
 }
 
 /** Runs `dispatch <args>` in-process with captured output. */
@@ -109,14 +121,32 @@ export async function runDispatch(args: string[], options: TestDepsOptions): Pro
     version: "9.9.9-test",
     stdout: (text) => {
       stdout += text;
+      options.onStdout?.(text);
     },
     stderr: (text) => {
       stderr += text;
     },
-    stdin: Readable.from((options.stdinLines ?? []).map((line) => `${line}\n`)),
+    stdoutStream: new Writable({
+      write(chunk: Buffer | string, _encoding, callback) {
+        stdout += String(chunk);
+        options.onStdout?.(String(chunk));
+        callback();
+      },
+    }),
+    stdin: options.stdin ?? Readable.from((options.stdinLines ?? []).map((line) => `${line}\n`)),
     stdinIsTTY: options.stdinIsTTY ?? false,
+    stdoutIsTTY: options.stdoutIsTTY ?? false,
     now: () => NOW,
     startDaemon: options.startDaemon ?? (() => Promise.reject(new Error("not in this test"))),
+    waitForInterrupt: () => options.interrupted ?? new Promise<void>(() => undefined),
+    service: {
+      run:
+        options.runCommand ??
+        ((program) => Promise.reject(new Error(`${program} must not run in this test`))),
+      uid: 501,
+      nodePath: "/usr/local/bin/node",
+      mainScript: options.mainScript ?? "/opt/dispatch/dist/cli/main.js",
+    },
   };
   const exitCode = await runCli(args, deps);
   return { exitCode, stdout, stderr };

@@ -1,8 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
+  NOW,
   TOKEN,
   closedPort,
   runDispatch,
@@ -298,18 +299,73 @@ describe("dispatch sessions", () => {
   });
 });
 
+describe("with an invalid config.json", () => {
+  /** A daemon that started before config.json was broken: its lock file names its port. */
+  async function brokenConfigWithRunningDaemon(): Promise<void> {
+    daemon = await startFakeDaemon(routes());
+    await mkdir(join(home, "dispatch", "state"), { recursive: true });
+    await writeFile(join(home, "dispatch", "config.json"), '{ "port": 7878, "idleTimeout": 5 }');
+    await writeFile(
+      join(home, "dispatch", "state", "daemon.lock"),
+      JSON.stringify({ pid: process.pid, started_at: NOW.toISOString(), port: daemon.port }),
+    );
+  }
+
+  it("status, send and sessions still reach the running daemon, with a warning (bug: they refused to run)", async () => {
+    await brokenConfigWithRunningDaemon();
+    for (const args of [
+      ["status"],
+      ["send", "+15551234567", "hi"],
+      ["sessions", "list"],
+      ["sessions", "show", "+1 (555) 123-4567"],
+    ]) {
+      const result = await runDispatch(args, { home });
+      expect(result.exitCode, `${args.join(" ")}: ${result.stderr}`).toBe(0);
+      expect(result.stderr).toContain(
+        `warning: ${join(home, "dispatch", "config.json")} is invalid, so using the running daemon's port ${daemon!.port}.`,
+      );
+    }
+    expect(daemon!.requests.map((request) => `${request.method} ${request.url}`)).toEqual([
+      "GET /healthz",
+      "GET /v1/sessions",
+      "POST /v1/messages",
+      "GET /v1/sessions",
+      "GET /v1/sessions/%2B15551234567",
+    ]);
+  });
+
+  it("without a lock file takes `port` from the file if it alone is good", async () => {
+    daemon = await startFakeDaemon(routes());
+    await mkdir(join(home, "dispatch"), { recursive: true });
+    await writeFile(
+      join(home, "dispatch", "config.json"),
+      JSON.stringify({ port: daemon.port, unknownSenders: "everyone" }),
+    );
+    const result = await runDispatch(["sessions", "list"], { home });
+    expect(result.exitCode).toBe(0);
+    expect(result.stderr).toContain(`using config.json's \`port\` port ${daemon.port}`);
+  });
+
+  it("an invalid DISPATCH_PORT is still an error", async () => {
+    await brokenConfigWithRunningDaemon();
+    const result = await runDispatch(["status"], { home, env: { DISPATCH_PORT: "http" } });
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain("Expected `DISPATCH_PORT` to be an integer");
+  });
+});
+
 describe("dispatch start, --help, --version", () => {
   it("start --demo calls startDaemon with demo: true", async () => {
-    const calls: { demo: boolean }[] = [];
+    const calls: boolean[] = [];
     const result = await runDispatch(["start", "--demo"], {
       home,
       startDaemon: (options) => {
-        calls.push(options);
+        calls.push(options.demo);
         return Promise.resolve();
       },
     });
     expect(result.exitCode).toBe(0);
-    expect(calls).toEqual([{ demo: true }]);
+    expect(calls).toEqual([true]);
   });
 
   it("start reports a DispatchError from the daemon as error: ...", async () => {
@@ -331,6 +387,12 @@ describe("dispatch start, --help, --version", () => {
       ["sessions", "forget"],
       ["contacts", "check"],
       ["doctor"],
+      ["init"],
+      ["logs"],
+      ["service", "install"],
+      ["service", "uninstall"],
+      ["service", "status"],
+      ["version"],
     ]) {
       const result = await runDispatch([...command, "--help"], { home });
       expect(result.exitCode, command.join(" ")).toBe(0);
@@ -338,10 +400,11 @@ describe("dispatch start, --help, --version", () => {
     }
   });
 
-  it("--version prints the version", async () => {
-    const result = await runDispatch(["--version"], { home });
-    expect(result.exitCode).toBe(0);
-    expect(result.stdout).toBe("9.9.9-test\n");
+  it("-v, -V, --version and `version` print the version and exit 0", async () => {
+    for (const args of [["-v"], ["-V"], ["--version"], ["version"]]) {
+      const result = await runDispatch(args, { home });
+      expect(result, args.join(" ")).toEqual({ exitCode: 0, stdout: "9.9.9-test\n", stderr: "" });
+    }
   });
 
   it("an unknown command is a usage error with a suggestion", async () => {

@@ -48,11 +48,18 @@ describe("doctor checks", () => {
     expect(
       checkContacts("/c.json", { ok: true, value: { exists: true, contacts: 2, groups: 1 } })
         .message,
-    ).toBe("contacts.json is valid: 2 contacts, 1 groups (/c.json).");
+    ).toBe("contacts.json is valid: 2 contacts, 1 group (/c.json).");
     expect(checkContacts("/c.json", { ok: false, error: new Error("bad tier") })).toEqual({
       status: "fail",
       message: "bad tier",
     });
+  });
+
+  it('contacts: counts are pluralised (bug: "1 contacts, 1 groups")', () => {
+    expect(
+      checkContacts("/c.json", { ok: true, value: { exists: true, contacts: 1, groups: 0 } })
+        .message,
+    ).toBe("contacts.json is valid: 1 contact, 0 groups (/c.json).");
   });
 
   it("daemon: running, not running, and running but refusing the token", () => {
@@ -301,6 +308,27 @@ describe("dispatch doctor", () => {
     expect(result.stdout).toContain("✗ There is no API token at");
     expect(result.stdout).toContain("- The iMessage channel is macOS-only");
     expect(result.stderr).toContain("3 checks failed.");
+  });
+
+  it("warns, not fails, about missing credentials when the running daemon is in demo mode (bug: doctor failed against `npm run demo`)", async () => {
+    daemon = await startFakeDaemon((request) =>
+      request.url === "/healthz"
+        ? { status: 200, body: { ...HEALTH, demo: true } }
+        : { status: 200, body: [] },
+    );
+    const tokenFile = join(home, "dispatch", "state", "api-token");
+    await writeFile(tokenFile, `${TOKEN}\n`);
+    await chmod(tokenFile, 0o600);
+    const result = await runDispatch(["doctor"], {
+      home,
+      port: daemon.port,
+      env: { DISPATCH_API_TOKEN: "" },
+    });
+    expect(result.stdout).toContain(
+      "! No Claude credentials found; the running daemon is in demo mode",
+    );
+    expect(result.stdout).not.toContain("✗");
+    expect(result.exitCode).toBe(0);
   });
 
   it("reports an invalid config.json and carries on with the other checks", async () => {

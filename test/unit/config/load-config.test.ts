@@ -26,6 +26,7 @@ describe("resolvePaths", () => {
       journalFile: "/home/ada/dispatch/state/journal.db",
       apiTokenFile: "/home/ada/dispatch/state/api-token",
       lockFile: "/home/ada/dispatch/state/daemon.lock",
+      logFile: "/home/ada/dispatch/state/logs/dispatch.log",
     });
   });
 
@@ -105,6 +106,13 @@ describe("jsonErrorLocation", () => {
   it("turns a position into a line and column", () => {
     expect(jsonErrorLocation("ab\ncd", "Unexpected token d in JSON at position 4")).toBe(
       " (line 2, column 2)",
+    );
+  });
+
+  it("finds the position itself when V8 names none (an unexpected token)", () => {
+    const text = '{\n  "port": tru\n}';
+    expect(jsonErrorLocation(text, `Unexpected token '}', "${text}" is not valid JSON`)).toBe(
+      " (line 2, column 11)",
     );
   });
 

@@ -105,11 +105,16 @@ describe("sessions", () => {
     expect(api.control.sessions.has("+15551234567")).toBe(false);
   });
 
-  it("refuses a forget that is not true or false, naming it", async () => {
+  it("refuses a forget that is not true, false, 1 or 0, naming every accepted value", async () => {
     const api = await startApi();
     api.control.addSession({ chat_id: "a" });
     const response = await api.call("/v1/sessions/a?forget=yes", { method: "DELETE" });
-    await expectError(response, 400, "bad_request", /`forget` must be true or false, got "yes"/);
+    await expectError(
+      response,
+      400,
+      "bad_request",
+      /`forget` must be true, false, 1 or 0, got "yes"/,
+    );
     expect(api.control.stops).toEqual([]);
   });
 });

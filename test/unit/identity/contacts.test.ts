@@ -191,6 +191,25 @@ describe("parseContacts", () => {
     expect(custom.lookup(asChatId("+15551234567"))?.tier).toBe("vip");
   });
 
+  it("lists a malformed entry's problems together with the others' (bug: they came in stages, one restart each)", () => {
+    const error = parseError({
+      contacts: [
+        { name: "Ann", tier: "nope", handles: ["+15551230001"] },
+        { name: "Bob", tier: "family", handles: [42] },
+        { name: "Cat", tier: "favorite", handles: ["not a handle at all"] },
+      ],
+      groups: [{ chat_id: "+15551230002", name: "G", tier: "family" }, { name: "H" }],
+      extra: 1,
+    });
+    expect(error.message).toContain('the top level: unknown key "extra"');
+    expect(error.message).toContain('contacts[0].tier: unknown tier "nope"');
+    expect(error.message).toContain("contacts[1].handles[0]: expected a string, found 42");
+    expect(error.message).toContain("contacts[2].handles[0]:");
+    expect(error.message).toContain("groups[0].chat_id:");
+    expect(error.message).toContain("groups[1].chat_id: missing");
+    expect(error.message).toContain("groups[1].tier: missing");
+  });
+
   it("reports every problem at once, up to a limit", () => {
     const contacts = Array.from({ length: 25 }, (_, index) => ({
       name: `C${index}`,
@@ -235,6 +254,17 @@ describe("loadContacts", () => {
     expect(error).toBeInstanceOf(DispatchError);
     expect((error as DispatchError).code).toBe("contacts_invalid");
     expect((error as DispatchError).message).toContain(`Contacts file ${path} is not valid JSON`);
+  });
+
+  it("gives the line and column of a syntax error, as config.json errors do (bug: V8 names no position for an unexpected token)", async () => {
+    const path = join(directory, "unexpected-token.json");
+    await writeFile(path, '{\n  "contacts": [\n    { "name": "A", "tier": tru }\n  ]\n}\n');
+    const error = await loadContacts(path, options).catch((caught: unknown) => caught);
+    expect((error as DispatchError).message).toContain("(line 3, column 28)");
+    const trailing = join(directory, "trailing-comma.json");
+    await writeFile(trailing, '\uFEFF{\n  "contacts": [],\n}\n');
+    const second = await loadContacts(trailing, options).catch((caught: unknown) => caught);
+    expect((second as DispatchError).message).toContain("(line 3, column 1)");
   });
 
   it("names the file and the JSON path for a schema error", async () => {
