@@ -29,12 +29,13 @@ import { createTranscriptStore } from "../store/transcript-store.js";
 import { hasClaudeCredentials } from "./credentials.js";
 import { composeHandoff } from "./handoff.js";
 import { ReplySender } from "./reply-sender.js";
-import { Dispatcher } from "./dispatcher.js";
+import { Inbox } from "./inbox.js";
 import { createTranscriptFinder } from "./earlier-answer.js";
 import { openSessionArchive } from "./session-archive.js";
 import { catchUpAfterUncleanStop } from "./transcript-catch-up.js";
 import { acquireInstanceLock, type InstanceLock } from "./instance-lock.js";
 import { createMetrics } from "./metrics.js";
+import { createSessionControl } from "./session-control.js";
 import { createTierPolicy } from "./tier-policy.js";
 import { createTurnCosts } from "./turn-costs.js";
 import { DISPATCH_VERSION } from "./version.js";
@@ -175,6 +176,9 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     // The dashboard's Health view, fed by the events below; each turn's cost, in the journal.
     const activity = createActivityFeed({ clock });
     const turnCosts = createTurnCosts({ journal, clock, logger });
+    // The way out: each turn's reply, recorded against the journal rows it answers, to the
+    // channel of its chat (channels are added below, before any message comes in).
+    const replies = new ReplySender({ journal, registry, metrics, clock, logger });
     const manager: SessionManager = new SessionManager(
       {
         agent,
@@ -187,7 +191,6 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         clock,
         logger,
         policyFor: createTierPolicy(config),
-        // Called only once messages flow, after `dispatcher` below exists.
         onReply: (reply): void => {
           replies.onReply(reply); // first: nothing after it may keep a reply from going out
           turnCosts.record(reply);
@@ -197,7 +200,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
           if (event.type === "replace") metrics.sessionsReplaced.inc({ reason: event.reason });
           activity.sessionEvent(event);
         },
-        sendInterim: (chatId, text): Promise<void> => replies.sendInterim(chatId, text),
+        sendInterim: replies.sendInterim,
         handoffFor: (sessionId, reason) =>
           composeHandoff(transcripts.recentEntries(sessionId, 200), reason),
         copiedMessagesOf: (sessionId) => transcripts.messageCount(sessionId),
@@ -217,7 +220,8 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         reservedLiveSessionsForContacts: config.reservedLiveSessionsForContacts,
       },
     );
-    const dispatcher: Dispatcher = new Dispatcher({
+    // The way in, and the control plane the API and the dashboard use.
+    const inbox = new Inbox({
       manager,
       registry,
       contacts,
@@ -225,21 +229,24 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       metrics,
       clock,
       logger,
-      version: DISPATCH_VERSION,
       journal,
       hasCredentials,
       onAccepted: (chatId, messageId) => activity.messageAccepted(chatId, messageId),
       findInTranscript: createTranscriptFinder({ registry, transcripts }),
-      onRecoveredReply: (reply): void => replies.onReply(reply),
+      onRecoveredReply: replies.onReply,
     });
-    const replies: ReplySender = new ReplySender({
-      journal,
-      registry,
-      metrics,
-      clock,
-      logger,
-      inboundIdsOf: dispatcher.inboundIdsOf,
-    });
+    const control = {
+      ...createSessionControl({
+        manager,
+        registry,
+        config,
+        metrics,
+        clock,
+        version: DISPATCH_VERSION,
+        shuttingDown: inbox.shuttingDown,
+      }),
+      submit: inbox.submit,
+    };
     // Before any session can resume: what CLIs wrote after a crash must be in our copy first.
     // After a clean stop there is nothing to catch up (test/e2e/transcript-catch-up.test.ts).
     const caughtUp = await catchUpAfterUncleanStop({
@@ -260,7 +267,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     if (config.channels.http.enabled) {
       // The dashboard (issue 7) shares the API's server and token: `/`, `/assets/*`, `/v1/dashboard/*`.
       const dashboard = createDaemonDashboardSource({
-        dispatcher,
+        dispatcher: control,
         manager,
         activity,
         costs: turnCosts,
@@ -275,7 +282,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       server = await startHttpServer({
         app: withDashboard(
           createDashboardRoutes({ source: dashboard, token, logger }),
-          createHttpApi({ control: dispatcher, token, logger }),
+          createHttpApi({ control, token, logger }),
         ),
         port: config.port,
         allowedHosts: config.channels.http.allowedHosts,
@@ -304,7 +311,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     for (const channel of channels) {
       replies.addChannel(channel);
       try {
-        await channel.start(dispatcher.sink);
+        await channel.start(inbox.sink);
       } catch (error) {
         // On by default on macOS, iMessage stays off when chat.db cannot be read, unless the
         // config asked for it by name: then the start fails with the channel's own advice.
@@ -317,7 +324,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     }
     // What a crash left: replies recorded but not confirmed sent, messages never answered.
     replies.resendAfterRestart();
-    const replayed = await dispatcher.replayPending();
+    const replayed = await inbox.replayPending();
 
     logger.info("daemon-start", {
       version: DISPATCH_VERSION,
@@ -334,7 +341,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     const stop = (reason: string) => {
       stopping ??= (async () => {
         logger.info("daemon-stop", { reason });
-        dispatcher.beginShutdown();
+        inbox.beginShutdown();
         for (const channel of channels) await channel.stop().catch(() => undefined);
         const drained = await manager.drain(config.shutdownGraceSeconds * 1000);
         if (!drained)

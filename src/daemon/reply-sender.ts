@@ -16,8 +16,6 @@ export interface ReplySenderDeps {
   metrics: Metrics;
   clock: Clock;
   logger: Logger;
-  /** The journal rows a message the agent was given stands for, by the UUID it reports back. */
-  inboundIdsOf(messageUuid: string): number[];
 }
 
 /** Send attempts of one reply part before it is abandoned. */
@@ -44,7 +42,8 @@ export class ReplySender {
     const { metrics, logger, journal } = this.deps;
     metrics.turns.inc({ outcome: reply.isError ? "error" : "ok" });
     metrics.turnDuration.observe(reply.durationMs / 1000);
-    const inboundIds = reply.messageIds.flatMap((uuid) => this.deps.inboundIdsOf(uuid));
+    // The journal rows the turn answers, handed over with its messages (`Delivery.recordIds`).
+    const inboundIds = reply.recordIds ?? [];
     const channelName = this.channelOf(reply.chatId);
     const channel = this.channels.get(channelName);
     let parts: string[] = [];

@@ -10,7 +10,7 @@ import { validateConfig } from "../../../src/config/load-config.js";
 import { ManualClock } from "../../../src/core/clock.js";
 import { SessionManager } from "../../../src/core/session-manager.js";
 import type { TurnReply } from "../../../src/core/session.js";
-import { Dispatcher } from "../../../src/daemon/dispatcher.js";
+import { Inbox } from "../../../src/daemon/inbox.js";
 import { createMetrics } from "../../../src/daemon/metrics.js";
 import { parseContacts } from "../../../src/identity/contacts.js";
 import { createMemoryLogger } from "../../../src/logging/logger.js";
@@ -73,14 +73,14 @@ function start(agent: FakeAgent) {
       policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
       // As the reply path does: the reply is recorded, durably, before it goes out.
       onReply: (reply: TurnReply) => {
-        const ids = reply.messageIds.flatMap((uuid) => dispatcher.inboundIdsOf(uuid));
+        const ids = reply.recordIds ?? [];
         journal.markAnswered(ids, { channel: "http", chatId: reply.chatId, parts: [reply.text] });
       },
     },
     { healthCheckIntervalMs: 300_000, idleTimeoutMs: 7_200_000, maxConsecutiveErrors: 3 },
   );
   manager.startup();
-  const dispatcher: Dispatcher = new Dispatcher({
+  const inbox = new Inbox({
     manager,
     registry: createMemoryRegistry(),
     contacts,
@@ -88,11 +88,10 @@ function start(agent: FakeAgent) {
     metrics: createMetrics(),
     clock: new ManualClock(),
     logger: createMemoryLogger(),
-    version: "test",
     journal,
     hasCredentials: true,
   });
-  return { dispatcher, manager };
+  return { inbox, manager };
 }
 
 const message = (externalId: string) => ({
@@ -107,9 +106,9 @@ describe("acknowledging a message", () => {
   it("without wait: hands it to the agent at once, acknowledges only after the journal's sync", async () => {
     const agent = new FakeAgent();
     agent.autoReply = false;
-    const { dispatcher, manager } = start(agent);
+    const { inbox, manager } = start(agent);
     let acknowledged = false;
-    const submitted = dispatcher.submit(message("m-1"), { wait: false }).then((result) => {
+    const submitted = inbox.submit(message("m-1"), { wait: false }).then((result) => {
       acknowledged = true;
       return result;
     });
@@ -122,8 +121,8 @@ describe("acknowledging a message", () => {
   });
 
   it("with wait: the reply, recorded durably, is the acknowledgment; no separate sync", async () => {
-    const { dispatcher, manager } = start(new FakeAgent());
-    const result = await dispatcher.submit(message("m-2"), { wait: true });
+    const { inbox, manager } = start(new FakeAgent());
+    const result = await inbox.submit(message("m-2"), { wait: true });
     expect(result.reply).toContain("hello m-2");
     expect(syncs).toBe(0);
     expect(journal.findByExternalId("http", "m-2")?.status).toBe("answered");
