@@ -8,6 +8,7 @@ import type { Channel } from "../channels/channel.js";
 import { createImessageChannel } from "../channels/imessage/imessage-channel.js";
 import { loadOrCreateApiToken } from "../channels/http/api-token.js";
 import { createHttpApi } from "../channels/http/http-api.js";
+import { createHttpReplyChannel } from "../channels/http/http-reply-channel.js";
 import { startHttpServer, type HttpServer } from "../channels/http/http-server.js";
 import { loadConfig, type LoadedConfig } from "../config/load-config.js";
 import type { Config } from "../config/schema.js";
@@ -60,9 +61,6 @@ export interface RunningDaemon {
   /** Stops taking messages, lets running turns finish (bounded), saves every session id. */
   stop(reason: string): Promise<void>;
 }
-
-/** iMessage's practical limit per bubble; HTTP clients take long texts whole. */
-const HTTP_MAX_MESSAGE_LENGTH = 100_000;
 
 /**
  * The composition root: the only place that knows every concrete class. Starts in dependency
@@ -179,6 +177,8 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     // The way out: each turn's reply, recorded against the journal rows it answers, to the
     // channel of its chat (channels are added below, before any message comes in).
     const replies = new ReplySender({ journal, registry, metrics, clock, logger });
+    // HTTP clients that wait get their reply from that path too, by the journal ids it answers.
+    const httpReplies = createHttpReplyChannel({ logger });
     const manager: SessionManager = new SessionManager(
       {
         agent,
@@ -234,6 +234,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       onAccepted: (chatId, messageId) => activity.messageAccepted(chatId, messageId),
       findInTranscript: createTranscriptFinder({ registry, transcripts }),
       onRecoveredReply: replies.onReply,
+      answeredInRequest: httpReplies,
     });
     const control = {
       ...createSessionControl({
@@ -295,7 +296,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         logger: logger.child({ channel: "http" }),
       });
       undo.push(() => server!.close());
-      replies.addChannel(httpReplyChannel(logger));
+      replies.addChannel(httpReplies);
     }
     if (config.channels.imessage.enabled) {
       channels.push(
@@ -387,23 +388,5 @@ function answerEveryone(config: Config): Config {
     ...config,
     unknownSenders: "respond",
     tiers: { ...config.tiers, unknown: { ...unknown, respond: true } },
-  };
-}
-
-/**
- * HTTP clients get replies in the response of `POST /v1/messages` with `wait: true`; what the
- * agent sends otherwise for an HTTP chat (interim messages, replies nobody waited for) is logged.
- */
-function httpReplyChannel(logger: Logger): Channel {
-  return {
-    name: "http",
-    maxMessageLength: HTTP_MAX_MESSAGE_LENGTH,
-    start: () => Promise.resolve(),
-    stop: () => Promise.resolve(),
-    send: (chatId, text) => {
-      logger.info("http-reply", { chatId, characters: text.length });
-      logger.debug("http-reply-text", { chatId, text });
-      return Promise.resolve();
-    },
   };
 }

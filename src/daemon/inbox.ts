@@ -1,5 +1,6 @@
 import type { InboundMessage } from "../channels/channel.js";
 import type { SubmitResult } from "../channels/http/control-plane.js";
+import type { HttpReplyChannel, WaitedReply } from "../channels/http/http-reply-channel.js";
 import type { Config } from "../config/schema.js";
 import type { Clock } from "../core/clock.js";
 import { DispatchError, describeError } from "../core/errors.js";
@@ -23,7 +24,6 @@ import {
 import { createIntakeLimits, type IntakeLimits } from "./intake-limits.js";
 import { identifyChat, normaliseChatIdFor, prepareDelivery } from "./intake.js";
 import type { Metrics } from "./metrics.js";
-import { isSilentReply } from "./tier-policy.js";
 import { unansweredReminder } from "./unanswered-reminder.js";
 
 export interface InboxDeps {
@@ -46,6 +46,11 @@ export interface InboxDeps {
    */
   findInTranscript?: FindInTranscript;
   onRecoveredReply?(reply: TurnReply): void;
+  /**
+   * The channel whose clients wait in the request for the reply (HTTP): each of its messages'
+   * replies is waited for there, where the reply path (`reply-sender.ts`) hands it over.
+   */
+  answeredInRequest?: Pick<HttpReplyChannel, "name" | "waitFor" | "stopWaiting">;
 }
 
 interface Taken {
@@ -198,6 +203,8 @@ export class Inbox {
     earlier: Extract<Sighting, { state: "answered" }>,
   ): Taken[] {
     const chatId = this.normalise(rows[0]!.chatId);
+    // Before the answer goes out: it serves the requests waiting for these rows on its way.
+    const waiting = rows.map((row) => this.waitInRequest(row));
     const messageIds = rows.map((row) => {
       this.deps.logger.info("message-answer-recover", { chatId, id: row.id });
       return agentMessageIds(row.uuid, row.attempts).at(-1)!;
@@ -213,15 +220,19 @@ export class Inbox {
       durationMs: 0,
     });
     const entry = this.deps.registry.get(chatId);
-    const reply = isSilentReply(earlier.text) ? null : earlier.text;
-    return rows.map((row) => {
+    return rows.map((row, index) => {
       const accepted: SubmitResult = {
         chat_id: chatId,
         message_id: row.externalId ?? row.uuid,
         session_name: entry?.session_name ?? "",
         session_id: earlier.agentSessionId,
       };
-      return { accepted, answered: Promise.resolve({ ...accepted, reply }) };
+      const waited = waiting[index];
+      const answered = waited
+        ? waited.then((answer) => ({ ...accepted, reply: answer.reply }))
+        : Promise.resolve(accepted);
+      answered.catch(() => undefined);
+      return { accepted, answered };
     });
   }
 
@@ -500,37 +511,66 @@ export class Inbox {
     delivery: Delivery & { messageId: string },
   ): Promise<Taken[]> {
     const { manager, metrics, journal } = this.deps;
-    // queue_full, shutting_down: the rows stay received, for a retry or the next start.
-    const accepted = await manager.accept({ ...delivery, recordIds: rows.map((row) => row.id) });
+    // Before the hand-over: the reply can come back before `accept` returns.
+    const waiting = rows.map((row) => this.waitInRequest(row));
+    const stopWaiting = () => {
+      for (const row of rows) this.deps.answeredInRequest?.stopWaiting(row.id);
+    };
+    let accepted;
+    try {
+      accepted = await manager.accept({ ...delivery, recordIds: rows.map((row) => row.id) });
+    } catch (error) {
+      // queue_full, shutting_down: the rows stay received, for a retry or the next start.
+      stopWaiting();
+      throw error;
+    }
     for (const row of rows) {
       journal.markDelivered(row.id);
       metrics.messagesReceived.inc({ channel: row.channel });
     }
     this.deps.onAccepted?.(delivery.chatId, delivery.messageId);
     const entry = this.deps.registry.get(delivery.chatId);
-    const answered = accepted.reply.then((turn) => {
-      if (turn.isError) {
-        throw new DispatchError(
-          "agent_error",
-          `The agent's turn failed: ${turn.errorText ?? "no detail given"}`,
-        );
-      }
-      return {
-        session_id: turn.agentSessionId,
-        reply: isSilentReply(turn.text) ? null : turn.text,
-      };
-    });
-    return rows.map((row) => {
+    // The reply itself comes by the reply path (`reply-sender.ts`); the ledger says only when
+    // no turn will answer (quarantine, a forget, a session that could not start).
+    const refused = accepted.reply.then(
+      () => new Promise<never>(() => undefined),
+      (error: unknown) => {
+        stopWaiting();
+        throw error;
+      },
+    );
+    refused.catch(() => undefined); // looked at only by the rows someone waits for
+    return rows.map((row, index) => {
       const base: SubmitResult = {
         chat_id: delivery.chatId,
         message_id: row.externalId ?? row.uuid,
         session_name: entry?.session_name ?? "",
         session_id: entry?.session_id ?? null,
       };
-      const result = answered.then((answer) => ({ ...base, ...answer }));
+      const waited = waiting[index];
+      // Nobody waits for a polling channel's message: settled is all its caller needs to know.
+      const result = waited
+        ? Promise.race([waited, refused]).then((answer) => ({
+            ...base,
+            session_id: answer.agentSessionId,
+            reply: answer.reply,
+          }))
+        : accepted.reply.then((turn) => {
+            if (turn.isError) throw new DispatchError("agent_error", "The agent's turn failed");
+            return base;
+          });
       result.catch(() => undefined); // a fire-and-forget caller never looks at it
       return { accepted: base, answered: result };
     });
+  }
+
+  /** The reply to a message of the channel that answers in its request (HTTP), when it comes. */
+  private waitInRequest(row: RecordedMessage): Promise<WaitedReply> | undefined {
+    const channel = this.deps.answeredInRequest;
+    if (channel?.name !== row.channel) return undefined;
+    const waited = channel.waitFor(row.id);
+    waited.catch(() => undefined);
+    return waited;
   }
 
   /** A repeated delivery of a message answered before: the same reply, from the journal. */

@@ -9,7 +9,6 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { validateConfig } from "../../../src/config/load-config.js";
 import { ManualClock } from "../../../src/core/clock.js";
 import { SessionManager } from "../../../src/core/session-manager.js";
-import type { TurnReply } from "../../../src/core/session.js";
 import { Inbox } from "../../../src/daemon/inbox.js";
 import { createMetrics } from "../../../src/daemon/metrics.js";
 import { parseContacts } from "../../../src/identity/contacts.js";
@@ -20,6 +19,7 @@ import { openStateDatabase } from "../../../src/store/sqlite-database.js";
 import { createSqliteJournal } from "../../../src/store/sqlite-journal.js";
 import { FakeAgent } from "../../support/fake-agent.js";
 import { fakeSessionDisk } from "../../support/fake-session-disk.js";
+import { createReplyRoad } from "../../support/reply-road.js";
 
 const JOHN = "+15551234567";
 
@@ -63,6 +63,13 @@ afterEach(async () => {
 
 function start(agent: FakeAgent) {
   const registry = createMemoryRegistry();
+  // The daemon's reply path: the reply is recorded, durably, before it goes out.
+  const replies = createReplyRoad({
+    journal,
+    registry,
+    clock: new ManualClock(),
+    logger: createMemoryLogger(),
+  });
   const manager = new SessionManager(
     {
       agent,
@@ -71,11 +78,7 @@ function start(agent: FakeAgent) {
       logger: createMemoryLogger(),
       ...fakeSessionDisk(registry),
       policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
-      // As the reply path does: the reply is recorded, durably, before it goes out.
-      onReply: (reply: TurnReply) => {
-        const ids = reply.recordIds ?? [];
-        journal.markAnswered(ids, { channel: "http", chatId: reply.chatId, parts: [reply.text] });
-      },
+      onReply: replies.onReply,
     },
     { healthCheckIntervalMs: 300_000, idleTimeoutMs: 7_200_000, maxConsecutiveErrors: 3 },
   );
@@ -90,6 +93,7 @@ function start(agent: FakeAgent) {
     logger: createMemoryLogger(),
     journal,
     hasCredentials: true,
+    answeredInRequest: replies.answeredInRequest,
   });
   return { inbox, manager };
 }

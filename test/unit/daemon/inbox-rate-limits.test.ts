@@ -22,6 +22,7 @@ import { openStateDatabase } from "../../../src/store/sqlite-database.js";
 import { createSqliteJournal } from "../../../src/store/sqlite-journal.js";
 import { FakeAgent } from "../../support/fake-agent.js";
 import { fakeSessionDisk } from "../../support/fake-session-disk.js";
+import { createReplyRoad } from "../../support/reply-road.js";
 
 const JOHN = "+15551234567";
 const context = {
@@ -59,6 +60,7 @@ function start(configInput: Record<string, unknown>) {
   const registry = createMemoryRegistry();
   const clock = new ManualClock();
   const logger = createMemoryLogger();
+  const replies = createReplyRoad({ journal, registry, clock, logger: createMemoryLogger() });
   const manager = new SessionManager(
     {
       agent,
@@ -67,10 +69,7 @@ function start(configInput: Record<string, unknown>) {
       logger,
       ...fakeSessionDisk(registry),
       policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
-      onReply: (reply) => {
-        const ids = reply.recordIds ?? [];
-        journal.markAnswered(ids, { channel: "http", chatId: reply.chatId, parts: [reply.text] });
-      },
+      onReply: replies.onReply,
     },
     { healthCheckIntervalMs: 300_000, idleTimeoutMs: 7_200_000, maxConsecutiveErrors: 3 },
   );
@@ -86,6 +85,7 @@ function start(configInput: Record<string, unknown>) {
     logger,
     journal,
     hasCredentials: true,
+    answeredInRequest: replies.answeredInRequest,
   });
   return { inbox, agent, registry, clock, logger };
 }

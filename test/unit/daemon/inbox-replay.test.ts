@@ -36,6 +36,7 @@ import { openStateDatabase } from "../../../src/store/sqlite-database.js";
 import { createSqliteJournal } from "../../../src/store/sqlite-journal.js";
 import { FakeAgent } from "../../support/fake-agent.js";
 import { fakeSessionDisk } from "../../support/fake-session-disk.js";
+import { createReplyRoad } from "../../support/reply-road.js";
 
 const JOHN = "+15551234567";
 const JANE = "+15559876543";
@@ -100,11 +101,9 @@ function start(
   const clock = new ManualClock();
   const registry = previous?.registry ?? createMemoryRegistry();
   const logger = createMemoryLogger();
-  // As the reply path does: the turn's messages are answered in the journal.
-  const recordReply = (reply: TurnReply) => {
-    const ids = reply.recordIds ?? [];
-    journal.markAnswered(ids, { channel: "http", chatId: reply.chatId, parts: [reply.text] });
-  };
+  // The daemon's reply path: the turn's messages are answered in the journal.
+  const replies = createReplyRoad({ journal, registry, clock, logger: createMemoryLogger() });
+  const recordReply = replies.onReply;
   const manager = new SessionManager(
     {
       agent,
@@ -133,6 +132,7 @@ function start(
       recovered.push(reply);
       recordReply(reply);
     },
+    answeredInRequest: replies.answeredInRequest,
   });
   return { agent, inbox, manager, recovered, registry };
 }

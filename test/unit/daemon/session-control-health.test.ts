@@ -24,6 +24,7 @@ import { createSqliteJournal } from "../../../src/store/sqlite-journal.js";
 import { FakeAgent } from "../../support/fake-agent.js";
 import { makeEntry } from "../store/registry-contract.js";
 import { fakeSessionDisk } from "../../support/fake-session-disk.js";
+import { createReplyRoad } from "../../support/reply-road.js";
 
 const JOHN = "+15551234567";
 const REGISTERED = 10_000;
@@ -67,6 +68,7 @@ function start() {
     registry.load(asChatId(`+1666${String(index).padStart(7, "0")}`), makeEntry(`chat-${index}`));
   }
   const logger = createMemoryLogger();
+  const replies = createReplyRoad({ journal, registry, clock, logger });
   const manager = new SessionManager(
     {
       agent: new FakeAgent(),
@@ -75,7 +77,7 @@ function start() {
       logger,
       ...fakeSessionDisk(registry),
       policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
-      onReply: () => undefined,
+      onReply: replies.onReply,
     },
     { healthCheckIntervalMs: 300_000, idleTimeoutMs: 7_200_000, maxConsecutiveErrors: 3 },
   );
@@ -91,6 +93,7 @@ function start() {
     logger,
     journal,
     hasCredentials: true,
+    answeredInRequest: replies.answeredInRequest,
   });
   const control = {
     ...createSessionControl({
