@@ -240,6 +240,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       ...createSessionControl({
         manager,
         registry,
+        journal,
         config,
         metrics,
         clock,

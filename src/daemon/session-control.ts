@@ -9,6 +9,7 @@ import type { Clock } from "../core/clock.js";
 import { DispatchError } from "../core/errors.js";
 import type { ChatId } from "../core/ids.js";
 import type { SessionManager, SessionStatus } from "../core/session-manager.js";
+import type { Journal } from "../store/journal.js";
 import type { Registry } from "../store/registry.js";
 import { shuttingDownError } from "./inbox.js";
 import { normaliseChatIdFor } from "./intake.js";
@@ -17,6 +18,7 @@ import type { Metrics } from "./metrics.js";
 export interface SessionControlDeps {
   manager: SessionManager;
   registry: Registry;
+  journal: Journal;
   config: Pick<Config, "defaultRegion">;
   metrics: Metrics;
   clock: Clock;
@@ -36,6 +38,32 @@ export function createSessionControl(deps: SessionControlDeps): SessionControl {
   const { manager, registry, metrics, clock } = deps;
   const startedAtMs = clock.now();
   const normalise = (chatId: string) => normaliseChatIdFor(chatId, deps.config);
+
+  /**
+   * Forget means forget: what a forgotten chat sent and was never answered is not replayed at the
+   * next start into the conversation it starts when it writes again (issue 12). A kill between
+   * the forget and this leaves those messages to be replayed: see docs/guarantees.md.
+   */
+  const rejectUnanswered = (chatId: ChatId): void => {
+    const { journal } = deps;
+    for (const row of journal.pendingInbound()) {
+      if (chatKeyOf(row.chatId) !== chatId) continue;
+      journal.markRejected(
+        row.id,
+        "forgotten",
+        `Chat ${chatId} was forgotten before this message was answered`,
+      );
+    }
+  };
+
+  /** The chat a recorded row belongs to; the id as given when it does not normalise. */
+  const chatKeyOf = (chatId: string): string => {
+    try {
+      return normalise(chatId);
+    } catch {
+      return chatId;
+    }
+  };
 
   /**
    * Counts only, never a walk of every registered chat: `/healthz` and `/metrics` are polled,
@@ -70,7 +98,11 @@ export function createSessionControl(deps: SessionControlDeps): SessionControl {
     async stopSession(chatId, options): Promise<StopResult> {
       const id = normalise(chatId);
       if (!registry.get(id)) throw notFound(id);
-      if (options.forget) return { archive: (await manager.forget(id)) ?? null };
+      if (options.forget) {
+        const archive = (await manager.forget(id)) ?? null;
+        rejectUnanswered(id);
+        return { archive };
+      }
       await manager.stop(id);
       return { archive: null };
     },

@@ -99,6 +99,7 @@ function start() {
     ...createSessionControl({
       manager,
       registry,
+      journal,
       config,
       metrics,
       clock,
