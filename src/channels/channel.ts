@@ -13,8 +13,26 @@ export interface Channel {
   start(sink: InboundSink): Promise<void>;
   /** Sends one part of a reply to a chat. */
   send(chatId: ChatId, text: string): Promise<void>;
+  /**
+   * For a channel that answers in the request a message came in (HTTP): every turn's reply, once
+   * recorded, for the journal rows it answers; the channel serves whoever waits for them.
+   */
+  answer?(reply: ChannelReply): void;
   /** Stops taking messages; resolves when the channel has really stopped. */
   stop(): Promise<void>;
+}
+
+/** A turn's reply as the reply path hands it to `Channel.answer`. */
+export interface ChannelReply {
+  chatId: ChatId;
+  /** Journal ids of the messages it answers. */
+  answers: readonly number[];
+  /** The agent session that answered. */
+  agentSessionId: string;
+  /** The reply whole; null when the agent chose silence or the turn failed. */
+  text: string | null;
+  /** Why the turn failed, when it did. */
+  failure?: string;
 }
 
 /** A message as a channel received it, before identity and wrapping. */

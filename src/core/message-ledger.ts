@@ -6,6 +6,8 @@ interface Entry {
   message: SessionMessage;
   resolve(reply: TurnReply): void;
   reject(error: Error): void;
+  /** The caller's record ids the message stands for (`Delivery.recordIds`). */
+  recordIds: readonly number[];
   /** Turns that ended in a retriable error for this message. */
   failedAttempts: number;
 }
@@ -20,10 +22,17 @@ export class MessageLedger {
   private readonly byId = new Map<string, Entry>();
   private readonly emptyWaiters = new Set<() => void>();
 
-  /** Adds a message; the promise resolves with the turn that answers it. */
-  add(chatId: ChatId, message: SessionMessage): Promise<TurnReply> {
+  /**
+   * Adds a message, standing for `recordIds` in the caller's record; the promise resolves with
+   * the turn that answers it.
+   */
+  add(
+    chatId: ChatId,
+    message: SessionMessage,
+    recordIds: readonly number[] = [],
+  ): Promise<TurnReply> {
     const reply = new Promise<TurnReply>((resolve, reject) => {
-      const entry: Entry = { chatId, message, resolve, reject, failedAttempts: 0 };
+      const entry: Entry = { chatId, message, resolve, reject, recordIds, failedAttempts: 0 };
       this.byId.set(message.id, entry);
       let messages = this.byChat.get(chatId);
       if (!messages) {
@@ -58,13 +67,20 @@ export class MessageLedger {
     return entry.failedAttempts;
   }
 
-  /** The turn answered these messages: they leave the ledger and their promises resolve. */
-  settle(messageIds: readonly string[], reply: TurnReply): void {
-    for (const id of messageIds) {
-      const entry = this.take(id);
-      entry?.resolve(reply);
-    }
+  /**
+   * The turn answered these messages: they leave the ledger and their promises resolve. Returns
+   * the reply for them, with the record ids they stood for (`TurnReply.recordIds`).
+   */
+  settle(messageIds: readonly string[], reply: TurnReply): TurnReply {
+    const entries = messageIds.flatMap((id) => this.take(id) ?? []);
+    const settled: TurnReply = {
+      ...reply,
+      messageIds: [...messageIds],
+      recordIds: entries.flatMap((entry) => entry.recordIds),
+    };
+    for (const entry of entries) entry.resolve(settled);
     this.notifyIfEmpty();
+    return settled;
   }
 
   /** Drops a message that can no longer be answered, rejecting its promise. */

@@ -1,7 +1,7 @@
 import { DispatchError } from "./errors.js";
 
 /**
- * In-memory token buckets, one per key, all of one size: the dispatcher keeps one per chat
+ * In-memory token buckets, one per key, all of one size: the inbox keeps one per chat
  * (keyed by the normalised chat id), the HTTP API one for all its messages together.
  * Pure: time comes from the `now()` it is given, in milliseconds from any fixed origin.
  */

@@ -61,6 +61,11 @@ export interface Delivery {
   channel: string;
   /** A UUID that stays the message's id across restarts (the journal's); random when unset. */
   messageId?: string;
+  /**
+   * The ids the caller records the message under (journal rows: one, or several that one
+   * reminder stands for); the turn that answers it carries them back in `TurnReply.recordIds`.
+   */
+  recordIds?: readonly number[];
   /** Set when the message already stands, unanswered, in the chat's session (see the type). */
   inContext?: InContextMessage;
 }

@@ -163,7 +163,7 @@ export class SessionManager {
       ...(delivery.inContext ? { inContext: delivery.inContext } : {}),
       ...(delivery.envelope ? { envelope: delivery.envelope } : {}),
     };
-    const reply = this.ledger.add(chatId, message);
+    const reply = this.ledger.add(chatId, message, delivery.recordIds);
     if (this.supervisor.isQuarantined(chatId)) {
       // Kept for when an operator lifts the quarantine; whoever waits hears why now.
       this.ledger.rejectWaiters(chatId, quarantinedError(chatId));
@@ -484,7 +484,7 @@ export class SessionManager {
       if (!reply) return;
     }
     if (!reply.isError) this.supervisor.turnSucceeded(reply.chatId);
-    this.ledger.settle(reply.messageIds, reply);
+    reply = this.ledger.settle(reply.messageIds, reply);
     if (this.livePool.waiting > 0 && this.ledger.countOf(reply.chatId) === 0) this.livePool.wake();
     try {
       this.deps.onReply(reply);

@@ -173,8 +173,7 @@ export class SessionSupervisor {
         attempts: this.settings.maxMessageAttempts,
         error: reply.errorText,
       });
-      ledger.settle(givenUp, reply);
-      this.deps.onReply({ ...reply, messageIds: givenUp });
+      this.deps.onReply(ledger.settle(givenUp, reply));
     }
     if (retry.length === 0) return;
     const decision = this.restartPolicy.next(chatId, this.deps.clock.now());
@@ -258,8 +257,7 @@ export class SessionSupervisor {
       durationMs: 0,
     };
     this.log.error("message-give-up", { chatId, error: errorText });
-    this.ledger.settle(reply.messageIds, reply);
-    this.deps.onReply(reply);
+    this.deps.onReply(this.ledger.settle(reply.messageIds, reply));
   }
 }
 

@@ -51,6 +51,11 @@ export interface TurnReply {
   agentSessionId: AgentSessionId;
   /** Ids of the messages this turn consumed (several when messages were steered or merged). */
   messageIds: string[];
+  /**
+   * The record ids those messages were delivered with (`Delivery.recordIds`: the journal's),
+   * set by the ledger when it settles them; empty for messages delivered without.
+   */
+  recordIds?: number[];
   /** The turn's top-level assistant text, blocks joined by blank lines. */
   text: string;
   /** A turn that answered only dispatch's own context input: its text goes to nobody. */

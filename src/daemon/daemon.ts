@@ -8,6 +8,7 @@ import type { Channel } from "../channels/channel.js";
 import { createImessageChannel } from "../channels/imessage/imessage-channel.js";
 import { loadOrCreateApiToken } from "../channels/http/api-token.js";
 import { createHttpApi } from "../channels/http/http-api.js";
+import { createHttpReplyChannel } from "../channels/http/http-reply-channel.js";
 import { startHttpServer, type HttpServer } from "../channels/http/http-server.js";
 import { loadConfig, type LoadedConfig } from "../config/load-config.js";
 import type { Config } from "../config/schema.js";
@@ -34,13 +35,14 @@ import { createContactsHolder } from "./contacts-holder.js";
 import { hasClaudeCredentials } from "./credentials.js";
 import { composeHandoff } from "./handoff.js";
 import { ReplySender } from "./reply-sender.js";
-import { Dispatcher } from "./dispatcher.js";
+import { Inbox } from "./inbox.js";
 import { createTranscriptFinder } from "./earlier-answer.js";
 import { openSessionArchive } from "./session-archive.js";
 import { catchUpAfterUncleanStop } from "./transcript-catch-up.js";
 import { watchContactsFile } from "./contacts-reload.js";
 import { acquireInstanceLock, type InstanceLock } from "./instance-lock.js";
 import { createMetrics } from "./metrics.js";
+import { createSessionControl } from "./session-control.js";
 import { createTierPolicy } from "./tier-policy.js";
 import { createTurnCosts } from "./turn-costs.js";
 import { DISPATCH_VERSION } from "./version.js";
@@ -82,9 +84,6 @@ export interface RunningDaemon {
   /** Stops taking messages, lets running turns finish (bounded), saves every session id. */
   stop(reason: string): Promise<void>;
 }
-
-/** iMessage's practical limit per bubble; HTTP clients take long texts whole. */
-const HTTP_MAX_MESSAGE_LENGTH = 100_000;
 
 /**
  * The composition root: the only place that knows every concrete class. Starts in dependency
@@ -231,6 +230,11 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       );
     }
     const turnCosts = createTurnCosts({ journal, clock, logger });
+    // The way out: each turn's reply, recorded against the journal rows it answers, to the
+    // channel of its chat (channels are added below, before any message comes in).
+    const replies = new ReplySender({ journal, registry, metrics, clock, logger });
+    // HTTP clients that wait get their reply from that path too, by the journal ids it answers.
+    const httpReplies = createHttpReplyChannel({ logger });
     const manager: SessionManager = new SessionManager(
       {
         agent,
@@ -243,7 +247,6 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         clock,
         logger,
         policyFor: createTierPolicy(config),
-        // Called only once messages flow, after `dispatcher` below exists.
         onReply: (reply): void => {
           replies.onReply(reply); // first: nothing after it may keep a reply from going out
           turnCosts.record(reply);
@@ -253,7 +256,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
           if (event.type === "replace") metrics.sessionsReplaced.inc({ reason: event.reason });
           activity.sessionEvent(event);
         },
-        sendInterim: (chatId, text): Promise<void> => replies.sendInterim(chatId, text),
+        sendInterim: replies.sendInterim,
         handoffFor: (sessionId, reason) =>
           composeHandoff(transcripts.recentEntries(sessionId, 200), reason),
         copiedMessagesOf: (sessionId) => transcripts.messageCount(sessionId),
@@ -273,7 +276,8 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         reservedLiveSessionsForContacts: config.reservedLiveSessionsForContacts,
       },
     );
-    const dispatcher: Dispatcher = new Dispatcher({
+    // The way in, and the control plane the API and the dashboard use.
+    const inbox = new Inbox({
       manager,
       registry,
       contacts,
@@ -281,22 +285,27 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       metrics,
       clock,
       logger,
-      version: DISPATCH_VERSION,
       journal,
       hasCredentials,
-      demo: options.demo,
       onAccepted: (chatId, messageId) => activity.messageAccepted(chatId, messageId),
       findInTranscript: createTranscriptFinder({ registry, transcripts }),
-      onRecoveredReply: (reply): void => replies.onReply(reply),
+      onRecoveredReply: replies.onReply,
+      answeredInRequest: httpReplies,
     });
-    const replies: ReplySender = new ReplySender({
-      journal,
-      registry,
-      metrics,
-      clock,
-      logger,
-      inboundIdsOf: dispatcher.inboundIdsOf,
-    });
+    const control = {
+      ...createSessionControl({
+        manager,
+        registry,
+        journal,
+        config,
+        metrics,
+        clock,
+        version: DISPATCH_VERSION,
+        demo: options.demo,
+        shuttingDown: inbox.shuttingDown,
+      }),
+      submit: inbox.submit,
+    };
     // Before any session can resume: what CLIs wrote after a crash must be in our copy first.
     // After a clean stop there is nothing to catch up (test/e2e/transcript-catch-up.test.ts).
     const caughtUp = await catchUpAfterUncleanStop({
@@ -326,7 +335,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     if (config.channels.http.enabled) {
       // The dashboard (issue 7) shares the API's server and token: `/`, `/assets/*`, `/v1/dashboard/*`.
       const dashboard = createDaemonDashboardSource({
-        dispatcher,
+        dispatcher: control,
         manager,
         activity,
         costs: turnCosts,
@@ -342,7 +351,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       const dashboardContacts = createDaemonContacts({
         path: paths.contactsFile,
         config,
-        listSessions: () => dispatcher.listSessions(),
+        listSessions: () => control.listSessions(),
         apply: (book) => contacts.replace(book),
         logger,
       });
@@ -355,7 +364,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
             token,
             logger,
           }),
-          createHttpApi({ control: dispatcher, token, logger }),
+          createHttpApi({ control, token, logger }),
         ),
         port: config.port,
         allowedHosts: config.channels.http.allowedHosts,
@@ -368,7 +377,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         logger: logger.child({ channel: "http" }),
       });
       undo.push(() => server!.close());
-      replies.addChannel(httpReplyChannel(logger));
+      replies.addChannel(httpReplies);
       channelStates.push({ name: "http", on: true });
     } else {
       channelStates.push({ name: "http", on: false, note: "channels.http.enabled is false" });
@@ -394,7 +403,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     for (const channel of channels) {
       replies.addChannel(channel);
       try {
-        await channel.start(dispatcher.sink);
+        await channel.start(inbox.sink);
       } catch (error) {
         // On by default on macOS, iMessage stays off when chat.db cannot be read, unless the
         // config asked for it by name: then the start fails with the channel's own advice.
@@ -413,7 +422,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     }
     // What a crash left: replies recorded but not confirmed sent, messages never answered.
     replies.resendAfterRestart();
-    const replayed = await dispatcher.replayPending();
+    const replayed = await inbox.replayPending();
 
     logger.info("daemon-start", {
       version: DISPATCH_VERSION,
@@ -430,7 +439,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     const stop = (reason: string) => {
       stopping ??= (async () => {
         logger.info("daemon-stop", { reason });
-        dispatcher.beginShutdown();
+        inbox.beginShutdown();
         await contactsReload.close();
         for (const channel of channels) await channel.stop().catch(() => undefined);
         const drained = await manager.drain(config.shutdownGraceSeconds * 1000);
@@ -488,23 +497,5 @@ function answerEveryone(config: Config): Config {
     ...config,
     unknownSenders: "respond",
     tiers: { ...config.tiers, unknown: { ...unknown, respond: true } },
-  };
-}
-
-/**
- * HTTP clients get replies in the response of `POST /v1/messages` with `wait: true`; what the
- * agent sends otherwise for an HTTP chat (interim messages, replies nobody waited for) is logged.
- */
-function httpReplyChannel(logger: Logger): Channel {
-  return {
-    name: "http",
-    maxMessageLength: HTTP_MAX_MESSAGE_LENGTH,
-    start: () => Promise.resolve(),
-    stop: () => Promise.resolve(),
-    send: (chatId, text) => {
-      logger.info("http-reply", { chatId, characters: text.length });
-      logger.debug("http-reply-text", { chatId, text });
-      return Promise.resolve();
-    },
   };
 }

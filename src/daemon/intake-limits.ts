@@ -3,7 +3,7 @@ import { UNKNOWN_TIER, type ChatId } from "../core/ids.js";
 import { RateLimiter } from "../core/rate-limiter.js";
 
 /**
- * What the dispatcher takes in, whatever the channel: each chat's messages per minute, counted by
+ * What the inbox (`inbox.ts`) takes in, whatever the channel: each chat's messages per minute, counted by
  * its normalised chat id (however the number was written), and how many chats new to dispatch
  * and not in contacts.json it takes per minute. Pure: time comes from the `now()` it is given.
  */

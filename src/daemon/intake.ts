@@ -18,6 +18,20 @@ export interface ChatIdentity {
 }
 
 /**
+ * A chat id as the channel gave it, in the one form dispatch keys chats by, with the configured
+ * default region for phone numbers. Throws `invalid_chat_id` when it cannot be one.
+ */
+export function normaliseChatIdFor(chatId: string, config: Pick<Config, "defaultRegion">): ChatId {
+  return normaliseChatId(chatId, regionOf(config));
+}
+
+function regionOf(config: Pick<Config, "defaultRegion">): {
+  defaultRegion?: NonNullable<Config["defaultRegion"]>;
+} {
+  return config.defaultRegion ? { defaultRegion: config.defaultRegion } : {};
+}
+
+/**
  * The chat a message belongs to, normalised, with its contact and tier looked up. Pure; throws
  * `invalid_chat_id` when the chat id cannot be one.
  */
@@ -26,8 +40,7 @@ export function identifyChat(
   context: { contacts: ContactBook; config: Config },
 ): ChatIdentity {
   const { contacts, config } = context;
-  const region = config.defaultRegion ? { defaultRegion: config.defaultRegion } : {};
-  const chatId = normaliseChatId(message.chatId, region);
+  const chatId = normaliseChatIdFor(message.chatId, config);
   const kind = chatKind(chatId);
   const chat =
     kind === "group"
@@ -55,7 +68,6 @@ export function prepareDelivery(
   options: { envelopeNonce?: string } = {},
 ): Delivery {
   const { contacts, config } = context;
-  const region = config.defaultRegion ? { defaultRegion: config.defaultRegion } : {};
   const { chatId, kind, ...chat } = identifyChat(message, context);
   if (!chat.answered) {
     throw new DispatchError(
@@ -66,7 +78,7 @@ export function prepareDelivery(
   // In a group the chat is the group; the header still names the member who wrote.
   const sender =
     kind === "group"
-      ? resolveMember(contacts, message.sender, region)
+      ? resolveMember(contacts, message.sender, regionOf(config))
       : { name: chat.name, handle: chatId, tier: chat.tier };
   const envelope = createEnvelope(
     {

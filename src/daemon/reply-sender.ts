@@ -16,8 +16,6 @@ export interface ReplySenderDeps {
   metrics: Metrics;
   clock: Clock;
   logger: Logger;
-  /** The journal rows a message the agent was given stands for, by the UUID it reports back. */
-  inboundIdsOf(messageUuid: string): number[];
 }
 
 /** Send attempts of one reply part before it is abandoned. */
@@ -39,22 +37,40 @@ export class ReplySender {
     this.channels.set(channel.name, channel);
   }
 
-  /** Every finished turn, once. */
+  /**
+   * Every finished turn, once (and each answer found in a transcript at replay): decided silent
+   * or not, split to its chat's channel, recorded against the journal rows it answers, handed to
+   * the channels that answer in a request (`Channel.answer`: HTTP), then sent part by part.
+   */
   readonly onReply = (reply: TurnReply): void => {
     const { metrics, logger, journal } = this.deps;
     metrics.turns.inc({ outcome: reply.isError ? "error" : "ok" });
     metrics.turnDuration.observe(reply.durationMs / 1000);
-    const inboundIds = reply.messageIds.flatMap((uuid) => this.deps.inboundIdsOf(uuid));
+    // The journal rows the turn answers, handed over with its messages (`Delivery.recordIds`).
+    const inboundIds = reply.recordIds ?? [];
     const channelName = this.channelOf(reply.chatId);
     const channel = this.channels.get(channelName);
+    let text: string | null = null;
     let parts: string[] = [];
     if (reply.isError) {
       logger.warn("turn-error", { chatId: reply.chatId, error: reply.errorText });
     } else if (isSilentReply(reply.text)) {
       logger.info("reply-silent", { chatId: reply.chatId });
     } else {
-      parts = splitMessage(reply.text, channel?.maxMessageLength ?? Number.MAX_SAFE_INTEGER);
+      text = reply.text;
+      parts = splitMessage(text, channel?.maxMessageLength ?? Number.MAX_SAFE_INTEGER);
     }
+    const answer = (): void => {
+      for (const each of this.channels.values()) {
+        each.answer?.({
+          chatId: reply.chatId,
+          answers: inboundIds,
+          agentSessionId: reply.agentSessionId,
+          text,
+          ...(reply.isError ? { failure: reply.errorText ?? "no detail given" } : {}),
+        });
+      }
+    };
     if (inboundIds.length === 0) {
       // Not from the journal (nothing recorded it): send it all the same.
       void this.sendUnrecorded(reply.chatId, parts);
@@ -70,9 +86,12 @@ export class ReplySender {
     } catch (error) {
       // The reply is not lost with the journal: it still goes out, just unrecorded.
       logger.error("reply record failed", { chatId: reply.chatId, cause: describeError(error) });
+      answer();
       void this.sendUnrecorded(reply.chatId, parts);
       return;
     }
+    // Recorded, on disk: a request waiting for it may be answered now.
+    answer();
     void this.sendRows(rows);
   };
 

@@ -22,7 +22,7 @@ export interface HttpApiLimits {
   maxBodyBytes: number;
   /**
    * `POST /v1/messages` for all chats together per minute. Each chat's own budget is the
-   * dispatcher's (`messagesPerChatPerMinute` in config), the same for every channel.
+   * inbox's (`messagesPerChatPerMinute` in config), the same for every channel.
    */
   messagesPerMinute: number;
 }

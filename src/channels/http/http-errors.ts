@@ -39,7 +39,7 @@ const DEFAULT_RETRY_AFTER_SECONDS = 1;
 
 /**
  * A 429 that knows when to come back: the API's own rate limiter throws it, and so do the
- * dispatcher's intake limits. A plain `DispatchError` with a 429 code gets a one-second
+ * inbox's intake limits. A plain `DispatchError` with a 429 code gets a one-second
  * `Retry-After`.
  */
 export class RateLimitedError extends DispatchError {

@@ -1,5 +1,5 @@
 /**
- * The intake limits where every channel's messages pass: the dispatcher. A message its sender can
+ * The intake limits where every channel's messages pass: the inbox. A message its sender can
  * send again (HTTP) is refused before it is recorded; a polling channel's is recorded, rejected
  * with the reason, and its cursor moves on. Real SQLite journal, fake agent, manual clock.
  */
@@ -12,7 +12,7 @@ import { RateLimitedError } from "../../../src/channels/http/http-errors.js";
 import { validateConfig } from "../../../src/config/load-config.js";
 import { ManualClock } from "../../../src/core/clock.js";
 import { SessionManager } from "../../../src/core/session-manager.js";
-import { Dispatcher } from "../../../src/daemon/dispatcher.js";
+import { Inbox } from "../../../src/daemon/inbox.js";
 import { createMetrics } from "../../../src/daemon/metrics.js";
 import { parseContacts } from "../../../src/identity/contacts.js";
 import { createMemoryLogger } from "../../../src/logging/logger.js";
@@ -22,6 +22,7 @@ import { openStateDatabase } from "../../../src/store/sqlite-database.js";
 import { createSqliteJournal } from "../../../src/store/sqlite-journal.js";
 import { FakeAgent } from "../../support/fake-agent.js";
 import { fakeSessionDisk } from "../../support/fake-session-disk.js";
+import { createReplyRoad } from "../../support/reply-road.js";
 
 const JOHN = "+15551234567";
 const context = {
@@ -59,6 +60,7 @@ function start(configInput: Record<string, unknown>) {
   const registry = createMemoryRegistry();
   const clock = new ManualClock();
   const logger = createMemoryLogger();
+  const replies = createReplyRoad({ journal, registry, clock, logger: createMemoryLogger() });
   const manager = new SessionManager(
     {
       agent,
@@ -67,16 +69,13 @@ function start(configInput: Record<string, unknown>) {
       logger,
       ...fakeSessionDisk(registry),
       policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
-      onReply: (reply) => {
-        const ids = reply.messageIds.flatMap((uuid) => dispatcher.inboundIdsOf(uuid));
-        journal.markAnswered(ids, { channel: "http", chatId: reply.chatId, parts: [reply.text] });
-      },
+      onReply: replies.onReply,
     },
     { healthCheckIntervalMs: 300_000, idleTimeoutMs: 7_200_000, maxConsecutiveErrors: 3 },
   );
   manager.startup();
   stops.push(() => manager.shutdown());
-  const dispatcher: Dispatcher = new Dispatcher({
+  const inbox = new Inbox({
     manager,
     registry,
     contacts,
@@ -84,11 +83,11 @@ function start(configInput: Record<string, unknown>) {
     metrics: createMetrics(),
     clock,
     logger,
-    version: "test",
     journal,
     hasCredentials: true,
+    answeredInRequest: replies.answeredInRequest,
   });
-  return { dispatcher, agent, registry, clock, logger };
+  return { inbox, agent, registry, clock, logger };
 }
 
 let counter = 0;
@@ -108,25 +107,23 @@ async function refusalOf(promise: Promise<unknown>): Promise<RateLimitedError> {
 
 describe("the per-chat rate limit", () => {
   it("gives one number one budget however it is written (regression: four spellings got four budgets)", async () => {
-    const { dispatcher, clock } = start({ messagesPerChatPerMinute: 4 });
+    const { inbox, clock } = start({ messagesPerChatPerMinute: 4 });
     for (const spelling of [JOHN, "(555) 123-4567", "+1 555 123 4567", "15551234567"]) {
-      await dispatcher.submit(message(spelling, `hi as ${spelling}`), { wait: true });
+      await inbox.submit(message(spelling, `hi as ${spelling}`), { wait: true });
     }
-    const refused = await refusalOf(
-      dispatcher.submit(message("555.123.4567", "fifth"), { wait: true }),
-    );
+    const refused = await refusalOf(inbox.submit(message("555.123.4567", "fifth"), { wait: true }));
     expect(refused.code).toBe("rate_limited");
     expect(refused.message).toContain(`Chat ${JOHN} sent more than 4 messages a minute`);
     expect(refused.retryAfterMs).toBe(15_000);
     // Refused before it was recorded: the client sends it again later, under the same id.
     expect(journal.findByExternalId("http", `m-${counter}`)).toBeUndefined();
     clock.advance(15_000);
-    const later = await dispatcher.submit(message(JOHN, "again"), { wait: true });
+    const later = await inbox.submit(message(JOHN, "again"), { wait: true });
     expect(later.reply).toContain("again");
   });
 
   it("rejects a polled message beyond the budget in the journal, and lets the channel read on", async () => {
-    const { dispatcher, agent, logger } = start({ messagesPerChatPerMinute: 2 });
+    const { inbox, agent, logger } = start({ messagesPerChatPerMinute: 2 });
     const polled = [
       message(JOHN, "plums", "imessage"),
       message(JOHN, "pears", "imessage"),
@@ -137,7 +134,7 @@ describe("the per-chat rate limit", () => {
     for (const inbound of polled) {
       cursor += 1;
       // Resolves for the refused one too: the channel must not stop at it.
-      await dispatcher.sink(inbound, { cursor: String(cursor) });
+      await inbox.sink(inbound, { cursor: String(cursor) });
     }
     expect(journal.cursor("imessage")).toBe("4");
     const rejected = journal.findByExternalId("imessage", polled[2]!.externalId!)!;
@@ -155,7 +152,7 @@ describe("the per-chat rate limit", () => {
     );
     expect(told.join("\n")).not.toContain("kumquats");
     // A redelivery of the rejected message is refused again, quietly; it is never replayed.
-    await dispatcher.sink(polled[2]!, { cursor: "4" });
+    await inbox.sink(polled[2]!, { cursor: "4" });
     expect(journal.findByExternalId("imessage", polled[2]!.externalId!)?.status).toBe("rejected");
     expect(journal.pendingInbound().map((row) => row.externalId)).not.toContain(
       polled[2]!.externalId,
@@ -163,12 +160,12 @@ describe("the per-chat rate limit", () => {
   });
 
   it("does not count a polled message again when the channel redelivers it (regression: a redelivered row already in the journal could be rejected)", async () => {
-    const { dispatcher, agent } = start({ messagesPerChatPerMinute: 1 });
+    const { inbox, agent } = start({ messagesPerChatPerMinute: 1 });
     // Recorded by an earlier run and not answered yet: the channel hands it over again.
     const earlier = message(JOHN, "recorded before", "imessage");
     journal.recordInbound(earlier, { cursor: "1" });
-    await dispatcher.sink(message(JOHN, "uses the budget", "imessage"), { cursor: "2" });
-    await dispatcher.sink(earlier, { cursor: "2" });
+    await inbox.sink(message(JOHN, "uses the budget", "imessage"), { cursor: "2" });
+    await inbox.sink(earlier, { cursor: "2" });
     expect(journal.findByExternalId("imessage", earlier.externalId!)?.status).not.toBe("rejected");
     await expect
       .poll(() =>
@@ -182,13 +179,13 @@ describe("the per-chat rate limit", () => {
 
 describe("the bound on new strangers", () => {
   it("takes the bound of new unknown chats a minute; the rest get too_many_new_chats and leave no trace", async () => {
-    const { dispatcher, registry, clock } = start({
+    const { inbox, registry, clock } = start({
       unknownSenders: "respond",
       newUnknownChatsPerMinute: 3,
     });
     const strangers = Array.from({ length: 8 }, (_unused, index) => `s${index}@example.com`);
     const results = await Promise.allSettled(
-      strangers.map((chatId) => dispatcher.submit(message(chatId, "hello"), { wait: true })),
+      strangers.map((chatId) => inbox.submit(message(chatId, "hello"), { wait: true })),
     );
     expect(results.filter((result) => result.status === "fulfilled")).toHaveLength(3);
     const refused = results.flatMap((result) =>
@@ -202,24 +199,24 @@ describe("the bound on new strangers", () => {
     expect(registry.size).toBe(3);
 
     // A contact is never counted, and a stranger already taken keeps being answered.
-    await dispatcher.submit(message(JOHN, "hi"), { wait: true });
-    await dispatcher.submit(message(strangers[0]!, "me again"), { wait: true });
-    await refusalOf(dispatcher.submit(message("late@example.com", "hello"), { wait: true }));
+    await inbox.submit(message(JOHN, "hi"), { wait: true });
+    await inbox.submit(message(strangers[0]!, "me again"), { wait: true });
+    await refusalOf(inbox.submit(message("late@example.com", "hello"), { wait: true }));
     expect(registry.size).toBe(4);
 
     clock.advance(60_000);
-    await dispatcher.submit(message("late@example.com", "hello"), { wait: true });
+    await inbox.submit(message("late@example.com", "hello"), { wait: true });
     expect(registry.size).toBe(5);
   });
 
   it("rejects a polled new stranger beyond the bound in the journal, with the reason", async () => {
-    const { dispatcher, registry } = start({
+    const { inbox, registry } = start({
       unknownSenders: "respond",
       newUnknownChatsPerMinute: 1,
     });
-    await dispatcher.sink(message("first@example.com", "hello", "imessage"), { cursor: "1" });
+    await inbox.sink(message("first@example.com", "hello", "imessage"), { cursor: "1" });
     const second = message("second@example.com", "hello", "imessage");
-    await dispatcher.sink(second, { cursor: "2" });
+    await inbox.sink(second, { cursor: "2" });
     expect(journal.cursor("imessage")).toBe("2");
     expect(journal.findByExternalId("imessage", second.externalId!)).toMatchObject({
       status: "rejected",

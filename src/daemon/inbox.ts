@@ -1,18 +1,12 @@
 import type { InboundMessage } from "../channels/channel.js";
-import type {
-  ControlPlane,
-  HealthView,
-  SessionView,
-  StopResult,
-  SubmitResult,
-} from "../channels/http/control-plane.js";
+import type { SubmitResult } from "../channels/http/control-plane.js";
+import type { HttpReplyChannel, WaitedReply } from "../channels/http/http-reply-channel.js";
 import type { Config } from "../config/schema.js";
 import type { Clock } from "../core/clock.js";
 import { DispatchError, describeError } from "../core/errors.js";
 import type { AgentSessionId, ChatId } from "../core/ids.js";
-import type { Delivery, SessionManager, SessionStatus } from "../core/session-manager.js";
+import type { Delivery, SessionManager } from "../core/session-manager.js";
 import type { TurnReply } from "../core/session.js";
-import { normaliseChatId } from "../identity/chat-id.js";
 import type { ContactBook } from "../identity/contacts.js";
 import type { Logger } from "../logging/logger.js";
 import type { InboundRow, Journal } from "../store/journal.js";
@@ -27,12 +21,11 @@ import {
   type Sighting,
 } from "./earlier-answer.js";
 import { createIntakeLimits, type IntakeLimits } from "./intake-limits.js";
-import { identifyChat, prepareDelivery } from "./intake.js";
+import { identifyChat, normaliseChatIdFor, prepareDelivery } from "./intake.js";
 import type { Metrics } from "./metrics.js";
-import { isSilentReply } from "./tier-policy.js";
 import { unansweredReminder } from "./unanswered-reminder.js";
 
-export interface DispatcherDeps {
+export interface InboxDeps {
   manager: SessionManager;
   registry: Registry;
   /** Read on every message: a holder whose book an edit of contacts.json replaces. */
@@ -41,12 +34,9 @@ export interface DispatcherDeps {
   metrics: Metrics;
   clock: Clock;
   logger: Logger;
-  version: string;
   journal: Journal;
   /** False when no Claude credentials were found: messages are refused with a clear error. */
   hasCredentials: boolean;
-  /** Replies come from the offline stand-in model (`dispatch start --demo`); shown in health. */
-  demo?: boolean;
   /** Told of each message handed to its session (`messageId`: the UUID the agent reports back). */
   onAccepted?(chatId: ChatId, messageId: string): void;
   /**
@@ -56,6 +46,11 @@ export interface DispatcherDeps {
    */
   findInTranscript?: FindInTranscript;
   onRecoveredReply?(reply: TurnReply): void;
+  /**
+   * The channel whose clients wait in the request for the reply (HTTP): each of its messages'
+   * replies is waited for there, where the reply path (`reply-sender.ts`) hands it over.
+   */
+  answeredInRequest?: Pick<HttpReplyChannel, "name" | "waitFor" | "stopWaiting">;
 }
 
 interface Taken {
@@ -80,37 +75,26 @@ const FINAL_REFUSALS = new Set(["unknown_sender", "invalid_chat_id", "invalid_me
 const LIMIT_REFUSALS = new Set(["rate_limited", "too_many_new_chats"]);
 
 /**
- * The daemon's inbound path and control plane: every message is recorded in the journal before
- * it is acknowledged, a repeated delivery (same channel and message id) is answered once, and
- * messages recorded but never answered (a crash) are replayed at start, in order.
+ * The daemon's way in: every message is recorded in the journal before it is acknowledged,
+ * counted against the intake limits, a repeated delivery (same channel and message id) is
+ * answered once, and messages recorded but never answered (a crash) are replayed at start, in
+ * order. Each is handed to its session with the journal ids it stands for, which its turn's
+ * reply carries back to the reply path (`reply-sender.ts`). Sessions are run from
+ * `session-control.ts`.
  */
-export class Dispatcher implements ControlPlane {
+export class Inbox {
   /** Messages being answered, by journal id: a repeated delivery joins the first. */
   private readonly inflight = new Map<number, Promise<Taken>>();
-  /**
-   * Journal ids of each message given to a session, by the UUID the agent reports back: one,
-   * or several when a replay's reminder stands for messages the CLI folded together.
-   */
-  private readonly inboundIds = new Map<string, number[]>();
-  private readonly startedAtMs: number;
   private readonly limits: IntakeLimits;
-  private shuttingDown = false;
+  private stopping = false;
 
-  constructor(private readonly deps: DispatcherDeps) {
-    this.startedAtMs = deps.clock.now();
+  constructor(private readonly deps: InboxDeps) {
     this.limits = createIntakeLimits({
       messagesPerChatPerMinute: deps.config.messagesPerChatPerMinute,
       newUnknownChatsPerMinute: deps.config.newUnknownChatsPerMinute,
       now: () => deps.clock.now(),
     });
   }
-
-  /** For the reply path: which journal rows a message UUID stands for. */
-  readonly inboundIdsOf = (messageUuid: string): number[] => {
-    const ids = this.inboundIds.get(messageUuid) ?? [];
-    this.inboundIds.delete(messageUuid);
-    return ids;
-  };
 
   /**
    * Gives every message recorded but not answered before a restart to its session again: each
@@ -219,31 +203,36 @@ export class Dispatcher implements ControlPlane {
     earlier: Extract<Sighting, { state: "answered" }>,
   ): Taken[] {
     const chatId = this.normalise(rows[0]!.chatId);
+    // Before the answer goes out: it serves the requests waiting for these rows on its way.
+    const waiting = rows.map((row) => this.waitInRequest(row));
     const messageIds = rows.map((row) => {
       this.deps.logger.info("message-answer-recover", { chatId, id: row.id });
-      const messageId = agentMessageIds(row.uuid, row.attempts).at(-1)!;
-      this.inboundIds.set(messageId, [row.id]);
-      return messageId;
+      return agentMessageIds(row.uuid, row.attempts).at(-1)!;
     });
     this.deps.onRecoveredReply?.({
       chatId,
       agentSessionId: earlier.agentSessionId as AgentSessionId,
       messageIds,
+      recordIds: rows.map((row) => row.id),
       text: earlier.text,
       isError: false,
       totalCostUsd: 0,
       durationMs: 0,
     });
     const entry = this.deps.registry.get(chatId);
-    const reply = isSilentReply(earlier.text) ? null : earlier.text;
-    return rows.map((row) => {
+    return rows.map((row, index) => {
       const accepted: SubmitResult = {
         chat_id: chatId,
         message_id: row.externalId ?? row.uuid,
         session_name: entry?.session_name ?? "",
         session_id: earlier.agentSessionId,
       };
-      return { accepted, answered: Promise.resolve({ ...accepted, reply }) };
+      const waited = waiting[index];
+      const answered = waited
+        ? waited.then((answer) => ({ ...accepted, reply: answer.reply }))
+        : Promise.resolve(accepted);
+      answered.catch(() => undefined);
+      return { accepted, answered };
     });
   }
 
@@ -273,8 +262,11 @@ export class Dispatcher implements ControlPlane {
   }
 
   beginShutdown(): void {
-    this.shuttingDown = true;
+    this.stopping = true;
   }
+
+  /** Whether the daemon is stopping: messages are refused, the control plane reports it. */
+  readonly shuttingDown = (): boolean => this.stopping;
 
   /**
    * The message is recorded, and handed to its session at once; the acknowledgment waits until
@@ -282,7 +274,10 @@ export class Dispatcher implements ControlPlane {
    * runs beside the agent's work; with `wait` the reply is the acknowledgment, and its own record
    * in the outbox is fsynced, with everything before it, before it is returned.
    */
-  async submit(message: InboundMessage, options: { wait: boolean }): Promise<SubmitResult> {
+  readonly submit = async (
+    message: InboundMessage,
+    options: { wait: boolean },
+  ): Promise<SubmitResult> => {
     const taken = await this.take(message);
     if (!options.wait) {
       await this.deps.journal.sync();
@@ -296,7 +291,7 @@ export class Dispatcher implements ControlPlane {
       await this.deps.journal.sync().catch(() => undefined);
       throw error;
     }
-  }
+  };
 
   /**
    * The sink for channels that push messages in (iMessage, Signal), with their cursor. Nothing is
@@ -316,82 +311,6 @@ export class Dispatcher implements ControlPlane {
       throw error;
     }
   };
-
-  listSessions(): SessionView[] {
-    return this.deps.manager.list().map(toView);
-  }
-
-  getSession(chatId: string): SessionView | undefined {
-    const status = this.deps.manager.status(this.normalise(chatId));
-    return status ? toView(status) : undefined;
-  }
-
-  async restartSession(chatId: string): Promise<SessionView> {
-    const id = this.normalise(chatId);
-    this.refuseWhenShuttingDown();
-    await this.deps.manager.restart(id);
-    return toView(this.deps.manager.status(id)!);
-  }
-
-  async stopSession(chatId: string, options: { forget: boolean }): Promise<StopResult> {
-    const id = this.normalise(chatId);
-    if (!this.deps.registry.get(id)) throw notFound(id);
-    if (options.forget) {
-      const archive = (await this.deps.manager.forget(id)) ?? null;
-      this.rejectUnanswered(id);
-      return { archive };
-    }
-    await this.deps.manager.stop(id);
-    return { archive: null };
-  }
-
-  /**
-   * Forget means forget: what a forgotten chat sent and was never answered is not replayed at the
-   * next start into the conversation it starts when it writes again (issue 12). A kill between
-   * the forget and this leaves those messages to be replayed: see docs/guarantees.md.
-   */
-  private rejectUnanswered(chatId: ChatId): void {
-    const { journal } = this.deps;
-    for (const row of journal.pendingInbound()) {
-      if (this.chatKeyOf(row) !== chatId) continue;
-      journal.markRejected(
-        row.id,
-        "forgotten",
-        `Chat ${chatId} was forgotten before this message was answered`,
-      );
-    }
-  }
-
-  /**
-   * Counts only, never a walk of every registered chat: `/healthz` and `/metrics` are polled,
-   * and at ten thousand chats building each one's status cost tens of milliseconds per call.
-   * `live` is the pool's count of sessions holding a slot (a live agent process, or one starting).
-   */
-  health(): HealthView {
-    return {
-      status: this.shuttingDown ? "shutting_down" : "ok",
-      version: this.deps.version,
-      demo: this.deps.demo === true,
-      uptime_seconds: Math.round((this.deps.clock.now() - this.startedAtMs) / 1000),
-      sessions: {
-        registered: this.deps.registry.size,
-        live: this.deps.manager.pool().live,
-      },
-    };
-  }
-
-  async metrics(): Promise<{ contentType: string; body: string }> {
-    const health = this.health();
-    this.deps.metrics.sessionsLive.set(health.sessions.live);
-    this.deps.metrics.sessionsRegistered.set(health.sessions.registered);
-    const pool = this.deps.manager.pool();
-    this.deps.metrics.poolBound.set(pool.bound);
-    this.deps.metrics.poolWaiting.set(pool.waiting);
-    this.deps.metrics.poolEvictions.set(pool.evictions);
-    this.deps.metrics.messagesQueued.set(this.deps.manager.unansweredCount());
-    const { registry } = this.deps.metrics;
-    return { contentType: registry.contentType, body: await registry.metrics() };
-  }
 
   /**
    * Records the message (with the channel's cursor, in one transaction), then delivers it. The
@@ -528,7 +447,7 @@ export class Dispatcher implements ControlPlane {
         retryInMs: POLLED_RETRY_MS,
       });
       this.deps.clock.after(POLLED_RETRY_MS, () => {
-        if (this.shuttingDown) return; // still recorded: the next start replays it
+        if (this.stopping) return; // still recorded: the next start replays it
         this.deliverPolled(row).catch((cause: unknown) =>
           this.deps.logger.warn("deferred message refused", {
             id: row.id,
@@ -592,16 +511,17 @@ export class Dispatcher implements ControlPlane {
     delivery: Delivery & { messageId: string },
   ): Promise<Taken[]> {
     const { manager, metrics, journal } = this.deps;
-    this.inboundIds.set(
-      delivery.messageId,
-      rows.map((row) => row.id),
-    );
+    // Before the hand-over: the reply can come back before `accept` returns.
+    const waiting = rows.map((row) => this.waitInRequest(row));
+    const stopWaiting = () => {
+      for (const row of rows) this.deps.answeredInRequest?.stopWaiting(row.id);
+    };
     let accepted;
     try {
-      accepted = await manager.accept(delivery);
+      accepted = await manager.accept({ ...delivery, recordIds: rows.map((row) => row.id) });
     } catch (error) {
       // queue_full, shutting_down: the rows stay received, for a retry or the next start.
-      this.inboundIds.delete(delivery.messageId);
+      stopWaiting();
       throw error;
     }
     for (const row of rows) {
@@ -610,29 +530,47 @@ export class Dispatcher implements ControlPlane {
     }
     this.deps.onAccepted?.(delivery.chatId, delivery.messageId);
     const entry = this.deps.registry.get(delivery.chatId);
-    const answered = accepted.reply.then((turn) => {
-      if (turn.isError) {
-        throw new DispatchError(
-          "agent_error",
-          `The agent's turn failed: ${turn.errorText ?? "no detail given"}`,
-        );
-      }
-      return {
-        session_id: turn.agentSessionId,
-        reply: isSilentReply(turn.text) ? null : turn.text,
-      };
-    });
-    return rows.map((row) => {
+    // The reply itself comes by the reply path (`reply-sender.ts`); the ledger says only when
+    // no turn will answer (quarantine, a forget, a session that could not start).
+    const refused = accepted.reply.then(
+      () => new Promise<never>(() => undefined),
+      (error: unknown) => {
+        stopWaiting();
+        throw error;
+      },
+    );
+    refused.catch(() => undefined); // looked at only by the rows someone waits for
+    return rows.map((row, index) => {
       const base: SubmitResult = {
         chat_id: delivery.chatId,
         message_id: row.externalId ?? row.uuid,
         session_name: entry?.session_name ?? "",
         session_id: entry?.session_id ?? null,
       };
-      const result = answered.then((answer) => ({ ...base, ...answer }));
+      const waited = waiting[index];
+      // Nobody waits for a polling channel's message: settled is all its caller needs to know.
+      const result = waited
+        ? Promise.race([waited, refused]).then((answer) => ({
+            ...base,
+            session_id: answer.agentSessionId,
+            reply: answer.reply,
+          }))
+        : accepted.reply.then((turn) => {
+            if (turn.isError) throw new DispatchError("agent_error", "The agent's turn failed");
+            return base;
+          });
       result.catch(() => undefined); // a fire-and-forget caller never looks at it
       return { accepted: base, answered: result };
     });
+  }
+
+  /** The reply to a message of the channel that answers in its request (HTTP), when it comes. */
+  private waitInRequest(row: RecordedMessage): Promise<WaitedReply> | undefined {
+    const channel = this.deps.answeredInRequest;
+    if (channel?.name !== row.channel) return undefined;
+    const waited = channel.waitFor(row.id);
+    waited.catch(() => undefined);
+    return waited;
   }
 
   /** A repeated delivery of a message answered before: the same reply, from the journal. */
@@ -651,19 +589,11 @@ export class Dispatcher implements ControlPlane {
   }
 
   private refuseWhenShuttingDown(): void {
-    if (this.shuttingDown) {
-      throw new DispatchError(
-        "shutting_down",
-        "dispatch is shutting down; send the message again once it is back",
-      );
-    }
+    if (this.stopping) throw shuttingDownError();
   }
 
   private normalise(chatId: string): ChatId {
-    const region = this.deps.config.defaultRegion
-      ? { defaultRegion: this.deps.config.defaultRegion }
-      : {};
-    return normaliseChatId(chatId, region);
+    return normaliseChatIdFor(chatId, this.deps.config);
   }
 }
 
@@ -679,31 +609,10 @@ function deferred<T>(): Deferred<T> {
   return { promise, resolve };
 }
 
-function notFound(chatId: ChatId): DispatchError {
+/** Why a message or a restart is refused while the daemon stops. */
+export function shuttingDownError(): DispatchError {
   return new DispatchError(
-    "not_found",
-    `No session is registered for chat ${chatId}; \`dispatch status\` lists them`,
+    "shutting_down",
+    "dispatch is shutting down; send the message again once it is back",
   );
-}
-
-function toView(status: SessionStatus): SessionView {
-  return {
-    chat_id: status.chat_id,
-    session_name: status.session_name,
-    contact_name: status.contact_name,
-    tier: status.tier,
-    session_id: status.session_id,
-    state: status.state,
-    created_at: status.created_at,
-    last_message_time: status.last_message_time,
-    chat_kind: status.chat_kind,
-    channel: status.channel,
-    turns: status.turns,
-    errors: status.errors,
-    restarts: status.restarts,
-    unanswered: status.queued,
-    pid: status.live?.pid ?? null,
-    total_cost_usd: status.live?.totalCostUsd ?? null,
-    previous_session_ids: status.previous_session_ids,
-  };
 }

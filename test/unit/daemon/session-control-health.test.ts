@@ -11,8 +11,9 @@ import { validateConfig } from "../../../src/config/load-config.js";
 import { ManualClock } from "../../../src/core/clock.js";
 import { asChatId, type ChatId } from "../../../src/core/ids.js";
 import { SessionManager } from "../../../src/core/session-manager.js";
-import { Dispatcher } from "../../../src/daemon/dispatcher.js";
+import { Inbox } from "../../../src/daemon/inbox.js";
 import { createMetrics } from "../../../src/daemon/metrics.js";
+import { createSessionControl } from "../../../src/daemon/session-control.js";
 import { parseContacts } from "../../../src/identity/contacts.js";
 import { createMemoryLogger } from "../../../src/logging/logger.js";
 import type { Journal } from "../../../src/store/journal.js";
@@ -23,6 +24,7 @@ import { createSqliteJournal } from "../../../src/store/sqlite-journal.js";
 import { FakeAgent } from "../../support/fake-agent.js";
 import { makeEntry } from "../store/registry-contract.js";
 import { fakeSessionDisk } from "../../support/fake-session-disk.js";
+import { createReplyRoad } from "../../support/reply-road.js";
 
 const JOHN = "+15551234567";
 const REGISTERED = 10_000;
@@ -66,6 +68,7 @@ function start() {
     registry.load(asChatId(`+1666${String(index).padStart(7, "0")}`), makeEntry(`chat-${index}`));
   }
   const logger = createMemoryLogger();
+  const replies = createReplyRoad({ journal, registry, clock, logger });
   const manager = new SessionManager(
     {
       agent: new FakeAgent(),
@@ -74,46 +77,60 @@ function start() {
       logger,
       ...fakeSessionDisk(registry),
       policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
-      onReply: () => undefined,
+      onReply: replies.onReply,
     },
     { healthCheckIntervalMs: 300_000, idleTimeoutMs: 7_200_000, maxConsecutiveErrors: 3 },
   );
   manager.startup();
-  const dispatcher = new Dispatcher({
+  const metrics = createMetrics();
+  const inbox = new Inbox({
     manager,
     registry,
     contacts,
     config,
-    metrics: createMetrics(),
+    metrics,
     clock,
     logger,
-    version: "test",
     journal,
     hasCredentials: true,
+    answeredInRequest: replies.answeredInRequest,
   });
-  return { dispatcher, manager, registry };
+  const control = {
+    ...createSessionControl({
+      manager,
+      registry,
+      journal,
+      config,
+      metrics,
+      clock,
+      version: "test",
+      shuttingDown: inbox.shuttingDown,
+    }),
+    submit: inbox.submit,
+  };
+  return { control, manager, registry };
 }
 
-describe("Dispatcher health and metrics at 10,000 registered chats", () => {
+describe("Session control health and metrics at 10,000 registered chats", () => {
   it("counts registered and live sessions without walking the registry", async () => {
-    const { dispatcher, manager, registry } = start();
-    expect(dispatcher.health().sessions).toEqual({ registered: REGISTERED, live: 0 });
+    const { control, manager, registry } = start();
+    expect(control.health().sessions).toEqual({ registered: REGISTERED, live: 0 });
 
-    const answer = await dispatcher.submit(
+    const answer = await control.submit(
       { channel: "http", chatId: JOHN, text: "hello", receivedAt: new Date() },
       { wait: true },
     );
     expect(answer.reply).toContain("hello");
 
     registry.walks = 0;
-    expect(dispatcher.health().sessions).toEqual({ registered: REGISTERED + 1, live: 1 });
-    const { body } = await dispatcher.metrics();
+    expect(control.health().sessions).toEqual({ registered: REGISTERED + 1, live: 1 });
+    const { body } = await control.metrics();
     expect(body).toMatch(new RegExp(`^dispatch_sessions_registered ${REGISTERED + 1}$`, "m"));
     expect(body).toMatch(/^dispatch_sessions_live 1$/m);
     expect(registry.walks).toBe(0);
 
     // The list still holds every chat, John's session live and idle, the others stopped.
-    const views = dispatcher.listSessions();
+    const views = control.listSessions();
     expect(views).toHaveLength(REGISTERED + 1);
     expect(views.find((view) => view.chat_id === JOHN)?.state).toBe("idle");
     expect(views.filter((view) => view.state === "stopped")).toHaveLength(REGISTERED);

@@ -18,7 +18,7 @@ import { ManualClock } from "../../../src/core/clock.js";
 import { asChatId } from "../../../src/core/ids.js";
 import { SessionManager } from "../../../src/core/session-manager.js";
 import type { TurnReply } from "../../../src/core/session.js";
-import { Dispatcher } from "../../../src/daemon/dispatcher.js";
+import { Inbox } from "../../../src/daemon/inbox.js";
 import {
   replayMessageId,
   type FindInTranscript,
@@ -36,6 +36,7 @@ import { openStateDatabase } from "../../../src/store/sqlite-database.js";
 import { createSqliteJournal } from "../../../src/store/sqlite-journal.js";
 import { FakeAgent } from "../../support/fake-agent.js";
 import { fakeSessionDisk } from "../../support/fake-session-disk.js";
+import { createReplyRoad } from "../../support/reply-road.js";
 
 const JOHN = "+15551234567";
 const JANE = "+15559876543";
@@ -88,7 +89,7 @@ function recordedBeforeCrash(chatId: string, externalId: string) {
 }
 
 /**
- * One start of the daemon: a fresh manager and dispatcher over the same journal; with
+ * One start of the daemon: a fresh manager and inbox over the same journal; with
  * `previous`, the agent (its sessions) and the registry of the start before it.
  */
 function start(
@@ -100,11 +101,9 @@ function start(
   const clock = new ManualClock();
   const registry = previous?.registry ?? createMemoryRegistry();
   const logger = createMemoryLogger();
-  // As the reply path does: the turn's messages are answered in the journal.
-  const recordReply = (reply: TurnReply) => {
-    const ids = reply.messageIds.flatMap((uuid) => dispatcher.inboundIdsOf(uuid));
-    journal.markAnswered(ids, { channel: "http", chatId: reply.chatId, parts: [reply.text] });
-  };
+  // The daemon's reply path: the turn's messages are answered in the journal.
+  const replies = createReplyRoad({ journal, registry, clock, logger: createMemoryLogger() });
+  const recordReply = replies.onReply;
   const manager = new SessionManager(
     {
       agent,
@@ -118,7 +117,7 @@ function start(
     { healthCheckIntervalMs: 300_000, idleTimeoutMs: 7_200_000, maxConsecutiveErrors: 3 },
   );
   manager.startup();
-  const dispatcher: Dispatcher = new Dispatcher({
+  const inbox = new Inbox({
     manager,
     registry,
     contacts,
@@ -126,7 +125,6 @@ function start(
     metrics: createMetrics(),
     clock,
     logger,
-    version: "test",
     journal,
     hasCredentials: true,
     ...(findInTranscript ? { findInTranscript } : {}),
@@ -134,8 +132,9 @@ function start(
       recovered.push(reply);
       recordReply(reply);
     },
+    answeredInRequest: replies.answeredInRequest,
   });
-  return { agent, dispatcher, manager, recovered, registry };
+  return { agent, inbox, manager, recovered, registry };
 }
 
 function inputsMentioning(agent: FakeAgent, text: string): string[] {
@@ -151,14 +150,14 @@ describe("replay after a crash", () => {
     const second = recordedBeforeCrash(JOHN, "john-2");
     let release!: () => void;
     const firstLookedUp = new Promise<void>((resolve) => (release = resolve));
-    const { agent, dispatcher } = start(async (_chatId, messages) => {
+    const { agent, inbox } = start(async (_chatId, messages) => {
       if (messages.some(({ messageIds }) => messageIds.includes(first.uuid))) await firstLookedUp;
       return messages.map(() => undefined);
     });
 
-    const replaying = dispatcher.replayPending();
+    const replaying = inbox.replayPending();
     // The client repeats John's second message while his first is still being replayed.
-    const repeated = dispatcher.submit(message(JOHN, "john-2"), { wait: true });
+    const repeated = inbox.submit(message(JOHN, "john-2"), { wait: true });
     release();
     expect(await replaying).toBe(2);
 
@@ -173,13 +172,13 @@ describe("replay after a crash", () => {
     recordedBeforeCrash(JANE, "jane-1");
     let release!: () => void;
     const johnLookedUp = new Promise<void>((resolve) => (release = resolve));
-    const { dispatcher } = start(async (chatId, messages) => {
+    const { inbox } = start(async (chatId, messages) => {
       if (chatId === asChatId(JOHN)) await johnLookedUp;
       return messages.map(() => undefined);
     });
 
-    const replaying = dispatcher.replayPending();
-    const jane = await dispatcher.submit(message(JANE, "jane-1"), { wait: true });
+    const replaying = inbox.replayPending();
+    const jane = await inbox.submit(message(JANE, "jane-1"), { wait: true });
     expect(jane.reply).toContain("hello jane-1");
     expect(journal.findByExternalId("http", "john-1")?.status).toBe("delivered");
     release();
@@ -195,13 +194,13 @@ describe("replay after a crash", () => {
       agentSessionId: "session-1",
       turn: 0,
     };
-    const { agent, dispatcher, recovered } = start((_chatId, messages) => {
+    const { agent, inbox, recovered } = start((_chatId, messages) => {
       asked.push(...messages.map(({ messageIds }) => [...messageIds]));
       return Promise.resolve(messages.map(() => earlier));
     });
 
-    await dispatcher.replayPending();
-    const repeated = await dispatcher.submit(message(JOHN, "john-1"), { wait: true });
+    await inbox.replayPending();
+    const repeated = await inbox.submit(message(JOHN, "john-1"), { wait: true });
 
     expect(asked).toEqual([[john.uuid]]);
     expect(repeated.reply).toBe("the earlier answer");
@@ -224,13 +223,13 @@ describe("replay after a crash", () => {
 
     const first = start(lookup);
     first.agent.autoReply = false; // the crash comes before the answer
-    await first.dispatcher.replayPending();
+    await first.inbox.replayPending();
     expect(inputsMentioning(first.agent, "hello john-1")).toEqual([replayMessageId(john.uuid, 1)]);
     await first.manager.shutdown();
 
     const second = start(lookup);
-    await second.dispatcher.replayPending();
-    const repeated = await second.dispatcher.submit(message(JOHN, "john-1"), { wait: true });
+    await second.inbox.replayPending();
+    const repeated = await second.inbox.submit(message(JOHN, "john-1"), { wait: true });
 
     expect(asked).toEqual([[john.uuid], [john.uuid, replayMessageId(john.uuid, 1)]]);
     expect(inputsMentioning(second.agent, "hello john-1")).toEqual([replayMessageId(john.uuid, 2)]);
@@ -244,7 +243,7 @@ describe("replay after a crash", () => {
   it("hands a message over again in the envelope it had, whose nonce the journal kept", async () => {
     const before = start();
     before.agent.autoReply = false;
-    await before.dispatcher.submit(message(JOHN, "john-1"), { wait: false });
+    await before.inbox.submit(message(JOHN, "john-1"), { wait: false });
     const [firstInput] = before.agent.last.inputs;
     const [nonce] = envelopeNoncesIn(firstInput!.text);
     expect(nonce).toBeDefined();
@@ -256,7 +255,7 @@ describe("replay after a crash", () => {
       looked.push(...messages.map((identity) => identity.envelopeNonce));
       return Promise.resolve(messages.map(() => undefined));
     }, before);
-    await after.dispatcher.replayPending();
+    await after.inbox.replayPending();
     expect(looked).toEqual([nonce]);
     const [replayed] = after.agent.last.inputs;
     expect(replayed!.id).toBe(replayMessageId(firstInput!.id, 1));
@@ -271,11 +270,11 @@ describe("replay after a crash", () => {
       agentSessionId: "session-1",
       turn: 4,
     };
-    const { agent, dispatcher, recovered } = start((_chatId, messages) =>
+    const { agent, inbox, recovered } = start((_chatId, messages) =>
       Promise.resolve(messages.map(() => answered)),
     );
 
-    await dispatcher.replayPending();
+    await inbox.replayPending();
 
     expect(recovered).toHaveLength(1);
     expect(recovered[0]!.messageIds).toEqual(rows.map((row) => row.uuid));
@@ -284,7 +283,7 @@ describe("replay after a crash", () => {
         status: "answered",
         answeredBy: row.id === rows.at(-1)!.id ? row.id : rows.at(-1)!.id,
       });
-      const repeated = await dispatcher.submit(message(JOHN, `john-${index + 1}`), { wait: true });
+      const repeated = await inbox.submit(message(JOHN, `john-${index + 1}`), { wait: true });
       expect(repeated.reply).toBe("one answer to all three");
     }
     expect(agent.conversations).toHaveLength(0);
@@ -297,7 +296,7 @@ describe("replay after a crash", () => {
     const before = start();
     before.agent.autoReply = false; // the kill comes before any answer
     for (const id of ["john-1", "john-2", "john-3", "john-4"]) {
-      await before.dispatcher.submit(message(JOHN, id), { wait: false });
+      await before.inbox.submit(message(JOHN, id), { wait: false });
     }
     const sessionId = before.registry.get(asChatId(JOHN))!.session_id!;
     await before.manager.shutdown();
@@ -322,10 +321,10 @@ describe("replay after a crash", () => {
       before,
     );
     const inputsBefore = after.agent.conversations.length;
-    await after.dispatcher.replayPending();
+    await after.inbox.replayPending();
     const replies = await Promise.all(
       ["john-1", "john-2", "john-3", "john-4"].map((id) =>
-        after.dispatcher.submit(message(JOHN, id), { wait: true }),
+        after.inbox.submit(message(JOHN, id), { wait: true }),
       ),
     );
 

@@ -9,8 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { validateConfig } from "../../../src/config/load-config.js";
 import { ManualClock } from "../../../src/core/clock.js";
 import { SessionManager } from "../../../src/core/session-manager.js";
-import type { TurnReply } from "../../../src/core/session.js";
-import { Dispatcher } from "../../../src/daemon/dispatcher.js";
+import { Inbox } from "../../../src/daemon/inbox.js";
 import { createMetrics } from "../../../src/daemon/metrics.js";
 import { parseContacts } from "../../../src/identity/contacts.js";
 import { createMemoryLogger } from "../../../src/logging/logger.js";
@@ -20,6 +19,7 @@ import { openStateDatabase } from "../../../src/store/sqlite-database.js";
 import { createSqliteJournal } from "../../../src/store/sqlite-journal.js";
 import { FakeAgent } from "../../support/fake-agent.js";
 import { fakeSessionDisk } from "../../support/fake-session-disk.js";
+import { createReplyRoad } from "../../support/reply-road.js";
 
 const JOHN = "+15551234567";
 
@@ -63,6 +63,13 @@ afterEach(async () => {
 
 function start(agent: FakeAgent) {
   const registry = createMemoryRegistry();
+  // The daemon's reply path: the reply is recorded, durably, before it goes out.
+  const replies = createReplyRoad({
+    journal,
+    registry,
+    clock: new ManualClock(),
+    logger: createMemoryLogger(),
+  });
   const manager = new SessionManager(
     {
       agent,
@@ -71,16 +78,12 @@ function start(agent: FakeAgent) {
       logger: createMemoryLogger(),
       ...fakeSessionDisk(registry),
       policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
-      // As the reply path does: the reply is recorded, durably, before it goes out.
-      onReply: (reply: TurnReply) => {
-        const ids = reply.messageIds.flatMap((uuid) => dispatcher.inboundIdsOf(uuid));
-        journal.markAnswered(ids, { channel: "http", chatId: reply.chatId, parts: [reply.text] });
-      },
+      onReply: replies.onReply,
     },
     { healthCheckIntervalMs: 300_000, idleTimeoutMs: 7_200_000, maxConsecutiveErrors: 3 },
   );
   manager.startup();
-  const dispatcher: Dispatcher = new Dispatcher({
+  const inbox = new Inbox({
     manager,
     registry: createMemoryRegistry(),
     contacts,
@@ -88,11 +91,11 @@ function start(agent: FakeAgent) {
     metrics: createMetrics(),
     clock: new ManualClock(),
     logger: createMemoryLogger(),
-    version: "test",
     journal,
     hasCredentials: true,
+    answeredInRequest: replies.answeredInRequest,
   });
-  return { dispatcher, manager };
+  return { inbox, manager };
 }
 
 const message = (externalId: string) => ({
@@ -107,9 +110,9 @@ describe("acknowledging a message", () => {
   it("without wait: hands it to the agent at once, acknowledges only after the journal's sync", async () => {
     const agent = new FakeAgent();
     agent.autoReply = false;
-    const { dispatcher, manager } = start(agent);
+    const { inbox, manager } = start(agent);
     let acknowledged = false;
-    const submitted = dispatcher.submit(message("m-1"), { wait: false }).then((result) => {
+    const submitted = inbox.submit(message("m-1"), { wait: false }).then((result) => {
       acknowledged = true;
       return result;
     });
@@ -122,8 +125,8 @@ describe("acknowledging a message", () => {
   });
 
   it("with wait: the reply, recorded durably, is the acknowledgment; no separate sync", async () => {
-    const { dispatcher, manager } = start(new FakeAgent());
-    const result = await dispatcher.submit(message("m-2"), { wait: true });
+    const { inbox, manager } = start(new FakeAgent());
+    const result = await inbox.submit(message("m-2"), { wait: true });
     expect(result.reply).toContain("hello m-2");
     expect(syncs).toBe(0);
     expect(journal.findByExternalId("http", "m-2")?.status).toBe("answered");

@@ -1,0 +1,156 @@
+import type {
+  ControlPlane,
+  HealthView,
+  SessionView,
+  StopResult,
+} from "../channels/http/control-plane.js";
+import type { Config } from "../config/schema.js";
+import type { Clock } from "../core/clock.js";
+import { DispatchError } from "../core/errors.js";
+import type { ChatId } from "../core/ids.js";
+import type { SessionManager, SessionStatus } from "../core/session-manager.js";
+import type { Journal } from "../store/journal.js";
+import type { Registry } from "../store/registry.js";
+import { shuttingDownError } from "./inbox.js";
+import { normaliseChatIdFor } from "./intake.js";
+import type { Metrics } from "./metrics.js";
+
+export interface SessionControlDeps {
+  manager: SessionManager;
+  registry: Registry;
+  journal: Journal;
+  config: Pick<Config, "defaultRegion">;
+  metrics: Metrics;
+  clock: Clock;
+  version: string;
+  /** Replies come from the offline stand-in model (`dispatch start --demo`); shown in health. */
+  demo?: boolean;
+  /** Whether the daemon is stopping (the inbox's `shuttingDown`): no restarts then. */
+  shuttingDown(): boolean;
+}
+
+/** The control plane without the way in: what the API and the dashboard do with sessions. */
+export type SessionControl = Omit<ControlPlane, "submit">;
+
+/**
+ * The daemon's control plane: lists and shows sessions, restarts, stops and forgets them, and
+ * reports health and metrics. Messages come in through the inbox (`inbox.ts`), not here.
+ */
+export function createSessionControl(deps: SessionControlDeps): SessionControl {
+  const { manager, registry, metrics, clock } = deps;
+  const startedAtMs = clock.now();
+  const normalise = (chatId: string) => normaliseChatIdFor(chatId, deps.config);
+
+  /**
+   * Forget means forget: what a forgotten chat sent and was never answered is not replayed at the
+   * next start into the conversation it starts when it writes again (issue 12). A kill between
+   * the forget and this leaves those messages to be replayed: see docs/guarantees.md.
+   */
+  const rejectUnanswered = (chatId: ChatId): void => {
+    const { journal } = deps;
+    for (const row of journal.pendingInbound()) {
+      if (chatKeyOf(row.chatId) !== chatId) continue;
+      journal.markRejected(
+        row.id,
+        "forgotten",
+        `Chat ${chatId} was forgotten before this message was answered`,
+      );
+    }
+  };
+
+  /** The chat a recorded row belongs to; the id as given when it does not normalise. */
+  const chatKeyOf = (chatId: string): string => {
+    try {
+      return normalise(chatId);
+    } catch {
+      return chatId;
+    }
+  };
+
+  /**
+   * Counts only, never a walk of every registered chat: `/healthz` and `/metrics` are polled,
+   * and at ten thousand chats building each one's status cost tens of milliseconds per call.
+   * `live` is the pool's count of sessions holding a slot (a live agent process, or one starting).
+   */
+  const health = (): HealthView => ({
+    status: deps.shuttingDown() ? "shutting_down" : "ok",
+    version: deps.version,
+    demo: deps.demo === true,
+    uptime_seconds: Math.round((clock.now() - startedAtMs) / 1000),
+    sessions: {
+      registered: registry.size,
+      live: manager.pool().live,
+    },
+  });
+
+  return {
+    listSessions: () => manager.list().map(toView),
+
+    getSession(chatId) {
+      const status = manager.status(normalise(chatId));
+      return status ? toView(status) : undefined;
+    },
+
+    async restartSession(chatId) {
+      const id = normalise(chatId);
+      if (deps.shuttingDown()) throw shuttingDownError();
+      await manager.restart(id);
+      return toView(manager.status(id)!);
+    },
+
+    async stopSession(chatId, options): Promise<StopResult> {
+      const id = normalise(chatId);
+      if (!registry.get(id)) throw notFound(id);
+      if (options.forget) {
+        const archive = (await manager.forget(id)) ?? null;
+        rejectUnanswered(id);
+        return { archive };
+      }
+      await manager.stop(id);
+      return { archive: null };
+    },
+
+    health,
+
+    async metrics() {
+      const current = health();
+      metrics.sessionsLive.set(current.sessions.live);
+      metrics.sessionsRegistered.set(current.sessions.registered);
+      const pool = manager.pool();
+      metrics.poolBound.set(pool.bound);
+      metrics.poolWaiting.set(pool.waiting);
+      metrics.poolEvictions.set(pool.evictions);
+      metrics.messagesQueued.set(manager.unansweredCount());
+      return { contentType: metrics.registry.contentType, body: await metrics.registry.metrics() };
+    },
+  };
+}
+
+function notFound(chatId: ChatId): DispatchError {
+  return new DispatchError(
+    "not_found",
+    `No session is registered for chat ${chatId}; \`dispatch status\` lists them`,
+  );
+}
+
+function toView(status: SessionStatus): SessionView {
+  return {
+    chat_id: status.chat_id,
+    session_name: status.session_name,
+    contact_name: status.contact_name,
+    tier: status.tier,
+    session_id: status.session_id,
+    state: status.state,
+    created_at: status.created_at,
+    last_message_time: status.last_message_time,
+    chat_kind: status.chat_kind,
+    channel: status.channel,
+    turns: status.turns,
+    errors: status.errors,
+    restarts: status.restarts,
+    unanswered: status.queued,
+    pid: status.live?.pid ?? null,
+    total_cost_usd: status.live?.totalCostUsd ?? null,
+    previous_session_ids: status.previous_session_ids,
+  };
+}

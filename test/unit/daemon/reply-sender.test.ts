@@ -1,0 +1,144 @@
+/**
+ * One road for every reply: the reply path records a turn's reply against the journal rows it
+ * answers, then hands it to the HTTP channel, which serves the request waiting for those rows.
+ * Before issue 13 the waiting request was served by a second road (the ledger's promise) and the
+ * HTTP channel's send only logged.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createHttpReplyChannel } from "../../../src/channels/http/http-reply-channel.js";
+import { ManualClock } from "../../../src/core/clock.js";
+import { asAgentSessionId, asChatId } from "../../../src/core/ids.js";
+import type { TurnReply } from "../../../src/core/session.js";
+import { createMetrics } from "../../../src/daemon/metrics.js";
+import { ReplySender } from "../../../src/daemon/reply-sender.js";
+import { SILENT_REPLY } from "../../../src/daemon/tier-policy.js";
+import { createMemoryLogger } from "../../../src/logging/logger.js";
+import type { Journal } from "../../../src/store/journal.js";
+import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
+import { openStateDatabase } from "../../../src/store/sqlite-database.js";
+import { createSqliteJournal } from "../../../src/store/sqlite-journal.js";
+
+const JOHN = asChatId("+15551234567");
+
+let folder: string;
+let journal: Journal;
+
+beforeEach(async () => {
+  folder = await mkdtemp(join(tmpdir(), "dispatch-reply-sender-"));
+  const db = openStateDatabase({ path: join(folder, "journal.db"), logger: createMemoryLogger() });
+  journal = createSqliteJournal({ db });
+});
+
+afterEach(async () => {
+  journal.close();
+  await rm(folder, { recursive: true, force: true });
+});
+
+function start() {
+  const logger = createMemoryLogger();
+  const http = createHttpReplyChannel({ logger });
+  const sender = new ReplySender({
+    journal,
+    registry: createMemoryRegistry(),
+    metrics: createMetrics(),
+    clock: new ManualClock(),
+    logger,
+  });
+  sender.addChannel(http);
+  return { http, sender, logger };
+}
+
+function record(externalId: string): number {
+  const { id } = journal.recordInbound({
+    channel: "http",
+    chatId: JOHN,
+    text: `hello ${externalId}`,
+    externalId,
+    receivedAt: new Date(),
+  });
+  journal.markDelivered(id);
+  return id;
+}
+
+function turn(recordIds: number[], text: string, isError = false): TurnReply {
+  return {
+    chatId: JOHN,
+    agentSessionId: asAgentSessionId("session-1"),
+    messageIds: recordIds.map((id) => `message-${id}`),
+    recordIds,
+    text,
+    isError,
+    ...(isError ? { errorText: "overloaded" } : {}),
+    totalCostUsd: 0,
+    durationMs: 5,
+  };
+}
+
+describe("ReplySender: one road to the waiting HTTP request", () => {
+  it("serves the requests waiting for the rows a turn answers, once the reply is recorded", async () => {
+    const { http, sender } = start();
+    const first = record("one");
+    const second = record("two");
+    const waited = [first, second].map((id) =>
+      http.waitFor(id).then((answer) => ({
+        answer,
+        // What the journal holds when the request is answered.
+        status: journal.findByExternalId("http", id === first ? "one" : "two")?.status,
+        outbox: journal.unsentOutbox().length + journal.counts().outbox.sent,
+      })),
+    );
+
+    sender.onReply(turn([first, second], "the answer"));
+
+    for (const result of await Promise.all(waited)) {
+      expect(result.answer).toEqual({ agentSessionId: "session-1", reply: "the answer" });
+      expect(result.status).toBe("answered");
+      expect(result.outbox).toBe(1);
+    }
+  });
+
+  it("answers a silent reply with null and records no part", async () => {
+    const { http, sender } = start();
+    const id = record("quiet");
+    const waited = http.waitFor(id);
+
+    sender.onReply(turn([id], SILENT_REPLY));
+
+    expect(await waited).toEqual({ agentSessionId: "session-1", reply: null });
+    expect(journal.counts().outbox.pending + journal.counts().outbox.sent).toBe(0);
+    expect(journal.findByExternalId("http", "quiet")?.status).toBe("answered");
+  });
+
+  it("refuses the waiting request with agent_error when the turn failed", async () => {
+    const { http, sender } = start();
+    const id = record("failed");
+    const waited = http.waitFor(id);
+
+    sender.onReply(turn([id], "", true));
+
+    await expect(waited).rejects.toMatchObject({
+      code: "agent_error",
+      message: "The agent's turn failed: overloaded",
+    });
+  });
+
+  it("leaves a request waiting for a row the turn did not answer", async () => {
+    const { http, sender } = start();
+    const answered = record("answered");
+    const other = record("other");
+    let settled = false;
+    void http.waitFor(other).then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+
+    sender.onReply(turn([answered], "for the first only"));
+    await new Promise((resolve) => setImmediate(resolve));
+
+    expect(settled).toBe(false);
+    http.stopWaiting(other);
+  });
+});
