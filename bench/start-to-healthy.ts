@@ -61,7 +61,18 @@ async function startToHealthy(script: string): Promise<number> {
   } finally {
     process.kill(-child.pid!, "SIGTERM");
     await exited;
+    // npm may exit before the daemon it started has finished its shutdown: wait for the group.
+    while (groupAlive(child.pid!)) await new Promise((resolve) => setTimeout(resolve, 50));
     await rm(home, { recursive: true, force: true });
+  }
+}
+
+function groupAlive(groupId: number): boolean {
+  try {
+    process.kill(-groupId, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -168,7 +168,6 @@ function startConversation(
     tools: builtInToolsOf(options.allowedTools),
     allowedTools: allowRulesOf(options),
     disallowedTools: [...options.disallowedTools],
-    ...shellGuard(narrowShellRules(options.allowedTools)),
     ...limitsOf(options),
     ...(options.model ? { model: options.model } : {}),
     ...(options.resume ? { resume: options.sessionId } : { sessionId: options.sessionId }),
@@ -184,7 +183,11 @@ function startConversation(
     ...(options.chatTools
       ? { mcpServers: { [CHAT_TOOL_SERVER]: chatToolServer(options.chatTools) } }
       : {}),
-    ...(options.afterCompaction ? { hooks: compactionHooks(options.afterCompaction) } : {}),
+    // The shell guard and the compaction recap together: a second `hooks` would drop the first.
+    hooks: {
+      ...shellGuardHooks(narrowShellRules(options.allowedTools)),
+      ...(options.afterCompaction ? compactionHooks(options.afterCompaction) : {}),
+    },
   };
 
   const conversation = query({ prompt: input, options: sdkOptions });
@@ -359,36 +362,35 @@ function allowRulesOf(options: AgentStartOptions): string[] {
 /**
  * For a tier with narrow shell rules: a PreToolUse hook that refuses every shell command its
  * rules do not name (`shell-rules.ts`), before the CLI approves read-only commands of its own
- * accord. A hook that fails blocks the call.
+ * accord. A hook that fails blocks the call. Only hooks: the caller merges them with any others
+ * (one `hooks` option each would drop the other's).
  */
-function shellGuard(rules: readonly string[]): Pick<Options, "hooks"> {
+function shellGuardHooks(rules: readonly string[]): Options["hooks"] {
   if (rules.length === 0) return {};
   return {
-    hooks: {
-      PreToolUse: [
-        {
-          matcher: "Bash",
-          onFailure: "block",
-          hooks: [
-            (input) => {
-              if (input.hook_event_name !== "PreToolUse" || input.tool_name !== "Bash") {
-                return Promise.resolve({});
-              }
-              const command = (input.tool_input as { command?: unknown } | undefined)?.command;
-              const verdict = shellCommandVerdict(command, rules);
-              if (verdict.allowed) return Promise.resolve({});
-              return Promise.resolve({
-                hookSpecificOutput: {
-                  hookEventName: "PreToolUse",
-                  permissionDecision: "deny",
-                  permissionDecisionReason: verdict.reason,
-                },
-              });
-            },
-          ],
-        },
-      ],
-    },
+    PreToolUse: [
+      {
+        matcher: "Bash",
+        onFailure: "block",
+        hooks: [
+          (input) => {
+            if (input.hook_event_name !== "PreToolUse" || input.tool_name !== "Bash") {
+              return Promise.resolve({});
+            }
+            const command = (input.tool_input as { command?: unknown } | undefined)?.command;
+            const verdict = shellCommandVerdict(command, rules);
+            if (verdict.allowed) return Promise.resolve({});
+            return Promise.resolve({
+              hookSpecificOutput: {
+                hookEventName: "PreToolUse",
+                permissionDecision: "deny",
+                permissionDecisionReason: verdict.reason,
+              },
+            });
+          },
+        ],
+      },
+    ],
   };
 }
 
@@ -511,7 +513,6 @@ async function prewarmSpare(
         ...sharedOptions(deps, spawnCli),
         tools: profile.tools,
         disallowedTools: profile.disallowedTools,
-        ...shellGuard(profile.shellRules),
         ...limitsOf(profile.limits),
         // As a cold start with `systemPromptAppend`; the append itself comes with the claim.
         ...(profile.presetSystemPrompt
@@ -520,8 +521,11 @@ async function prewarmSpare(
         ...(profile.chatTools
           ? { mcpServers: { [CHAT_TOOL_SERVER]: chatToolServer(binding) } }
           : {}),
-        // Hooks are fixed at prewarm: this one asks whichever conversation claims the spare.
-        hooks: compactionHooks(() => compaction.afterCompaction?.()),
+        // Hooks are fixed at prewarm: the recap asks whichever conversation claims the spare.
+        hooks: {
+          ...shellGuardHooks(profile.shellRules),
+          ...compactionHooks(() => compaction.afterCompaction?.()),
+        },
       },
     });
   } catch (error) {

@@ -182,6 +182,27 @@ describe("dispatch chat on a terminal", () => {
     ]);
   });
 
+  it("Ctrl-C drops a half-typed line, and on an empty line leaves at once", async () => {
+    daemon = await echoDaemon();
+    const input = new PassThrough();
+    let screen = "";
+    const running = runDispatch(["chat", "x@y.z"], {
+      port: daemon.port,
+      home,
+      stdin: input,
+      stdinIsTTY: true,
+      onStdout: (text) => (screen += text),
+    });
+    input.write("never sent");
+    await vi.waitFor(() => expect(withoutEscapes(screen)).toContain("never sent"));
+    input.write("\x03");
+    await vi.waitFor(() => expect(screen).toContain("^C"));
+    input.write("\x03");
+    const result = await running;
+    expect(result.exitCode).toBe(0);
+    expect(daemon.requests).toEqual([]);
+  });
+
   it("leaves with exit 1 when the daemon is gone", async () => {
     const port = await closedPort();
     const input = new PassThrough();
