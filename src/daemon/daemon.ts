@@ -25,7 +25,7 @@ import { openJsonFileRegistry } from "../store/json-file-registry.js";
 import { createSessionFolders } from "../store/session-folders.js";
 import { openStateDatabase } from "../store/sqlite-database.js";
 import { createSqliteJournal } from "../store/sqlite-journal.js";
-import { createTranscriptStore } from "../store/transcript-store.js";
+import { createSqliteTranscriptStore } from "../store/sqlite-transcript-store.js";
 import { hasClaudeCredentials } from "./credentials.js";
 import { composeHandoff } from "./handoff.js";
 import { ReplySender } from "./reply-sender.js";
@@ -113,7 +113,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     const database = openStateDatabase({ path: paths.journalFile, logger });
     const journal = createSqliteJournal({ db: database, clock });
     undo.push(() => Promise.resolve(journal.close())); // closes the database too
-    const transcripts = createTranscriptStore({ db: database, clock });
+    const transcripts = createSqliteTranscriptStore({ db: database, clock });
     const pruned = journal.prune();
     if (pruned.inbound > 0) logger.info("journal-prune", { ...pruned });
     const agentProcesses = createAgentProcessFile(
@@ -198,8 +198,8 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
           activity.sessionEvent(event);
         },
         sendInterim: (chatId, text): Promise<void> => replies.sendInterim(chatId, text),
-        handoffFor: (sessionId, reason) =>
-          composeHandoff(transcripts.recentEntries(sessionId, 200), reason),
+        handoffFor: async (sessionId, reason) =>
+          composeHandoff(await transcripts.recentEntries(sessionId, 200), reason),
         copiedMessagesOf: (sessionId) => transcripts.messageCount(sessionId),
       },
       {

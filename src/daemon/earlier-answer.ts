@@ -128,13 +128,11 @@ export function createEarlierAnswerFinder(deps: {
   registry: Registry;
   transcripts: TranscriptStore;
 }): FindEarlierAnswer {
-  return (chatId, messageIds) => {
+  return async (chatId, messageIds) => {
     const entry = deps.registry.get(chatId);
-    if (!entry?.session_id) return Promise.resolve(undefined);
-    const turns = turnsOf(deps.transcripts.recentEntries(entry.session_id, RECENT_ENTRIES));
+    if (!entry?.session_id) return undefined;
+    const turns = turnsOf(await deps.transcripts.recentEntries(entry.session_id, RECENT_ENTRIES));
     const answer = earlierAnswerIn(turns, messageIds);
-    return Promise.resolve(
-      answer === undefined ? undefined : { text: answer, agentSessionId: entry.session_id },
-    );
+    return answer === undefined ? undefined : { text: answer, agentSessionId: entry.session_id };
   };
 }

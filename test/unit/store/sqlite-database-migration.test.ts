@@ -8,7 +8,7 @@ import {
   SCHEMA_VERSION,
   type Database,
 } from "../../../src/store/sqlite-database.js";
-import { createTranscriptStore } from "../../../src/store/transcript-store.js";
+import { createSqliteTranscriptStore } from "../../../src/store/sqlite-transcript-store.js";
 
 const JOHN = { projectKey: "-home-me-transcripts-john-doe", sessionId: "s-1" };
 const JOHN_MOVED = { projectKey: "-home-me-elsewhere-john-doe", sessionId: "s-1" };
@@ -39,7 +39,7 @@ const indexesOf = (database: Database, table: string): string[] =>
 /** A journal at schema version 2, with transcripts in it: version 3's schema less its index. */
 async function versionTwoJournal(): Promise<void> {
   const old = openStateDatabase({ path, logger: createMemoryLogger() });
-  const transcripts = createTranscriptStore({ db: old });
+  const transcripts = createSqliteTranscriptStore({ db: old });
   await transcripts.append(JOHN, [
     { type: "user", uuid: "u1" },
     { type: "assistant", uuid: "a1" },
@@ -63,14 +63,14 @@ describe("schema migration 2 -> 3", () => {
     expect(logger.records).toContainEqual(
       expect.objectContaining({ message: "journal-migrate", fields: { path, from: 2, to: 3 } }),
     );
-    const transcripts = createTranscriptStore({ db });
+    const transcripts = createSqliteTranscriptStore({ db });
     expect(await transcripts.load(JOHN)).toEqual([
       { type: "user", uuid: "u1" },
       { type: "assistant", uuid: "a1" },
     ]);
     expect(await transcripts.load(JANE)).toEqual([{ type: "user", uuid: "u9" }]);
     // The project that holds the most of the session's messages.
-    expect(transcripts.messageCount("s-1")).toBe(2);
+    expect(await transcripts.messageCount("s-1")).toBe(2);
   });
 
   it("looks a session's projects up through the index, not by scanning transcript_keys", () => {
