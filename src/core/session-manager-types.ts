@@ -86,12 +86,12 @@ export interface SessionManagerDeps {
    * What a fresh session replacing an old one should know: the recent exchanges of the old
    * one, from dispatch's own copy of its transcript.
    */
-  handoffFor?(sessionId: AgentSessionId, reason: HandoffReason): string | undefined;
+  handoffFor?(sessionId: AgentSessionId, reason: HandoffReason): Promise<string | undefined>;
   /**
    * User and assistant messages dispatch's own copy of a session's transcript holds; each
    * resume is checked against it. Without it, resumes are not checked.
    */
-  copiedMessagesOf?(sessionId: AgentSessionId): number;
+  copiedMessagesOf?(sessionId: AgentSessionId): Promise<number>;
   /** Told of restarts, failures, replacements and quarantines as they happen. */
   onSessionEvent?(event: SessionEvent): void;
   random?: () => number;

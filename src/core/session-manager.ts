@@ -442,8 +442,8 @@ export class SessionManager {
         onTurn: (reply) => this.handleTurn(reply),
         onExit: (error) => this.handleExit(chatId, session, error),
         // After each resume, before any message reaches it: the history must have come back.
-        onResumed: (history) =>
-          !this.replacer.rebuildIfMissing(chatId, session, sessionId, history),
+        onResumed: async (history) =>
+          !(await this.replacer.rebuildIfMissing(chatId, session, sessionId, history)),
       },
     );
     this.sessions.set(chatId, session);

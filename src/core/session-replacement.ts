@@ -51,22 +51,23 @@ export interface SessionReplacerDeps {
   registry: Registry;
   clock: Clock;
   logger: Logger;
-  handoffFor?(sessionId: AgentSessionId, reason: HandoffReason): string | undefined;
-  copiedMessagesOf?(sessionId: AgentSessionId): number;
+  handoffFor?(sessionId: AgentSessionId, reason: HandoffReason): Promise<string | undefined>;
+  copiedMessagesOf?(sessionId: AgentSessionId): Promise<number>;
   onSessionEvent?(event: { type: "replace"; chatId: ChatId; reason: string }): void;
 }
 
 export interface SessionReplacer {
   /**
    * Replaces the session with a fresh one told the recent exchanges from dispatch's copy when
-   * the agent resumed with fewer messages than that copy holds. Returns whether it did.
+   * the agent resumed with fewer messages than that copy holds. Resolves with whether it did;
+   * never rejects.
    */
   rebuildIfMissing(
     chatId: ChatId,
     session: Session,
     sessionId: AgentSessionId,
     history: ResumedHistory,
-  ): boolean;
+  ): Promise<boolean>;
   /** The agent found no transcript for the session: rebuilt from ours when we hold one. */
   replaceUnknown(chatId: ChatId, session: Session): void;
   /**
@@ -86,15 +87,15 @@ export function createSessionReplacer(
   const { registry, clock } = deps;
   const log = deps.logger;
 
-  function rebuildIfMissing(
+  async function rebuildIfMissing(
     chatId: ChatId,
     session: Session,
     sessionId: AgentSessionId,
     history: ResumedHistory,
-  ): boolean {
+  ): Promise<boolean> {
     let copied: number | undefined;
     try {
-      copied = deps.copiedMessagesOf?.(sessionId);
+      copied = await deps.copiedMessagesOf?.(sessionId);
     } catch (error) {
       log.warn("session resume check failed", { chatId, cause: describeError(error) });
     }
@@ -156,7 +157,7 @@ export function createSessionReplacer(
         });
         deps.onSessionEvent?.({ type: "replace", chatId, reason });
         const handoff = handoffFrom
-          ? deps.handoffFor?.(
+          ? await deps.handoffFor?.(
               handoffFrom,
               reason === HISTORY_MISSING ? "history-missing" : "context-overflow",
             )
@@ -172,8 +173,9 @@ export function createSessionReplacer(
     rebuildIfMissing,
     replaceUnknown(chatId, session) {
       const sessionId = session.snapshot().agentSessionId;
-      if (!rebuildIfMissing(chatId, session, sessionId, { messages: 0 }))
-        void replace(chatId, UNKNOWN_TO_AGENT);
+      void rebuildIfMissing(chatId, session, sessionId, { messages: 0 }).then((rebuilt) =>
+        rebuilt ? undefined : replace(chatId, UNKNOWN_TO_AGENT),
+      );
     },
     afterContextOverflow(reply) {
       const retry = reply.messageIds.filter((id) => ledger.recordFailure(id) === 1);

@@ -78,9 +78,10 @@ export interface SessionHandlers {
   onExit(error: unknown): void;
   /**
    * What a resumed conversation came back with, before any message reaches it: true lets the
-   * messages through; false keeps them back, because the session is being replaced.
+   * messages through; false keeps them back, because the session is being replaced. Messages
+   * pushed while it decides are held too.
    */
-  onResumed?(history: ResumedHistory): boolean;
+  onResumed?(history: ResumedHistory): Promise<boolean>;
 }
 
 export interface SessionSpec {
@@ -345,10 +346,12 @@ export class Session {
   private holdUntilResumed(resumed: Promise<ResumedHistory | undefined>): void {
     this.held ??= [];
     this.checkingResume = true;
-    const decide = (history: ResumedHistory | undefined): void => {
+    const decide = async (history: ResumedHistory | undefined): Promise<void> => {
+      const release =
+        history === undefined || !this.accepting() || (await this.handlers.onResumed?.(history));
       this.checkingResume = false;
       if (!this.accepting()) return;
-      if (history === undefined || (this.handlers.onResumed?.(history) ?? true)) this.releaseHeld();
+      if (release ?? true) this.releaseHeld();
     };
     resumed.then(decide).catch((error: unknown) => {
       this.log.warn("session resume check failed", { cause: describeError(error) });

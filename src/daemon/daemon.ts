@@ -30,7 +30,7 @@ import { createSessionFolders } from "../store/session-folders.js";
 import { createSqliteActivityStore } from "../store/sqlite-activity-store.js";
 import { openStateDatabase } from "../store/sqlite-database.js";
 import { createSqliteJournal } from "../store/sqlite-journal.js";
-import { createTranscriptStore } from "../store/transcript-store.js";
+import { createSqliteTranscriptStore } from "../store/sqlite-transcript-store.js";
 import { createContactsHolder } from "./contacts-holder.js";
 import { hasClaudeCredentials } from "./credentials.js";
 import { composeHandoff } from "./handoff.js";
@@ -153,7 +153,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     const database = openStateDatabase({ path: paths.journalFile, logger });
     const journal = createSqliteJournal({ db: database, clock });
     undo.push(() => Promise.resolve(journal.close())); // closes the database too
-    const transcripts = createTranscriptStore({ db: database, clock });
+    const transcripts = createSqliteTranscriptStore({ db: database, clock });
     const pruned = journal.prune();
     if (pruned.inbound > 0) logger.info("journal-prune", { ...pruned });
     const agentProcesses = createAgentProcessFile(
@@ -257,8 +257,8 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
           activity.sessionEvent(event);
         },
         sendInterim: replies.sendInterim,
-        handoffFor: (sessionId, reason) =>
-          composeHandoff(transcripts.recentEntries(sessionId, 200), reason),
+        handoffFor: async (sessionId, reason) =>
+          composeHandoff(await transcripts.recentEntries(sessionId, 200), reason),
         copiedMessagesOf: (sessionId) => transcripts.messageCount(sessionId),
       },
       {

@@ -240,15 +240,13 @@ export function createTranscriptFinder(deps: {
   registry: Registry;
   transcripts: TranscriptStore;
 }): FindInTranscript {
-  return (chatId, messages) => {
+  return async (chatId, messages) => {
     const sessionId = deps.registry.get(chatId)?.session_id;
-    if (!sessionId) return Promise.resolve(messages.map(() => undefined));
-    const turns = turnsOf(deps.transcripts.recentEntries(sessionId, RECENT_ENTRIES));
-    return Promise.resolve(
-      messages.map((message) => {
-        const sighting = sightingIn(turns, message);
-        return sighting && { ...sighting, agentSessionId: sessionId };
-      }),
-    );
+    if (!sessionId) return messages.map(() => undefined);
+    const turns = turnsOf(await deps.transcripts.recentEntries(sessionId, RECENT_ENTRIES));
+    return messages.map((message) => {
+      const sighting = sightingIn(turns, message);
+      return sighting && { ...sighting, agentSessionId: sessionId };
+    });
   };
 }

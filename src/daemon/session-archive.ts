@@ -329,7 +329,7 @@ async function moveTranscriptCopies(
     }
   }
   for (const sessionId of record.session_ids) {
-    for (const projectKey of transcripts.projectsOf(sessionId)) add(projectKey, sessionId);
+    for (const projectKey of await transcripts.projectsOf(sessionId)) add(projectKey, sessionId);
   }
   for (const [projectKey, ids] of sessions) {
     const projectFolder = path.join(folder, "transcript-copy", safeSegment(projectKey));

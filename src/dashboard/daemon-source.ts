@@ -52,7 +52,7 @@ export interface DaemonDashboardSourceDeps {
    * writes only there and to a temporary folder: the SDK resumes from the mirror by copying it to
    * `/tmp/claude-resume-*` and pointing the CLI there, so the file in `claudeDir` stops growing.
    */
-  transcriptMirror?: { recentEntries(sessionId: string, limit: number): unknown[] };
+  transcriptMirror?: { recentEntries(sessionId: string, limit: number): Promise<unknown[]> };
   logger: Logger;
   clock?: Clock;
   /** Whether the daemon runs against the stand-in model (`--demo`). Default false. */
@@ -212,7 +212,10 @@ export function createDaemonDashboardSource(
         sessionId: view.session_id,
       });
       const fromFile = text === undefined ? [] : parseTranscript(text);
-      const mirrored = deps.transcriptMirror?.recentEntries(view.session_id, MAX_MIRROR_ENTRIES);
+      const mirrored = await deps.transcriptMirror?.recentEntries(
+        view.session_id,
+        MAX_MIRROR_ENTRIES,
+      );
       const turns = newer(fromFile, mirrored ? parseTranscriptEntries(mirrored) : []);
       const records = deps.costs?.recentTurns(view.chat_id, deps.maxCostRecords ?? 1_000) ?? [];
       return withRecordedCosts(turns, records);

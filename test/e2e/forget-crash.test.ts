@@ -17,11 +17,8 @@ import { claudeProjectKey } from "../../src/store/claude-project-folder.js";
 import { openJsonFileRegistry } from "../../src/store/json-file-registry.js";
 import type { RegistryEntry } from "../../src/store/registry.js";
 import { openStateDatabase } from "../../src/store/sqlite-database.js";
-import {
-  createTranscriptStore,
-  type SessionStoreEntry,
-  type TranscriptStore,
-} from "../../src/store/transcript-store.js";
+import { createSqliteTranscriptStore } from "../../src/store/sqlite-transcript-store.js";
+import type { SessionStoreEntry, TranscriptStore } from "../../src/store/transcript-store.js";
 
 const ROUNDS = 12;
 const CHATS = 4;
@@ -64,7 +61,7 @@ async function prepareHome(home: string): Promise<Chat[]> {
     logger,
   });
   const db = openStateDatabase({ path: path.join(stateDir, "journal.db"), logger });
-  const transcripts = createTranscriptStore({ db });
+  const transcripts = createSqliteTranscriptStore({ db });
   const chats: Chat[] = [];
   for (let index = 0; index < CHATS; index += 1) {
     const name = `contact-${index}`;
@@ -188,7 +185,7 @@ describe("forget under SIGKILL", () => {
         logger,
       });
       const db = openStateDatabase({ path: path.join(stateDir, "journal.db"), logger });
-      const transcripts = createTranscriptStore({ db });
+      const transcripts = createSqliteTranscriptStore({ db });
       const archive = await openSessionArchive({
         archiveDir: path.join(stateDir, "forgotten"),
         transcriptsDir: path.join(home, "transcripts"),

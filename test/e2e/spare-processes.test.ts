@@ -13,7 +13,8 @@ import { openJsonFileRegistry } from "../../src/store/json-file-registry.js";
 import { openSessionArchive } from "../../src/daemon/session-archive.js";
 import { createSessionFolders } from "../../src/store/session-folders.js";
 import { openStateDatabase } from "../../src/store/sqlite-database.js";
-import { createTranscriptStore, type TranscriptStore } from "../../src/store/transcript-store.js";
+import { createSqliteTranscriptStore } from "../../src/store/sqlite-transcript-store.js";
+import type { TranscriptStore } from "../../src/store/transcript-store.js";
 import {
   isProcessAlive,
   makeTempHome,
@@ -344,7 +345,7 @@ describe("prewarmed spare processes", () => {
       database.close();
       return Promise.resolve();
     });
-    const transcripts = createTranscriptStore({ db: database });
+    const transcripts = createSqliteTranscriptStore({ db: database });
     // The SDK maps the CLI's transcript paths to store keys through its own config folder: both
     // sides must agree on it (the daemon shares its HOME with its children).
     const configDir = path.join(home.home, ".claude");
@@ -360,7 +361,7 @@ describe("prewarmed spare processes", () => {
     const sparePid = await first.sparesReady();
     const told = await first.manager.deliver(textFrom(JOHN, "John Doe", "remember the word cedar"));
     expect(pidOf(first.manager, JOHN)).toBe(sparePid);
-    expect(transcripts.recentEntries(told.agentSessionId, 50).length).toBeGreaterThan(0);
+    expect((await transcripts.recentEntries(told.agentSessionId, 50)).length).toBeGreaterThan(0);
     await first.close();
 
     // The CLI's own copy is gone: the resume can only load dispatch's.

@@ -16,7 +16,7 @@ import { openSessionArchive } from "../../src/daemon/session-archive.js";
 import { createLogger } from "../../src/logging/logger.js";
 import { openJsonFileRegistry } from "../../src/store/json-file-registry.js";
 import { openStateDatabase } from "../../src/store/sqlite-database.js";
-import { createTranscriptStore } from "../../src/store/transcript-store.js";
+import { createSqliteTranscriptStore } from "../../src/store/sqlite-transcript-store.js";
 
 const [home, ...rest] = process.argv.slice(2);
 if (home === undefined) {
@@ -37,7 +37,7 @@ const archive = await openSessionArchive({
   transcriptsDir: path.join(home, "transcripts"),
   claudeDir: path.join(home, ".claude"),
   registry,
-  transcripts: createTranscriptStore({ db }),
+  transcripts: createSqliteTranscriptStore({ db }),
   clock: systemClock,
   logger,
   rename: (from, to) => {

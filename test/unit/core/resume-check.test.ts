@@ -42,6 +42,7 @@ interface SetupOptions {
 }
 
 function setup(options: SetupOptions) {
+  const { copied } = options;
   const agent = new FakeAgent();
   agent.resumedMessages = options.restored;
   const registry = createMemoryRegistry();
@@ -60,9 +61,9 @@ function setup(options: SetupOptions) {
       onReply: (reply) => replies.push(reply),
       handoffFor: (sessionId, reason) => {
         handoffs.push({ sessionId, reason });
-        return "[dispatch handoff] Contact: remember the word cedar";
+        return Promise.resolve("[dispatch handoff] Contact: remember the word cedar");
       },
-      ...(options.copied ? { copiedMessagesOf: options.copied } : {}),
+      ...(copied ? { copiedMessagesOf: (sessionId) => Promise.resolve(copied(sessionId)) } : {}),
       onSessionEvent: (event) => {
         if (event.type === "replace") replaced.push(event.reason);
       },

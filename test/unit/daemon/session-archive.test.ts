@@ -31,11 +31,8 @@ import { claudeProjectKey } from "../../../src/store/claude-project-folder.js";
 import { createMemoryRegistry, type MemoryRegistry } from "../../../src/store/memory-registry.js";
 import type { RegistryEntry } from "../../../src/store/registry.js";
 import { openStateDatabase, type Database } from "../../../src/store/sqlite-database.js";
-import {
-  createTranscriptStore,
-  type SessionStoreEntry,
-  type TranscriptStore,
-} from "../../../src/store/transcript-store.js";
+import { createSqliteTranscriptStore } from "../../../src/store/sqlite-transcript-store.js";
+import type { SessionStoreEntry, TranscriptStore } from "../../../src/store/transcript-store.js";
 
 const JOHN = asChatId("+15551234567");
 const JANE = asChatId("+15559876543");
@@ -84,7 +81,7 @@ beforeEach(async () => {
   archiveDir = path.join(root, "state", "forgotten");
   db = openStateDatabase({ path: path.join(root, "journal.db"), logger: createMemoryLogger() });
   const clock = new ManualClock(NOW);
-  transcripts = createTranscriptStore({ db, clock });
+  transcripts = createSqliteTranscriptStore({ db, clock });
   registry = createMemoryRegistry();
   deps = {
     archiveDir,

@@ -20,11 +20,8 @@ import { createMemoryLogger } from "../../../src/logging/logger.js";
 import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
 import type { RegistryEntry } from "../../../src/store/registry.js";
 import { openStateDatabase, type Database } from "../../../src/store/sqlite-database.js";
-import {
-  createTranscriptStore,
-  type SessionStoreEntry,
-  type TranscriptStore,
-} from "../../../src/store/transcript-store.js";
+import { createSqliteTranscriptStore } from "../../../src/store/sqlite-transcript-store.js";
+import type { SessionStoreEntry, TranscriptStore } from "../../../src/store/transcript-store.js";
 
 const entry = (uuid: string | undefined, type = "user"): SessionStoreEntry =>
   uuid === undefined ? { type } : { type, uuid };
@@ -112,7 +109,7 @@ describe("catchUpTranscriptCopies", () => {
   beforeEach(async () => {
     folder = await mkdtemp(join(tmpdir(), "dispatch-catch-up-"));
     db = openStateDatabase({ path: join(folder, "journal.db"), logger: createMemoryLogger() });
-    transcripts = createTranscriptStore({ db, clock });
+    transcripts = createSqliteTranscriptStore({ db, clock });
   });
 
   afterEach(async () => {
@@ -156,7 +153,7 @@ describe("catchUpTranscriptCopies with a session resumed from the copy", () => {
     "takes the orphan's turn from the SDK's leftover resume folder ($layout), then removes the folder",
     async ({ configIn }) => {
       const clock = new ManualClock(Date.parse("2026-11-25T10:00:00Z"));
-      const transcripts = createTranscriptStore({ db, clock });
+      const transcripts = createSqliteTranscriptStore({ db, clock });
       const transcriptsDir = join(folder, "transcripts");
       await mkdir(join(transcriptsDir, "jane-roe"), { recursive: true });
       const projectKey = projectFolderName(join(transcriptsDir, "jane-roe"));
@@ -202,7 +199,7 @@ describe("catchUpAfterUncleanStop", () => {
   beforeEach(async () => {
     folder = await mkdtemp(join(tmpdir(), "dispatch-catch-up-"));
     db = openStateDatabase({ path: join(folder, "journal.db"), logger: createMemoryLogger() });
-    transcripts = createTranscriptStore({ db, clock });
+    transcripts = createSqliteTranscriptStore({ db, clock });
   });
 
   afterEach(async () => {

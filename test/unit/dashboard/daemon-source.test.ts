@@ -387,7 +387,7 @@ describe("createDaemonDashboardSource", () => {
       transcriptsDir: path.join(root, "transcripts"),
       claudeDir: path.join(root, ".claude"),
       transcriptMirror: {
-        recentEntries: (sessionId) => (sessionId === "abc-123" ? mirror : []),
+        recentEntries: (sessionId) => Promise.resolve(sessionId === "abc-123" ? mirror : []),
       },
       logger: createLogger({ level: "silent" }),
       clock,

@@ -9,7 +9,7 @@ import {
   type Database,
 } from "../../../src/store/sqlite-database.js";
 import { createSqliteJournal } from "../../../src/store/sqlite-journal.js";
-import { createTranscriptStore } from "../../../src/store/transcript-store.js";
+import { createSqliteTranscriptStore } from "../../../src/store/sqlite-transcript-store.js";
 
 const JOHN = { projectKey: "-home-me-transcripts-john-doe", sessionId: "s-1" };
 const JOHN_MOVED = { projectKey: "-home-me-elsewhere-john-doe", sessionId: "s-1" };
@@ -43,7 +43,7 @@ const indexesOf = (database: Database, table: string): string[] =>
  */
 async function versionTwoJournal(): Promise<void> {
   const old = openStateDatabase({ path, logger: createMemoryLogger() });
-  const transcripts = createTranscriptStore({ db: old });
+  const transcripts = createSqliteTranscriptStore({ db: old });
   await transcripts.append(JOHN, [
     { type: "user", uuid: "u1" },
     { type: "assistant", uuid: "a1" },
@@ -70,14 +70,14 @@ describe("schema migration 2 -> 3", () => {
         fields: { path, from: 2, to: SCHEMA_VERSION },
       }),
     );
-    const transcripts = createTranscriptStore({ db });
+    const transcripts = createSqliteTranscriptStore({ db });
     expect(await transcripts.load(JOHN)).toEqual([
       { type: "user", uuid: "u1" },
       { type: "assistant", uuid: "a1" },
     ]);
     expect(await transcripts.load(JANE)).toEqual([{ type: "user", uuid: "u9" }]);
     // The project that holds the most of the session's messages.
-    expect(transcripts.messageCount("s-1")).toBe(2);
+    expect(await transcripts.messageCount("s-1")).toBe(2);
   });
 
   it("looks a session's projects up through the index, not by scanning transcript_keys", () => {
@@ -144,7 +144,7 @@ describe("schema migration 3 -> 4", () => {
 describe("schema migration 4 -> 5", () => {
   it("adds the activity table, indexed by time, and keeps what was there", async () => {
     const old = openStateDatabase({ path, logger: createMemoryLogger() });
-    await createTranscriptStore({ db: old }).append(JOHN, [{ type: "user", uuid: "u1" }]);
+    await createSqliteTranscriptStore({ db: old }).append(JOHN, [{ type: "user", uuid: "u1" }]);
     old.exec("DROP TABLE activity");
     old.pragma("user_version = 4");
     old.close();
@@ -155,6 +155,8 @@ describe("schema migration 4 -> 5", () => {
       expect.objectContaining({ message: "journal-migrate", fields: { path, from: 4, to: 5 } }),
     );
     expect(indexesOf(db, "activity")).toEqual(["activity_at"]);
-    expect(await createTranscriptStore({ db }).load(JOHN)).toEqual([{ type: "user", uuid: "u1" }]);
+    expect(await createSqliteTranscriptStore({ db }).load(JOHN)).toEqual([
+      { type: "user", uuid: "u1" },
+    ]);
   });
 });

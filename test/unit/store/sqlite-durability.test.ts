@@ -15,10 +15,8 @@ import type { Journal } from "../../../src/store/journal.js";
 import { openStateDatabase, type Database } from "../../../src/store/sqlite-database.js";
 import { durableWrites } from "../../../src/store/sqlite-durability.js";
 import { createSqliteJournal } from "../../../src/store/sqlite-journal.js";
-import {
-  createTranscriptStore,
-  type TranscriptStore,
-} from "../../../src/store/transcript-store.js";
+import { createSqliteTranscriptStore } from "../../../src/store/sqlite-transcript-store.js";
+import type { TranscriptStore } from "../../../src/store/transcript-store.js";
 
 const FULL = 2;
 const NORMAL = 1;
@@ -78,7 +76,7 @@ beforeEach(async () => {
   ran = [];
   const clock = new ManualClock();
   journal = createSqliteJournal({ db: watched(db), clock });
-  transcripts = createTranscriptStore({ db: watched(db), clock });
+  transcripts = createSqliteTranscriptStore({ db: watched(db), clock });
 });
 afterEach(async () => {
   if (db.open) db.close();

@@ -1,0 +1,155 @@
+/**
+ * The transcript mirror in PostgreSQL, on the test run's private server
+ * (`test/support/postgres-server.ts`): the contract every adapter passes
+ * (`transcript-store-contract.ts`), and how this one reads.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createMemoryLogger } from "../../../src/logging/logger.js";
+import {
+  openPostgresDatabase,
+  type PostgresDatabase,
+} from "../../../src/store/postgres/postgres-database.js";
+import { createPostgresTranscriptStore } from "../../../src/store/postgres/postgres-transcript-store.js";
+import { createTestDatabase } from "../../support/postgres-server.js";
+import { describeTranscriptStoreContract } from "./transcript-store-contract.js";
+
+let url: string;
+const opened: PostgresDatabase[] = [];
+
+async function open(): Promise<PostgresDatabase> {
+  const database = await openPostgresDatabase({ url, logger: createMemoryLogger() });
+  opened.push(database);
+  return database;
+}
+
+beforeAll(async () => {
+  url = await createTestDatabase();
+});
+
+describeTranscriptStoreContract("postgresql", {
+  async create(clock) {
+    const database = await open();
+    await database.pool.query("TRUNCATE transcript_keys, transcript_entries");
+    return createPostgresTranscriptStore({ database, clock });
+  },
+  async another(clock) {
+    return createPostgresTranscriptStore({ database: await open(), clock });
+  },
+  async cleanup() {
+    await Promise.all(opened.splice(0).map((database) => database.close()));
+  },
+});
+
+describe("createPostgresTranscriptStore", () => {
+  let database: PostgresDatabase;
+  beforeAll(async () => {
+    database = await openPostgresDatabase({ url, logger: createMemoryLogger() });
+  });
+  afterAll(() => database.close());
+
+  it("reads and writes through indexes, never a scan of every transcript", async () => {
+    // The statements the store runs, as it runs them.
+    const statements: { sql: string; values: unknown[] }[] = [];
+    const pool = database.pool;
+    const watched = new Proxy(pool, {
+      get(target, key) {
+        if (key === "query") {
+          return (sql: string, values: unknown[]) => {
+            statements.push({ sql, values });
+            return target.query(sql, values);
+          };
+        }
+        const value: unknown = Reflect.get(target, key);
+        return typeof value === "function" ? (value as () => unknown).bind(target) : value;
+      },
+    });
+    const store = createPostgresTranscriptStore({ database: { ...database, pool: watched } });
+    const key = { projectKey: "-p", sessionId: "s-1" };
+    await store.append(key, [{ type: "user", uuid: "u1" }]);
+    await store.load(key);
+    await store.listSessions("-p");
+    await store.listSubkeys(key);
+    await store.recentEntries("s-1", 10);
+    await store.messageCount("s-1");
+    await store.projectsOf("s-1");
+    await store.delete(key);
+    expect(statements).toHaveLength(8);
+
+    // Each index a plan uses must be searched by its leading column: a condition on a later
+    // column alone still shows as an index scan, yet reads the whole index. Sequential scans are
+    // priced out, so a plan that still has one had no index to use.
+    const { rows: indexes } = await pool.query<{ index: string; leading: string }>(
+      `SELECT index_class.relname AS index, attribute.attname AS leading
+       FROM pg_index JOIN pg_class AS index_class ON index_class.oid = pg_index.indexrelid
+       JOIN pg_attribute AS attribute
+         ON attribute.attrelid = pg_index.indrelid AND attribute.attnum = pg_index.indkey[0]
+       WHERE pg_index.indrelid IN ('transcript_keys'::regclass, 'transcript_entries'::regclass)`,
+    );
+    const leadingColumn = new Map(indexes.map((row) => [row.index, row.leading]));
+    expect(leadingColumn.size).toBe(4);
+    const client = await pool.connect();
+    try {
+      await client.query("BEGIN");
+      await client.query("SET LOCAL enable_seqscan = off");
+      for (const { sql, values } of statements) {
+        const { rows } = await client.query<{ "QUERY PLAN": unknown }>(
+          `EXPLAIN (FORMAT JSON) ${sql}`,
+          values,
+        );
+        const scans = scansOf(rows[0]!["QUERY PLAN"]);
+        expect(
+          scans.map((scan) => scan.type),
+          sql,
+        ).not.toContain("Seq Scan");
+        for (const scan of scans.filter((candidate) => candidate.index !== undefined)) {
+          const leading = leadingColumn.get(scan.index!);
+          expect(scan.condition, `${scan.index} in ${sql}`).toMatch(new RegExp(`\\(${leading} = `));
+        }
+      }
+    } finally {
+      await client.query("ROLLBACK");
+      client.release();
+    }
+  });
+
+  it("rejects with a DispatchError naming the server, not the driver's error", async () => {
+    const store = createPostgresTranscriptStore({ database });
+    await database.pool.query("ALTER TABLE transcript_entries RENAME TO transcript_entries_away");
+    try {
+      const failure = store.load({ projectKey: "-p", sessionId: "s-1" });
+      await expect(failure).rejects.toMatchObject({
+        name: "DispatchError",
+        code: "database_failed",
+      });
+      await expect(failure).rejects.toThrow(
+        /Could not read a transcript from the database postgres:\/\/postgres@127\.0\.0\.1:\d+\/dispatch_test_\w+: relation "transcript_entries" does not exist \(42P01\)/,
+      );
+    } finally {
+      await database.pool.query("ALTER TABLE transcript_entries_away RENAME TO transcript_entries");
+    }
+  });
+});
+
+interface Scan {
+  type: string;
+  index?: string;
+  condition?: string;
+}
+
+/** Every node of an `EXPLAIN (FORMAT JSON)` plan that reads a table or an index. */
+function scansOf(plan: unknown): Scan[] {
+  const scans: Scan[] = [];
+  const visit = (node: Record<string, unknown>) => {
+    const type = String(node["Node Type"]);
+    if (/Scan/.test(type)) {
+      scans.push({
+        type,
+        ...(typeof node["Index Name"] === "string" ? { index: node["Index Name"] } : {}),
+        ...(typeof node["Index Cond"] === "string" ? { condition: node["Index Cond"] } : {}),
+      });
+    }
+    for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? []) visit(child);
+  };
+  for (const root of plan as { Plan: Record<string, unknown> }[]) visit(root.Plan);
+  return scans;
+}
