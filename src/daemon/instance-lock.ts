@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { open, readFile, rm } from "node:fs/promises";
 import { DispatchError } from "../core/errors.js";
 
@@ -83,9 +84,25 @@ async function releaseIfOwned(path: string, pid: number): Promise<void> {
 export function isProcessRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     // EPERM: it exists but belongs to someone else.
     return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+  return !isZombie(pid);
+}
+
+/**
+ * A daemon killed with SIGKILL whose parent has not reaped it yet still answers `kill(pid, 0)`:
+ * a start right after `kill -9` of `npm start`'s whole process group saw "already running". On
+ * Linux `/proc` tells a zombie; elsewhere this says no and the start is refused as before.
+ */
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // "pid (comm) state ...": comm may hold spaces and parentheses, so read after the last ")".
+    const afterName = stat.lastIndexOf(")");
+    return stat.slice(afterName + 2, afterName + 3) === "Z";
+  } catch {
+    return false;
   }
 }

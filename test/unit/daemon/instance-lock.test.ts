@@ -1,8 +1,9 @@
+import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { acquireInstanceLock } from "../../../src/daemon/instance-lock.js";
+import { acquireInstanceLock, isProcessRunning } from "../../../src/daemon/instance-lock.js";
 
 let folder: string;
 let lockPath: string;
@@ -68,5 +69,28 @@ describe("acquireInstanceLock", () => {
     await writeFile(lockPath, JSON.stringify({ pid: 666, started_at: "later" }));
     await lock.release();
     expect(JSON.parse(await readFile(lockPath, "utf8"))).toMatchObject({ pid: 666 });
+  });
+});
+
+// Regression: a start right after `kill -9` of `npm run demo`'s process group was refused as
+// "already running": the killed daemon, not yet reaped by its parent, still answered kill(pid, 0).
+describe.runIf(process.platform === "linux")("isProcessRunning", () => {
+  it("says a killed process its parent has not reaped (a zombie) is not running", async () => {
+    // `sleep 0.1` is left to a parent that never reaps it: `exec sleep 30` replaced the shell.
+    const parent = spawn("sh", ["-c", "sleep 0.1 & echo $!; exec sleep 30"]);
+    try {
+      const pid = await new Promise<number>((resolve) =>
+        parent.stdout.once("data", (chunk: Buffer) => resolve(Number(chunk.toString().trim()))),
+      );
+      expect(isProcessRunning(pid)).toBe(true);
+      const deadline = Date.now() + 10_000;
+      while (isProcessRunning(pid) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(isProcessRunning(pid)).toBe(false);
+      expect(() => process.kill(pid, 0)).not.toThrow(); // still there, as a zombie
+    } finally {
+      parent.kill("SIGKILL");
+    }
   });
 });
