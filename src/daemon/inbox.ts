@@ -21,7 +21,7 @@ import {
   type Sighting,
 } from "./earlier-answer.js";
 import { createIntakeLimits, type IntakeLimits } from "./intake-limits.js";
-import { identifyChat, normaliseChatIdFor, prepareDelivery } from "./intake.js";
+import { chatKeyOf, identifyChat, normaliseChatIdFor, prepareDelivery } from "./intake.js";
 import type { Metrics } from "./metrics.js";
 import { unansweredReminder } from "./unanswered-reminder.js";
 
@@ -109,7 +109,7 @@ export class Inbox {
       // before it are replayed joins its replay, instead of handing it over a second time.
       const claim = deferred<Taken>();
       this.inflight.set(row.id, claim.promise);
-      const key = this.chatKeyOf(row);
+      const key = chatKeyOf(row.chatId, this.deps.config);
       byChat.set(key, [...(byChat.get(key) ?? []), { row, claim }]);
     }
     await Promise.all([...byChat.values()].map((claimed) => this.replayChat(claimed)));
@@ -150,15 +150,6 @@ export class Inbox {
       });
       // Accepting in order keeps the chat's messages in the order they arrived.
       await taken.catch(() => undefined);
-    }
-  }
-
-  /** The chat a recorded row belongs to; the id as given when it does not normalise. */
-  private chatKeyOf(row: InboundRow): string {
-    try {
-      return this.normalise(row.chatId);
-    } catch {
-      return row.chatId;
     }
   }
 

@@ -25,6 +25,18 @@ export function normaliseChatIdFor(chatId: string, config: Pick<Config, "default
   return normaliseChatId(chatId, regionOf(config));
 }
 
+/**
+ * The chat a recorded journal row belongs to: its normalised id, or the id as given when it does
+ * not normalise (a row recorded before it was refused as `invalid_chat_id`).
+ */
+export function chatKeyOf(chatId: string, config: Pick<Config, "defaultRegion">): string {
+  try {
+    return normaliseChatIdFor(chatId, config);
+  } catch {
+    return chatId;
+  }
+}
+
 function regionOf(config: Pick<Config, "defaultRegion">): {
   defaultRegion?: NonNullable<Config["defaultRegion"]>;
 } {

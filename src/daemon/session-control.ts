@@ -12,7 +12,7 @@ import type { SessionManager, SessionStatus } from "../core/session-manager.js";
 import type { Journal } from "../store/journal.js";
 import type { Registry } from "../store/registry.js";
 import { shuttingDownError } from "./inbox.js";
-import { normaliseChatIdFor } from "./intake.js";
+import { chatKeyOf, normaliseChatIdFor } from "./intake.js";
 import type { Metrics } from "./metrics.js";
 
 export interface SessionControlDeps {
@@ -49,21 +49,12 @@ export function createSessionControl(deps: SessionControlDeps): SessionControl {
   const rejectUnanswered = (chatId: ChatId): void => {
     const { journal } = deps;
     for (const row of journal.pendingInbound()) {
-      if (chatKeyOf(row.chatId) !== chatId) continue;
+      if (chatKeyOf(row.chatId, deps.config) !== chatId) continue;
       journal.markRejected(
         row.id,
         "forgotten",
         `Chat ${chatId} was forgotten before this message was answered`,
       );
-    }
-  };
-
-  /** The chat a recorded row belongs to; the id as given when it does not normalise. */
-  const chatKeyOf = (chatId: string): string => {
-    try {
-      return normalise(chatId);
-    } catch {
-      return chatId;
     }
   };
 
