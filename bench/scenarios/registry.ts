@@ -13,7 +13,7 @@
 import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { asChatId, newAgentSessionId } from "../../src/core/ids.js";
+import { asChatId, newAgentSessionId } from "../../src/utils/ids.js";
 import { createLogger } from "../../src/logging/logger.js";
 import { openJsonFileRegistry, type JsonFileRegistry } from "../../src/store/json-file-registry.js";
 import { BENCH_TIER } from "../lib/direct-sdk.js";

@@ -1,4 +1,4 @@
-import { DispatchError } from "../core/errors.js";
+import { DispatchError } from "../utils/errors.js";
 
 export type AgentErrorCode =
   /** The resume id is unknown to the agent (startup failure `resume_target_not_found`). */

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import writeFileAtomic from "write-file-atomic";
-import { describeError } from "../core/errors.js";
+import { describeError } from "../utils/errors.js";
 import type { Logger } from "../logging/logger.js";
 
 /** Receives the pid of every agent process the adapter starts and sees exit. */

@@ -15,9 +15,9 @@ import {
   type SpawnOptions,
 } from "@anthropic-ai/claude-agent-sdk";
 import { z } from "zod";
-import { AsyncQueue } from "../core/async-queue.js";
-import { describeError } from "../core/errors.js";
-import { asAgentSessionId } from "../core/ids.js";
+import { AsyncQueue } from "./async-queue.js";
+import { describeError } from "../utils/errors.js";
+import { asAgentSessionId } from "../utils/ids.js";
 import type { Logger } from "../logging/logger.js";
 import { AgentError } from "./agent-error.js";
 import type {

@@ -1,4 +1,4 @@
-import type { AgentSessionId } from "../core/ids.js";
+import type { AgentSessionId } from "../utils/ids.js";
 
 /**
  * The agent as the core sees it: one long-lived conversation per chat, fed by `push`, read

@@ -8,7 +8,7 @@
  * conversations of its own profile. The pool keeps its spares for the profile of the most recent
  * new conversation (or `initialProfile` before the first): chats of one tier share a profile.
  */
-import { describeError } from "../core/errors.js";
+import { describeError } from "../utils/errors.js";
 import type { Logger } from "../logging/logger.js";
 import type { AgentConversation, AgentEvent, AgentInput, ChatTools } from "./port.js";
 

@@ -1,4 +1,4 @@
-import type { ChatId } from "../core/ids.js";
+import type { ChatId } from "../utils/ids.js";
 
 /**
  * A messaging channel: brings messages in and sends replies out. Adapters sit beside this file

@@ -14,7 +14,7 @@ import type {
   StopResult,
   SubmitResult,
 } from "../channels/http/control-plane.js";
-import { DispatchError, describeError } from "../core/errors.js";
+import { DispatchError, describeError } from "../utils/errors.js";
 import { loadConfig, resolvePaths, type LoadedConfig } from "../config/load-config.js";
 import { resolveDaemonPort } from "./daemon-port.js";
 

@@ -8,7 +8,7 @@
  */
 import { clearLine, createInterface, cursorTo } from "node:readline";
 import type { SubmitResult } from "../channels/http/control-plane.js";
-import { DispatchError } from "../core/errors.js";
+import { DispatchError } from "../utils/errors.js";
 
 export const IDLE_PROMPT = "you> ";
 export const WORKING_PROMPT = "you (working...)> ";

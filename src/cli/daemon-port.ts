@@ -11,7 +11,7 @@ import {
   type LoadedConfig,
 } from "../config/load-config.js";
 import { STATIC_DEFAULTS } from "../config/schema.js";
-import { DispatchError } from "../core/errors.js";
+import { DispatchError } from "../utils/errors.js";
 
 export interface DaemonPortSources {
   env: NodeJS.ProcessEnv;

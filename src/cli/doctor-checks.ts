@@ -2,7 +2,7 @@
  * The checks behind `dispatch doctor`. Each is a pure function of what was observed (the command
  * does the reading), so each can be tested with plain values. A failed check says what to do.
  */
-import { describeError } from "../core/errors.js";
+import { describeError } from "../utils/errors.js";
 import { CREDENTIAL_VARIABLES } from "../daemon/credentials.js";
 import { weakTokenProblem } from "../channels/http/api-token.js";
 import type { HealthView } from "../channels/http/control-plane.js";

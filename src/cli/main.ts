@@ -7,7 +7,7 @@ import { readFileSync, realpathSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError, Option } from "commander";
-import { DispatchError, describeError } from "../core/errors.js";
+import { DispatchError, describeError } from "../utils/errors.js";
 import { registerContactsCommand } from "./commands/contacts.js";
 import { registerDoctorCommand } from "./commands/doctor.js";
 import { registerInitCommand } from "./commands/init.js";

@@ -4,7 +4,7 @@
  * line editor on a terminal. Input that ends (Ctrl-D) rejects the question being asked.
  */
 import { createInterface } from "node:readline";
-import { DispatchError } from "../core/errors.js";
+import { DispatchError } from "../utils/errors.js";
 
 export interface Prompter {
   /** The answer, trimmed. */

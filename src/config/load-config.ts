@@ -7,7 +7,7 @@ import { readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { parse as parseJsonc, type ParseError } from "jsonc-parser";
-import { DispatchError } from "../core/errors.js";
+import { DispatchError } from "../utils/errors.js";
 import { describeIssues } from "./problems.js";
 import {
   createConfigSchema,

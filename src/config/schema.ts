@@ -11,8 +11,8 @@
 import path from "node:path";
 import { isSupportedCountry, type CountryCode } from "libphonenumber-js";
 import { z } from "zod";
-import { isHostName } from "../channels/http/allowed-hosts.js";
-import type { DEFAULT_TIERS, Tier } from "../core/ids.js";
+import { isHostName } from "../utils/host-name.js";
+import type { DEFAULT_TIERS, Tier } from "../utils/ids.js";
 
 /** The dispatch MCP tool that lets an agent send an extra message to its chat. */
 export const SEND_MESSAGE_TOOL = "mcp__dispatch__send_message";

@@ -1,4 +1,4 @@
-import type { ChatId } from "./ids.js";
+import type { ChatId } from "../utils/ids.js";
 import type { SessionSnapshot } from "./session.js";
 
 /** Sessions with nothing to do whose last activity is older than the idle timeout. */

@@ -1,5 +1,5 @@
-import { DispatchError } from "./errors.js";
-import type { ChatId, Tier } from "./ids.js";
+import { DispatchError } from "../utils/errors.js";
+import type { ChatId, Tier } from "../utils/ids.js";
 
 export interface PoolStatus {
   live: number;

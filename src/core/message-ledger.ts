@@ -1,4 +1,4 @@
-import type { ChatId } from "./ids.js";
+import type { ChatId } from "../utils/ids.js";
 import type { SessionMessage, TurnReply } from "./session.js";
 
 interface Entry {

@@ -1,4 +1,4 @@
-import { DispatchError } from "./errors.js";
+import { DispatchError } from "../utils/errors.js";
 
 /**
  * In-memory token buckets, one per key, all of one size: the inbox keeps one per chat

@@ -1,4 +1,4 @@
-import type { ChatId } from "./ids.js";
+import type { ChatId } from "../utils/ids.js";
 import { backoffDelayMs } from "./health.js";
 
 export interface RestartPolicyOptions {

@@ -1,16 +1,17 @@
 /**
  * The session manager's contract with the rest of dispatch: what the daemon gives it (deps,
- * options and their defaults, and the ports `AgentPolicy` and `SessionFolders`), what it takes
- * (`Delivery`) and what it reports (`SessionEvent`, `SessionStatus`). Apart from
- * `session-manager.ts` so that file holds behaviour only; it re-exports all of these, so
- * importers keep importing them from there.
+ * options and their defaults, and the port `AgentPolicy`; `SessionFolders` sits beside its
+ * adapter in `store/`), what it takes (`Delivery`) and what it reports (`SessionEvent`,
+ * `SessionStatus`). Apart from `session-manager.ts` so that file holds behaviour only; it
+ * re-exports all of these, so importers keep importing them from there.
  */
 import type { AgentPort, PermissionMode } from "../agent/port.js";
 import type { Envelope } from "../identity/wrap-message.js";
 import type { Logger } from "../logging/logger.js";
 import type { Registry, RegistryEntry } from "../store/registry.js";
-import type { Clock } from "./clock.js";
-import type { AgentSessionId, ChatId, Tier } from "./ids.js";
+import type { SessionFolders } from "../store/session-folders.js";
+import type { Clock } from "../utils/clock.js";
+import type { AgentSessionId, ChatId, Tier } from "../utils/ids.js";
 import type { HandoffReason } from "./session-replacement.js";
 import type { InContextMessage, SessionSnapshot, SessionState, TurnReply } from "./session.js";
 
@@ -25,18 +26,6 @@ export interface AgentPolicy {
   maxTurns?: number;
   /** Most US dollars one agent process may spend across its turns; unset: no limit. */
   maxBudgetUsd?: number;
-}
-
-/** Prepares a session's working folder and returns its absolute path. */
-export interface SessionFolders {
-  prepare(sessionName: string): Promise<string>;
-  /**
-   * Whether anything of a session by this name is on disk: its folder (even one nobody
-   * registered), the Claude CLI's data for that folder, or a forgotten session's archive. A new
-   * chat never gets such a name: it would inherit the files and the CLI's memory. Synchronous
-   * and cheap, as a new chat's name is picked by asking it once per candidate.
-   */
-  isInUse(sessionName: string): boolean;
 }
 
 /** Where a forgotten chat's session goes (`daemon/session-archive.ts`). */

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { AgentError } from "../agent/agent-error.js";
 import type { Logger } from "../logging/logger.js";
 import type { RegistryEntry } from "../store/registry.js";
-import { DispatchError, describeError } from "./errors.js";
+import { DispatchError, describeError } from "../utils/errors.js";
 import { findIdle } from "./health.js";
 import {
   UNKNOWN_TIER,
@@ -10,7 +10,7 @@ import {
   type AgentSessionId,
   type ChatId,
   type Tier,
-} from "./ids.js";
+} from "../utils/ids.js";
 import { LiveSessionPool, type PoolStatus } from "./live-session-pool.js";
 import { MessageLedger } from "./message-ledger.js";
 import {
@@ -41,7 +41,6 @@ export {
   type Delivery,
   type SessionArchive,
   type SessionEvent,
-  type SessionFolders,
   type SessionManagerDeps,
   type SessionManagerOptions,
   type SessionStatus,
@@ -205,10 +204,6 @@ export class SessionManager {
     cancelTimer();
     empty.cancel();
     return drained;
-  }
-
-  has(chatId: ChatId): boolean {
-    return this.sessions.has(chatId);
   }
 
   status(chatId: ChatId): SessionStatus | undefined {

@@ -12,9 +12,9 @@
 import type { ResumedHistory } from "../agent/port.js";
 import type { Logger } from "../logging/logger.js";
 import type { Registry, RegistryEntry } from "../store/registry.js";
-import type { Clock } from "./clock.js";
-import { DispatchError, describeError } from "./errors.js";
-import { newAgentSessionId, type AgentSessionId, type ChatId } from "./ids.js";
+import type { Clock } from "../utils/clock.js";
+import { DispatchError, describeError } from "../utils/errors.js";
+import { newAgentSessionId, type AgentSessionId, type ChatId } from "../utils/ids.js";
 import type { MessageLedger } from "./message-ledger.js";
 import { judgeResume } from "./resume-check.js";
 import type { Session, TurnReply } from "./session.js";

@@ -7,7 +7,7 @@
 import type { AgentStartOptions } from "../agent/port.js";
 import { createSessionName } from "../identity/session-name.js";
 import type { RegistryEntry } from "../store/registry.js";
-import { newAgentSessionId, type AgentSessionId, type ChatId } from "./ids.js";
+import { newAgentSessionId, type AgentSessionId, type ChatId } from "../utils/ids.js";
 import type { AgentPolicy, Delivery, SessionManagerDeps } from "./session-manager-types.js";
 
 /** A chat's entry on its first message: a unique session name and a session id of our own. */

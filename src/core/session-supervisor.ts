@@ -11,10 +11,10 @@
  */
 import type { Logger } from "../logging/logger.js";
 import type { Registry } from "../store/registry.js";
-import type { Clock } from "./clock.js";
-import { DispatchError, describeError } from "./errors.js";
+import type { Clock } from "../utils/clock.js";
+import { DispatchError, describeError } from "../utils/errors.js";
 import { diagnose, findStuck } from "./health.js";
-import type { ChatId } from "./ids.js";
+import type { ChatId } from "../utils/ids.js";
 import type { MessageLedger } from "./message-ledger.js";
 import { RestartPolicy } from "./restart-policy.js";
 import type { Session, SessionSnapshot, TurnReply } from "./session.js";

@@ -13,9 +13,9 @@ import {
   type EnvelopeWriter,
 } from "../identity/wrap-message.js";
 import type { Logger } from "../logging/logger.js";
-import type { Clock } from "./clock.js";
-import { describeError } from "./errors.js";
-import type { AgentSessionId, ChatId } from "./ids.js";
+import type { Clock } from "../utils/clock.js";
+import { describeError } from "../utils/errors.js";
+import type { AgentSessionId, ChatId } from "../utils/ids.js";
 import { costBaseline, type CostReading, type TurnCostReport } from "./turn-cost.js";
 
 export type SessionState = "starting" | "idle" | "busy" | "stopping" | "stopped" | "failed";

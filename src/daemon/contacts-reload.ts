@@ -8,7 +8,7 @@
 import { watch, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { describeError } from "../core/errors.js";
+import { describeError } from "../utils/errors.js";
 import type { ContactBook } from "../identity/contacts.js";
 import type { Logger } from "../logging/logger.js";
 

@@ -17,7 +17,7 @@
  * the turn as attachments, but each keeps its envelope.
  */
 import { createHash } from "node:crypto";
-import type { ChatId } from "../core/ids.js";
+import type { ChatId } from "../utils/ids.js";
 import { envelopeNoncesIn } from "../identity/wrap-message.js";
 import type { Registry } from "../store/registry.js";
 import type { TranscriptStore } from "../store/transcript-store.js";

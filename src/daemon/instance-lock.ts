@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { open, readFile, rm } from "node:fs/promises";
-import { DispatchError } from "../core/errors.js";
+import { DispatchError } from "../utils/errors.js";
 
 export interface LockOwner {
   pid: number;

@@ -1,5 +1,5 @@
 import { RateLimitedError } from "../channels/http/http-errors.js";
-import { UNKNOWN_TIER, type ChatId } from "../core/ids.js";
+import { UNKNOWN_TIER, type ChatId } from "../utils/ids.js";
 import { RateLimiter } from "../core/rate-limiter.js";
 
 /**

@@ -1,7 +1,7 @@
 import type { InboundMessage } from "../channels/channel.js";
 import type { Config } from "../config/schema.js";
-import { DispatchError } from "../core/errors.js";
-import type { ChatId } from "../core/ids.js";
+import { DispatchError } from "../utils/errors.js";
+import type { ChatId } from "../utils/ids.js";
 import type { Delivery } from "../core/session-manager.js";
 import { chatKind, normaliseChatId, type ChatKind } from "../identity/chat-id.js";
 import { resolveSender, type ContactBook } from "../identity/contacts.js";

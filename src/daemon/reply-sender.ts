@@ -1,8 +1,8 @@
 import type { Channel } from "../channels/channel.js";
 import { splitMessage } from "../channels/split-message.js";
-import type { Clock } from "../core/clock.js";
-import { DispatchError, describeError } from "../core/errors.js";
-import type { ChatId } from "../core/ids.js";
+import type { Clock } from "../utils/clock.js";
+import { DispatchError, describeError } from "../utils/errors.js";
+import type { ChatId } from "../utils/ids.js";
 import type { TurnReply } from "../core/session.js";
 import type { Logger } from "../logging/logger.js";
 import type { Journal, OutboxRow } from "../store/journal.js";

@@ -27,9 +27,9 @@
  */
 import { cp, lstat, mkdir, readdir, rename, rm, rmdir } from "node:fs/promises";
 import path from "node:path";
-import type { Clock } from "../core/clock.js";
-import { DispatchError, describeError } from "../core/errors.js";
-import type { ChatId } from "../core/ids.js";
+import type { Clock } from "../utils/clock.js";
+import { DispatchError, describeError } from "../utils/errors.js";
+import type { ChatId } from "../utils/ids.js";
 import type { SessionArchive } from "../core/session-manager.js";
 import type { Logger } from "../logging/logger.js";
 import { claudeProjectFolders } from "../store/claude-project-folder.js";

@@ -5,9 +5,9 @@ import type {
   StopResult,
 } from "../channels/http/control-plane.js";
 import type { Config } from "../config/schema.js";
-import type { Clock } from "../core/clock.js";
-import { DispatchError } from "../core/errors.js";
-import type { ChatId } from "../core/ids.js";
+import type { Clock } from "../utils/clock.js";
+import { DispatchError } from "../utils/errors.js";
+import type { ChatId } from "../utils/ids.js";
 import type { SessionManager, SessionStatus } from "../core/session-manager.js";
 import type { Journal } from "../store/journal.js";
 import type { Registry } from "../store/registry.js";

@@ -1,5 +1,5 @@
 import type { Config } from "../config/schema.js";
-import { DispatchError } from "../core/errors.js";
+import { DispatchError } from "../utils/errors.js";
 import type { AgentPolicy } from "../core/session-manager.js";
 import { WRAPPING_SYSTEM_PROMPT } from "../identity/wrap-message.js";
 

@@ -20,7 +20,7 @@
 import { readdir, readFile, realpath, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { describeError } from "../core/errors.js";
+import { describeError } from "../utils/errors.js";
 import { projectFolderName } from "../dashboard/transcript-file.js";
 import type { Logger } from "../logging/logger.js";
 import type { Registry } from "../store/registry.js";

@@ -5,8 +5,8 @@
  * are read from the journal once and then kept up to date in memory, so the dashboard can ask
  * every second.
  */
-import type { Clock } from "../core/clock.js";
-import { describeError } from "../core/errors.js";
+import type { Clock } from "../utils/clock.js";
+import { describeError } from "../utils/errors.js";
 import type { TurnReply } from "../core/session.js";
 import { turnCostUsd, type CostReading } from "../core/turn-cost.js";
 import type { Logger } from "../logging/logger.js";

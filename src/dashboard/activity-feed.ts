@@ -9,8 +9,8 @@
  * is filled from it at start: a restart or a crash of the daemon keeps the last day's figures.
  * A store that fails is logged (once per distinct failure) and never holds up a message.
  */
-import type { Clock } from "../core/clock.js";
-import { describeError } from "../core/errors.js";
+import type { Clock } from "../utils/clock.js";
+import { describeError } from "../utils/errors.js";
 import type { SessionEvent } from "../core/session-manager.js";
 import type { Logger } from "../logging/logger.js";
 import type { ActivityEvent, ActivityStore } from "../store/activity-store.js";

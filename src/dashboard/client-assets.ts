@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { DispatchError } from "../core/errors.js";
+import { DispatchError } from "../utils/errors.js";
 
 export interface ClientAsset {
   body: Uint8Array<ArrayBuffer>;

@@ -8,7 +8,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
-import { DispatchError } from "../core/errors.js";
+import { DispatchError } from "../utils/errors.js";
 import type { DashboardContacts } from "./dashboard-contacts.js";
 
 const MAX_BODY_BYTES = 64 * 1024;

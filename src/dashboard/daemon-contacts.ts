@@ -5,8 +5,8 @@
  * message is answered by it. Changes are made one at a time.
  */
 import type { Config } from "../config/schema.js";
-import { DispatchError, describeError } from "../core/errors.js";
-import type { ChatId } from "../core/ids.js";
+import { DispatchError, describeError } from "../utils/errors.js";
+import type { ChatId } from "../utils/ids.js";
 import { chatKind, normaliseChatId } from "../identity/chat-id.js";
 import { applyContactEdit, type ContactEdit } from "../identity/contacts-edit.js";
 import type { ContactsFile } from "../identity/contacts-file.js";

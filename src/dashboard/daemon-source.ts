@@ -8,8 +8,8 @@
 import path from "node:path";
 import type { InboundMessage } from "../channels/channel.js";
 import type { ControlPlane, SessionView } from "../channels/http/control-plane.js";
-import { systemClock, type Clock } from "../core/clock.js";
-import { describeError } from "../core/errors.js";
+import { systemClock, type Clock } from "../utils/clock.js";
+import { describeError } from "../utils/errors.js";
 import type { Logger } from "../logging/logger.js";
 import type { TurnRecord } from "../store/journal.js";
 import type { ActivityFeed } from "./activity-feed.js";

@@ -8,7 +8,7 @@ import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
 import { errorBody, toHttpError } from "../channels/http/http-errors.js";
 import { MAX_TEXT_LENGTH, parsePathChatId } from "../channels/http/request-schemas.js";
-import { DispatchError } from "../core/errors.js";
+import { DispatchError } from "../utils/errors.js";
 import type { Logger } from "../logging/logger.js";
 import { createBearerCheck } from "./bearer-token.js";
 import { findClientFolder, loadClientAssets, type ClientAsset } from "./client-assets.js";

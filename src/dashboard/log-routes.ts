@@ -6,7 +6,7 @@
  * event id). Secrets are redacted before a line gets here (`logging/log-ring.ts`).
  */
 import { Hono } from "hono";
-import { DispatchError } from "../core/errors.js";
+import { DispatchError } from "../utils/errors.js";
 import type { LogLine, LogRing } from "../logging/log-ring.js";
 import { serveEventStream } from "./event-stream.js";
 

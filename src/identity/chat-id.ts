@@ -7,8 +7,8 @@
  * - anything else is a group chat id, kept exactly as given apart from surrounding whitespace.
  */
 import { parsePhoneNumberFromString, type CountryCode } from "libphonenumber-js";
-import { DispatchError } from "../core/errors.js";
-import { asChatId, type ChatId } from "../core/ids.js";
+import { DispatchError } from "../utils/errors.js";
+import { asChatId, type ChatId } from "../utils/ids.js";
 
 export type { CountryCode } from "libphonenumber-js";
 

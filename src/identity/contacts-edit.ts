@@ -3,7 +3,7 @@
  * one, remove one. Pure: each returns a new file and leaves the groups and every other contact as
  * they were, in their order. Validation is the loader's (`parseContacts`), run on the result.
  */
-import { DispatchError } from "../core/errors.js";
+import { DispatchError } from "../utils/errors.js";
 import type { ContactsFile } from "./contacts-file.js";
 
 export type ContactEntry = ContactsFile["contacts"][number];

@@ -6,8 +6,8 @@
  */
 import { readFile } from "node:fs/promises";
 import { jsonErrorLocation } from "../config/load-config.js";
-import { DispatchError, describeError } from "../core/errors.js";
-import type { ChatId } from "../core/ids.js";
+import { DispatchError, describeError } from "../utils/errors.js";
+import type { ChatId } from "../utils/ids.js";
 import { chatKind, normaliseChatId, type CountryCode } from "./chat-id.js";
 import { checkContactsFile } from "./contacts-file.js";
 

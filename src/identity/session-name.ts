@@ -3,7 +3,7 @@
  * once from the contact's name and never changed, because resuming an SDK session needs the same
  * working directory.
  */
-import { asSessionName, type SessionName } from "../core/ids.js";
+import { asSessionName, type SessionName } from "../utils/ids.js";
 
 /** Longest name derived from a contact name, before any `-2` style suffix. */
 export const MAX_SESSION_NAME_BASE_LENGTH = 48;

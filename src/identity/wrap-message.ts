@@ -21,7 +21,7 @@
  * (new, resumed, compacted) gets the whole header. `read-envelopes.ts` reads it back.
  */
 import { randomBytes } from "node:crypto";
-import { DispatchError } from "../core/errors.js";
+import { DispatchError } from "../utils/errors.js";
 import { escapeTags } from "./escape-tags.js";
 
 export interface InboundMessageToWrap {

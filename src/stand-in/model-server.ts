@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 
-import { DispatchError } from "../core/errors.js";
+import { DispatchError } from "../utils/errors.js";
 import {
   composeReply,
   readConversation,

@@ -11,7 +11,7 @@
  */
 import { createHash } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
-import { DispatchError, describeError } from "../core/errors.js";
+import { DispatchError, describeError } from "../utils/errors.js";
 import { checkContactsFile, type ContactsFile } from "../identity/contacts-file.js";
 import { parseContacts, type ContactBook, type ContactsOptions } from "../identity/contacts.js";
 import { errorCode, writeFileDurable } from "./durable-file.js";

@@ -9,9 +9,9 @@
  */
 import { access, mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
-import { systemClock, type Clock } from "../core/clock.js";
-import { DispatchError, describeError } from "../core/errors.js";
-import type { ChatId } from "../core/ids.js";
+import { systemClock, type Clock } from "../utils/clock.js";
+import { DispatchError, describeError } from "../utils/errors.js";
+import type { ChatId } from "../utils/ids.js";
 import type { Logger } from "../logging/logger.js";
 import {
   errorCode,

@@ -3,8 +3,8 @@
  * keeps. Used directly in unit tests of the manager, and as the in-memory half of the JSON file
  * adapter (which adds persistence through `onChange`).
  */
-import { DispatchError } from "../core/errors.js";
-import type { ChatId } from "../core/ids.js";
+import { DispatchError } from "../utils/errors.js";
+import type { ChatId } from "../utils/ids.js";
 import {
   classifyChange,
   sessionNameProblem,

@@ -4,8 +4,8 @@
  * `json-file-registry.ts`; the incremental writer in `registry-file-image.ts`.
  */
 import { z } from "zod";
-import { describeError } from "../core/errors.js";
-import type { ChatId } from "../core/ids.js";
+import { describeError } from "../utils/errors.js";
+import type { ChatId } from "../utils/ids.js";
 import { sessionNameProblem, type RegistryEntry } from "./registry.js";
 
 const isoDateTime = z

@@ -5,7 +5,7 @@
  * formatted once per change of its entry and kept; a write copies the kept parts, in chat-id
  * order, into one buffer reused from write to write. The bytes are exactly `serialiseRegistry`'s.
  */
-import type { ChatId } from "../core/ids.js";
+import type { ChatId } from "../utils/ids.js";
 import type { RegistryEntry } from "./registry.js";
 import { compareChatIds, EMPTY_FILE, entryLine } from "./registry-file-format.js";
 

@@ -4,7 +4,7 @@
  * this file: `json-file-registry.ts` (durable) and `memory-registry.ts` (tests).
  */
 import { isDeepStrictEqual } from "node:util";
-import type { AgentSessionId, ChatId, SessionName, Tier } from "../core/ids.js";
+import type { AgentSessionId, ChatId, SessionName, Tier } from "../utils/ids.js";
 import { isSafeSessionName, MAX_SESSION_NAME_LENGTH } from "../identity/session-name.js";
 
 export type ChatKind = "individual" | "group";

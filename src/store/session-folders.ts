@@ -1,10 +1,24 @@
 import { lstatSync } from "node:fs";
 import { mkdir, realpath } from "node:fs/promises";
 import path from "node:path";
-import type { SessionFolders } from "../core/session-manager.js";
-import { DispatchError } from "../core/errors.js";
+import { DispatchError } from "../utils/errors.js";
 import { isSafeSessionName } from "../identity/session-name.js";
 import { claudeProjectFolders } from "./claude-project-folder.js";
+
+/**
+ * The session manager's port for session folders; `createSessionFolders` below is its adapter.
+ * `prepare` makes a session's working folder and returns its absolute path.
+ */
+export interface SessionFolders {
+  prepare(sessionName: string): Promise<string>;
+  /**
+   * Whether anything of a session by this name is on disk: its folder (even one nobody
+   * registered), the Claude CLI's data for that folder, or a forgotten session's archive. A new
+   * chat never gets such a name: it would inherit the files and the CLI's memory. Synchronous
+   * and cheap, as a new chat's name is picked by asking it once per candidate.
+   */
+  isInUse(sessionName: string): boolean;
+}
 
 export interface SessionFoldersOptions {
   /**

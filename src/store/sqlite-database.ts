@@ -8,7 +8,7 @@
 import { chmodSync, closeSync, mkdirSync, openSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
-import { DispatchError, describeError } from "../core/errors.js";
+import { DispatchError, describeError } from "../utils/errors.js";
 import type { Logger } from "../logging/logger.js";
 import { errorCode } from "./durable-file.js";
 

@@ -6,8 +6,8 @@
  */
 import { randomUUID } from "node:crypto";
 import type { InboundMessage } from "../channels/channel.js";
-import { systemClock, type Clock } from "../core/clock.js";
-import { DispatchError } from "../core/errors.js";
+import { systemClock, type Clock } from "../utils/clock.js";
+import { DispatchError } from "../utils/errors.js";
 import {
   DEFAULT_RETENTION_MS,
   INBOUND_STATUSES,

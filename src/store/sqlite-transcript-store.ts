@@ -4,7 +4,7 @@
  * `transcript_entries`. Synchronous inside; every method still answers with a promise, and a
  * failure becomes a rejection, never a synchronous throw.
  */
-import { systemClock, type Clock } from "../core/clock.js";
+import { systemClock, type Clock } from "../utils/clock.js";
 import { journalError, type Database } from "./sqlite-database.js";
 import { entryUuid, serialiseEntry, storedSubpath } from "./transcript-rows.js";
 import type { SessionKey, SessionStoreEntry, TranscriptStore } from "./transcript-store.js";

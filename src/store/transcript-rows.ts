@@ -3,7 +3,7 @@
  * transcript mirror (`transcript-store.ts`): the main transcript's subpath is stored as "", and an
  * entry as its JSON text. Pure.
  */
-import { DispatchError, describeError } from "../core/errors.js";
+import { DispatchError, describeError } from "../utils/errors.js";
 import type { SessionKey, SessionStoreEntry } from "./transcript-store.js";
 
 /** The main transcript's subpath in a table (the SDK's `undefined`). */

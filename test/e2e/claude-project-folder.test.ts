@@ -6,7 +6,7 @@
 import { mkdir, readdir, realpath } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { asChatId } from "../../src/core/ids.js";
+import { asChatId } from "../../src/utils/ids.js";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import { claudeProjectFolders } from "../../src/store/claude-project-folder.js";
 import { createRealManager, makeTempHome, textFrom } from "../support/real-manager.js";

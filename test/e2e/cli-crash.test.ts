@@ -3,8 +3,8 @@
  * session with resume, and the message the dead turn was answering is answered by the new one.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
-import { ManualClock } from "../../src/core/clock.js";
-import { asChatId } from "../../src/core/ids.js";
+import { ManualClock } from "../support/manual-clock.js";
+import { asChatId } from "../../src/utils/ids.js";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import { createRealManager, makeTempHome, textFrom, waitUntil } from "../support/real-manager.js";
 

@@ -3,7 +3,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startDaemon, type RunningDaemon } from "../../src/daemon/daemon.js";
-import { createMemoryLogger } from "../../src/logging/logger.js";
+import { createMemoryLogger } from "../support/memory-logger.js";
 import { createChatDb, type ChatDbFixture } from "../support/chat-db.js";
 import { freePort } from "../support/daemon-process.js";
 import { makeTempHome } from "../support/real-manager.js";

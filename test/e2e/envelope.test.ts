@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { asChatId } from "../../src/core/ids.js";
+import { asChatId } from "../../src/utils/ids.js";
 import { readConversation } from "../../src/stand-in/compose-reply.js";
 import {
   startStandInModel,

@@ -10,9 +10,9 @@ import { lstat, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { asAgentSessionId, asChatId, asSessionName, type ChatId } from "../../src/core/ids.js";
+import { asAgentSessionId, asChatId, asSessionName, type ChatId } from "../../src/utils/ids.js";
 import { FORGET_RECORD, openSessionArchive } from "../../src/daemon/session-archive.js";
-import { createMemoryLogger } from "../../src/logging/logger.js";
+import { createMemoryLogger } from "../support/memory-logger.js";
 import { claudeProjectKey } from "../../src/store/claude-project-folder.js";
 import { openJsonFileRegistry } from "../../src/store/json-file-registry.js";
 import type { RegistryEntry } from "../../src/store/registry.js";

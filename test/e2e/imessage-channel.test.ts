@@ -13,9 +13,9 @@ import {
   createImessageChannel,
   type ImessageChannel,
 } from "../../src/channels/imessage/imessage-channel.js";
-import { systemClock } from "../../src/core/clock.js";
-import { asChatId } from "../../src/core/ids.js";
-import { createMemoryLogger } from "../../src/logging/logger.js";
+import { systemClock } from "../../src/utils/clock.js";
+import { asChatId } from "../../src/utils/ids.js";
+import { createMemoryLogger } from "../support/memory-logger.js";
 import { PHOTO, createChatDb, removeChatDb, type ChatDbFixture } from "../support/chat-db.js";
 
 const RECORDING_SEND = fileURLToPath(new URL("../support/recording-send.mjs", import.meta.url));

@@ -8,7 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createMemoryLogger } from "../../src/logging/logger.js";
+import { createMemoryLogger } from "../support/memory-logger.js";
 import { openStateDatabase } from "../../src/store/sqlite-database.js";
 import { createSqliteJournal } from "../../src/store/sqlite-journal.js";
 

@@ -10,12 +10,13 @@ import { rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createClaudeSdkAgent } from "../../src/agent/claude-sdk-agent.js";
-import { systemClock } from "../../src/core/clock.js";
-import { asChatId } from "../../src/core/ids.js";
+import { systemClock } from "../../src/utils/clock.js";
+import { asChatId } from "../../src/utils/ids.js";
 import { SessionManager } from "../../src/core/session-manager.js";
 import { composeHandoff } from "../../src/daemon/handoff.js";
 import { openSessionArchive } from "../../src/daemon/session-archive.js";
-import { createLogger, createMemoryLogger } from "../../src/logging/logger.js";
+import { createLogger } from "../../src/logging/logger.js";
+import { createMemoryLogger } from "../support/memory-logger.js";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import { openJsonFileRegistry } from "../../src/store/json-file-registry.js";
 import {

@@ -7,8 +7,8 @@ import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { asChatId } from "../../src/core/ids.js";
-import { createMemoryLogger } from "../../src/logging/logger.js";
+import { asChatId } from "../../src/utils/ids.js";
+import { createMemoryLogger } from "../support/memory-logger.js";
 import { openJsonFileRegistry } from "../../src/store/json-file-registry.js";
 
 const ROUNDS = 24;

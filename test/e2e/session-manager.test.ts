@@ -3,8 +3,8 @@ import { readFile, writeFile, mkdir } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { ManualClock } from "../../src/core/clock.js";
-import { asChatId } from "../../src/core/ids.js";
+import { ManualClock } from "../support/manual-clock.js";
+import { asChatId } from "../../src/utils/ids.js";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import {
   createRealManager,

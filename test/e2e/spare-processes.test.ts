@@ -3,8 +3,8 @@ import { mkdir, readdir, readFile, realpath, rm, writeFile } from "node:fs/promi
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createClaudeSdkAgent, SEND_MESSAGE_TOOL } from "../../src/agent/claude-sdk-agent.js";
-import { systemClock } from "../../src/core/clock.js";
-import { asChatId, type ChatId } from "../../src/core/ids.js";
+import { systemClock } from "../../src/utils/clock.js";
+import { asChatId, type ChatId } from "../../src/utils/ids.js";
 import { SessionManager, type AgentPolicy } from "../../src/core/session-manager.js";
 import { createLogger } from "../../src/logging/logger.js";
 import { readConversation } from "../../src/stand-in/compose-reply.js";

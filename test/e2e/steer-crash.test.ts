@@ -11,7 +11,7 @@ import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createMemoryLogger } from "../../src/logging/logger.js";
+import { createMemoryLogger } from "../support/memory-logger.js";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import { openStateDatabase } from "../../src/store/sqlite-database.js";
 import { createSqliteJournal } from "../../src/store/sqlite-journal.js";

@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { ManualClock } from "../../src/core/clock.js";
-import { asChatId } from "../../src/core/ids.js";
+import { ManualClock } from "../support/manual-clock.js";
+import { asChatId } from "../../src/utils/ids.js";
 import type { TurnReply } from "../../src/core/session.js";
-import { createMemoryLogger, type LogRecord } from "../../src/logging/logger.js";
+import { createMemoryLogger, type LogRecord } from "../support/memory-logger.js";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import { createRealManager, makeTempHome, textFrom, waitUntil } from "../support/real-manager.js";
 

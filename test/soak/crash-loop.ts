@@ -11,7 +11,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
-import { createMemoryLogger } from "../../src/logging/logger.js";
+import { createMemoryLogger } from "../support/memory-logger.js";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import { openStateDatabase } from "../../src/store/sqlite-database.js";
 import { createSqliteJournal } from "../../src/store/sqlite-journal.js";

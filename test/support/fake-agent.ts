@@ -7,7 +7,7 @@ import type {
   AgentStartOptions,
   TurnLimit,
 } from "../../src/agent/port.js";
-import { AsyncQueue } from "../../src/core/async-queue.js";
+import { AsyncQueue } from "../../src/agent/async-queue.js";
 
 export interface FakeConversation extends AgentConversation {
   options: AgentStartOptions;

@@ -6,7 +6,7 @@ import type {
   StopResult,
   SubmitResult,
 } from "../../src/channels/http/control-plane.js";
-import { DispatchError } from "../../src/core/errors.js";
+import { DispatchError } from "../../src/utils/errors.js";
 
 type Method = keyof ControlPlane;
 

@@ -1,4 +1,5 @@
-import type { SessionArchive, SessionFolders } from "../../src/core/session-manager.js";
+import type { SessionArchive } from "../../src/core/session-manager.js";
+import type { SessionFolders } from "../../src/store/session-folders.js";
 import type { Registry } from "../../src/store/registry.js";
 
 /**

@@ -10,8 +10,8 @@
  */
 import { rename } from "node:fs/promises";
 import path from "node:path";
-import { systemClock } from "../../src/core/clock.js";
-import { asChatId } from "../../src/core/ids.js";
+import { systemClock } from "../../src/utils/clock.js";
+import { asChatId } from "../../src/utils/ids.js";
 import { openSessionArchive } from "../../src/daemon/session-archive.js";
 import { createLogger } from "../../src/logging/logger.js";
 import { openJsonFileRegistry } from "../../src/store/json-file-registry.js";

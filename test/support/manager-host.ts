@@ -3,7 +3,7 @@
  * `{chatId, name, text}` lines on stdin and prints `{reply, sessionId, pid}` lines on stdout.
  */
 import { createInterface } from "node:readline";
-import { asChatId } from "../../src/core/ids.js";
+import { asChatId } from "../../src/utils/ids.js";
 import { createRealManager, textFrom } from "./real-manager.js";
 
 const [home, modelUrl] = process.argv.slice(2);

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { agentChildEnv } from "../../src/agent/child-env.js";
 import { createClaudeSdkAgent } from "../../src/agent/claude-sdk-agent.js";
-import { systemClock, type Clock } from "../../src/core/clock.js";
+import { systemClock, type Clock } from "../../src/utils/clock.js";
 import {
   SessionManager,
   type AgentPolicy,
@@ -11,7 +11,7 @@ import {
   type SessionManagerOptions,
 } from "../../src/core/session-manager.js";
 import type { TurnReply } from "../../src/core/session.js";
-import { asChatId, type ChatId } from "../../src/core/ids.js";
+import { asChatId, type ChatId } from "../../src/utils/ids.js";
 import { createEnvelope } from "../../src/identity/wrap-message.js";
 import { createLogger, type Logger } from "../../src/logging/logger.js";
 import { openJsonFileRegistry } from "../../src/store/json-file-registry.js";

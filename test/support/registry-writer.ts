@@ -5,7 +5,7 @@
  *
  * Run: node --import tsx test/support/registry-writer.ts <path-to-sessions.json>
  */
-import { asChatId, asSessionName } from "../../src/core/ids.js";
+import { asChatId, asSessionName } from "../../src/utils/ids.js";
 import { createLogger } from "../../src/logging/logger.js";
 import { openJsonFileRegistry } from "../../src/store/json-file-registry.js";
 import type { RegistryEntry } from "../../src/store/registry.js";

@@ -1,5 +1,5 @@
 import { createHttpReplyChannel } from "../../src/channels/http/http-reply-channel.js";
-import type { Clock } from "../../src/core/clock.js";
+import type { Clock } from "../../src/utils/clock.js";
 import { createMetrics } from "../../src/daemon/metrics.js";
 import { ReplySender } from "../../src/daemon/reply-sender.js";
 import type { Logger } from "../../src/logging/logger.js";

@@ -4,20 +4,13 @@
  * the daemon as its own origin; they still carry `Host: evil.example`, so only requests addressed
  * to a name the daemon knows are served. Pure: no I/O.
  */
+import { HOST_NAME } from "../../utils/host-name.js";
 
 /** Always answered: the names a local client (the CLI, a browser on this machine) uses. */
 export const LOOPBACK_HOST_NAMES: readonly string[] = ["127.0.0.1", "localhost", "[::1]"];
 
-/** A DNS name, an IPv4 address, or an IPv6 address in brackets. */
-const HOST_NAME = String.raw`\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?`;
 /** `name` or `name:port`. */
 const HOST_HEADER = new RegExp(String.raw`^(${HOST_NAME})(?::\d{1,5})?$`, "i");
-const HOST_NAME_ONLY = new RegExp(`^(?:${HOST_NAME})$`, "i");
-
-/** Whether `value` is a host name as `channels.http.allowedHosts` takes it: no scheme, no port. */
-export function isHostName(value: string): boolean {
-  return HOST_NAME_ONLY.test(value);
-}
 
 /** The host name of a `Host` header, lower case, without its port; undefined when malformed. */
 export function hostNameOf(header: string | undefined): string | undefined {

@@ -3,7 +3,7 @@ import { performance } from "node:perf_hooks";
 import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { timing } from "hono/timing";
-import { DispatchError, describeError } from "../../core/errors.js";
+import { DispatchError, describeError } from "../../utils/errors.js";
 import { RateLimiter } from "../../core/rate-limiter.js";
 import type { Logger } from "../../logging/logger.js";
 import type { InboundMessage } from "../channel.js";

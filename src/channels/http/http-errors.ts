@@ -1,4 +1,4 @@
-import { DispatchError } from "../../core/errors.js";
+import { DispatchError } from "../../utils/errors.js";
 
 /** Every error the API sends: `{ "error": { "code": "snake_case", "message": "..." } }`. */
 export interface ErrorBody {

@@ -1,4 +1,4 @@
-import { DispatchError } from "../../core/errors.js";
+import { DispatchError } from "../../utils/errors.js";
 import type { Logger } from "../../logging/logger.js";
 import type { Channel, ChannelReply } from "../channel.js";
 

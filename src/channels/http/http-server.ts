@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
 import { getRequestListener } from "@hono/node-server";
 import { STATIC_DEFAULTS } from "../../config/schema.js";
-import { DispatchError, describeError } from "../../core/errors.js";
+import { DispatchError, describeError } from "../../utils/errors.js";
 import type { Logger } from "../../logging/logger.js";
 import { createHostCheck, type HostCheck } from "./allowed-hosts.js";
 import { capConnections, type ShedReason } from "./connection-cap.js";

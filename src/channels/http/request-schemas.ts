@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { DispatchError } from "../../core/errors.js";
+import { DispatchError } from "../../utils/errors.js";
 
 export const MAX_CHAT_ID_LENGTH = 256;
 export const MAX_TEXT_LENGTH = 100_000;

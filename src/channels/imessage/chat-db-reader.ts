@@ -4,7 +4,7 @@
  */
 import { statSync } from "node:fs";
 import Database from "better-sqlite3";
-import { DispatchError, describeError } from "../../core/errors.js";
+import { DispatchError, describeError } from "../../utils/errors.js";
 import type { Logger } from "../../logging/logger.js";
 import { APPLE_EPOCH_MS, type ChatDbRow, type ChatRoute } from "./chat-db-row.js";
 import { parseCursor } from "./cursor.js";

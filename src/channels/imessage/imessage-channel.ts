@@ -3,9 +3,9 @@
  * cursor, and sends replies with osascript (or `channels.imessage.sendCommand`).
  */
 import type { ImessageChannelConfig } from "../../config/schema.js";
-import type { Clock } from "../../core/clock.js";
-import { DispatchError } from "../../core/errors.js";
-import type { ChatId } from "../../core/ids.js";
+import type { Clock } from "../../utils/clock.js";
+import { DispatchError } from "../../utils/errors.js";
+import type { ChatId } from "../../utils/ids.js";
 import type { Logger } from "../../logging/logger.js";
 import type { Channel, InboundSink } from "../channel.js";
 import { openChatDbReader, resolveStart, type ChatDbReader } from "./chat-db-reader.js";

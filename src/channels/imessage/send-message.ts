@@ -4,7 +4,7 @@
  * shell and never inside the script's source.
  */
 import { spawn } from "node:child_process";
-import { DispatchError, describeError } from "../../core/errors.js";
+import { DispatchError, describeError } from "../../utils/errors.js";
 import type { ChatRoute } from "./chat-db-row.js";
 
 /**

@@ -5,7 +5,7 @@ import path from "node:path";
 import type { Command } from "commander";
 import { readEnvironmentOverrides, resolvePaths } from "../../config/load-config.js";
 import { STATIC_DEFAULTS } from "../../config/schema.js";
-import { DEFAULT_TIERS } from "../../core/ids.js";
+import { DEFAULT_TIERS } from "../../utils/ids.js";
 import { loadContacts } from "../../identity/contacts.js";
 import { createApiClient, readApiToken } from "../api-client.js";
 import { CommandFailed, type CliContext } from "../context.js";

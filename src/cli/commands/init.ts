@@ -10,8 +10,8 @@ import { Option, type Command } from "commander";
 import writeFileAtomic from "write-file-atomic";
 import { resolvePaths } from "../../config/load-config.js";
 import { UNKNOWN_SENDER_POLICIES, type UnknownSenderPolicy } from "../../config/schema.js";
-import { DispatchError, describeError } from "../../core/errors.js";
-import { DEFAULT_TIERS } from "../../core/ids.js";
+import { DispatchError, describeError } from "../../utils/errors.js";
+import { DEFAULT_TIERS } from "../../utils/ids.js";
 import { hasClaudeCredentials } from "../../daemon/credentials.js";
 import { CommandFailed, createCliContext, type CliContext } from "../context.js";
 import {

@@ -1,7 +1,7 @@
 /** `dispatch send` and `dispatch chat`: talk to a chat's agent through the HTTP API. */
 import { createInterface } from "node:readline";
 import { Option, type Command } from "commander";
-import { DispatchError } from "../../core/errors.js";
+import { DispatchError } from "../../utils/errors.js";
 import type { ApiClient, SendMessageInput } from "../api-client.js";
 import { runTerminalChat } from "../chat-terminal.js";
 import type { CliContext } from "../context.js";

@@ -4,7 +4,7 @@ import path from "node:path";
 import type { Command } from "commander";
 import { resolvePaths } from "../../config/load-config.js";
 import { STATIC_DEFAULTS } from "../../config/schema.js";
-import { DispatchError } from "../../core/errors.js";
+import { DispatchError } from "../../utils/errors.js";
 import { hasClaudeCredentials } from "../../daemon/credentials.js";
 import { CommandFailed, type CliContext } from "../context.js";
 import { serviceEnvironment, serviceKindFor, type ServiceSpec } from "../service/service-files.js";

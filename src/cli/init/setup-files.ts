@@ -6,7 +6,7 @@
 import os from "node:os";
 import { validateConfig } from "../../config/load-config.js";
 import type { Config, UnknownSenderPolicy } from "../../config/schema.js";
-import { DispatchError } from "../../core/errors.js";
+import { DispatchError } from "../../utils/errors.js";
 import { parseContacts } from "../../identity/contacts.js";
 
 export interface ContactAnswer {

@@ -4,7 +4,7 @@
  * carries, with the quoting each format needs. `service-manager.ts` writes and loads them.
  */
 import path from "node:path";
-import { DispatchError } from "../../core/errors.js";
+import { DispatchError } from "../../utils/errors.js";
 
 export const SYSTEMD_UNIT_NAME = "dispatch.service";
 export const LAUNCHD_LABEL = "local.dispatch";

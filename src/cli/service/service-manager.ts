@@ -6,7 +6,7 @@
 import { spawn } from "node:child_process";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { DispatchError, describeError } from "../../core/errors.js";
+import { DispatchError, describeError } from "../../utils/errors.js";
 import {
   LAUNCHD_LABEL,
   SYSTEMD_UNIT_NAME,

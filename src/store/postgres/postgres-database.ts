@@ -8,7 +8,7 @@
  * and what to do.
  */
 import pg from "pg";
-import { DispatchError, describeError } from "../../core/errors.js";
+import { DispatchError, describeError } from "../../utils/errors.js";
 import type { Logger } from "../../logging/logger.js";
 import { errorCode } from "../durable-file.js";
 

@@ -15,7 +15,7 @@
  *   "within a single process, persist entries in append-call order"); a pool would otherwise
  *   let a later batch commit first.
  */
-import { systemClock, type Clock } from "../../core/clock.js";
+import { systemClock, type Clock } from "../../utils/clock.js";
 import { entryUuid, MAIN_SUBPATH, serialiseEntry, storedSubpath } from "../transcript-rows.js";
 import type { SessionKey, SessionStoreEntry, TranscriptStore } from "../transcript-store.js";
 import { databaseError, type PostgresDatabase } from "./postgres-database.js";

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createAgentProcessFile, looksLikeClaudeCli } from "../../../src/agent/agent-processes.js";
-import { createMemoryLogger } from "../../../src/logging/logger.js";
+import { createMemoryLogger } from "../../support/memory-logger.js";
 import { isProcessAlive, waitUntil } from "../../support/real-manager.js";
 
 let folder: string;

@@ -8,7 +8,7 @@ import {
   type SparePoolDeps,
   type SpareProfile,
 } from "../../../src/agent/spare-processes.js";
-import { AsyncQueue } from "../../../src/core/async-queue.js";
+import { AsyncQueue } from "../../../src/agent/async-queue.js";
 import type { Logger } from "../../../src/logging/logger.js";
 
 interface Deferred<T> {

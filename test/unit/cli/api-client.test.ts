@@ -2,7 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { createApiClient, createApiClientFor, readApiToken } from "../../../src/cli/api-client.js";
-import { DispatchError } from "../../../src/core/errors.js";
+import { DispatchError } from "../../../src/utils/errors.js";
 import {
   TOKEN,
   closedPort,

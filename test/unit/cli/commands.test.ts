@@ -369,7 +369,7 @@ describe("dispatch start, --help, --version", () => {
   });
 
   it("start reports a DispatchError from the daemon as error: ...", async () => {
-    const { DispatchError } = await import("../../../src/core/errors.js");
+    const { DispatchError } = await import("../../../src/utils/errors.js");
     const result = await runDispatch(["start"], {
       home,
       startDaemon: () => Promise.reject(new DispatchError("locked", "Another dispatch runs.")),

@@ -14,7 +14,7 @@ import {
   checkTranscriptsFolder,
   compareVersions,
 } from "../../../src/cli/doctor-checks.js";
-import { DispatchError } from "../../../src/core/errors.js";
+import { DispatchError } from "../../../src/utils/errors.js";
 import { TOKEN, closedPort, runDispatch, startFakeDaemon, type FakeDaemon } from "./cli-harness.js";
 
 const HEALTH = {

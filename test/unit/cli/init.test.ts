@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { CommandRunner } from "../../../src/cli/service/service-manager.js";
 import { loadConfig } from "../../../src/config/load-config.js";
-import { asChatId } from "../../../src/core/ids.js";
+import { asChatId } from "../../../src/utils/ids.js";
 import { loadContacts } from "../../../src/identity/contacts.js";
 import { closedPort, runDispatch } from "./cli-harness.js";
 

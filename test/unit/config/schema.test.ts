@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_TIERS } from "../../../src/core/ids.js";
+import { DEFAULT_TIERS } from "../../../src/utils/ids.js";
 import {
   builtInTiers,
   createConfigSchema,

@@ -4,10 +4,10 @@
  * that never saw it (a replacement under a new id) gets the message itself.
  */
 import { describe, expect, it } from "vitest";
-import { ManualClock } from "../../../src/core/clock.js";
-import { asChatId, type AgentSessionId } from "../../../src/core/ids.js";
+import { ManualClock } from "../../support/manual-clock.js";
+import { asChatId, type AgentSessionId } from "../../../src/utils/ids.js";
 import { SessionManager, type Delivery } from "../../../src/core/session-manager.js";
-import { createMemoryLogger } from "../../../src/logging/logger.js";
+import { createMemoryLogger } from "../../support/memory-logger.js";
 import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
 import { FakeAgent } from "../../support/fake-agent.js";
 import { fakeSessionDisk } from "../../support/fake-session-disk.js";

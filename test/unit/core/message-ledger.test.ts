@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { MessageLedger } from "../../../src/core/message-ledger.js";
-import { asAgentSessionId, asChatId } from "../../../src/core/ids.js";
+import { asAgentSessionId, asChatId } from "../../../src/utils/ids.js";
 import type { TurnReply } from "../../../src/core/session.js";
 
 const JOHN = asChatId("+15551234567");

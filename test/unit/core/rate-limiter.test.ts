@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DispatchError } from "../../../src/core/errors.js";
+import { DispatchError } from "../../../src/utils/errors.js";
 import { RateLimiter } from "../../../src/core/rate-limiter.js";
 
 function manualClock(start = 1_000) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { asChatId } from "../../../src/core/ids.js";
+import { asChatId } from "../../../src/utils/ids.js";
 import { RestartPolicy } from "../../../src/core/restart-policy.js";
 
 const CHAT = asChatId("+15551234567");

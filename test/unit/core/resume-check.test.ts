@@ -4,8 +4,8 @@
  * left blank, and the rebuild is recorded.
  */
 import { describe, expect, it } from "vitest";
-import { ManualClock } from "../../../src/core/clock.js";
-import { asChatId, type AgentSessionId } from "../../../src/core/ids.js";
+import { ManualClock } from "../../support/manual-clock.js";
+import { asChatId, type AgentSessionId } from "../../../src/utils/ids.js";
 import { judgeResume } from "../../../src/core/resume-check.js";
 import {
   HISTORY_MISSING,
@@ -14,7 +14,7 @@ import {
   type HandoffReason,
 } from "../../../src/core/session-manager.js";
 import type { TurnReply } from "../../../src/core/session.js";
-import { createMemoryLogger } from "../../../src/logging/logger.js";
+import { createMemoryLogger } from "../../support/memory-logger.js";
 import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
 import { FakeAgent } from "../../support/fake-agent.js";
 import { fakeSessionDisk } from "../../support/fake-session-disk.js";

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { ManualClock } from "../../../src/core/clock.js";
-import { asChatId } from "../../../src/core/ids.js";
+import { ManualClock } from "../../support/manual-clock.js";
+import { asChatId } from "../../../src/utils/ids.js";
 import { SessionManager, type Delivery } from "../../../src/core/session-manager.js";
 import { readEnvelopes } from "../../../src/identity/read-envelopes.js";
 import { createEnvelope } from "../../../src/identity/wrap-message.js";
-import { createMemoryLogger } from "../../../src/logging/logger.js";
+import { createMemoryLogger } from "../../support/memory-logger.js";
 import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
 import { FakeAgent } from "../../support/fake-agent.js";
 import { fakeSessionDisk } from "../../support/fake-session-disk.js";

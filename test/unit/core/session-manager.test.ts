@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ManualClock } from "../../../src/core/clock.js";
-import { asChatId, type ChatId } from "../../../src/core/ids.js";
+import { ManualClock } from "../../support/manual-clock.js";
+import { asChatId, type ChatId } from "../../../src/utils/ids.js";
 import {
   SessionManager,
   type Delivery,
@@ -8,7 +8,7 @@ import {
 } from "../../../src/core/session-manager.js";
 import type { TurnReply } from "../../../src/core/session.js";
 import { TURN_LIMIT_NOTICES } from "../../../src/core/turn-limit.js";
-import { createMemoryLogger } from "../../../src/logging/logger.js";
+import { createMemoryLogger } from "../../support/memory-logger.js";
 import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
 import { FakeAgent } from "../../support/fake-agent.js";
 import { fakeSessionDisk } from "../../support/fake-session-disk.js";

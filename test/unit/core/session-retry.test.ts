@@ -4,11 +4,11 @@
  * it has seen, so the retry never ran and the message hung until the turn timeout.
  */
 import { describe, expect, it } from "vitest";
-import { ManualClock } from "../../../src/core/clock.js";
-import { asChatId } from "../../../src/core/ids.js";
+import { ManualClock } from "../../support/manual-clock.js";
+import { asChatId } from "../../../src/utils/ids.js";
 import { SessionManager } from "../../../src/core/session-manager.js";
 import type { TurnReply } from "../../../src/core/session.js";
-import { createMemoryLogger } from "../../../src/logging/logger.js";
+import { createMemoryLogger } from "../../support/memory-logger.js";
 import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
 import { FakeAgent } from "../../support/fake-agent.js";
 import { fakeSessionDisk } from "../../support/fake-session-disk.js";

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { AgentConversation, AgentEvent, AgentPort } from "../../../src/agent/port.js";
-import { AsyncQueue } from "../../../src/core/async-queue.js";
-import { ManualClock } from "../../../src/core/clock.js";
-import { asAgentSessionId, asChatId } from "../../../src/core/ids.js";
+import { AsyncQueue } from "../../../src/agent/async-queue.js";
+import { ManualClock } from "../../support/manual-clock.js";
+import { asAgentSessionId, asChatId } from "../../../src/utils/ids.js";
 import { Session, type TurnReply } from "../../../src/core/session.js";
 import {
   costBaseline,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { asAgentSessionId, asChatId } from "../../../src/core/ids.js";
+import { asAgentSessionId, asChatId } from "../../../src/utils/ids.js";
 import type { TurnReply } from "../../../src/core/session.js";
 import { replyAfterLimit, TURN_LIMIT_NOTICES } from "../../../src/core/turn-limit.js";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { asChatId } from "../../../src/core/ids.js";
+import { asChatId } from "../../../src/utils/ids.js";
 import { createContactsHolder } from "../../../src/daemon/contacts-holder.js";
 import { emptyContactBook, parseContacts } from "../../../src/identity/contacts.js";
 

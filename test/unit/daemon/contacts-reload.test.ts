@@ -2,10 +2,10 @@ import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { asChatId, DEFAULT_TIERS } from "../../../src/core/ids.js";
+import { asChatId, DEFAULT_TIERS } from "../../../src/utils/ids.js";
 import { watchContactsFile, type ContactsReload } from "../../../src/daemon/contacts-reload.js";
 import { loadContacts, type ContactBook } from "../../../src/identity/contacts.js";
-import { createMemoryLogger, type LogRecord } from "../../../src/logging/logger.js";
+import { createMemoryLogger, type LogRecord } from "../../support/memory-logger.js";
 
 let folder: string;
 let file: string;

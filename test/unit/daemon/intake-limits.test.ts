@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { RateLimitedError } from "../../../src/channels/http/http-errors.js";
-import { asChatId } from "../../../src/core/ids.js";
+import { asChatId } from "../../../src/utils/ids.js";
 import { createIntakeLimits, type Arrival } from "../../../src/daemon/intake-limits.js";
 
 function setup(options: { perChat?: number; newChats?: number } = {}) {

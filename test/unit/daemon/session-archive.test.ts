@@ -18,15 +18,15 @@ import {
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ManualClock } from "../../../src/core/clock.js";
-import { asAgentSessionId, asChatId, asSessionName } from "../../../src/core/ids.js";
+import { ManualClock } from "../../support/manual-clock.js";
+import { asAgentSessionId, asChatId, asSessionName } from "../../../src/utils/ids.js";
 import {
   FORGET_RECORD,
   openSessionArchive,
   type ForgetRecord,
   type SessionArchiveDeps,
 } from "../../../src/daemon/session-archive.js";
-import { createMemoryLogger } from "../../../src/logging/logger.js";
+import { createMemoryLogger } from "../../support/memory-logger.js";
 import { claudeProjectKey } from "../../../src/store/claude-project-folder.js";
 import { createMemoryRegistry, type MemoryRegistry } from "../../../src/store/memory-registry.js";
 import type { RegistryEntry } from "../../../src/store/registry.js";

@@ -7,8 +7,9 @@ import { mkdir, mkdtemp, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ManualClock, type Clock } from "../../../src/core/clock.js";
-import { asAgentSessionId, asChatId, asSessionName } from "../../../src/core/ids.js";
+import type { Clock } from "../../../src/utils/clock.js";
+import { ManualClock } from "../../support/manual-clock.js";
+import { asAgentSessionId, asChatId, asSessionName } from "../../../src/utils/ids.js";
 import {
   catchUpAfterUncleanStop,
   catchUpTranscriptCopies,
@@ -16,7 +17,7 @@ import {
   parseTranscriptLines,
 } from "../../../src/daemon/transcript-catch-up.js";
 import { projectFolderName } from "../../../src/dashboard/transcript-file.js";
-import { createMemoryLogger } from "../../../src/logging/logger.js";
+import { createMemoryLogger } from "../../support/memory-logger.js";
 import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
 import type { RegistryEntry } from "../../../src/store/registry.js";
 import { openStateDatabase, type Database } from "../../../src/store/sqlite-database.js";

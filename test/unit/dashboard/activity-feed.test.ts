@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { ManualClock } from "../../../src/core/clock.js";
-import { asChatId } from "../../../src/core/ids.js";
+import { ManualClock } from "../../support/manual-clock.js";
+import { asChatId } from "../../../src/utils/ids.js";
 import { createActivityFeed } from "../../../src/dashboard/activity-feed.js";
-import { createMemoryLogger } from "../../../src/logging/logger.js";
+import { createMemoryLogger } from "../../support/memory-logger.js";
 import type { ActivityEvent, ActivityStore } from "../../../src/store/activity-store.js";
 
 const JOHN = "+15551234567";

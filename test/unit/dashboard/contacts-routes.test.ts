@@ -1,9 +1,9 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { DispatchError } from "../../../src/core/errors.js";
+import { DispatchError } from "../../../src/utils/errors.js";
 import type { ContactsView } from "../../../src/dashboard/dashboard-contacts.js";
 import { createDashboardRoutes } from "../../../src/dashboard/dashboard-routes.js";
 import { createLogRing } from "../../../src/logging/log-ring.js";
-import { createMemoryLogger } from "../../../src/logging/logger.js";
+import { createMemoryLogger } from "../../support/memory-logger.js";
 import { FakeDashboardContacts } from "./fake-dashboard-contacts.js";
 import { FakeDashboardSource } from "./fake-dashboard-source.js";
 

@@ -3,13 +3,13 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { TierConfig } from "../../../src/config/schema.js";
-import { DispatchError } from "../../../src/core/errors.js";
-import { asChatId } from "../../../src/core/ids.js";
+import { DispatchError } from "../../../src/utils/errors.js";
+import { asChatId } from "../../../src/utils/ids.js";
 import { createContactsHolder } from "../../../src/daemon/contacts-holder.js";
 import { createDaemonContacts } from "../../../src/dashboard/daemon-contacts.js";
 import type { DashboardContacts } from "../../../src/dashboard/dashboard-contacts.js";
 import { emptyContactBook, loadContacts } from "../../../src/identity/contacts.js";
-import { createMemoryLogger } from "../../../src/logging/logger.js";
+import { createMemoryLogger } from "../../support/memory-logger.js";
 
 const JOHN = "+15551234567";
 const JANE = "+15559876543";

@@ -3,8 +3,8 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { SessionView } from "../../../src/channels/http/control-plane.js";
-import { ManualClock } from "../../../src/core/clock.js";
-import { asChatId } from "../../../src/core/ids.js";
+import { ManualClock } from "../../support/manual-clock.js";
+import { asChatId } from "../../../src/utils/ids.js";
 import { createActivityFeed, type ActivityFeed } from "../../../src/dashboard/activity-feed.js";
 import {
   createDaemonDashboardSource,

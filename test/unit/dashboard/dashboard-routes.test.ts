@@ -3,7 +3,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { Hono } from "hono";
 import { beforeEach, describe, expect, it } from "vitest";
-import { DispatchError } from "../../../src/core/errors.js";
+import { DispatchError } from "../../../src/utils/errors.js";
 import { findClientFolder } from "../../../src/dashboard/client-assets.js";
 import { createDashboardRoutes, withDashboard } from "../../../src/dashboard/dashboard-routes.js";
 import type { TranscriptTurn } from "../../../src/dashboard/transcript.js";

@@ -1,4 +1,4 @@
-import { DispatchError } from "../../../src/core/errors.js";
+import { DispatchError } from "../../../src/utils/errors.js";
 import type {
   ContactInput,
   ContactsView,

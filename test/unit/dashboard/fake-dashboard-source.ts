@@ -6,7 +6,7 @@ import type {
   SessionListener,
   TranscriptTurn,
 } from "../../../src/dashboard/dashboard-source.js";
-import { DispatchError } from "../../../src/core/errors.js";
+import { DispatchError } from "../../../src/utils/errors.js";
 import { sessionView } from "../../support/fake-control-plane.js";
 
 export function dashboardSession(

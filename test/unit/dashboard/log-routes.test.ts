@@ -2,7 +2,8 @@ import { Writable } from "node:stream";
 import { beforeEach, describe, expect, it } from "vitest";
 import { createDashboardRoutes } from "../../../src/dashboard/dashboard-routes.js";
 import { createLogRing, type LogLine, type LogRing } from "../../../src/logging/log-ring.js";
-import { createLogger, createMemoryLogger, type Logger } from "../../../src/logging/logger.js";
+import { createLogger, type Logger } from "../../../src/logging/logger.js";
+import { createMemoryLogger } from "../../support/memory-logger.js";
 import { FakeDashboardContacts } from "./fake-dashboard-contacts.js";
 import { FakeDashboardSource } from "./fake-dashboard-source.js";
 

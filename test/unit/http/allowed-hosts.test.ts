@@ -1,9 +1,6 @@
 import { describe, expect, it } from "vitest";
-import {
-  createHostCheck,
-  hostNameOf,
-  isHostName,
-} from "../../../src/channels/http/allowed-hosts.js";
+import { createHostCheck, hostNameOf } from "../../../src/channels/http/allowed-hosts.js";
+import { isHostName } from "../../../src/utils/host-name.js";
 
 describe("hostNameOf", () => {
   it.each([

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { RateLimitedError } from "../../../src/channels/http/http-errors.js";
-import { DispatchError } from "../../../src/core/errors.js";
+import { DispatchError } from "../../../src/utils/errors.js";
 import { closeApis, expectError, startApi, TOKEN } from "./http-harness.js";
 
 afterEach(closeApis);

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { createHttpApi } from "../../../src/channels/http/http-api.js";
-import { createMemoryLogger } from "../../../src/logging/logger.js";
+import { createMemoryLogger } from "../../support/memory-logger.js";
 import { FakeControlPlane } from "../../support/fake-control-plane.js";
 import { closeApis, expectError, startApi, TOKEN } from "./http-harness.js";
 

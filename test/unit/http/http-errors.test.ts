@@ -4,7 +4,7 @@ import {
   statusForCode,
   toHttpError,
 } from "../../../src/channels/http/http-errors.js";
-import { DispatchError } from "../../../src/core/errors.js";
+import { DispatchError } from "../../../src/utils/errors.js";
 
 describe("statusForCode", () => {
   it.each([

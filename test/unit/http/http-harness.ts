@@ -2,7 +2,7 @@ import { request as httpRequest } from "node:http";
 import { expect } from "vitest";
 import { createHttpApi, type HttpApiLimits } from "../../../src/channels/http/http-api.js";
 import { startHttpServer, type HttpServer } from "../../../src/channels/http/http-server.js";
-import { createMemoryLogger } from "../../../src/logging/logger.js";
+import { createMemoryLogger } from "../../support/memory-logger.js";
 import { FakeControlPlane } from "../../support/fake-control-plane.js";
 
 /** Starts the API on a free port of 127.0.0.1 over a FakeControlPlane; `closeApis` stops them. */

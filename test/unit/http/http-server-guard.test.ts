@@ -7,7 +7,7 @@ import {
   type HttpServer,
   type HttpServerOptions,
 } from "../../../src/channels/http/http-server.js";
-import { createMemoryLogger } from "../../../src/logging/logger.js";
+import { createMemoryLogger } from "../../support/memory-logger.js";
 import { FakeControlPlane } from "../../support/fake-control-plane.js";
 
 /**

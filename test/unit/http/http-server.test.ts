@@ -3,8 +3,8 @@ import type { Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { createHttpApi } from "../../../src/channels/http/http-api.js";
 import { startHttpServer, type HttpServer } from "../../../src/channels/http/http-server.js";
-import { DispatchError } from "../../../src/core/errors.js";
-import { createMemoryLogger } from "../../../src/logging/logger.js";
+import { DispatchError } from "../../../src/utils/errors.js";
+import { createMemoryLogger } from "../../support/memory-logger.js";
 import { FakeControlPlane } from "../../support/fake-control-plane.js";
 
 const TOKEN = "server-test-token";

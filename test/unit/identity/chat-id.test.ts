@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { DispatchError } from "../../../src/core/errors.js";
-import { asChatId } from "../../../src/core/ids.js";
+import { DispatchError } from "../../../src/utils/errors.js";
+import { asChatId } from "../../../src/utils/ids.js";
 import {
   MAX_CHAT_ID_LENGTH,
   chatKind,

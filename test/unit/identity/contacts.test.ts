@@ -2,8 +2,8 @@ import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DispatchError } from "../../../src/core/errors.js";
-import { DEFAULT_TIERS, asChatId } from "../../../src/core/ids.js";
+import { DispatchError } from "../../../src/utils/errors.js";
+import { DEFAULT_TIERS, asChatId } from "../../../src/utils/ids.js";
 import { normaliseChatId } from "../../../src/identity/chat-id.js";
 import {
   emptyContactBook,

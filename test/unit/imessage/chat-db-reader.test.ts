@@ -9,8 +9,8 @@ import {
   type ChatDbReader,
 } from "../../../src/channels/imessage/chat-db-reader.js";
 import { formatCursor } from "../../../src/channels/imessage/cursor.js";
-import { DispatchError } from "../../../src/core/errors.js";
-import { createMemoryLogger } from "../../../src/logging/logger.js";
+import { DispatchError } from "../../../src/utils/errors.js";
+import { createMemoryLogger } from "../../support/memory-logger.js";
 import {
   APPLE_EPOCH_MS,
   PHOTO,

@@ -10,10 +10,10 @@ import {
 } from "../../../src/channels/imessage/imessage-channel.js";
 import { parseCursor } from "../../../src/channels/imessage/cursor.js";
 import type { CommandResult, RunCommand } from "../../../src/channels/imessage/send-message.js";
-import { ManualClock } from "../../../src/core/clock.js";
-import { DispatchError } from "../../../src/core/errors.js";
-import { asChatId } from "../../../src/core/ids.js";
-import { createMemoryLogger } from "../../../src/logging/logger.js";
+import { ManualClock } from "../../support/manual-clock.js";
+import { DispatchError } from "../../../src/utils/errors.js";
+import { asChatId } from "../../../src/utils/ids.js";
+import { createMemoryLogger } from "../../support/memory-logger.js";
 import { createChatDb, removeChatDb, type ChatDbFixture } from "../../support/chat-db.js";
 
 const POLL_MS = 500;

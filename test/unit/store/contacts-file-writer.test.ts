@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { DispatchError } from "../../../src/core/errors.js";
+import { DispatchError } from "../../../src/utils/errors.js";
 import type { ContactsFile } from "../../../src/identity/contacts-file.js";
 import { readContactsFile, writeContactsFile } from "../../../src/store/contacts-file-writer.js";
 

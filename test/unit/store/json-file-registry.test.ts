@@ -2,10 +2,10 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ManualClock } from "../../../src/core/clock.js";
-import { DispatchError } from "../../../src/core/errors.js";
-import { asAgentSessionId, asChatId } from "../../../src/core/ids.js";
-import { createMemoryLogger } from "../../../src/logging/logger.js";
+import { ManualClock } from "../../support/manual-clock.js";
+import { DispatchError } from "../../../src/utils/errors.js";
+import { asAgentSessionId, asChatId } from "../../../src/utils/ids.js";
+import { createMemoryLogger } from "../../support/memory-logger.js";
 import { writeFileDurable } from "../../../src/store/durable-file.js";
 import {
   openJsonFileRegistry,

@@ -5,8 +5,8 @@
  */
 import pg from "pg";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { DispatchError } from "../../../src/core/errors.js";
-import { createMemoryLogger, type LogRecord } from "../../../src/logging/logger.js";
+import { DispatchError } from "../../../src/utils/errors.js";
+import { createMemoryLogger, type LogRecord } from "../../support/memory-logger.js";
 import {
   describeTarget,
   openPostgresDatabase,

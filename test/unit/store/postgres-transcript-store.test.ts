@@ -4,7 +4,7 @@
  * (`transcript-store-contract.ts`), and how this one reads.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createMemoryLogger } from "../../../src/logging/logger.js";
+import { createMemoryLogger } from "../../support/memory-logger.js";
 import {
   openPostgresDatabase,
   type PostgresDatabase,

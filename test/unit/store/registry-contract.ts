@@ -3,8 +3,8 @@
  * file calls `describeRegistryContract` with a factory for a fresh, empty registry.
  */
 import { describe, expect, it } from "vitest";
-import { DispatchError } from "../../../src/core/errors.js";
-import { asAgentSessionId, asChatId, asSessionName } from "../../../src/core/ids.js";
+import { DispatchError } from "../../../src/utils/errors.js";
+import { asAgentSessionId, asChatId, asSessionName } from "../../../src/utils/ids.js";
 import type { Registry, RegistryEntry } from "../../../src/store/registry.js";
 
 export const JOHN = asChatId("+15551234567");

@@ -4,9 +4,9 @@ import { join } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { InboundMessage } from "../../../src/channels/channel.js";
-import { ManualClock } from "../../../src/core/clock.js";
-import { DispatchError } from "../../../src/core/errors.js";
-import { createMemoryLogger } from "../../../src/logging/logger.js";
+import { ManualClock } from "../../support/manual-clock.js";
+import { DispatchError } from "../../../src/utils/errors.js";
+import { createMemoryLogger } from "../../support/memory-logger.js";
 import { DEFAULT_RETENTION_MS, type Journal } from "../../../src/store/journal.js";
 import {
   openStateDatabase,

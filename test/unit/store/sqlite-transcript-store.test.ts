@@ -6,7 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createMemoryLogger } from "../../../src/logging/logger.js";
+import { createMemoryLogger } from "../../support/memory-logger.js";
 import { openStateDatabase, type Database } from "../../../src/store/sqlite-database.js";
 import { createSqliteTranscriptStore } from "../../../src/store/sqlite-transcript-store.js";
 import { describeTranscriptStoreContract } from "./transcript-store-contract.js";

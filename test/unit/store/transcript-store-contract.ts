@@ -11,8 +11,9 @@
  */
 import type { SessionStore } from "@anthropic-ai/claude-agent-sdk";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ManualClock, type Clock } from "../../../src/core/clock.js";
-import { DispatchError } from "../../../src/core/errors.js";
+import type { Clock } from "../../../src/utils/clock.js";
+import { ManualClock } from "../../support/manual-clock.js";
+import { DispatchError } from "../../../src/utils/errors.js";
 import type {
   SessionKey,
   SessionStoreEntry,
