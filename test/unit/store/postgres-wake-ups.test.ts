@@ -5,6 +5,7 @@
  * listener polls its catch-up until it has reconnected, so a notification sent meanwhile is not
  * lost.
  */
+import pg from "pg";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   openPostgresDatabase,
@@ -99,7 +100,9 @@ describe("WakeUpListener", () => {
         caughtUp.push(rows.map((row) => row.session_name));
       },
       onConnectionChange: (connected) => connection.push(connected),
-      ...(clock ? { clock, pollIntervalMs: 1_000, reconnectDelayMs: 10_000 } : {}),
+      ...(clock
+        ? { clock, pollIntervalMs: 1_000, reconnectDelayMs: 10_000, maxReconnectDelayMs: 60_000 }
+        : {}),
     });
     return listener;
   }
@@ -177,6 +180,46 @@ describe("WakeUpListener", () => {
     expect(records).toContainEqual(
       expect.objectContaining({ level: "warn", message: "wake-up-connection-lose" }) as LogRecord,
     );
+  });
+
+  it("waits twice as long after each failed reconnect, up to its bound", async () => {
+    const clock = new ManualClock();
+    const failures = new Arrivals<number>();
+    records.push = (...added: LogRecord[]) => {
+      for (const record of added) {
+        Array.prototype.push.call(records, record);
+        if (record.message === "wake-up-reconnect-fail") {
+          failures.push(record.fields.retryInMs as number);
+        }
+      }
+      return records.length;
+    };
+    await listen(clock).start();
+    await caughtUp.until(1);
+    const server = new URL(url);
+    const database = server.pathname.slice(1);
+    server.pathname = "/postgres";
+    const admin = new pg.Client({ connectionString: server.toString() });
+    await admin.connect();
+    try {
+      await admin.query(`ALTER DATABASE ${database} WITH ALLOW_CONNECTIONS false`);
+      await nodeA.pool.query("SELECT pg_terminate_backend($1)", [listener.backendPid]);
+      await connection.until(2);
+      clock.advance(10_000);
+      await failures.until(1);
+      clock.advance(20_000);
+      await failures.until(2);
+      clock.advance(40_000);
+      await failures.until(3);
+      expect(failures.seen).toEqual([20_000, 40_000, 60_000]);
+      await admin.query(`ALTER DATABASE ${database} WITH ALLOW_CONNECTIONS true`);
+      clock.advance(60_000);
+      await connection.until(3);
+      expect(connection.seen).toEqual([true, false, true]);
+    } finally {
+      await admin.query(`ALTER DATABASE ${database} WITH ALLOW_CONNECTIONS true`);
+      await admin.end();
+    }
   });
 
   it("reconnects on its own after its connection is killed, losing no message", async () => {
