@@ -9,6 +9,7 @@
  */
 import type pg from "pg";
 import { systemClock, type Clock } from "../../utils/clock.js";
+import { DispatchError } from "../../utils/errors.js";
 import type { SessionName } from "../../utils/ids.js";
 import { asSessionName } from "../../utils/ids.js";
 import {
@@ -31,6 +32,9 @@ export interface PostgresChatOwnershipOptions {
   database: PostgresDatabase;
   clock?: Clock;
 }
+
+/** Tries of an acquire that keeps finding the lease released by the time it looks. */
+const ACQUIRE_ATTEMPTS = 5;
 
 const LEASE_COLUMNS = "session_name, owner_node, epoch, expires_at";
 
@@ -174,8 +178,8 @@ export function createPostgresChatOwnership(
       owner: NodeId,
       leaseMs: number,
     ): Promise<AcquireResult> {
-      // A lease released between the two statements below is free again: ask once more.
-      for (;;) {
+      // A lease released between the two statements below is free again: ask again.
+      for (let attempt = 1; ; attempt += 1) {
         const taken = await query<LeaseRow>("write to", ACQUIRE, [
           sessionName,
           owner,
@@ -185,6 +189,13 @@ export function createPostgresChatOwnership(
         if (taken[0]) return { acquired: true, lease: leaseOfRow(taken[0]) };
         const standing = await leaseOf(sessionName);
         if (standing) return { acquired: false, heldBy: standing };
+        if (attempt === ACQUIRE_ATTEMPTS) {
+          throw new DispatchError(
+            "database_busy",
+            `Could not acquire the lease of session \`${sessionName}\` in ${target}: it was ` +
+              `taken and released ${ACQUIRE_ATTEMPTS} times while this node asked. Try again.`,
+          );
+        }
       }
     },
 

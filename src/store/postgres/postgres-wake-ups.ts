@@ -96,14 +96,22 @@ export interface WakeUpListenerOptions {
   reconnectDelayMs?: number;
   /** Default 5000. */
   maxReconnectDelayMs?: number;
+  /** How often the listening connection is checked; one ping unanswered until the next drops it. */
+  pingIntervalMs?: number;
 }
 
-const DEFAULTS = { pollIntervalMs: 1000, reconnectDelayMs: 100, maxReconnectDelayMs: 5000 };
+const DEFAULTS = {
+  pollIntervalMs: 1000,
+  reconnectDelayMs: 100,
+  maxReconnectDelayMs: 5000,
+  pingIntervalMs: 10_000,
+};
 
 export class WakeUpListener {
   private client: pg.Client | undefined;
   private stopping = false;
   private cancelPoll: (() => void) | undefined;
+  private cancelPing: (() => void) | undefined;
   private cancelReconnect: (() => void) | undefined;
   private reconnectDelayMs: number;
   private catchingUp: Promise<void> | undefined;
@@ -132,6 +140,7 @@ export class WakeUpListener {
   /** Stops listening and polling; resolves once the connection is closed and no catch-up runs. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.cancelPing?.();
     this.cancelPoll?.();
     this.cancelReconnect?.();
     const client = this.client;
@@ -147,13 +156,22 @@ export class WakeUpListener {
       application_name: "dispatch-wake-ups",
       keepAlive: true,
     });
+    let dropped: Error | undefined;
     client.on("notification", (message) => this.deliver(message.channel, message.payload));
-    client.on("error", (error) => this.lose(client, error));
-    client.on("end", () => this.lose(client, undefined));
+    client.on("error", (error) => {
+      dropped ??= error;
+      this.lose(client, error);
+    });
+    client.on("end", () => {
+      dropped ??= new Error("the connection ended");
+      this.lose(client, undefined);
+    });
     try {
       await client.connect();
       const { rows } = await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
       await client.query(`LISTEN ${WAKE_UP_CHANNELS.inbox}; LISTEN ${WAKE_UP_CHANNELS.reply}`);
+      // Dropped after the last answer but before this line: not a connection to keep.
+      if (dropped) throw dropped;
       if (this.stopping) {
         await client.end().catch(() => undefined);
         return;
@@ -167,11 +185,36 @@ export class WakeUpListener {
     }
     this.cancelPoll?.();
     this.cancelPoll = undefined;
+    this.cancelPing = this.watch(client);
     this.reconnectDelayMs = this.options.reconnectDelayMs ?? DEFAULTS.reconnectDelayMs;
     this.options.logger.info("wake-up-listen", { target: this.target });
     this.options.onConnectionChange?.(true);
     // What was notified before LISTEN took hold is in the journal.
     void this.catchUp();
+  }
+
+  /**
+   * Pings the listening connection every `pingIntervalMs`: a ping still unanswered at the next
+   * one (a server that stopped answering, a network that dropped without a reset, which TCP
+   * would take minutes to notice) counts as a lost connection.
+   */
+  private watch(client: pg.Client): () => void {
+    let waiting = false;
+    return this.clock.every(this.options.pingIntervalMs ?? DEFAULTS.pingIntervalMs, () => {
+      if (waiting) {
+        this.lose(client, new Error("the server did not answer a ping"));
+        return;
+      }
+      waiting = true;
+      client.query("SELECT 1").then(
+        () => {
+          waiting = false;
+        },
+        (error: unknown) => {
+          this.lose(client, error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    });
   }
 
   private deliver(channel: string, payload: string | undefined): void {
@@ -193,6 +236,8 @@ export class WakeUpListener {
     if (this.client !== client || this.stopping) return;
     this.client = undefined;
     this.backendPid = undefined;
+    this.cancelPing?.();
+    this.cancelPing = undefined;
     client.end().catch(() => undefined);
     this.options.logger.warn("wake-up-connection-lose", {
       target: this.target,

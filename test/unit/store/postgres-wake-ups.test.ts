@@ -85,7 +85,7 @@ describe("WakeUpListener", () => {
   let records: LogRecord[];
   let lastSeen: number;
 
-  function listen(clock?: ManualClock): WakeUpListener {
+  function listen(clock?: ManualClock, pingIntervalMs = 60_000): WakeUpListener {
     listener = new WakeUpListener({
       url,
       nodeId: "b",
@@ -101,7 +101,13 @@ describe("WakeUpListener", () => {
       },
       onConnectionChange: (connected) => connection.push(connected),
       ...(clock
-        ? { clock, pollIntervalMs: 1_000, reconnectDelayMs: 10_000, maxReconnectDelayMs: 60_000 }
+        ? {
+            clock,
+            pollIntervalMs: 1_000,
+            reconnectDelayMs: 10_000,
+            maxReconnectDelayMs: 60_000,
+            pingIntervalMs,
+          }
         : {}),
     });
     return listener;
@@ -115,7 +121,13 @@ describe("WakeUpListener", () => {
     records = [];
     lastSeen = 0;
   });
-  afterEach(() => listener.stop());
+  /** A server process a test stopped (SIGSTOP), woken before anything else, even on failure. */
+  let frozen: number | undefined;
+  afterEach(async () => {
+    if (frozen !== undefined) process.kill(frozen, "SIGCONT");
+    frozen = undefined;
+    await listener.stop();
+  });
 
   it("wakes the owner when another node commits a message for its session, and only then", async () => {
     await listen().start();
@@ -220,6 +232,33 @@ describe("WakeUpListener", () => {
       await admin.query(`ALTER DATABASE ${database} WITH ALLOW_CONNECTIONS true`);
       await admin.end();
     }
+  });
+
+  it("drops a connection whose server stops answering, and listens on a new one", async () => {
+    const clock = new ManualClock();
+    await listen(clock, 5_000).start();
+    await caughtUp.until(1);
+    frozen = listener.backendPid!;
+    // The server process stops dead, its socket open: as a network that drops without a reset.
+    process.kill(frozen, "SIGSTOP");
+    clock.advance(5_000); // a ping goes out, and gets no answer
+    clock.advance(5_000); // still none at the next: the connection is given up
+    await connection.until(2);
+    expect(connection.seen).toEqual([true, false]);
+    clock.advance(10_000);
+    await connection.until(3);
+    expect(listener.backendPid).not.toBe(frozen);
+    await accept("after", "b");
+    await wakeUps.until(1);
+    expect(wakeUps.seen).toEqual([
+      { kind: "inbox", sessionName: asSessionName("after"), owner: "b" },
+    ]);
+    expect(records).toContainEqual(
+      expect.objectContaining({
+        message: "wake-up-connection-lose",
+        fields: expect.objectContaining({ cause: "the server did not answer a ping" }) as unknown,
+      }) as LogRecord,
+    );
   });
 
   it("reconnects on its own after its connection is killed, losing no message", async () => {
