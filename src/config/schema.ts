@@ -88,6 +88,18 @@ export interface ChannelsConfig {
   imessage: ImessageChannelConfig;
 }
 
+/**
+ * Running as one node of several on a shared PostgreSQL database (`docs/cluster.md`). Validated
+ * now; the daemon does not run as a node yet.
+ */
+export interface ClusterConfig {
+  /**
+   * How long a node's lease on a session holds without renewal (it renews every third of it):
+   * the longest a dead node's chats wait before another node takes them over.
+   */
+  leaseSeconds: number;
+}
+
 /** The resolved configuration: every default applied, tiers merged, paths absolute. */
 export interface Config {
   port: number;
@@ -123,6 +135,7 @@ export interface Config {
   /** Always holds every built-in tier, plus any the file adds. */
   tiers: Record<Tier, TierConfig>;
   channels: ChannelsConfig;
+  cluster: ClusterConfig;
 }
 
 /** What the defaults depend on; pass real values in the daemon and fixed ones in tests. */
@@ -165,7 +178,15 @@ export const STATIC_DEFAULTS = {
   httpRequestTimeoutSeconds: 30,
   httpKeepAliveTimeoutSeconds: 5,
   httpMaxConnections: 512,
+  clusterLeaseSeconds: 15,
 } as const;
+
+/**
+ * The range of `cluster.leaseSeconds`. Under 3 s a renewal (every third of the lease) would be
+ * due more than once a second; over 30 s a dead node's chats would wait longer than issue 14
+ * allows for a failover.
+ */
+export const LEASE_SECONDS_RANGE = { min: 3, max: 30 } as const;
 
 const MEMORY_PER_SESSION_BYTES = 512 * 1024 * 1024;
 
@@ -289,6 +310,16 @@ const tierSchema = object({
     .optional(),
 });
 
+const LEASE_SECONDS_EXPECTATION = `an integer from ${LEASE_SECONDS_RANGE.min} to ${LEASE_SECONDS_RANGE.max}`;
+
+const clusterSchema = object({
+  leaseSeconds: z
+    .int(expecting(LEASE_SECONDS_EXPECTATION))
+    .min(LEASE_SECONDS_RANGE.min, expecting(LEASE_SECONDS_EXPECTATION))
+    .max(LEASE_SECONDS_RANGE.max, expecting(LEASE_SECONDS_EXPECTATION))
+    .default(STATIC_DEFAULTS.clusterLeaseSeconds),
+});
+
 const REGION_EXPECTATION = 'a two-letter region code such as "US" or "GB"';
 
 export const UNKNOWN_TIER_CONFLICT =
@@ -400,6 +431,7 @@ export function createConfigSchema(context: ConfigContext): z.ZodType<Config, un
           http: httpSchema.prefault({}),
           imessage: imessage.prefault({}),
         }).prefault({}),
+        cluster: clusterSchema.prefault({}),
       },
       expecting("a JSON object"),
     )

@@ -1,6 +1,6 @@
 /**
- * A PostgreSQL database for dispatch's shared state (the transcript mirror today; the registry,
- * journal and chat leases of a cluster later, `docs/cluster.md`): a connection pool, with the
+ * A PostgreSQL database for dispatch's shared state (the transcript mirror and chat ownership
+ * today; the registry and journal of a cluster later, `docs/cluster.md`): a connection pool, with the
  * schema migrated on open. Migrations are versioned in `dispatch_schema`; several daemons opening
  * one database at once migrate it once, one after the other, under a transaction-level advisory
  * lock (released at commit, so it also holds behind a transaction-mode pooler). Every failure
@@ -60,6 +60,29 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (project_key, session_id, subpath, seq),
     UNIQUE (project_key, session_id, subpath, uuid)
   );
+  `,
+  // 1 -> 2: chat ownership in a cluster (`postgres-chat-ownership.ts`): a row per node, a lease
+  // row per session name. A released lease keeps its row with no owner, so its epoch never goes
+  // back. Times are epoch milliseconds from the nodes' clocks.
+  `
+  CREATE TABLE cluster_nodes (
+    node_id              TEXT PRIMARY KEY,
+    address              TEXT NOT NULL,
+    started_at           BIGINT NOT NULL,
+    heartbeat_expires_at BIGINT NOT NULL,
+    live_slots_free      INTEGER NOT NULL,
+    live_slots_total     INTEGER NOT NULL,
+    channels             TEXT[] NOT NULL,
+    state                TEXT NOT NULL CHECK (state IN ('serving', 'draining', 'gone'))
+  );
+  CREATE TABLE chat_leases (
+    session_name TEXT PRIMARY KEY,
+    owner_node   TEXT,
+    epoch        BIGINT NOT NULL CHECK (epoch > 0),
+    expires_at   BIGINT NOT NULL
+  );
+  CREATE INDEX chat_leases_owner ON chat_leases (owner_node) WHERE owner_node IS NOT NULL;
+  CREATE INDEX chat_leases_expiry ON chat_leases (expires_at) WHERE owner_node IS NOT NULL;
   `,
 ];
 

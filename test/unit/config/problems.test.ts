@@ -70,6 +70,14 @@ describe("problem messages", () => {
   });
 
   it.each<[unknown, string]>([
+    [31, "Expected `cluster.leaseSeconds` to be an integer from 3 to 30, got `31`"],
+    [2, "Expected `cluster.leaseSeconds` to be an integer from 3 to 30, got `2`"],
+    [7.5, "Expected `cluster.leaseSeconds` to be an integer from 3 to 30, got `7.5`"],
+  ])("keeps a cluster lease between 3 and 30 seconds: %j", (leaseSeconds, message) => {
+    expect(problemsOf({ cluster: { leaseSeconds } })).toEqual([message]);
+  });
+
+  it.each<[unknown, string]>([
     [
       { allowedHosts: ["https://dispatch.example.com"] },
       'Expected `channels.http.allowedHosts[0]` to be a host name without scheme or port, such as "dispatch.example.com", got `"https://dispatch.example.com"`',

@@ -57,6 +57,12 @@ describe("defaults", () => {
     expect(config.channels.imessage.sendCommand).toBeUndefined();
   });
 
+  it("gives a cluster node's leases 15 seconds unless the file says otherwise", () => {
+    expect(parse({}).cluster).toEqual({ leaseSeconds: 15 });
+    expect(parse({ cluster: { leaseSeconds: 3 } }).cluster.leaseSeconds).toBe(3);
+    expect(parse({ cluster: { leaseSeconds: 30 } }).cluster.leaseSeconds).toBe(30);
+  });
+
   it("enables iMessage by default only on macOS", () => {
     expect(parse({}, { ...linux, platform: "darwin" }).channels.imessage.enabled).toBe(true);
     expect(parse({}, { ...linux, platform: "linux" }).channels.imessage.enabled).toBe(false);
