@@ -32,7 +32,7 @@ import { DispatchError, describeError } from "../utils/errors.js";
 import type { ChatId } from "../utils/ids.js";
 import type { SessionArchive } from "../core/session-manager.js";
 import type { Logger } from "../logging/logger.js";
-import { claudeProjectFolders } from "../store/claude-project-folder.js";
+import { claudeProjectFolders } from "../agent/claude-cli-layout.js";
 import {
   errorCode,
   fsyncFolder,

@@ -27,7 +27,7 @@ import {
   type SessionArchiveDeps,
 } from "../../../src/daemon/session-archive.js";
 import { createMemoryLogger } from "../../support/memory-logger.js";
-import { claudeProjectKey } from "../../../src/store/claude-project-folder.js";
+import { claudeProjectKey } from "../../../src/agent/claude-cli-layout.js";
 import { createMemoryRegistry, type MemoryRegistry } from "../../../src/store/memory-registry.js";
 import type { RegistryEntry } from "../../../src/store/registry.js";
 import { openStateDatabase, type Database } from "../../../src/store/sqlite-database.js";

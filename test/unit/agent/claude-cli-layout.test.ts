@@ -7,7 +7,7 @@ import {
   claudeProjectFolders,
   claudeProjectKey,
   sessionFolderPaths,
-} from "../../../src/store/claude-project-folder.js";
+} from "../../../src/agent/claude-cli-layout.js";
 
 describe("claudeProjectKey", () => {
   it("replaces every character but letters and digits with '-', as the dashboard reads it", () => {
