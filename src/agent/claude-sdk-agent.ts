@@ -32,6 +32,7 @@ import type {
 import type { AgentProcessTracker } from "./agent-processes.js";
 import { killProcessTree } from "./process-tree.js";
 import { countResumedMessages } from "./resumed-transcript.js";
+import { claudeConfigDir } from "./claude-cli-layout.js";
 import {
   afterClaim,
   createChatToolsBinding,
@@ -264,11 +265,12 @@ function checkResumedTranscript(
   log: Logger,
   settle: (history: ResumedHistory | undefined) => void,
 ): void {
-  const claudeConfigDir =
-    spawnOptions.env.CLAUDE_CONFIG_DIR ??
-    deps.env.CLAUDE_CONFIG_DIR ??
-    path.join(deps.env.HOME ?? os.homedir(), ".claude");
-  countResumedMessages({ claudeConfigDir, cwd: options.cwd, sessionId: options.sessionId }).then(
+  const configDir = spawnOptions.env.CLAUDE_CONFIG_DIR ?? claudeConfigDir(deps.env, os.homedir());
+  countResumedMessages({
+    claudeConfigDir: configDir,
+    cwd: options.cwd,
+    sessionId: options.sessionId,
+  }).then(
     (messages) => settle({ messages }),
     (error: unknown) => {
       log.warn("resume check failed", { cause: describeError(error) });

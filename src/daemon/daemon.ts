@@ -19,7 +19,7 @@ import { createActivityFeed } from "../dashboard/activity-feed.js";
 import { createDaemonContacts } from "../dashboard/daemon-contacts.js";
 import { createDaemonDashboardSource } from "../dashboard/daemon-source.js";
 import { createDashboardRoutes, withDashboard } from "../dashboard/dashboard-routes.js";
-import { claudeConfigDir } from "../dashboard/transcript-file.js";
+import { claudeConfigDir } from "../agent/claude-cli-layout.js";
 import { loadContacts } from "../identity/contacts.js";
 import { createLogRing } from "../logging/log-ring.js";
 import { LOG_FILE_LIMITS } from "../logging/log-file.js";

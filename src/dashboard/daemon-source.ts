@@ -23,7 +23,7 @@ import type {
 import { readProcessMemory } from "./process-memory.js";
 import { parseTranscript, parseTranscriptEntries, type TranscriptTurn } from "./transcript.js";
 import { withRecordedCosts } from "./transcript-costs.js";
-import { readTranscriptFile } from "./transcript-file.js";
+import { readTranscriptFile } from "../agent/claude-cli-layout.js";
 
 /** The session manager's pool, when it has one (`SessionManager.pool()`). */
 export interface PoolLike {
