@@ -88,7 +88,7 @@ export function createClaudeSdkAgent(deps: ClaudeSdkAgentDeps): ClaudeSdkAgent {
           return startFromSpare(deps, options, spare);
         } catch (error) {
           // The spare exited between take and claim.
-          deps.logger.warn("spare claim failed", { cause: describeError(error) });
+          deps.logger.warn("spare-claim-failed", { cause: describeError(error) });
           void spare.close();
         }
       }

@@ -174,7 +174,7 @@ function checkResumedTranscript(
   }).then(
     (messages) => settle({ messages }),
     (error: unknown) => {
-      log.warn("resume check failed", { cause: describeError(error) });
+      log.warn("resume-check-failed", { cause: describeError(error) });
       settle(undefined);
     },
   );

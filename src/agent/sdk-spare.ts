@@ -200,7 +200,7 @@ export function startFromSpare(
       return true;
     },
     (error: unknown) => {
-      log.warn("spare claim refused", { cause: describeError(error) });
+      log.warn("spare-claim-refused", { cause: describeError(error) });
       return false;
     },
   );

@@ -87,7 +87,7 @@ export function createSparePool<Profile extends SpareProfile, Spare extends Park
   function discard(spare: Spare): void {
     const done = spare
       .close()
-      .catch((error: unknown) => log.warn("spare close failed", { cause: describeError(error) }))
+      .catch((error: unknown) => log.warn("spare-close-failed", { cause: describeError(error) }))
       .finally(() => closing.delete(done));
     closing.add(done);
   }

@@ -444,7 +444,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         for (const channel of channels) await channel.stop().catch(() => undefined);
         const drained = await manager.drain(config.shutdownGraceSeconds * 1000);
         if (!drained)
-          logger.warn("shutdown grace ran out with turns still running", {
+          logger.warn("shutdown-grace-expired", {
             unanswered: manager.unansweredCount(),
           });
         await server?.close();
@@ -472,7 +472,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     };
     return { port: server?.port ?? 0, loaded, info, stop };
   } catch (error) {
-    logger.error("daemon start failed", { cause: describeError(error) });
+    logger.error("daemon-start-failed", { cause: describeError(error) });
     await rollback();
     throw error;
   }

@@ -294,7 +294,7 @@ export class Inbox {
       this.deps.clock.after(POLLED_RETRY_MS, () => {
         if (this.stopping) return; // still recorded: the next start replays it
         this.deliverPolled(row).catch((cause: unknown) =>
-          this.deps.logger.warn("deferred message refused", {
+          this.deps.logger.warn("deferred-message-refused", {
             id: row.id,
             cause: describeError(cause),
           }),

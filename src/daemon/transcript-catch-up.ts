@@ -160,7 +160,7 @@ export async function catchUpTranscriptCopies(deps: TranscriptCatchUpDeps): Prom
     } catch (error) {
       // The copy stays as it was: no worse than before.
       failed += 1;
-      deps.logger.warn("transcript catch-up failed", { chatId, cause: describeError(error) });
+      deps.logger.warn("transcript-catch-up-failed", { chatId, cause: describeError(error) });
     }
   }
   for (const [projectKey, folders] of leftovers) {

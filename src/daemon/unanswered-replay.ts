@@ -104,7 +104,7 @@ async function replayChat(
           answered.finally(() => deps.inflight.delete(row.id)).catch(() => undefined),
         (error: unknown) => {
           deps.inflight.delete(row.id);
-          deps.logger.warn("message replay refused", {
+          deps.logger.warn("message-replay-refused", {
             id: row.id,
             cause: describeError(error),
           });
@@ -135,7 +135,7 @@ async function sightingsOf(
       })),
     );
   } catch (error) {
-    deps.logger.warn("transcript lookup failed", {
+    deps.logger.warn("transcript-lookup-failed", {
       chatId: rows[0]!.chatId,
       cause: describeError(error),
     });

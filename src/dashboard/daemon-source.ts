@@ -133,13 +133,13 @@ export function createDaemonDashboardSource(
         try {
           listener(sessions);
         } catch (error) {
-          logger.warn("dashboard listener failed", { cause: describeError(error) });
+          logger.warn("dashboard-listener-failed", { cause: describeError(error) });
         }
       }
     } catch (error) {
       // Once per distinct failure, not once a second.
       const cause = describeError(error);
-      if (cause !== lastFailure) logger.warn("dashboard refresh failed", { cause });
+      if (cause !== lastFailure) logger.warn("dashboard-refresh-failed", { cause });
       lastFailure = cause;
     }
   };
@@ -162,7 +162,7 @@ export function createDaemonDashboardSource(
     readMemory()
       .then(refresh)
       .catch((error: unknown) =>
-        logger.warn("dashboard memory read failed", { cause: describeError(error) }),
+        logger.warn("dashboard-memory-read-failed", { cause: describeError(error) }),
       )
       .finally(() => (readingMemory = false));
   };

@@ -324,7 +324,7 @@ describe("session archive: reading the archive", () => {
     expect(archive.holds("bad")).toBe(false);
     const warnings = logger.records.filter((record) => record.level === "warn");
     expect(warnings.map((record) => [record.message, record.fields.file])).toEqual([
-      ["forget record unreadable", path.join(archiveDir, "2026-11-25-bad", FORGET_RECORD)],
+      ["forget-record-unreadable", path.join(archiveDir, "2026-11-25-bad", FORGET_RECORD)],
     ]);
   });
 
