@@ -1,6 +1,7 @@
 /**
  * The Claude CLI's on-disk layout, the one place dispatch writes its rules down:
- * - its config folder: `CLAUDE_CONFIG_DIR`, else `~/.claude` (`claudeConfigDir`);
+ * - its config folder: `CLAUDE_CONFIG_DIR`, else `~/.claude` (`claudeConfigDir`), and where a
+ *   login's credentials are (`claudeCredentialsFile`);
  * - where it keeps what it knows of a working folder: `<claude dir>/projects/<key>`, the key being
  *   the folder's path with every character other than a letter or a digit replaced by `-`, cut at
  *   200 characters and followed by a hash of the whole path when longer (the CLI's own rule, as
@@ -72,6 +73,14 @@ export function claudeConfigDir(
   const configured = env.CLAUDE_CONFIG_DIR;
   if (configured !== undefined && configured.trim() !== "") return path.resolve(configured);
   return path.join(env.HOME ?? homeDir, ".claude");
+}
+
+/**
+ * Where `claude login` keeps its credentials outside macOS (there: the Keychain), as the
+ * credentials check at start and `dispatch doctor` look for them: in `.claude` of the home folder.
+ */
+export function claudeCredentialsFile(homeDir: string): string {
+  return path.join(homeDir, ".claude", ".credentials.json");
 }
 
 /** Session ids are UUIDs; anything else (the registry may be edited by hand) must not become part of a path. */
