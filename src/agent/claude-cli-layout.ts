@@ -53,7 +53,7 @@ export function claudeProjectFolders(
   sessionName: string,
 ): { key: string; folder: string }[] {
   const keys = new Set(sessionFolderPaths(transcriptsDir, sessionName).map(claudeProjectKey));
-  return [...keys].map((key) => ({ key, folder: path.join(claudeDir, "projects", key) }));
+  return [...keys].map((key) => ({ key, folder: path.join(projectsFolderOf(claudeDir), key) }));
 }
 
 /** Java's `String.hashCode` over UTF-16 code units, as the CLI hashes a long path. */
@@ -86,9 +86,14 @@ export function claudeCredentialsFile(homeDir: string): string {
 /** Session ids are UUIDs; anything else (the registry may be edited by hand) must not become part of a path. */
 const SAFE_SESSION_ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,127}$/;
 
+/** The folder of a config folder that holds one folder per project. */
+export function projectsFolderOf(claudeDir: string): string {
+  return path.join(claudeDir, "projects");
+}
+
 /** The transcript file of a session in a project folder of a config folder. */
 export function transcriptFileOf(claudeDir: string, projectKey: string, sessionId: string): string {
-  return path.join(claudeDir, "projects", projectKey, `${sessionId}.jsonl`);
+  return path.join(projectsFolderOf(claudeDir), projectKey, `${sessionId}.jsonl`);
 }
 
 /**
@@ -118,7 +123,7 @@ export async function findTranscriptFile(
 ): Promise<string | undefined> {
   if (!SAFE_SESSION_ID.test(location.sessionId)) return undefined;
   const own = await projectKeysOf(location.cwd);
-  const entries = await readdir(path.join(location.claudeDir, "projects"), {
+  const entries = await readdir(projectsFolderOf(location.claudeDir), {
     withFileTypes: true,
   }).catch(() => []);
   const others = entries

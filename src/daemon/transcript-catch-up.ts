@@ -23,6 +23,7 @@ import path from "node:path";
 import { describeError } from "../utils/errors.js";
 import {
   projectKeysOf,
+  projectsFolderOf,
   RESUME_FOLDER,
   resumeConfigDirs,
   transcriptFileOf,
@@ -184,7 +185,7 @@ async function resumeFolders(tmpDir: string): Promise<Map<string, ResumeFolder[]
     if (!RESUME_FOLDER.test(name)) continue;
     const root = path.join(tmpDir, name);
     for (const configDir of resumeConfigDirs(root)) {
-      const projects = await readdir(path.join(configDir, "projects")).catch(() => [] as string[]);
+      const projects = await readdir(projectsFolderOf(configDir)).catch(() => [] as string[]);
       if (projects.length !== 1) continue;
       byProject.set(projects[0]!, [...(byProject.get(projects[0]!) ?? []), { root, configDir }]);
       break;
