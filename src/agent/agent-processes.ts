@@ -25,7 +25,7 @@ export function createAgentProcessFile(path: string, logger: Logger) {
     writing = writing
       .then(() => writeFileAtomic(path, content, { mode: 0o600, fsync: false }))
       .catch((error: unknown) =>
-        logger.warn("agent process file write failed", { path, cause: describeError(error) }),
+        logger.warn("agent-process-file-write-failed", { path, cause: describeError(error) }),
       );
   };
 

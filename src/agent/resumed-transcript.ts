@@ -1,21 +1,11 @@
 /**
  * The transcript a resumed Claude CLI starts from, and how many conversation messages it holds.
- * The CLI resumes from `<config dir>/projects/<project>/<session id>.jsonl`: a copy the SDK
- * wrote from dispatch's transcript store (then the config dir is a temporary one), or the CLI's
- * own file, which it looks for in every project folder when the working folder's has none.
+ * The CLI resumes from its transcript file (`claude-cli-layout.ts`): a copy the SDK wrote from
+ * dispatch's transcript store (then the config dir is a temporary one), or the CLI's own file.
  */
 import { createReadStream } from "node:fs";
-import { readdir, stat } from "node:fs/promises";
-import path from "node:path";
 import { createInterface } from "node:readline";
-
-/** The CLI's project folder name for a working folder: every non-alphanumeric becomes `-`. */
-function projectFolderOf(cwd: string): string {
-  return cwd.replace(/[^A-Za-z0-9]/g, "-");
-}
-
-/** Session ids are UUIDs; anything else must not become part of a path. */
-const SAFE_SESSION_ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,127}$/;
+import { findTranscriptFile } from "./claude-cli-layout.js";
 
 /**
  * User and assistant messages (distinct by `uuid`, as dispatch's copy stores them) in the
@@ -27,32 +17,12 @@ export async function countResumedMessages(options: {
   cwd: string;
   sessionId: string;
 }): Promise<number> {
-  const file = await findTranscript(options);
+  const file = await findTranscriptFile({
+    claudeDir: options.claudeConfigDir,
+    cwd: options.cwd,
+    sessionId: options.sessionId,
+  });
   return file === undefined ? 0 : countMessagesIn(file);
-}
-
-async function findTranscript(options: {
-  claudeConfigDir: string;
-  cwd: string;
-  sessionId: string;
-}): Promise<string | undefined> {
-  if (!SAFE_SESSION_ID.test(options.sessionId)) return undefined;
-  const projects = path.join(options.claudeConfigDir, "projects");
-  const fileName = `${options.sessionId}.jsonl`;
-  const own = projectFolderOf(options.cwd);
-  const folders = await readdir(projects, { withFileTypes: true }).catch(() => []);
-  const names = folders.filter((entry) => entry.isDirectory()).map((entry) => entry.name);
-  // The working folder's project first, as the CLI looks.
-  const ordered = names.includes(own) ? [own, ...names.filter((name) => name !== own)] : names;
-  for (const name of ordered) {
-    const candidate = path.join(projects, name, fileName);
-    const found = await stat(candidate).then(
-      (stats) => stats.isFile(),
-      () => false,
-    );
-    if (found) return candidate;
-  }
-  return undefined;
 }
 
 async function countMessagesIn(file: string): Promise<number> {

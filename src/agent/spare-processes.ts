@@ -1,7 +1,7 @@
 /**
  * Prewarmed spare agent processes: started before the chat they will serve is known, so a new
  * chat's first reply does not wait for a process to boot. This module holds the pool's logic and
- * knows nothing of the SDK; `claude-sdk-agent.ts` passes in how a spare is prewarmed.
+ * knows nothing of the SDK; `sdk-spare.ts` passes in how a spare is prewarmed.
  *
  * What a spare can serve is fixed when it starts (the tools the model is shown, the in-process
  * MCP servers, the system prompt preset); a `profile` names one such set, and a spare serves only
@@ -87,7 +87,7 @@ export function createSparePool<Profile extends SpareProfile, Spare extends Park
   function discard(spare: Spare): void {
     const done = spare
       .close()
-      .catch((error: unknown) => log.warn("spare close failed", { cause: describeError(error) }))
+      .catch((error: unknown) => log.warn("spare-close-failed", { cause: describeError(error) }))
       .finally(() => closing.delete(done));
     closing.add(done);
   }

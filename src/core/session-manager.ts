@@ -484,14 +484,14 @@ export class SessionManager {
     try {
       this.deps.onReply(reply);
     } catch (error) {
-      this.log.error("reply handler failed", { chatId: reply.chatId, cause: describeError(error) });
+      this.log.error("reply-handler-failed", { chatId: reply.chatId, cause: describeError(error) });
     }
   }
 
   private restartAfterSpendLimit(chatId: ChatId): void {
     if (this.shuttingDown) return;
     this.restart(chatId, "spend-limit").catch((error: unknown) =>
-      this.log.warn("session restart failed", { chatId, cause: describeError(error) }),
+      this.log.warn("session-restart-failed", { chatId, cause: describeError(error) }),
     );
   }
 

@@ -97,7 +97,7 @@ export function createSessionReplacer(
     try {
       copied = await deps.copiedMessagesOf?.(sessionId);
     } catch (error) {
-      log.warn("session resume check failed", { chatId, cause: describeError(error) });
+      log.warn("session-resume-check-failed", { chatId, cause: describeError(error) });
     }
     if (copied === undefined) return false;
     const verdict = judgeResume({ copied, restored: history.messages });
@@ -165,7 +165,7 @@ export function createSessionReplacer(
         return sessions.open(chatId, updated, false, handoff);
       });
     } catch (error) {
-      log.error("fresh session failed", { chatId, reason, cause: describeError(error) });
+      log.error("fresh-session-failed", { chatId, reason, cause: describeError(error) });
     }
   }
 

@@ -128,7 +128,7 @@ export class SessionSupervisor {
         await session
           .interrupt()
           .catch((error: unknown) =>
-            this.log.warn("turn interrupt failed", { chatId, cause: describeError(error) }),
+            this.log.warn("turn-interrupt-failed", { chatId, cause: describeError(error) }),
           );
       } else if (now > interruptedAt) {
         // The message it is stuck on is answered with an error, or the restart would only hand
@@ -223,7 +223,7 @@ export class SessionSupervisor {
     await sessions
       .restart(chatId, reason)
       .catch((cause: unknown) =>
-        this.log.error("session restart failed", { chatId, cause: describeError(cause) }),
+        this.log.error("session-restart-failed", { chatId, cause: describeError(cause) }),
       );
   }
 

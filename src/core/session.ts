@@ -243,7 +243,7 @@ export class Session {
       }
     } catch (error) {
       if (this.currentState === "stopping") {
-        this.log.debug("session receive loop ended during stop", { cause: describeError(error) });
+        this.log.debug("session-receive-loop-end", { cause: describeError(error) });
         return;
       }
       this.loopCrashed = true;
@@ -354,7 +354,7 @@ export class Session {
       if (release ?? true) this.releaseHeld();
     };
     resumed.then(decide).catch((error: unknown) => {
-      this.log.warn("session resume check failed", { cause: describeError(error) });
+      this.log.warn("session-resume-check-failed", { cause: describeError(error) });
       this.checkingResume = false;
       this.releaseHeld();
     });

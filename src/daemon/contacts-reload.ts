@@ -54,11 +54,11 @@ export function watchContactsFile(deps: ContactsReloadDeps): ContactsReload {
         if (changed === null || changed.toString() === name) schedule();
       });
       folderWatcher.on("error", (error) =>
-        logger.warn("contacts watch failed", { file, cause: describeError(error) }),
+        logger.warn("contacts-watch-failed", { file, cause: describeError(error) }),
       );
       return folderWatcher;
     } catch (error) {
-      logger.warn("contacts watch failed", {
+      logger.warn("contacts-watch-failed", {
         file,
         cause: describeError(error),
         fix: "restart dispatch to apply edits to contacts.json",

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import path from "node:path";
+import { claudeCredentialsFile } from "../agent/claude-cli-layout.js";
 
 /** Environment variables the Claude CLI takes credentials from. */
 export const CREDENTIAL_VARIABLES = [
@@ -22,7 +22,7 @@ export function hasClaudeCredentials(
   if (CREDENTIAL_VARIABLES.some((name) => Boolean(env[name]?.trim()))) return true;
   if (env.CLAUDE_CODE_USE_BEDROCK === "1" || env.CLAUDE_CODE_USE_VERTEX === "1") return true;
   if (platform === "darwin") return true;
-  return existsSync(path.join(homeDir, ".claude", ".credentials.json"));
+  return existsSync(claudeCredentialsFile(homeDir));
 }
 
 export const NO_CREDENTIALS_MESSAGE =

@@ -19,7 +19,7 @@ import { createActivityFeed } from "../dashboard/activity-feed.js";
 import { createDaemonContacts } from "../dashboard/daemon-contacts.js";
 import { createDaemonDashboardSource } from "../dashboard/daemon-source.js";
 import { createDashboardRoutes, withDashboard } from "../dashboard/dashboard-routes.js";
-import { claudeConfigDir } from "../dashboard/transcript-file.js";
+import { claudeConfigDir } from "../agent/claude-cli-layout.js";
 import { loadContacts } from "../identity/contacts.js";
 import { createLogRing } from "../logging/log-ring.js";
 import { LOG_FILE_LIMITS } from "../logging/log-file.js";
@@ -444,7 +444,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         for (const channel of channels) await channel.stop().catch(() => undefined);
         const drained = await manager.drain(config.shutdownGraceSeconds * 1000);
         if (!drained)
-          logger.warn("shutdown grace ran out with turns still running", {
+          logger.warn("shutdown-grace-expired", {
             unanswered: manager.unansweredCount(),
           });
         await server?.close();
@@ -472,7 +472,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     };
     return { port: server?.port ?? 0, loaded, info, stop };
   } catch (error) {
-    logger.error("daemon start failed", { cause: describeError(error) });
+    logger.error("daemon-start-failed", { cause: describeError(error) });
     await rollback();
     throw error;
   }

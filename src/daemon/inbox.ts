@@ -4,7 +4,7 @@ import type { HttpReplyChannel, WaitedReply } from "../channels/http/http-reply-
 import type { Config } from "../config/schema.js";
 import type { Clock } from "../utils/clock.js";
 import { DispatchError, describeError } from "../utils/errors.js";
-import type { AgentSessionId, ChatId } from "../utils/ids.js";
+import type { ChatId } from "../utils/ids.js";
 import type { Delivery, SessionManager } from "../core/session-manager.js";
 import type { TurnReply } from "../core/session.js";
 import type { ContactBook } from "../identity/contacts.js";
@@ -12,18 +12,11 @@ import type { Logger } from "../logging/logger.js";
 import type { InboundRow, Journal } from "../store/journal.js";
 import type { Registry } from "../store/registry.js";
 import { NO_CREDENTIALS_MESSAGE } from "./credentials.js";
-import {
-  agentMessageIds,
-  replayMessageId,
-  replayGroups,
-  type FindInTranscript,
-  type ReplayGroup,
-  type Sighting,
-} from "./earlier-answer.js";
+import type { FindInTranscript } from "./earlier-answer.js";
 import { createIntakeLimits, type IntakeLimits } from "./intake-limits.js";
-import { chatKeyOf, identifyChat, normaliseChatIdFor, prepareDelivery } from "./intake.js";
+import { identifyChat, normaliseChatIdFor, prepareDelivery } from "./intake.js";
 import type { Metrics } from "./metrics.js";
-import { unansweredReminder } from "./unanswered-reminder.js";
+import { replayPending } from "./unanswered-replay.js";
 
 export interface InboxDeps {
   manager: SessionManager;
@@ -53,13 +46,13 @@ export interface InboxDeps {
   answeredInRequest?: Pick<HttpReplyChannel, "name" | "waitFor" | "stopWaiting">;
 }
 
-interface Taken {
+export interface Taken {
   accepted: SubmitResult;
   answered: Promise<SubmitResult>;
 }
 
 /** A recorded row, as far as handing it to its session needs it. */
-type RecordedMessage = InboundMessage & Pick<InboundRow, "id" | "uuid" | "envelopeNonce">;
+export type RecordedMessage = InboundMessage & Pick<InboundRow, "id" | "uuid" | "envelopeNonce">;
 
 /** How long a polled message whose chat is full waits before it is tried again. */
 const POLLED_RETRY_MS = 5_000;
@@ -78,7 +71,7 @@ const LIMIT_REFUSALS = new Set(["rate_limited", "too_many_new_chats"]);
  * The daemon's way in: every message is recorded in the journal before it is acknowledged,
  * counted against the intake limits, a repeated delivery (same channel and message id) is
  * answered once, and messages recorded but never answered (a crash) are replayed at start, in
- * order. Each is handed to its session with the journal ids it stands for, which its turn's
+ * order (`unanswered-replay.ts`). Each is handed to its session with the journal ids it stands for, which its turn's
  * reply carries back to the reply path (`reply-sender.ts`). Sessions are run from
  * `session-control.ts`.
  */
@@ -97,157 +90,18 @@ export class Inbox {
   }
 
   /**
-   * Gives every message recorded but not answered before a restart to its session again: each
-   * chat's in the order they arrived, the chats side by side (one slow session start must not
-   * hold up every chat after it).
+   * Gives every message recorded but not answered before a restart to its session again
+   * (`unanswered-replay.ts`).
    */
-  async replayPending(): Promise<number> {
-    const pending = this.deps.journal.pendingInbound().filter((row) => !this.inflight.has(row.id));
-    const byChat = new Map<string, { row: InboundRow; claim: Deferred<Taken> }[]>();
-    for (const row of pending) {
-      // Claimed before the first await: a client that repeats a message id while the rows
-      // before it are replayed joins its replay, instead of handing it over a second time.
-      const claim = deferred<Taken>();
-      this.inflight.set(row.id, claim.promise);
-      const key = chatKeyOf(row.chatId, this.deps.config);
-      byChat.set(key, [...(byChat.get(key) ?? []), { row, claim }]);
-    }
-    await Promise.all([...byChat.values()].map((claimed) => this.replayChat(claimed)));
-    return pending.length;
-  }
-
-  /**
-   * One chat's open messages, in order, after one look at its transcript: a run answered there
-   * by one turn gets that answer; a run the context holds unanswered gets one reminder; each
-   * message it does not hold is handed over again.
-   */
-  private async replayChat(claimed: { row: InboundRow; claim: Deferred<Taken> }[]): Promise<void> {
-    const claims = new Map(claimed.map(({ row, claim }) => [row.id, claim]));
-    const rows = claimed.map(({ row }) => row);
-    for (const group of replayGroups(rows, await this.sightingsOf(rows))) {
-      for (const row of group.rows) {
-        this.deps.logger.info("message-replay", {
-          channel: row.channel,
-          chatId: row.chatId,
-          id: row.id,
-        });
-      }
-      const taken = this.replay(group);
-      group.rows.forEach((row, index) => {
-        const one = taken.then((all) => all[index]!);
-        claims.get(row.id)!.resolve(one);
-        void one.then(
-          ({ answered }) =>
-            answered.finally(() => this.inflight.delete(row.id)).catch(() => undefined),
-          (error: unknown) => {
-            this.inflight.delete(row.id);
-            this.deps.logger.warn("message replay refused", {
-              id: row.id,
-              cause: describeError(error),
-            });
-          },
-        );
-      });
-      // Accepting in order keeps the chat's messages in the order they arrived.
-      await taken.catch(() => undefined);
-    }
-  }
-
-  /**
-   * Where each of one chat's rows stands in its transcript. Not knowing means handing them over
-   * again: a second answer beats none.
-   */
-  private async sightingsOf(rows: readonly InboundRow[]): Promise<(Sighting | undefined)[]> {
-    const unknown = rows.map(() => undefined);
-    if (!this.deps.findInTranscript) return unknown;
-    try {
-      return await this.deps.findInTranscript(
-        this.normalise(rows[0]!.chatId),
-        rows.map((row) => ({
-          ...(row.envelopeNonce === undefined ? {} : { envelopeNonce: row.envelopeNonce }),
-          messageIds: agentMessageIds(row.uuid, row.attempts),
-        })),
-      );
-    } catch (error) {
-      this.deps.logger.warn("transcript lookup failed", {
-        chatId: rows[0]!.chatId,
-        cause: describeError(error),
-      });
-      return unknown;
-    }
-  }
-
-  /** One group again after a restart; a `Taken` per row, in the group's order. */
-  private async replay({ rows, sighting }: ReplayGroup<InboundRow>): Promise<Taken[]> {
-    if (sighting?.state === "answered") return this.answerFromTranscript(rows, sighting);
-    if (sighting?.state === "unanswered") return this.remind(rows, sighting.agentSessionId);
-    // Not in the transcript: a new hand-over, under a new id (the CLI skips an id its
-    // transcript already holds, and would never answer).
-    const [row] = rows;
-    const replays = this.deps.journal.recordAttempt(row!.id);
-    return [await this.deliverRecorded(row!, replayMessageId(row!.uuid, replays))];
-  }
-
-  /** Records and sends an answer found in the transcript, as if its turn had just ended. */
-  private answerFromTranscript(
-    rows: readonly InboundRow[],
-    earlier: Extract<Sighting, { state: "answered" }>,
-  ): Taken[] {
-    const chatId = this.normalise(rows[0]!.chatId);
-    // Before the answer goes out: it serves the requests waiting for these rows on its way.
-    const waiting = rows.map((row) => this.waitInRequest(row));
-    const messageIds = rows.map((row) => {
-      this.deps.logger.info("message-answer-recover", { chatId, id: row.id });
-      return agentMessageIds(row.uuid, row.attempts).at(-1)!;
-    });
-    this.deps.onRecoveredReply?.({
-      chatId,
-      agentSessionId: earlier.agentSessionId as AgentSessionId,
-      messageIds,
-      recordIds: rows.map((row) => row.id),
-      text: earlier.text,
-      isError: false,
-      totalCostUsd: 0,
-      durationMs: 0,
-    });
-    const entry = this.deps.registry.get(chatId);
-    return rows.map((row, index) => {
-      const accepted: SubmitResult = {
-        chat_id: chatId,
-        message_id: row.externalId ?? row.uuid,
-        session_name: entry?.session_name ?? "",
-        session_id: earlier.agentSessionId,
-      };
-      const waited = waiting[index];
-      const answered = waited
-        ? waited.then((answer) => ({ ...accepted, reply: answer.reply }))
-        : Promise.resolve(accepted);
-      answered.catch(() => undefined);
-      return { accepted, answered };
-    });
-  }
-
-  /**
-   * Messages the session's context holds without an answer: handed over once more as one
-   * message whose text, for that session, is a reminder that does not repeat them; a session
-   * that never saw them (a replacement) gets them in full. The turn it starts answers them all.
-   */
-  private async remind(rows: readonly InboundRow[], agentSessionId: string): Promise<Taken[]> {
-    const deliveries = rows.map((row) => this.prepare(row));
-    const replays = rows.map((row) => this.deps.journal.recordAttempt(row.id));
-    const last = deliveries.at(-1)!;
-    this.deps.logger.info("message-remind", {
-      chatId: last.chatId,
-      ids: rows.map((row) => row.id),
-    });
-    return this.handOver(rows, {
-      ...last,
-      // As the CLI folds messages given while a turn runs.
-      text: deliveries.map((delivery) => delivery.text).join("\n"),
-      messageId: replayMessageId(rows.at(-1)!.uuid, replays.at(-1)!),
-      inContext: {
-        sessionId: agentSessionId as AgentSessionId,
-        reminder: unansweredReminder(rows.length),
+  replayPending(): Promise<number> {
+    return replayPending({
+      ...this.deps,
+      inflight: this.inflight,
+      inbox: {
+        deliverRecorded: (row, agentMessageId) => this.deliverRecorded(row, agentMessageId),
+        prepare: (row) => this.prepare(row),
+        handOver: (rows, delivery) => this.handOver(rows, delivery),
+        waitInRequest: (row) => this.waitInRequest(row),
       },
     });
   }
@@ -440,7 +294,7 @@ export class Inbox {
       this.deps.clock.after(POLLED_RETRY_MS, () => {
         if (this.stopping) return; // still recorded: the next start replays it
         this.deliverPolled(row).catch((cause: unknown) =>
-          this.deps.logger.warn("deferred message refused", {
+          this.deps.logger.warn("deferred-message-refused", {
             id: row.id,
             cause: describeError(cause),
           }),
@@ -586,18 +440,6 @@ export class Inbox {
   private normalise(chatId: string): ChatId {
     return normaliseChatIdFor(chatId, this.deps.config);
   }
-}
-
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve(value: T | Promise<T>): void;
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T | Promise<T>) => void;
-  const promise = new Promise<T>((done) => (resolve = done));
-  promise.catch(() => undefined); // a claim nobody joined must not reject unhandled
-  return { promise, resolve };
 }
 
 /** Why a message or a restart is refused while the daemon stops. */

@@ -85,7 +85,7 @@ export class ReplySender {
       });
     } catch (error) {
       // The reply is not lost with the journal: it still goes out, just unrecorded.
-      logger.error("reply record failed", { chatId: reply.chatId, cause: describeError(error) });
+      logger.error("reply-record-failed", { chatId: reply.chatId, cause: describeError(error) });
       answer();
       void this.sendUnrecorded(reply.chatId, parts);
       return;
@@ -175,11 +175,11 @@ export class ReplySender {
           row.part,
           `gave up after ${MAX_SEND_ATTEMPTS} attempts: ${cause}`,
         );
-        logger.error("reply-send abandoned", { chatId: row.chatId, channel: row.channel, cause });
+        logger.error("reply-send-abandoned", { chatId: row.chatId, channel: row.channel, cause });
         return false;
       }
       const delayMs = 1_000 * 2 ** attempt;
-      logger.warn("reply-send failed; retrying", {
+      logger.warn("reply-send-retry", {
         chatId: row.chatId,
         channel: row.channel,
         delayMs,
@@ -196,7 +196,7 @@ export class ReplySender {
       try {
         await channel?.send(chatId, part);
       } catch (error) {
-        this.deps.logger.error("reply-send failed", { chatId, cause: describeError(error) });
+        this.deps.logger.error("reply-send-failed", { chatId, cause: describeError(error) });
         return;
       }
     }

@@ -32,7 +32,7 @@ import { DispatchError, describeError } from "../utils/errors.js";
 import type { ChatId } from "../utils/ids.js";
 import type { SessionArchive } from "../core/session-manager.js";
 import type { Logger } from "../logging/logger.js";
-import { claudeProjectFolders } from "../store/claude-project-folder.js";
+import { claudeProjectFolders } from "../agent/claude-cli-layout.js";
 import {
   errorCode,
   fsyncFolder,
@@ -136,7 +136,7 @@ export async function openSessionArchive(deps: SessionArchiveDeps): Promise<Sess
           finished += 1;
           deps.logger.info("session-forget-finish", { chatId: record.chat_id, archive: folder });
         } catch (error) {
-          deps.logger.error("session forget could not be finished", {
+          deps.logger.error("session-forget-unfinished", {
             chatId: record.chat_id,
             archive: folder,
             cause: describeError(error),
@@ -220,7 +220,7 @@ async function readRecords(
     }
     const record = parseRecord(text);
     if (record === undefined) {
-      deps.logger.warn("forget record unreadable", {
+      deps.logger.warn("forget-record-unreadable", {
         file,
         fix: "restore it or remove the folder; until then dispatch ignores it",
       });

@@ -17,11 +17,17 @@
  * (`test/e2e/transcript-catch-up.test.ts`), so after one there is nothing to catch up, and start
  * does not `realpath` and `stat` once per registered chat.
  */
-import { readdir, readFile, realpath, rm, stat } from "node:fs/promises";
+import { readdir, readFile, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { describeError } from "../utils/errors.js";
-import { projectFolderName } from "../dashboard/transcript-file.js";
+import {
+  projectKeysOf,
+  projectsFolderOf,
+  RESUME_FOLDER,
+  resumeConfigDirs,
+  transcriptFileOf,
+} from "../agent/claude-cli-layout.js";
 import type { Logger } from "../logging/logger.js";
 import type { Registry } from "../store/registry.js";
 import type { SessionStoreEntry, TranscriptStore } from "../store/transcript-store.js";
@@ -93,9 +99,6 @@ export interface TranscriptCatchUpDeps {
   logger: Logger;
 }
 
-/** The SDK's temporary folder for a session resumed from dispatch's copy. */
-const RESUME_FOLDER = /^claude-resume-[\w-]+$/;
-
 export interface CatchUpResult {
   /** Sessions whose copy got entries. */
   caughtUp: number;
@@ -134,18 +137,19 @@ export async function catchUpTranscriptCopies(deps: TranscriptCatchUpDeps): Prom
   for (const [chatId, entry] of deps.registry.entries()) {
     if (!entry.session_id) continue;
     try {
-      const projectKeys = await projectKeysOf(deps.transcriptsDir, entry.session_name);
+      const cwd = path.join(path.resolve(deps.transcriptsDir), entry.session_name);
+      const projectKeys = await projectKeysOf(cwd);
       const files: { projectKey: string; file: string }[] = [];
       for (const projectKey of projectKeys) {
         ours.add(projectKey);
         files.push({
           projectKey,
-          file: path.join(deps.claudeDir, "projects", projectKey, `${entry.session_id}.jsonl`),
+          file: transcriptFileOf(deps.claudeDir, projectKey, entry.session_id),
         });
         for (const folder of leftovers.get(projectKey) ?? []) {
           files.push({
             projectKey,
-            file: path.join(folder.configDir, "projects", projectKey, `${entry.session_id}.jsonl`),
+            file: transcriptFileOf(folder.configDir, projectKey, entry.session_id),
           });
         }
       }
@@ -157,7 +161,7 @@ export async function catchUpTranscriptCopies(deps: TranscriptCatchUpDeps): Prom
     } catch (error) {
       // The copy stays as it was: no worse than before.
       failed += 1;
-      deps.logger.warn("transcript catch-up failed", { chatId, cause: describeError(error) });
+      deps.logger.warn("transcript-catch-up-failed", { chatId, cause: describeError(error) });
     }
   }
   for (const [projectKey, folders] of leftovers) {
@@ -167,33 +171,21 @@ export async function catchUpTranscriptCopies(deps: TranscriptCatchUpDeps): Prom
   return { caughtUp, failed };
 }
 
-/** The project folder names the CLI may have used for a session's folder. */
-async function projectKeysOf(transcriptsDir: string, sessionName: string): Promise<string[]> {
-  const cwd = path.join(path.resolve(transcriptsDir), sessionName);
-  const real = await realpath(cwd).catch(() => undefined);
-  const keys = real !== undefined && real !== cwd ? [real, cwd] : [cwd];
-  return keys.map(projectFolderName);
-}
-
 /** A leftover resume folder: the root to remove and the config folder the CLI wrote in. */
 interface ResumeFolder {
   root: string;
   configDir: string;
 }
 
-/**
- * The SDK's leftover resume folders by the one project each holds. SDK 0.3.337 puts the CLI's
- * config folder in `<root>/.claude`; earlier versions used the root itself, and a folder left by
- * a daemon killed before an upgrade still has that layout.
- */
+/** The SDK's leftover resume folders by the one project each holds. */
 async function resumeFolders(tmpDir: string): Promise<Map<string, ResumeFolder[]>> {
   const byProject = new Map<string, ResumeFolder[]>();
   const names = await readdir(tmpDir).catch(() => [] as string[]);
   for (const name of names) {
     if (!RESUME_FOLDER.test(name)) continue;
     const root = path.join(tmpDir, name);
-    for (const configDir of [path.join(root, ".claude"), root]) {
-      const projects = await readdir(path.join(configDir, "projects")).catch(() => [] as string[]);
+    for (const configDir of resumeConfigDirs(root)) {
+      const projects = await readdir(projectsFolderOf(configDir)).catch(() => [] as string[]);
       if (projects.length !== 1) continue;
       byProject.set(projects[0]!, [...(byProject.get(projects[0]!) ?? []), { root, configDir }]);
       break;

@@ -91,7 +91,7 @@ export function createTurnCosts(deps: TurnCostsDeps): TurnCosts {
           unknownTurns: sum.unknownTurns + (costUsd === null ? 1 : 0),
         });
       } catch (error) {
-        logger.error("turn cost record failed", {
+        logger.error("turn-cost-record-failed", {
           chatId: reply.chatId,
           cause: describeError(error),
         });

@@ -1,7 +1,7 @@
 /**
  * What a resumed session is told, at a replay, about messages that reached its conversation just
  * before dispatch was stopped and that it never answered: a request for the answer that does not
- * repeat them, since its context already holds them (`Inbox.replayPending`). The turn it
+ * repeat them, since its context already holds them (`unanswered-replay.ts`). The turn it
  * starts answers those messages.
  */
 export function unansweredReminder(count: number): string {

@@ -94,7 +94,7 @@ export function createActivityFeed(deps: ActivityFeedDeps): ActivityFeed {
   };
   const storeFailed = (error: unknown) => {
     const cause = describeError(error);
-    if (cause !== lastStoreFailure) deps.logger?.warn("activity store failed", { cause });
+    if (cause !== lastStoreFailure) deps.logger?.warn("activity-store-failed", { cause });
     lastStoreFailure = cause;
   };
   const pruneStore = (nowMs: number) => {

@@ -23,7 +23,7 @@ import type {
 import { readProcessMemory } from "./process-memory.js";
 import { parseTranscript, parseTranscriptEntries, type TranscriptTurn } from "./transcript.js";
 import { withRecordedCosts } from "./transcript-costs.js";
-import { readTranscriptFile } from "./transcript-file.js";
+import { readTranscriptFile } from "../agent/claude-cli-layout.js";
 
 /** The session manager's pool, when it has one (`SessionManager.pool()`). */
 export interface PoolLike {
@@ -133,13 +133,13 @@ export function createDaemonDashboardSource(
         try {
           listener(sessions);
         } catch (error) {
-          logger.warn("dashboard listener failed", { cause: describeError(error) });
+          logger.warn("dashboard-listener-failed", { cause: describeError(error) });
         }
       }
     } catch (error) {
       // Once per distinct failure, not once a second.
       const cause = describeError(error);
-      if (cause !== lastFailure) logger.warn("dashboard refresh failed", { cause });
+      if (cause !== lastFailure) logger.warn("dashboard-refresh-failed", { cause });
       lastFailure = cause;
     }
   };
@@ -162,7 +162,7 @@ export function createDaemonDashboardSource(
     readMemory()
       .then(refresh)
       .catch((error: unknown) =>
-        logger.warn("dashboard memory read failed", { cause: describeError(error) }),
+        logger.warn("dashboard-memory-read-failed", { cause: describeError(error) }),
       )
       .finally(() => (readingMemory = false));
   };

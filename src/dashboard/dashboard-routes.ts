@@ -209,7 +209,7 @@ export function createDashboardRoutes(deps: DashboardRoutesDeps): Hono {
   app.onError((error, c) => {
     const response = toHttpError(error);
     if (response.unexpected) {
-      logger.error("dashboard request fail", {
+      logger.error("dashboard-request-fail", {
         method: c.req.method,
         path: c.req.path,
         code: response.body.error.code,

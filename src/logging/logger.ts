@@ -6,7 +6,7 @@ export type LogFields = Record<string, unknown>;
 
 /**
  * The logger every module receives through its deps. Constant message, variables as fields:
- * `log.warn("session resume failed", { chatId, sessionId, cause })`.
+ * `log.warn("session-resume-failed", { chatId, sessionId, cause })`.
  */
 export interface Logger {
   debug(message: string, fields?: LogFields): void;

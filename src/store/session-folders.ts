@@ -3,7 +3,7 @@ import { mkdir, realpath } from "node:fs/promises";
 import path from "node:path";
 import { DispatchError } from "../utils/errors.js";
 import { isSafeSessionName } from "../identity/session-name.js";
-import { claudeProjectFolders } from "./claude-project-folder.js";
+import { claudeProjectFolders } from "../agent/claude-cli-layout.js";
 
 /**
  * The session manager's port for session folders; `createSessionFolders` below is its adapter.

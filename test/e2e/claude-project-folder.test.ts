@@ -8,7 +8,7 @@ import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { asChatId } from "../../src/utils/ids.js";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
-import { claudeProjectFolders } from "../../src/store/claude-project-folder.js";
+import { claudeProjectFolders } from "../../src/agent/claude-cli-layout.js";
 import { createRealManager, makeTempHome, textFrom } from "../support/real-manager.js";
 
 const JOHN = "+15551234567";

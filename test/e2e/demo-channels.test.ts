@@ -58,7 +58,7 @@ async function startDemoOnMac(imessage: Record<string, unknown>) {
     logger,
   });
   const imessageStarted = logger.records.some(
-    (record) => record.message === "imessage channel start",
+    (record) => record.message === "imessage-channel-start",
   );
   return { config: running.loaded.config, imessageStarted };
 }

@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { asAgentSessionId, asChatId, asSessionName, type ChatId } from "../../src/utils/ids.js";
 import { FORGET_RECORD, openSessionArchive } from "../../src/daemon/session-archive.js";
 import { createMemoryLogger } from "../support/memory-logger.js";
-import { claudeProjectKey } from "../../src/store/claude-project-folder.js";
+import { claudeProjectKey } from "../../src/agent/claude-cli-layout.js";
 import { openJsonFileRegistry } from "../../src/store/json-file-registry.js";
 import type { RegistryEntry } from "../../src/store/registry.js";
 import { openStateDatabase } from "../../src/store/sqlite-database.js";

@@ -12,7 +12,7 @@ import BetterSqlite3 from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FORGET_RECORD } from "../../src/daemon/session-archive.js";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
-import { claudeProjectKey } from "../../src/store/claude-project-folder.js";
+import { claudeProjectKey } from "../../src/agent/claude-cli-layout.js";
 import { freePort, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
 import { makeTempHome } from "../support/real-manager.js";
 

@@ -224,7 +224,7 @@ describe("iMessage channel against a chat.db", () => {
       "answered before the swap",
       "first message in the new file",
     ]);
-    expect(logger.records.some((record) => record.message === "imessage database replaced")).toBe(
+    expect(logger.records.some((record) => record.message === "imessage-database-replaced")).toBe(
       true,
     );
   });

@@ -69,7 +69,7 @@ export interface CrashLoopDiagnostics {
   reasked: number;
   /** Messages whose client had to send them more than once. */
   retriedByClient: number;
-  /** Lines where the daemon could not record a reply (`reply record failed`). */
+  /** Lines where the daemon could not record a reply (`reply-record-failed`). */
   unrecordedReplies: number;
   /** Conversation turns the model served. */
   modelRequests: number;
@@ -317,7 +317,7 @@ async function keepLog(
 function tallyDaemonLog(output: string, diagnostics: CrashLoopDiagnostics): void {
   diagnostics.replayedAtStart += output.split('"msg":"message-replay"').length - 1;
   diagnostics.recoveredFromTranscript += output.split('"msg":"message-answer-recover"').length - 1;
-  diagnostics.unrecordedReplies += output.split('"msg":"reply record failed"').length - 1;
+  diagnostics.unrecordedReplies += output.split('"msg":"reply-record-failed"').length - 1;
   for (const line of output.split("\n")) {
     if (!line.includes('"msg":"message-remind"')) continue;
     const ids = (JSON.parse(line) as { ids?: unknown }).ids;

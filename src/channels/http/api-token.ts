@@ -52,7 +52,7 @@ export async function loadOrCreateApiToken(
         "Delete it and start dispatch again.",
     );
   }
-  options.logger?.info("api-token create", { path });
+  options.logger?.info("api-token-create", { path });
   return { token, source: "created" };
 }
 
@@ -105,7 +105,7 @@ async function readTokenFile(
   }
 
   if ((mode & 0o077) !== 0) {
-    logger?.warn("api-token permissions fix", {
+    logger?.warn("api-token-permissions-fix", {
       path,
       mode: (mode & 0o777).toString(8),
       expected: FILE_MODE.toString(8),
@@ -125,7 +125,7 @@ async function readTokenFile(
   }
   const token = text.trim();
   if (token.length === 0) {
-    logger?.warn("api-token empty", { path });
+    logger?.warn("api-token-empty", { path });
     await unlink(path).catch((error: unknown) => {
       if (errorCode(error) !== "ENOENT") throw asTokenError(path, error);
     });

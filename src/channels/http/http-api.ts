@@ -211,7 +211,7 @@ function requestLog(logger: Logger): MiddlewareHandler {
       // hono hands only Error instances to onError; anything else thrown ends up here.
       c.res = respondWithError(c, error, logger);
     }
-    logger.debug("http request", {
+    logger.debug("http-request", {
       method: c.req.method,
       path: c.req.path,
       status: c.res.status,
@@ -223,7 +223,7 @@ function requestLog(logger: Logger): MiddlewareHandler {
 function respondWithError(c: Context, error: unknown, logger: Logger): Response {
   const response = toHttpError(error);
   if (response.unexpected) {
-    logger.error("http request fail", {
+    logger.error("http-request-fail", {
       method: c.req.method,
       path: c.req.path,
       code: response.body.error.code,

@@ -142,7 +142,7 @@ function refuseHost(
   hosts: HostCheck,
   logger: Logger | undefined,
 ): void {
-  logger?.debug("http-host refuse", { host: header });
+  logger?.debug("http-host-refuse", { host: header });
   const got = header === undefined ? "no Host header" : `Host ${JSON.stringify(header)}`;
   const error = toHttpError(
     new DispatchError(
@@ -171,10 +171,10 @@ function shedLogger(
   let shedSinceWarning = 0;
   return (reason, open) => {
     shedSinceWarning += 1;
-    logger.debug("http-connection shed", { reason, open });
+    logger.debug("http-connection-shed", { reason, open });
     const now = performance.now();
     if (now - lastWarningAt < SHED_WARNING_INTERVAL_MS) return;
-    logger.warn("http-connection-cap reach", {
+    logger.warn("http-connection-cap-reach", {
       maxConnections,
       shed: shedSinceWarning,
       fix: "a client holds many connections open; if they are yours, raise channels.http.maxConnections",

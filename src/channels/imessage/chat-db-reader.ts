@@ -195,19 +195,19 @@ export function resolveStart(
   });
   if (cursorText === undefined) {
     const rowId = reader.lastRowId();
-    logger.info("imessage cursor start", { rowId, reason: "first-run" });
+    logger.info("imessage-cursor-start", { rowId, reason: "first-run" });
     return { rowId, reason: "first-run" };
   }
   const cursor = parseCursor(cursorText);
   if (!cursor) {
     const start = fromWindow("unreadable-cursor");
-    logger.warn("imessage cursor unreadable", { cursor: cursorText, rowId: start.rowId });
+    logger.warn("imessage-cursor-unreadable", { cursor: cursorText, rowId: start.rowId });
     return start;
   }
   const lastRowId = reader.lastRowId();
   if (cursor.dbId !== reader.dbId || lastRowId < cursor.rowId) {
     const start = fromWindow("replaced");
-    logger.warn("imessage database replaced", {
+    logger.warn("imessage-database-replaced", {
       cursorRowId: cursor.rowId,
       cursorDbId: cursor.dbId,
       dbId: reader.dbId,

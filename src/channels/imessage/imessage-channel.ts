@@ -100,7 +100,7 @@ export function createImessageChannel(deps: ImessageChannelDeps): ImessageChanne
   /** The open reader, reopened (and the start found again) when the file was replaced. */
   const prepareReader = (): ChatDbReader => {
     if (reader && !reader.isCurrentFile()) {
-      logger.warn("imessage database replaced", { reason: "file changed", rowId: position });
+      logger.warn("imessage-database-replaced", { reason: "file changed", rowId: position });
       reader.close();
       reader = undefined;
       startFrom = "window";
@@ -114,7 +114,7 @@ export function createImessageChannel(deps: ImessageChannelDeps): ImessageChanne
       }).rowId;
     } else if (startFrom === "window") {
       position = reader.windowStart(clock.now(), maxBackfillAgeMs);
-      logger.info("imessage cursor recover", { rowId: position, dbId: reader.dbId });
+      logger.info("imessage-cursor-recover", { rowId: position, dbId: reader.dbId });
     }
     if (startFrom !== undefined) waitingForChat = undefined;
     startFrom = undefined;
@@ -127,7 +127,7 @@ export function createImessageChannel(deps: ImessageChannelDeps): ImessageChanne
     if (waitingForChat?.rowId !== rowId) waitingForChat = { rowId, sinceMs: nowMs };
     if (nowMs - waitingForChat.sinceMs < chatJoinGraceMs) return true;
     waitingForChat = undefined;
-    logger.warn("imessage row without chat skipped", { rowId, waitedMs: chatJoinGraceMs });
+    logger.warn("imessage-row-without-chat-skipped", { rowId, waitedMs: chatJoinGraceMs });
     return false;
   };
 
@@ -142,7 +142,7 @@ export function createImessageChannel(deps: ImessageChannelDeps): ImessageChanne
         if (parsed.kind === "skip") {
           if (parsed.reason === "no-chat" && shouldWaitForChat(row.rowId)) return false;
           if (parsed.reason === "backfill") backfill += 1;
-          logger.debug("imessage row skip", {
+          logger.debug("imessage-row-skip", {
             rowId: row.rowId,
             reason: parsed.reason,
             guid: row.guid,
@@ -152,7 +152,7 @@ export function createImessageChannel(deps: ImessageChannelDeps): ImessageChanne
         }
         const { message } = parsed;
         if (message.externalId && delivered.has(message.externalId)) {
-          logger.debug("imessage row skip", {
+          logger.debug("imessage-row-skip", {
             rowId: row.rowId,
             reason: "delivered",
             guid: row.guid,
@@ -173,11 +173,11 @@ export function createImessageChannel(deps: ImessageChannelDeps): ImessageChanne
           delivered.add(message.externalId);
           if (delivered.size > REMEMBERED) delivered.delete(delivered.values().next().value!);
         }
-        logger.info("imessage message receive", { rowId: row.rowId, chatId: message.chatId });
+        logger.info("imessage-message-receive", { rowId: row.rowId, chatId: message.chatId });
       }
       return true;
     } finally {
-      if (backfill > 0) logger.info("imessage backfill skip", { count: backfill });
+      if (backfill > 0) logger.info("imessage-backfill-skip", { count: backfill });
     }
   };
 
@@ -188,7 +188,7 @@ export function createImessageChannel(deps: ImessageChannelDeps): ImessageChanne
       await deps.onCursor(cursor);
       durableCursor = cursor;
     } catch (error) {
-      logger.warn("imessage cursor save failed", { cause: error, cursor });
+      logger.warn("imessage-cursor-save-failed", { cause: error, cursor });
     }
   };
 
@@ -201,7 +201,7 @@ export function createImessageChannel(deps: ImessageChannelDeps): ImessageChanne
         current = prepareReader();
         rows = current.readAfter(position, batchSize);
         if (rows.length === 0 && current.lastRowId() < position) {
-          logger.warn("imessage database replaced", { reason: "rows went back", rowId: position });
+          logger.warn("imessage-database-replaced", { reason: "rows went back", rowId: position });
           startFrom = "window";
           continue;
         }
@@ -222,7 +222,7 @@ export function createImessageChannel(deps: ImessageChannelDeps): ImessageChanne
   const tick = () => {
     if (inFlight || state !== "running" || clock.now() < retryAtMs) return;
     inFlight = poll()
-      .catch((error: unknown) => logger.error("imessage poll crashed", { cause: error }))
+      .catch((error: unknown) => logger.error("imessage-poll-crashed", { cause: error }))
       .finally(() => {
         inFlight = undefined;
       });
@@ -233,7 +233,7 @@ export function createImessageChannel(deps: ImessageChannelDeps): ImessageChanne
     try {
       return reader?.findChat(chatId);
     } catch (error) {
-      logger.debug("imessage chat lookup failed", { chatId, cause: error });
+      logger.debug("imessage-chat-lookup-failed", { chatId, cause: error });
       return undefined;
     }
   };
@@ -264,17 +264,17 @@ export function createImessageChannel(deps: ImessageChannelDeps): ImessageChanne
       } catch (error) {
         // A locked database at this moment is not fatal: the first poll finds the start instead.
         startFrom = "cursor";
-        logger.warn("imessage cursor start deferred", { cause: error });
+        logger.warn("imessage-cursor-start-deferred", { cause: error });
       }
       cancelTimer = clock.every(config.pollIntervalMs, tick);
-      logger.info("imessage channel start", { dbPath: config.dbPath, rowId: position });
+      logger.info("imessage-channel-start", { dbPath: config.dbPath, rowId: position });
       return Promise.resolve();
     },
 
     async send(chatId: ChatId, text: string) {
       const route = routes.resolve(chatId, lookupChat);
       const program = command[0] ?? "osascript";
-      logger.debug("imessage send", { chatId, kind: route.kind, recipient: route.recipient });
+      logger.debug("imessage-send", { chatId, kind: route.kind, recipient: route.recipient });
       let result;
       try {
         result = await run(sendArgv(command, route, text), { timeoutMs: sendTimeoutMs });
@@ -292,7 +292,7 @@ export function createImessageChannel(deps: ImessageChannelDeps): ImessageChanne
       await inFlight;
       reader?.close();
       reader = undefined;
-      logger.info("imessage channel stop", { rowId: position });
+      logger.info("imessage-channel-stop", { rowId: position });
     },
 
     whenIdle: async () => {

@@ -6,6 +6,7 @@ import type { Command } from "commander";
 import { readEnvironmentOverrides, resolvePaths } from "../../config/load-config.js";
 import { STATIC_DEFAULTS } from "../../config/schema.js";
 import { DEFAULT_TIERS } from "../../utils/ids.js";
+import { claudeCredentialsFile } from "../../agent/claude-cli-layout.js";
 import { loadContacts } from "../../identity/contacts.js";
 import { createApiClient, readApiToken } from "../api-client.js";
 import { CommandFailed, type CliContext } from "../context.js";
@@ -75,7 +76,7 @@ export async function runChecks(context: CliContext): Promise<CheckResult[]> {
 
   const tokenStat = await attempt(() => stat(paths.apiTokenFile));
   const fileToken = await attempt(async () => (await readFile(paths.apiTokenFile, "utf8")).trim());
-  const credentialsFile = path.join(homeDir, ".claude", ".credentials.json");
+  const credentialsFile = claudeCredentialsFile(homeDir);
   const transcriptsDir = config?.transcriptsDir ?? path.join(homeDir, "transcripts");
   const existingFolder = await nearestExisting(transcriptsDir);
   const chatDb =

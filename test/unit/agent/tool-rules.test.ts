@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { builtInToolsOf } from "../../../src/agent/claude-sdk-agent.js";
+import { builtInToolsOf } from "../../../src/agent/sdk-options.js";
 import {
   confineFileTools,
   grantsUnrestrictedShell,

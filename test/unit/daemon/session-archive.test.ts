@@ -27,7 +27,7 @@ import {
   type SessionArchiveDeps,
 } from "../../../src/daemon/session-archive.js";
 import { createMemoryLogger } from "../../support/memory-logger.js";
-import { claudeProjectKey } from "../../../src/store/claude-project-folder.js";
+import { claudeProjectKey } from "../../../src/agent/claude-cli-layout.js";
 import { createMemoryRegistry, type MemoryRegistry } from "../../../src/store/memory-registry.js";
 import type { RegistryEntry } from "../../../src/store/registry.js";
 import { openStateDatabase, type Database } from "../../../src/store/sqlite-database.js";
@@ -324,7 +324,7 @@ describe("session archive: reading the archive", () => {
     expect(archive.holds("bad")).toBe(false);
     const warnings = logger.records.filter((record) => record.level === "warn");
     expect(warnings.map((record) => [record.message, record.fields.file])).toEqual([
-      ["forget record unreadable", path.join(archiveDir, "2026-11-25-bad", FORGET_RECORD)],
+      ["forget-record-unreadable", path.join(archiveDir, "2026-11-25-bad", FORGET_RECORD)],
     ]);
   });
 

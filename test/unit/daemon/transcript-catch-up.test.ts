@@ -16,7 +16,7 @@ import {
   missingTail,
   parseTranscriptLines,
 } from "../../../src/daemon/transcript-catch-up.js";
-import { projectFolderName } from "../../../src/dashboard/transcript-file.js";
+import { claudeProjectKey } from "../../../src/agent/claude-cli-layout.js";
 import { createMemoryLogger } from "../../support/memory-logger.js";
 import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
 import type { RegistryEntry } from "../../../src/store/registry.js";
@@ -84,7 +84,7 @@ function registeredChat(name: string, contactName: string, sessionId: string): R
 async function sessionBehindItsFile(folder: string, transcripts: TranscriptStore, clock: Clock) {
   const transcriptsDir = join(folder, "transcripts");
   await mkdir(join(transcriptsDir, "john-doe"), { recursive: true });
-  const projectKey = projectFolderName(join(transcriptsDir, "john-doe"));
+  const projectKey = claudeProjectKey(join(transcriptsDir, "john-doe"));
   const claudeDir = join(folder, ".claude");
   const file = join(claudeDir, "projects", projectKey, "session-1.jsonl");
   await mkdir(join(claudeDir, "projects", projectKey), { recursive: true });
@@ -157,7 +157,7 @@ describe("catchUpTranscriptCopies with a session resumed from the copy", () => {
       const transcripts = createSqliteTranscriptStore({ db, clock });
       const transcriptsDir = join(folder, "transcripts");
       await mkdir(join(transcriptsDir, "jane-roe"), { recursive: true });
-      const projectKey = projectFolderName(join(transcriptsDir, "jane-roe"));
+      const projectKey = claudeProjectKey(join(transcriptsDir, "jane-roe"));
       const first = [entry("u1"), entry("a1", "assistant")];
       await transcripts.append({ projectKey, sessionId: "session-2" }, first);
       // The SDK resumed from the copy in a folder of its own; the CLI answered there, orphaned.

@@ -144,7 +144,7 @@ describe("createTurnCosts", () => {
   it("logs a journal failure instead of throwing into the reply path", () => {
     journal.close();
     expect(() => costs.record(turn(JOHN, "s-1", ["u-1"], { totalUsd: 0.01 }))).not.toThrow();
-    expect(logger.records.map((record) => record.message)).toContain("turn cost record failed");
+    expect(logger.records.map((record) => record.message)).toContain("turn-cost-record-failed");
     open();
   });
 });

@@ -161,7 +161,7 @@ describe("createActivityFeed", () => {
     feed.messageAccepted(JOHN, "b");
     expect(feed.snapshot(clock.now()).hours.at(-1)).toMatchObject({ messages: 2 });
     expect(logger.records).toEqual([
-      { level: "warn", message: "activity store failed", fields: { cause: "disk full" } },
+      { level: "warn", message: "activity-store-failed", fields: { cause: "disk full" } },
     ]);
   });
 });

@@ -13,7 +13,7 @@ import {
   type PoolLike,
 } from "../../../src/dashboard/daemon-source.js";
 import type { DashboardSession } from "../../../src/dashboard/dashboard-source.js";
-import { projectFolderName } from "../../../src/dashboard/transcript-file.js";
+import { claudeProjectKey } from "../../../src/agent/claude-cli-layout.js";
 import { createLogger } from "../../../src/logging/logger.js";
 import { FakeControlPlane } from "../../support/fake-control-plane.js";
 
@@ -196,7 +196,7 @@ describe("createDaemonDashboardSource", () => {
     const dashboard = open();
     set(JOHN, { session_id: "abc-123", session_name: "john-doe" });
     const cwd = path.join(root, "transcripts", "john-doe");
-    const folder = path.join(root, ".claude", "projects", projectFolderName(cwd));
+    const folder = path.join(root, ".claude", "projects", claudeProjectKey(cwd));
     await mkdir(folder, { recursive: true });
     await writeFile(
       path.join(folder, "abc-123.jsonl"),
@@ -324,7 +324,7 @@ describe("createDaemonDashboardSource", () => {
       root,
       ".claude",
       "projects",
-      projectFolderName(path.join(root, "transcripts", "john-doe")),
+      claudeProjectKey(path.join(root, "transcripts", "john-doe")),
     );
     await mkdir(folder, { recursive: true });
     const line = (type: string, id: string, text: string, second: number) =>
@@ -397,7 +397,7 @@ describe("createDaemonDashboardSource", () => {
       root,
       ".claude",
       "projects",
-      projectFolderName(path.join(root, "transcripts", "john-doe")),
+      claudeProjectKey(path.join(root, "transcripts", "john-doe")),
     );
     await mkdir(folder, { recursive: true });
     await writeFile(

@@ -234,7 +234,7 @@ describe("the dashboard API", () => {
     const broken = await post(`/v1/dashboard/sessions/${encodeURIComponent(JOHN)}/stop`);
     expect(broken.status).toBe(500);
     expect(await broken.text()).not.toContain("/secret/path");
-    expect(logger.errors.map((entry) => entry.message)).toEqual(["dashboard request fail"]);
+    expect(logger.errors.map((entry) => entry.message)).toEqual(["dashboard-request-fail"]);
   });
 
   it("sends a message as the chat and answers with the reply, refusing bodies that are not one", async () => {

@@ -97,13 +97,13 @@ describe("the dashboard's log routes", () => {
     const [backlog] = await events.next(1);
     expect(backlog).toMatchObject({ event: "lines", id: "1" });
     expect((JSON.parse(backlog!.data) as LogLine[]).map((line) => line.message)).toEqual(["first"]);
-    daemonLog.error("session restart failed", { chatId: "+15551234567" });
+    daemonLog.error("session-restart-failed", { chatId: "+15551234567" });
     const [next] = await events.next(1);
     expect(next).toMatchObject({ event: "line", id: "2" });
     expect(JSON.parse(next!.data)).toMatchObject({
       seq: 2,
       level: "error",
-      message: "session restart failed",
+      message: "session-restart-failed",
       fields: { chatId: "+15551234567" },
     });
     await events.cancel();

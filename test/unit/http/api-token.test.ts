@@ -121,7 +121,7 @@ describe("loadOrCreateApiToken", () => {
     expect(result.token).toBe("leaky-token-0123456789");
     expect(await mode(tokenPath)).toBe(0o600);
     const warning = logger.records.find((record) => record.level === "warn");
-    expect(warning?.message).toBe("api-token permissions fix");
+    expect(warning?.message).toBe("api-token-permissions-fix");
     expect(warning?.fields).toMatchObject({ path: tokenPath, mode: "644" });
     // The token itself is never logged.
     expect(JSON.stringify(logger.records)).not.toContain("leaky-token");

@@ -82,7 +82,7 @@ describe("errors from the control plane", () => {
     expect(message).not.toContain("secretThing");
     expect(message).not.toMatch(/at .*\.ts/);
     const logged = api.logger.records.find((record) => record.level === "error");
-    expect(logged?.message).toBe("http request fail");
+    expect(logged?.message).toBe("http-request-fail");
     expect(logged?.fields).toMatchObject({ method: "POST", path: "/v1/messages", cause });
   });
 
@@ -101,7 +101,7 @@ describe("request log", () => {
     await fetch(`${api.base}/v1/sessions`, {
       headers: { Authorization: "Bearer wrong-token-value" },
     });
-    const requests = api.logger.records.filter((record) => record.message === "http request");
+    const requests = api.logger.records.filter((record) => record.message === "http-request");
     expect(requests).toHaveLength(2);
     expect(requests[0]).toMatchObject({
       level: "debug",

@@ -184,7 +184,7 @@ describe("resolveStart", () => {
     for (let index = 0; index < 3; index += 1) fixture.text("+15551234567", `old ${index}`);
     const { position, logger } = start(undefined);
     expect(position).toEqual({ rowId: 3, reason: "first-run" });
-    expect(logger.records.some((record) => record.message === "imessage cursor start")).toBe(true);
+    expect(logger.records.some((record) => record.message === "imessage-cursor-start")).toBe(true);
   });
 
   it("counts deleted newest rows: the sequence, not MAX(ROWID)", () => {
@@ -212,7 +212,7 @@ describe("resolveStart", () => {
     const { position, logger } = start(formatCursor({ rowId: 3, dbId: "another-file" }));
     expect(position).toEqual({ rowId: 2, reason: "replaced" });
     const warning = logger.records.find(
-      (record) => record.message === "imessage database replaced",
+      (record) => record.message === "imessage-database-replaced",
     );
     expect(warning?.level).toBe("warn");
     expect(reader?.readAfter(position.rowId, 10).map((row) => row.text)).toEqual([

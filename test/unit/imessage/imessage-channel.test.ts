@@ -160,7 +160,7 @@ describe("iMessage channel: reading", () => {
     fixture.text(ALICE, "synced from iCloud", { dateMs: clock.now() - 3_600_000 });
     await tick(channel);
     expect(texts()).toEqual(["hello"]);
-    const skips = logger.records.filter((record) => record.message === "imessage row skip");
+    const skips = logger.records.filter((record) => record.message === "imessage-row-skip");
     expect(skips.map((record) => [record.level, record.fields.reason])).toEqual([
       ["debug", "from-me"],
       ["debug", "tapback"],
@@ -168,7 +168,7 @@ describe("iMessage channel: reading", () => {
     ]);
     expect(rowIdOf(savedCursors.at(-1))).toBe(4);
     expect(
-      logger.records.find((record) => record.message === "imessage backfill skip"),
+      logger.records.find((record) => record.message === "imessage-backfill-skip"),
     ).toMatchObject({
       level: "info",
       fields: { count: 1 },
@@ -257,7 +257,7 @@ describe("iMessage channel: reading", () => {
     expect(texts()).toEqual(["join comes later", "after it"]);
     await tick(channel, 2);
     expect(texts()).toEqual(["join comes later", "after it", "behind it"]);
-    expect(logger.records.some((r) => r.message === "imessage row without chat skipped")).toBe(
+    expect(logger.records.some((r) => r.message === "imessage-row-without-chat-skipped")).toBe(
       true,
     );
   });
@@ -276,7 +276,7 @@ describe("iMessage channel: reading", () => {
     fixture.text(BOB, "new in the new file");
     await tick(channel);
     expect(texts()).toEqual(["already answered", "new in the new file"]);
-    const warning = logger.records.find((r) => r.message === "imessage database replaced");
+    const warning = logger.records.find((r) => r.message === "imessage-database-replaced");
     expect(warning?.level).toBe("warn");
     expect(rowIdOf(received[1]?.cursor)).toBe(3);
   });
@@ -291,7 +291,7 @@ describe("iMessage channel: reading", () => {
     await tick(channel);
     expect(texts()).toEqual(["before 0", "before 1", "before 2", "after the rebuild"]);
     expect(
-      logger.records.find((r) => r.message === "imessage database replaced")?.fields.reason,
+      logger.records.find((r) => r.message === "imessage-database-replaced")?.fields.reason,
     ).toBe("rows went back");
     expect(rowIdOf(received[3]?.cursor)).toBe(1);
   });

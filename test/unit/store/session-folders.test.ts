@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, realpath, rm, symlink, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { claudeProjectKey } from "../../../src/store/claude-project-folder.js";
+import { claudeProjectKey } from "../../../src/agent/claude-cli-layout.js";
 import { createSessionFolders } from "../../../src/store/session-folders.js";
 
 let root: string;
