@@ -54,6 +54,16 @@ export interface InboundMessage {
  * Where a channel hands each message. It resolves once the message is durably recorded; a
  * channel that polls passes its new `cursor`, which is saved in the same transaction as the
  * message, so a crash can neither lose a message nor replay one. It rejects when the message
- * could not be recorded: the channel keeps its cursor and tries again.
+ * could not be recorded: the channel keeps its cursor and tries again. It resolves with what
+ * became of the message (`SinkOutcome`), for a channel that shows it (Signal's typing indicator).
  */
-export type InboundSink = (message: InboundMessage, options?: { cursor?: string }) => Promise<void>;
+export type InboundSink = (
+  message: InboundMessage,
+  options?: { cursor?: string },
+) => Promise<SinkOutcome | void>;
+
+/**
+ * `accepted`: handed to its session, a turn will answer it. `answered-before`: a repeat of a
+ * message answered already. `refused`: never to be answered (recorded as rejected).
+ */
+export type SinkOutcome = "accepted" | "answered-before" | "refused";
