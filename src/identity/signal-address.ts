@@ -31,7 +31,10 @@ export function normaliseSignalId(raw: string, trimmed: string): ChatId | undefi
   if (lower.startsWith(SIGNAL_GROUP_PREFIX)) {
     const id = trimmed.slice(SIGNAL_GROUP_PREFIX.length).trim();
     if (!GROUP_ID.test(id)) {
-      throw invalidSignalId(raw, "a Signal group id in base64, as `signal-cli listGroups` shows it");
+      throw invalidSignalId(
+        raw,
+        "a Signal group id in base64, as `signal-cli listGroups` shows it",
+      );
     }
     return signalGroupChatId(id);
   }

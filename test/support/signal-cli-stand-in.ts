@@ -145,7 +145,9 @@ export async function startSignalCliStandIn(
               {
                 recipientAddress: {
                   uuid: null,
-                  number: Array.isArray(recipient) ? recipient[0] : (recipient ?? null),
+                  number: Array.isArray(recipient)
+                    ? (recipient[0] as unknown)
+                    : (recipient ?? null),
                 },
                 ...(params?.groupId ? { groupId: params.groupId } : {}),
                 type: "SUCCESS",

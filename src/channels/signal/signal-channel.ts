@@ -85,10 +85,11 @@ export function createSignalChannel(deps: SignalChannelDeps): SignalChannel {
   };
 
   const sendTyping = (chatId: ChatId, stop: boolean) => {
-    rpc.call("sendTyping", { ...params(chatId), ...(stop ? { stop: true } : {}) }).catch(
-      (error: unknown) =>
+    rpc
+      .call("sendTyping", { ...params(chatId), ...(stop ? { stop: true } : {}) })
+      .catch((error: unknown) =>
         logger.debug("signal typing failed", { chatId, stop, cause: describeError(error) }),
-    );
+      );
   };
   const stopTyping = (chatId: ChatId, tell: boolean) => {
     const current = typing.get(chatId);
@@ -202,8 +203,7 @@ export function createSignalChannel(deps: SignalChannelDeps): SignalChannel {
 
     async send(chatId: ChatId, text: string) {
       const result = (await rpc.call("send", { ...params(chatId), message: text })) as
-        | { results?: { type?: string }[] }
-        | undefined;
+        { results?: { type?: string }[] } | undefined;
       const failed = (result?.results ?? []).filter((each) => each.type !== "SUCCESS");
       if (failed.length > 0) {
         // A group send that reached some members: signal-cli fails only when it reached none.

@@ -107,9 +107,7 @@ export function parseSignalEvent(data: unknown, account: string): ParsedSignalEv
 }
 
 function skip(reason: SignalSkipReason, externalId?: string): ParsedSignalEvent {
-  return externalId === undefined
-    ? { kind: "skip", reason }
-    : { kind: "skip", reason, externalId };
+  return externalId === undefined ? { kind: "skip", reason } : { kind: "skip", reason, externalId };
 }
 
 /** `[attachment: photo.jpg, image/jpeg; not shown to you]`, one per file but a long text's. */

@@ -68,7 +68,13 @@ describe("parseSignalEvent", () => {
 
   it("ignores receipts, typing, calls and stories", () => {
     const receipt = envelopeFrom(JOHN, T, {
-      receiptMessage: { when: T, isDelivery: true, isRead: false, isViewed: false, timestamps: [1] },
+      receiptMessage: {
+        when: T,
+        isDelivery: true,
+        isRead: false,
+        isViewed: false,
+        timestamps: [1],
+      },
     });
     const typing = envelopeFrom(JOHN, T, { typingMessage: { action: "STARTED", timestamp: T } });
     const call = envelopeFrom(JOHN, T, { callMessage: { offerMessage: { id: 1 } } });
@@ -160,13 +166,16 @@ describe("parseSignalEvent", () => {
   });
 
   it("skips events of another account, without a sender, undecryptable or not JSON objects", () => {
-    expect(parseSignalEvent(receiveEvent(directText(JOHN, "hi", T), "+15559999999"), ACCOUNT)).toEqual(
-      { kind: "skip", reason: "other-account" },
-    );
+    expect(
+      parseSignalEvent(receiveEvent(directText(JOHN, "hi", T), "+15559999999"), ACCOUNT),
+    ).toEqual({ kind: "skip", reason: "other-account" });
     const noSender = { ...directText(JOHN, "hi", T), sourceNumber: null, sourceUuid: null };
     expect(parse(noSender)).toEqual({ kind: "skip", reason: "no-sender" });
     const broken = {
-      ...receiveEvent({ ...envelopeFrom(JOHN, T, {}), sourceNumber: null, sourceUuid: null }, ACCOUNT),
+      ...receiveEvent(
+        { ...envelopeFrom(JOHN, T, {}), sourceNumber: null, sourceUuid: null },
+        ACCOUNT,
+      ),
       exception: { message: "InvalidMessageException", type: "ProtocolInvalidMessageException" },
     };
     expect(parseSignalEvent(broken, ACCOUNT)).toEqual({ kind: "skip", reason: "undecryptable" });

@@ -37,7 +37,9 @@ describe("Signal chat ids", () => {
   it("lets contacts.json list a Signal account among a person's handles, and a group", () => {
     const book = parseContacts(
       {
-        contacts: [{ name: "Jane Roe", tier: "family", handles: ["+15557654321", `signal:${UUID}`] }],
+        contacts: [
+          { name: "Jane Roe", tier: "family", handles: ["+15557654321", `signal:${UUID}`] },
+        ],
         groups: [{ chat_id: `signal-group:${GROUP}`, name: "Family", tier: "family" }],
       },
       { knownTiers: DEFAULT_TIERS },
