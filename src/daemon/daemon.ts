@@ -410,7 +410,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         }),
       );
     } else {
-      channelStates.push({ name: "signal", on: false, note: "channels.signal.enabled is false" });
+      channelStates.push({ name: "signal", on: false });
     }
     for (const channel of channels) {
       replies.addChannel(channel);

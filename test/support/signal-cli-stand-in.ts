@@ -52,6 +52,8 @@ export interface SignalCliStandInOptions {
   /** Started with `-a ACCOUNT` (single-account mode): `listAccounts` does not exist. */
   singleAccount?: boolean;
   keepAliveMs?: number;
+  /** Default 0: any free port. */
+  port?: number;
 }
 
 export async function startSignalCliStandIn(
@@ -180,7 +182,7 @@ export async function startSignalCliStandIn(
     }
     response.writeHead(404).end();
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
 
   return {

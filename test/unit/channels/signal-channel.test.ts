@@ -7,6 +7,7 @@ import {
 } from "../../../src/channels/signal/signal-channel.js";
 import { splitMessage } from "../../../src/channels/split-message.js";
 import { systemClock } from "../../../src/utils/clock.js";
+import { freePort } from "../../support/daemon-process.js";
 import type { ChatId } from "../../../src/utils/ids.js";
 import { createMemoryLogger } from "../../support/memory-logger.js";
 import { startSignalCliStandIn, type SignalCliStandIn } from "../../support/signal-cli-stand-in.js";
@@ -38,9 +39,15 @@ afterEach(async () => {
   await signalCli.close();
 });
 
-async function startChannel(options: { account?: string } = {}): Promise<SignalChannel> {
+async function startChannel(
+  options: { account?: string; url?: string; connect?: boolean } = {},
+): Promise<SignalChannel> {
   channel = createSignalChannel({
-    config: { enabled: true, url: signalCli.url, account: options.account ?? ACCOUNT },
+    config: {
+      enabled: true,
+      url: options.url ?? signalCli.url,
+      account: options.account ?? ACCOUNT,
+    },
     logger,
     clock: systemClock,
     streamBackoffMs: 20,
@@ -50,7 +57,7 @@ async function startChannel(options: { account?: string } = {}): Promise<SignalC
     received.push({ message, cursor: sinkOptions?.cursor });
     return Promise.resolve(outcome);
   });
-  await signalCli.whenConnected();
+  if (options.connect !== false) await signalCli.whenConnected();
   return channel;
 }
 
@@ -169,6 +176,19 @@ describe("the Signal channel", () => {
     await startChannel();
     signalCli.push(directText(JOHN, "single"));
     await until(() => received.length === 1, "the message");
+  });
+
+  it("starts while signal-cli's daemon is not up yet, and takes messages once it is", async () => {
+    await signalCli.close();
+    const port = await freePort();
+    await startChannel({ url: `http://127.0.0.1:${port}`, connect: false });
+    expect(logger.records.some((record) => record.message === "signal daemon unreachable")).toBe(
+      true,
+    );
+    signalCli = await startSignalCliStandIn({ account: ACCOUNT, port });
+    signalCli.push(directText(JOHN, "finally up"));
+    await until(() => received.length === 1, "the message once the daemon is up");
+    expect(received[0]!.message.text).toBe("finally up");
   });
 
   it("fails a send signal-cli refuses with its reason, and names non-Signal chats", async () => {
