@@ -2,7 +2,7 @@ import type { ChatId } from "../utils/ids.js";
 
 /**
  * A messaging channel: brings messages in and sends replies out. Adapters sit beside this file
- * (`http/`, `imessage/`, later `signal/`); only the daemon picks them.
+ * (`http/`, `imessage/`, `signal/`); only the daemon picks them.
  */
 export interface Channel {
   /** `http`, `imessage`, ...: recorded with each message and used to route its replies. */
@@ -14,8 +14,9 @@ export interface Channel {
   /** Sends one part of a reply to a chat. */
   send(chatId: ChatId, text: string): Promise<void>;
   /**
-   * For a channel that answers in the request a message came in (HTTP): every turn's reply, once
-   * recorded, for the journal rows it answers; the channel serves whoever waits for them.
+   * Every turn's reply (of every chat, silence and failures included), once recorded, for the
+   * journal rows it answers. HTTP serves whoever waits for them in a request; Signal takes it as
+   * the end of the chat's turn and stops its typing indicator.
    */
   answer?(reply: ChannelReply): void;
   /** Stops taking messages; resolves when the channel has really stopped. */
