@@ -110,8 +110,19 @@ describe("the daemon's Signal channel, end to end", () => {
       to: JOHN.number,
       text: "[stand-in model] You asked me to remember tangerine.",
     });
-    const typing = signalCli.calls().filter((call) => call.method === "sendTyping");
-    expect(typing[0]?.params).toEqual({ account: ACCOUNT, recipient: [JOHN.number] });
+    // Typing shows while each turn runs, and is stopped when it ends.
+    const typing = () => signalCli.calls().filter((call) => call.method === "sendTyping");
+    expect(typing()[0]?.params).toEqual({ account: ACCOUNT, recipient: [JOHN.number] });
+    const deadline = Date.now() + 10_000;
+    while (typing().filter((call) => call.params.stop === true).length < 2) {
+      if (Date.now() > deadline) throw new Error(`typing calls: ${JSON.stringify(typing())}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(typing().filter((call) => call.params.stop === true)[0]!.params).toEqual({
+      account: ACCOUNT,
+      recipient: [JOHN.number],
+      stop: true,
+    });
   });
 
   it("answers a sender known only by their account id, as their contact", async () => {
