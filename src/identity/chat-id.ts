@@ -88,8 +88,8 @@ function normalise(raw: string, options: NormaliseChatIdOptions): ChatId {
 }
 
 /**
- * Individuals are E.164 numbers, emails and Signal account ids; everything else `normaliseChatId` accepted is a group.
- * Only meaningful for ids that came out of `normaliseChatId`.
+ * Individuals are E.164 numbers, emails and Signal account ids; everything else
+ * `normaliseChatId` accepted is a group. Only meaningful for ids that came out of it.
  */
 export function chatKind(chatId: ChatId): ChatKind {
   return chatId.startsWith("+") || chatId.includes("@") || isSignalAccountChatId(chatId)
