@@ -146,6 +146,10 @@ describe("the Signal channel", () => {
     expect(logger.records.some((record) => record.message === "signal stream reconnect")).toBe(
       true,
     );
+    // The half-written event was dropped at the cut, not read as a (broken) event.
+    expect(logger.records.some((record) => record.message === "signal event unreadable")).toBe(
+      false,
+    );
   });
 
   it("tries a message the sink could not record again, until it is recorded", async () => {
