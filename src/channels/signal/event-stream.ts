@@ -53,6 +53,7 @@ export function openEventStream(options: EventStreamOptions): EventStream {
         current.abort();
       });
     };
+    // One parser per connection: an incomplete event at a cut is dropped with it, never read.
     const parser = createParser({
       onEvent: (event) => {
         failures = 0;
@@ -89,8 +90,6 @@ export function openEventStream(options: EventStreamOptions): EventStream {
     } finally {
       cancelStale?.();
       open = false;
-      // An incomplete event at the cut is dropped, never half-handled.
-      parser.reset();
     }
   };
 
