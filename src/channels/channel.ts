@@ -2,7 +2,7 @@ import type { ChatId } from "../utils/ids.js";
 
 /**
  * A messaging channel: brings messages in and sends replies out. Adapters sit beside this file
- * (`http/`, `imessage/`, later `signal/`); only the daemon picks them.
+ * (`http/`, `imessage/`, `signal/`); only the daemon picks them.
  */
 export interface Channel {
   /** `http`, `imessage`, ...: recorded with each message and used to route its replies. */
@@ -14,8 +14,9 @@ export interface Channel {
   /** Sends one part of a reply to a chat. */
   send(chatId: ChatId, text: string): Promise<void>;
   /**
-   * For a channel that answers in the request a message came in (HTTP): every turn's reply, once
-   * recorded, for the journal rows it answers; the channel serves whoever waits for them.
+   * Every turn's reply (of every chat, silence and failures included), once recorded, for the
+   * journal rows it answers. HTTP serves whoever waits for them in a request; Signal takes it as
+   * the end of the chat's turn and stops its typing indicator.
    */
   answer?(reply: ChannelReply): void;
   /** Stops taking messages; resolves when the channel has really stopped. */
@@ -54,6 +55,16 @@ export interface InboundMessage {
  * Where a channel hands each message. It resolves once the message is durably recorded; a
  * channel that polls passes its new `cursor`, which is saved in the same transaction as the
  * message, so a crash can neither lose a message nor replay one. It rejects when the message
- * could not be recorded: the channel keeps its cursor and tries again.
+ * could not be recorded: the channel keeps its cursor and tries again. It resolves with what
+ * became of the message (`SinkOutcome`), for a channel that shows it (Signal's typing indicator).
  */
-export type InboundSink = (message: InboundMessage, options?: { cursor?: string }) => Promise<void>;
+export type InboundSink = (
+  message: InboundMessage,
+  options?: { cursor?: string },
+) => Promise<SinkOutcome | void>;
+
+/**
+ * `accepted`: handed to its session, a turn will answer it. `answered-before`: a repeat of a
+ * message answered already. `refused`: never to be answered (recorded as rejected).
+ */
+export type SinkOutcome = "accepted" | "answered-before" | "refused";

@@ -225,6 +225,56 @@ export function checkChatDb(observation: ChatDbObservation): CheckResult {
   );
 }
 
+export interface SignalObservation {
+  enabled: boolean;
+  url: string;
+  account: string;
+  /** `GET /api/v1/check`; absent when the channel is off. */
+  reachable?: Outcome<true>;
+  /** signal-cli's `version`; absent when not reached. */
+  version?: Outcome<string>;
+  /** `listAccounts`: the numbers it holds, or "single-account" for a daemon started with `-a`. */
+  accounts?: Outcome<string[] | "single-account">;
+}
+
+export function checkSignal(observation: SignalObservation): CheckResult {
+  const { enabled, url, account, reachable, version, accounts } = observation;
+  if (!enabled) {
+    return {
+      status: "info",
+      message: "The Signal channel is off (`channels.signal.enabled`); docs/signal.md sets it up.",
+    };
+  }
+  if (reachable === undefined || !reachable.ok) {
+    const cause = reachable && !reachable.ok ? describeError(reachable.error) : "not tried";
+    return fail(
+      `signal-cli's daemon at ${url} cannot be reached (${cause}). Start it with ` +
+        `\`signal-cli -a ${account} daemon --http ${new URL(url).host} --receive-mode=on-connection\`, ` +
+        "or set channels.signal.url to the address it listens on.",
+    );
+  }
+  const named = version?.ok ? `signal-cli ${version.value}` : "signal-cli";
+  if (accounts === undefined || !accounts.ok) {
+    const cause = accounts && !accounts.ok ? describeError(accounts.error) : "not asked";
+    return fail(`${named} answers at ${url}, but listing its accounts failed: ${cause}`);
+  }
+  if (accounts.value === "single-account") {
+    return ok(
+      `${named} answers at ${url} for one account (started with -a), which it does only for a ` +
+        `registered one; make sure that is ${account} (channels.signal.account).`,
+    );
+  }
+  if (accounts.value.includes(account)) {
+    return ok(`${named} answers at ${url} and holds the registered account ${account}.`);
+  }
+  const held = accounts.value.length === 0 ? "no account" : accounts.value.join(", ");
+  return fail(
+    `${named} at ${url} does not hold ${account} (channels.signal.account); it holds ${held}. ` +
+      `Register or link it (\`signal-cli -a ${account} register\`, or \`link\`), or set ` +
+      "channels.signal.account to one it holds.",
+  );
+}
+
 /** Numeric comparison of dotted versions; a leading "v" is ignored. */
 export function compareVersions(left: string, right: string): number {
   const parts = (version: string): number[] =>

@@ -83,9 +83,18 @@ export interface ImessageChannelConfig {
   sendCommand?: string[];
 }
 
+export interface SignalChannelConfig {
+  enabled: boolean;
+  /** signal-cli's daemon (`daemon --http`), without a trailing slash. */
+  url: string;
+  /** The Signal account signal-cli sends and receives as (E.164); set when `enabled`. */
+  account: string;
+}
+
 export interface ChannelsConfig {
   http: HttpChannelConfig;
   imessage: ImessageChannelConfig;
+  signal: SignalChannelConfig;
 }
 
 /**
@@ -174,6 +183,7 @@ export const STATIC_DEFAULTS = {
   imessageDbPath: "~/Library/Messages/chat.db",
   imessagePollIntervalMs: 500,
   imessageMaxBackfillAgeSeconds: 300,
+  signalUrl: "http://127.0.0.1:8080",
   httpHeadersTimeoutSeconds: 10,
   httpRequestTimeoutSeconds: 30,
   httpKeepAliveTimeoutSeconds: 5,
@@ -369,6 +379,48 @@ const httpSchema = object({
   });
 });
 
+const SIGNAL_URL_EXPECTATION =
+  'an http:// URL of signal-cli\'s `daemon --http` address, such as "http://127.0.0.1:8080"';
+const SIGNAL_ACCOUNT_EXPECTATION =
+  'the Signal account\'s phone number with its country code, such as "+15551234567"';
+
+const signalSchema = object({
+  enabled: z.boolean(expecting("true or false")).default(false),
+  url: z
+    .string(expecting(SIGNAL_URL_EXPECTATION))
+    .refine(isHttpUrl, expecting(SIGNAL_URL_EXPECTATION))
+    .transform((value) => value.replace(/\/+$/, ""))
+    .default(STATIC_DEFAULTS.signalUrl),
+  account: z
+    .string(expecting(SIGNAL_ACCOUNT_EXPECTATION))
+    .regex(/^\+[1-9][0-9]{6,14}$/, expecting(SIGNAL_ACCOUNT_EXPECTATION))
+    .optional(),
+}).transform((signal, context): SignalChannelConfig => {
+  if (!signal.enabled) return { ...signal, account: signal.account ?? "" };
+  if (signal.account === undefined) {
+    context.issues.push({
+      code: "custom",
+      input: undefined,
+      path: ["account"],
+      params: { complete: true },
+      message:
+        "Expected `channels.signal.account` to be set when `channels.signal.enabled` is true: " +
+        'the phone number signal-cli is registered with, such as "+15551234567"',
+    });
+    return z.NEVER;
+  }
+  return { ...signal, account: signal.account };
+});
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === "http:" || url.protocol === "https:") && url.search === "";
+  } catch {
+    return false;
+  }
+}
+
 export function createConfigSchema(context: ConfigContext): z.ZodType<Config, unknown> {
   const { homeDir } = context;
   const imessage = object({
@@ -430,6 +482,7 @@ export function createConfigSchema(context: ConfigContext): z.ZodType<Config, un
         channels: object({
           http: httpSchema.prefault({}),
           imessage: imessage.prefault({}),
+          signal: signalSchema.prefault({}),
         }).prefault({}),
         cluster: clusterSchema.prefault({}),
       },

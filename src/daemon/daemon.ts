@@ -6,6 +6,7 @@ import { agentChildEnv } from "../agent/child-env.js";
 import { createClaudeSdkAgent } from "../agent/claude-sdk-agent.js";
 import type { Channel } from "../channels/channel.js";
 import { createImessageChannel } from "../channels/imessage/imessage-channel.js";
+import { createSignalChannel } from "../channels/signal/signal-channel.js";
 import { loadOrCreateApiToken } from "../channels/http/api-token.js";
 import { createHttpApi } from "../channels/http/http-api.js";
 import { createHttpReplyChannel } from "../channels/http/http-reply-channel.js";
@@ -400,6 +401,17 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         }),
       );
     }
+    if (config.channels.signal.enabled) {
+      channels.push(
+        createSignalChannel({
+          config: config.channels.signal,
+          logger: logger.child({ channel: "signal" }),
+          clock,
+        }),
+      );
+    } else {
+      channelStates.push({ name: "signal", on: false });
+    }
     for (const channel of channels) {
       replies.addChannel(channel);
       try {
@@ -439,9 +451,11 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     const stop = (reason: string) => {
       stopping ??= (async () => {
         logger.info("daemon-stop", { reason });
+        // Channels first: a message a pushing channel (Signal) takes until it stops is still
+        // recorded (the inbox refuses new ones unrecorded once it shuts down).
+        for (const channel of channels) await channel.stop().catch(() => undefined);
         inbox.beginShutdown();
         await contactsReload.close();
-        for (const channel of channels) await channel.stop().catch(() => undefined);
         const drained = await manager.drain(config.shutdownGraceSeconds * 1000);
         if (!drained)
           logger.warn("shutdown-grace-expired", {

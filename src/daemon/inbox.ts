@@ -1,4 +1,4 @@
-import type { InboundMessage } from "../channels/channel.js";
+import type { InboundMessage, SinkOutcome } from "../channels/channel.js";
 import type { SubmitResult } from "../channels/http/control-plane.js";
 import type { HttpReplyChannel, WaitedReply } from "../channels/http/http-reply-channel.js";
 import type { Config } from "../config/schema.js";
@@ -49,6 +49,8 @@ export interface InboxDeps {
 export interface Taken {
   accepted: SubmitResult;
   answered: Promise<SubmitResult>;
+  /** A repeat of a message answered before: `answered` holds that reply, no turn will run. */
+  answeredBefore?: true;
 }
 
 /** A recorded row, as far as handing it to its session needs it. */
@@ -143,16 +145,20 @@ export class Inbox {
    * acknowledged to anyone here: a power cut that undoes the record undoes the cursor with it,
    * and the channel reads the message again from its source.
    */
-  readonly sink = async (message: InboundMessage, options?: { cursor?: string }): Promise<void> => {
+  readonly sink = async (
+    message: InboundMessage,
+    options?: { cursor?: string },
+  ): Promise<SinkOutcome> => {
     try {
-      await this.take(message, options?.cursor);
+      const taken = await this.take(message, options?.cursor);
+      return taken.answeredBefore ? "answered-before" : "accepted";
     } catch (error) {
       // Recorded and refused for good (an unknown sender, a limit): the cursor moved on with it.
       if (
         error instanceof DispatchError &&
         (FINAL_REFUSALS.has(error.code) || LIMIT_REFUSALS.has(error.code))
       )
-        return;
+        return "refused";
       throw error;
     }
   };
@@ -430,7 +436,7 @@ export class Inbox {
       reply: parts.length > 0 ? parts.join("\n\n") : null,
     };
     const { reply: _reply, ...accepted } = result;
-    return { accepted, answered: Promise.resolve(result) };
+    return { accepted, answered: Promise.resolve(result), answeredBefore: true };
   }
 
   private refuseWhenShuttingDown(): void {

@@ -4,11 +4,13 @@
  *
  * - phone numbers become E.164 (`+15551234567`);
  * - email addresses are trimmed and lower-cased;
+ * - Signal's own ids, `signal:<uuid>` (an individual) and `signal-group:<id>` (`signal-address.ts`);
  * - anything else is a group chat id, kept exactly as given apart from surrounding whitespace.
  */
 import { parsePhoneNumberFromString, type CountryCode } from "libphonenumber-js";
 import { DispatchError } from "../utils/errors.js";
 import { asChatId, type ChatId } from "../utils/ids.js";
+import { isSignalAccountChatId, normaliseSignalId } from "./signal-address.js";
 
 export type { CountryCode } from "libphonenumber-js";
 
@@ -76,6 +78,8 @@ function normalise(raw: string, options: NormaliseChatIdOptions): ChatId {
   if (CONTROL_CHARACTER.test(trimmed)) throw invalid(raw, "it contains a control character");
   if (trimmed === "." || trimmed === "..") throw invalid(raw, "it is a directory name");
 
+  const signal = normaliseSignalId(raw, trimmed);
+  if (signal !== undefined) return signal;
   // "@" first: an email may start with "+" or hold only digits before the "@".
   if (trimmed.includes("@")) return normaliseEmail(raw, trimmed);
   const phoneCandidate = toPhoneCandidate(trimmed);
@@ -84,11 +88,13 @@ function normalise(raw: string, options: NormaliseChatIdOptions): ChatId {
 }
 
 /**
- * Individuals are E.164 numbers or emails; everything else `normaliseChatId` accepted is a group.
- * Only meaningful for ids that came out of `normaliseChatId`.
+ * Individuals are E.164 numbers, emails and Signal account ids; everything else
+ * `normaliseChatId` accepted is a group. Only meaningful for ids that came out of it.
  */
 export function chatKind(chatId: ChatId): ChatKind {
-  return chatId.startsWith("+") || chatId.includes("@") ? "individual" : "group";
+  return chatId.startsWith("+") || chatId.includes("@") || isSignalAccountChatId(chatId)
+    ? "individual"
+    : "group";
 }
 
 /**

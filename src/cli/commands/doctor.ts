@@ -4,7 +4,13 @@ import { access, open, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import type { Command } from "commander";
 import { readEnvironmentOverrides, resolvePaths } from "../../config/load-config.js";
-import { STATIC_DEFAULTS } from "../../config/schema.js";
+import { STATIC_DEFAULTS, type SignalChannelConfig } from "../../config/schema.js";
+import { listedAccounts } from "../../channels/signal/signal-channel.js";
+import {
+  createSignalRpc,
+  METHOD_NOT_FOUND,
+  SignalRpcError,
+} from "../../channels/signal/signal-rpc.js";
 import { DEFAULT_TIERS } from "../../utils/ids.js";
 import { claudeCredentialsFile } from "../../agent/claude-cli-layout.js";
 import { loadContacts } from "../../identity/contacts.js";
@@ -18,10 +24,12 @@ import {
   checkContacts,
   checkDaemon,
   checkNodeVersion,
+  checkSignal,
   checkTranscriptsFolder,
   type CheckResult,
   type CheckStatus,
   type Outcome,
+  type SignalObservation,
 } from "../doctor-checks.js";
 
 const MARKS: Record<CheckStatus, string> = { ok: "✓", fail: "✗", warn: "!", info: "-" };
@@ -117,7 +125,36 @@ export async function runChecks(context: CliContext): Promise<CheckResult[]> {
       dbPath: chatDb,
       ...(platform === "darwin" ? { readable: await attempt(() => canOpen(chatDb)) } : {}),
     }),
+    checkSignal(await observeSignal(config?.channels.signal)),
   ];
+}
+
+/** signal-cli's daemon as the Signal channel would find it: there, which version, which accounts. */
+async function observeSignal(config: SignalChannelConfig | undefined): Promise<SignalObservation> {
+  const settings = config ?? { enabled: false, url: STATIC_DEFAULTS.signalUrl, account: "" };
+  const observation: SignalObservation = { ...settings };
+  if (!settings.enabled) return observation;
+  const rpc = createSignalRpc({ url: settings.url, timeoutMs: 5_000 });
+  observation.reachable = await attempt(async () => {
+    await rpc.check();
+    return true as const;
+  });
+  if (!observation.reachable.ok) return observation;
+  observation.version = await attempt(async () => {
+    const result = (await rpc.call("version")) as { version?: unknown } | null;
+    return typeof result?.version === "string" ? result.version : "(version unknown)";
+  });
+  observation.accounts = await attempt(async () => {
+    try {
+      return listedAccounts(await rpc.call("listAccounts"));
+    } catch (error) {
+      if (error instanceof SignalRpcError && error.rpcCode === METHOD_NOT_FOUND) {
+        return "single-account" as const;
+      }
+      throw error;
+    }
+  });
+  return observation;
 }
 
 async function attempt<T>(work: () => Promise<T>): Promise<Outcome<T>> {
