@@ -49,7 +49,7 @@ export function openEventStream(options: EventStreamOptions): EventStream {
     const armStale = () => {
       cancelStale?.();
       cancelStale = clock.after(staleAfterMs, () => {
-        logger.warn("signal stream stale", { quietMs: staleAfterMs });
+        logger.warn("signal-stream-stale", { quietMs: staleAfterMs });
         current.abort();
       });
     };
@@ -73,7 +73,7 @@ export function openEventStream(options: EventStreamOptions): EventStream {
         throw new Error(`signal-cli answered HTTP ${response.status} to ${options.url}`);
       }
       open = true;
-      logger.info("signal stream open", { url: options.url });
+      logger.info("signal-stream-open", { url: options.url });
       const decoder = new TextDecoder();
       const reader = (response.body as ReadableStream<Uint8Array>).getReader();
       for (;;) {
@@ -82,10 +82,10 @@ export function openEventStream(options: EventStreamOptions): EventStream {
         armStale();
         parser.feed(decoder.decode(chunk.value, { stream: true }));
       }
-      if (running) logger.warn("signal stream end", { url: options.url });
+      if (running) logger.warn("signal-stream-end", { url: options.url });
     } catch (error) {
       if (running) {
-        logger.warn("signal stream failed", { url: options.url, cause: describeError(error) });
+        logger.warn("signal-stream-failed", { url: options.url, cause: describeError(error) });
       }
     } finally {
       cancelStale?.();
@@ -99,7 +99,7 @@ export function openEventStream(options: EventStreamOptions): EventStream {
       if (!running) break;
       failures += 1;
       const delayMs = Math.min(backoffMs * 2 ** Math.min(failures - 1, 16), maxBackoffMs);
-      logger.info("signal stream reconnect", { delayMs, failures });
+      logger.info("signal-stream-reconnect", { delayMs, failures });
       await new Promise<void>((resolve) => {
         wake = resolve;
         cancelWait = clock.after(delayMs, resolve);
@@ -109,7 +109,7 @@ export function openEventStream(options: EventStreamOptions): EventStream {
     }
   };
   const done = loop().catch((error: unknown) =>
-    logger.error("signal stream crashed", { cause: describeError(error) }),
+    logger.error("signal-stream-crashed", { cause: describeError(error) }),
   );
 
   return {

@@ -88,7 +88,7 @@ export function createSignalChannel(deps: SignalChannelDeps): SignalChannel {
     rpc
       .call("sendTyping", { ...params(chatId), ...(stop ? { stop: true } : {}) })
       .catch((error: unknown) =>
-        logger.debug("signal typing failed", { chatId, stop, cause: describeError(error) }),
+        logger.debug("signal-typing-failed", { chatId, stop, cause: describeError(error) }),
       );
   };
   const stopTyping = (chatId: ChatId, tell: boolean) => {
@@ -132,7 +132,7 @@ export function createSignalChannel(deps: SignalChannelDeps): SignalChannel {
       (outcome) => {
         const answeredMeanwhile = (turnsEnded.get(chatId) ?? 0) !== turnsBefore;
         settled();
-        logger.info("signal message receive", { chatId, id: cursor, outcome: outcome ?? "" });
+        logger.info("signal-message-receive", { chatId, id: cursor, outcome: outcome ?? "" });
         if (outcome === "accepted" && !answeredMeanwhile && state === "running") {
           startTyping(chatId);
         }
@@ -140,7 +140,7 @@ export function createSignalChannel(deps: SignalChannelDeps): SignalChannel {
       (error: unknown) => {
         settled();
         const delayMs = Math.min(SINK_RETRY_MS * 2 ** attempt, SINK_MAX_RETRY_MS);
-        logger.warn("signal message record failed", {
+        logger.warn("signal-message-record-failed", {
           chatId: message.chatId,
           id: cursor,
           retryInMs: delayMs,
@@ -160,18 +160,18 @@ export function createSignalChannel(deps: SignalChannelDeps): SignalChannel {
     try {
       json = JSON.parse(data);
     } catch (error) {
-      logger.warn("signal event unreadable", { cause: describeError(error) });
+      logger.warn("signal-event-unreadable", { cause: describeError(error) });
       return;
     }
     const parsed = parseSignalEvent(json, config.account);
     if (parsed.kind === "skip") {
-      logger.debug("signal event skip", { reason: parsed.reason, id: parsed.externalId });
+      logger.debug("signal-event-skip", { reason: parsed.reason, id: parsed.externalId });
       return;
     }
     const { message } = parsed;
     const id = message.externalId!;
     if (handedOver.has(id)) {
-      logger.info("signal message duplicate", { id });
+      logger.info("signal-message-duplicate", { id });
       return;
     }
     handedOver.add(id);
@@ -198,7 +198,7 @@ export function createSignalChannel(deps: SignalChannelDeps): SignalChannel {
         clock,
         ...(deps.streamBackoffMs === undefined ? {} : { backoffMs: deps.streamBackoffMs }),
       });
-      logger.info("signal channel start", { url: config.url, account: config.account });
+      logger.info("signal-channel-start", { url: config.url, account: config.account });
     },
 
     async send(chatId: ChatId, text: string) {
@@ -207,7 +207,7 @@ export function createSignalChannel(deps: SignalChannelDeps): SignalChannel {
       const failed = (result?.results ?? []).filter((each) => each.type !== "SUCCESS");
       if (failed.length > 0) {
         // A group send that reached some members: signal-cli fails only when it reached none.
-        logger.warn("signal send partial", {
+        logger.warn("signal-send-partial", {
           chatId,
           failed: failed.length,
           of: result?.results?.length,
@@ -230,7 +230,7 @@ export function createSignalChannel(deps: SignalChannelDeps): SignalChannel {
       retries.clear();
       for (const chatId of [...typing.keys()]) stopTyping(chatId, false);
       await stream?.stop();
-      logger.info("signal channel stop", {});
+      logger.info("signal-channel-stop", {});
     },
 
     connected: () => stream?.connected() ?? false,
@@ -252,7 +252,7 @@ async function checkAccount(
   } catch (error) {
     if (error instanceof SignalRpcError && error.rpcCode === METHOD_NOT_FOUND) return; // -a ACCOUNT
     if (error instanceof DispatchError && error.code === "signal_unreachable") {
-      logger.warn("signal daemon unreachable", { url: config.url, cause: error.message });
+      logger.warn("signal-daemon-unreachable", { url: config.url, cause: error.message });
       return;
     }
     throw error;

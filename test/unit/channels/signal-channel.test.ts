@@ -143,11 +143,11 @@ describe("the Signal channel", () => {
     await until(() => received.length === texts.length, "the whole burst");
     expect(received.map(({ message }) => message.text)).toEqual(texts);
     expect(signalCli.connections()).toBe(2);
-    expect(logger.records.some((record) => record.message === "signal stream reconnect")).toBe(
+    expect(logger.records.some((record) => record.message === "signal-stream-reconnect")).toBe(
       true,
     );
     // The half-written event was dropped at the cut, not read as a (broken) event.
-    expect(logger.records.some((record) => record.message === "signal event unreadable")).toBe(
+    expect(logger.records.some((record) => record.message === "signal-event-unreadable")).toBe(
       false,
     );
   });
@@ -157,7 +157,7 @@ describe("the Signal channel", () => {
     outcome = "fail";
     signalCli.push(directText(JOHN, "keep trying"));
     await until(
-      () => logger.records.some((record) => record.message === "signal message record failed"),
+      () => logger.records.some((record) => record.message === "signal-message-record-failed"),
       "a failed record",
     );
     outcome = "accepted";
@@ -186,7 +186,7 @@ describe("the Signal channel", () => {
     await signalCli.close();
     const port = await freePort();
     await startChannel({ url: `http://127.0.0.1:${port}`, connect: false });
-    expect(logger.records.some((record) => record.message === "signal daemon unreachable")).toBe(
+    expect(logger.records.some((record) => record.message === "signal-daemon-unreachable")).toBe(
       true,
     );
     signalCli = await startSignalCliStandIn({ account: ACCOUNT, port });
