@@ -201,12 +201,6 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       logger,
     });
     await archive.finishPending();
-    // One session per person: a registry from before it (or from `sessionScope: "chat"`) may
-    // hold one person's chats in several sessions; they join the most recently active one.
-    if (config.sessionScope === "person") {
-      mergePersonSessions(registry, peopleOf(contacts), new Date(clock.now()), logger);
-      await registry.flush();
-    }
     const hasCredentials = options.demo || hasClaudeCredentials(agentEnv, homeDir);
     if (!hasCredentials)
       logger.warn("credentials-missing", { fix: "set ANTHROPIC_API_KEY or run `npm run demo`" });
@@ -330,6 +324,13 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     });
     // A session whose catch-up failed is tried again at the next start.
     transcriptsCaughtUp = caughtUp === undefined || caughtUp.failed === 0;
+    // One session per person: a registry from before it (or from `sessionScope: "chat"`) may
+    // hold one person's chats in several sessions; they join the most recently active one. After
+    // the catch-up, so the sessions they leave have their copies complete.
+    if (config.sessionScope === "person") {
+      mergePersonSessions(registry, peopleOf(contacts), new Date(clock.now()), logger);
+      await registry.flush();
+    }
     manager.startup();
     undo.push(() => manager.shutdown());
     // Edits to contacts.json apply without a restart, whole or not at all.

@@ -131,8 +131,11 @@ export async function catchUpTranscriptCopies(deps: TranscriptCatchUpDeps): Prom
   const ours = new Set<string>();
   let caughtUp = 0;
   let failed = 0;
+  // The chats of one person's session share its id: it is caught up once.
+  const sessions = new Set<string>();
   for (const [chatId, entry] of deps.registry.entries()) {
-    if (!entry.session_id) continue;
+    if (!entry.session_id || sessions.has(entry.session_id)) continue;
+    sessions.add(entry.session_id);
     try {
       const projectKeys = await projectKeysOf(deps.transcriptsDir, entry.session_name);
       const files: { projectKey: string; file: string }[] = [];
