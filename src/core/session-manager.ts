@@ -55,9 +55,10 @@ export { HISTORY_MISSING, type HandoffReason } from "./session-replacement.js";
  *
  * The chats of one person's session (one session name in the registry, `personOf`) share one
  * live session, one queue and one supervision, all keyed by the session's key chat: the first
- * of its chats this process met (`keyOf`). Every public method takes any chat of the session. Restarts it decides on its own are the supervisor's
- * (`session-supervisor.ts`); fresh sessions in an old one's place are the replacer's
- * (`session-replacement.ts`).
+ * of its chats this process met (`keyOf`). Every public method takes any chat of the session.
+ *
+ * Restarts it decides on its own are the supervisor's (`session-supervisor.ts`); fresh sessions
+ * in an old one's place are the replacer's (`session-replacement.ts`).
  */
 export class SessionManager {
   /** Live sessions by key chat (`keyOf`); so are `opening`, `forgetting`, the ledger, the pool. */
