@@ -12,6 +12,8 @@ interface Entry {
   chatId: ChatId;
   /** Where the message came from; unset for messages delivered without one. */
   from?: Handle;
+  /** Its place in the order messages were added, across all sessions. */
+  sequence: number;
   message: SessionMessage;
   resolve(reply: TurnReply): void;
   reject(error: Error): void;
@@ -30,6 +32,7 @@ export class MessageLedger {
   private readonly byChat = new Map<ChatId, Map<string, Entry>>();
   private readonly byId = new Map<string, Entry>();
   private readonly emptyWaiters = new Set<() => void>();
+  private added = 0;
 
   /**
    * Adds a message, standing for `recordIds` in the caller's record; the promise resolves with
@@ -49,6 +52,7 @@ export class MessageLedger {
         reject,
         recordIds,
         failedAttempts: 0,
+        sequence: (this.added += 1),
         ...(from ? { from } : {}),
       };
       this.byId.set(message.id, entry);
@@ -93,7 +97,11 @@ export class MessageLedger {
    */
   settle(messageIds: readonly string[], reply: TurnReply): TurnReply {
     const entries = messageIds.flatMap((id) => this.take(id) ?? []);
-    const replyTo = entries.findLast((entry) => entry.from !== undefined)?.from;
+    let latest: Entry | undefined;
+    for (const entry of entries) {
+      if (entry.from && (!latest || entry.sequence > latest.sequence)) latest = entry;
+    }
+    const replyTo = latest?.from;
     const settled: TurnReply = {
       ...reply,
       messageIds: [...messageIds],
