@@ -29,6 +29,9 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export const UNKNOWN_SENDER_POLICIES = ["ignore", "respond"] as const;
 export type UnknownSenderPolicy = (typeof UNKNOWN_SENDER_POLICIES)[number];
+export const SESSION_SCOPES = ["person", "chat"] as const;
+/** Whose messages share a session: a contact's handles (`person`), or each chat alone. */
+export type SessionScope = (typeof SESSION_SCOPES)[number];
 
 /** What a tier's chats get: whether they are answered at all, and what their agent may do. */
 export interface TierConfig {
@@ -126,6 +129,11 @@ export interface Config {
   reservedLiveSessionsForContacts: number;
   spareProcesses: number;
   unknownSenders: UnknownSenderPolicy;
+  /**
+   * `person`: the handles of one contact in contacts.json share one session and one memory;
+   * `chat`: one session per chat id. Groups are their own sessions either way.
+   */
+  sessionScope: SessionScope;
   /** Messages one chat (by its normalised id) may send per minute, on any channel. */
   messagesPerChatPerMinute: number;
   /** New chats of the `unknown` tier taken in any minute; the rest are refused. */
@@ -173,6 +181,7 @@ export const STATIC_DEFAULTS = {
   idleTimeoutSeconds: 7200,
   spareProcesses: 1,
   unknownSenders: "ignore",
+  sessionScope: "person",
   messagesPerChatPerMinute: 30,
   newUnknownChatsPerMinute: 20,
   maxConsecutiveErrors: 3,
@@ -453,6 +462,9 @@ export function createConfigSchema(context: ConfigContext): z.ZodType<Config, un
         unknownSenders: z
           .enum(UNKNOWN_SENDER_POLICIES, expecting(quotedList(UNKNOWN_SENDER_POLICIES)))
           .default(STATIC_DEFAULTS.unknownSenders),
+        sessionScope: z
+          .enum(SESSION_SCOPES, expecting(quotedList(SESSION_SCOPES)))
+          .default(STATIC_DEFAULTS.sessionScope),
         messagesPerChatPerMinute: positiveInteger().default(
           STATIC_DEFAULTS.messagesPerChatPerMinute,
         ),

@@ -1,8 +1,19 @@
 import type { ChatId } from "../utils/ids.js";
 import type { SessionMessage, TurnReply } from "./session.js";
 
-interface Entry {
+/** The chat and channel a message came in on: where the reply to it goes. */
+export interface Handle {
   chatId: ChatId;
+  channel: string;
+}
+
+interface Entry {
+  /** The session's key (the manager's): one person's handles share it. */
+  chatId: ChatId;
+  /** Where the message came from; unset for messages delivered without one. */
+  from?: Handle;
+  /** Its place in the order messages were added, across all sessions. */
+  sequence: number;
   message: SessionMessage;
   resolve(reply: TurnReply): void;
   reject(error: Error): void;
@@ -13,14 +24,15 @@ interface Entry {
 }
 
 /**
- * Every message delivered and not yet answered, per chat and in order, with the promise of its
- * reply. It outlives sessions: whenever a chat's session is restarted, replaced or reopened, the
+ * Every message delivered and not yet answered, per session (keyed by the session's chat: see
+ * `SessionManager`) and in order, with the promise of its reply and the handle it came from. It outlives sessions: whenever a chat's session is restarted, replaced or reopened, the
  * new one is given all of that chat's entries again, so nothing is dropped.
  */
 export class MessageLedger {
   private readonly byChat = new Map<ChatId, Map<string, Entry>>();
   private readonly byId = new Map<string, Entry>();
   private readonly emptyWaiters = new Set<() => void>();
+  private added = 0;
 
   /**
    * Adds a message, standing for `recordIds` in the caller's record; the promise resolves with
@@ -30,9 +42,19 @@ export class MessageLedger {
     chatId: ChatId,
     message: SessionMessage,
     recordIds: readonly number[] = [],
+    from?: Handle,
   ): Promise<TurnReply> {
     const reply = new Promise<TurnReply>((resolve, reject) => {
-      const entry: Entry = { chatId, message, resolve, reject, recordIds, failedAttempts: 0 };
+      const entry: Entry = {
+        chatId,
+        message,
+        resolve,
+        reject,
+        recordIds,
+        failedAttempts: 0,
+        sequence: (this.added += 1),
+        ...(from ? { from } : {}),
+      };
       this.byId.set(message.id, entry);
       let messages = this.byChat.get(chatId);
       if (!messages) {
@@ -69,14 +91,22 @@ export class MessageLedger {
 
   /**
    * The turn answered these messages: they leave the ledger and their promises resolve. Returns
-   * the reply for them, with the record ids they stood for (`TurnReply.recordIds`).
+   * the reply for them, with the record ids they stood for (`TurnReply.recordIds`) and the handle
+   * of the latest of them (`TurnReply.replyTo`): a turn that answers two of a person's handles
+   * at once answers on the one that wrote last.
    */
   settle(messageIds: readonly string[], reply: TurnReply): TurnReply {
     const entries = messageIds.flatMap((id) => this.take(id) ?? []);
+    let latest: Entry | undefined;
+    for (const entry of entries) {
+      if (entry.from && (!latest || entry.sequence > latest.sequence)) latest = entry;
+    }
+    const replyTo = latest?.from;
     const settled: TurnReply = {
       ...reply,
       messageIds: [...messageIds],
       recordIds: entries.flatMap((entry) => entry.recordIds),
+      ...(replyTo ? { replyTo } : {}),
     };
     for (const entry of entries) entry.resolve(settled);
     this.notifyIfEmpty();

@@ -72,6 +72,12 @@ export interface SessionManagerDeps {
   /** The agent's `send_message` tool: an interim message to its own chat. */
   sendInterim?(chatId: ChatId, text: string): Promise<void>;
   /**
+   * The chat ids of the person a one-to-one chat belongs to, its own included, when a person's
+   * handles share one session (`sessionScope: "person"`): the contact's handles, read on every
+   * message (an added handle joins from its next one). Undefined, or unset: the chat is alone.
+   */
+  personOf?(chatId: ChatId): readonly ChatId[] | undefined;
+  /**
    * What a fresh session replacing an old one should know: the recent exchanges of the old
    * one, from dispatch's own copy of its transcript.
    */

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { AgentError } from "../agent/agent-error.js";
 import type { Logger } from "../logging/logger.js";
-import type { RegistryEntry } from "../store/registry.js";
+import type { Registry, RegistryEntry } from "../store/registry.js";
 import { DispatchError, describeError } from "../utils/errors.js";
 import { findIdle } from "./health.js";
 import {
@@ -12,6 +12,7 @@ import {
   type Tier,
 } from "../utils/ids.js";
 import { LiveSessionPool, type PoolStatus } from "./live-session-pool.js";
+import { joinedEntry, personSessionOf, sessionWideRegistry } from "./person-sessions.js";
 import { MessageLedger } from "./message-ledger.js";
 import {
   MANAGER_DEFAULTS,
@@ -48,14 +49,28 @@ export {
 export { HISTORY_MISSING, type HandoffReason } from "./session-replacement.js";
 
 /**
- * One session per chat (the seed's SDKBackend): lazy creation, resume from the registry, idle
- * reaping, the live-session pool, and a shutdown that saves every session id. Replies are
- * matched to the messages they answer. Restarts it decides on its own are the supervisor's
- * (`session-supervisor.ts`); fresh sessions in an old one's place are the replacer's
- * (`session-replacement.ts`).
+ * One session per chat, or per person (the seed's SDKBackend): lazy creation, resume from the
+ * registry, idle reaping, the live-session pool, and a shutdown that saves every session id.
+ * Replies are matched to the messages they answer, and go back to the handle each came from.
+ *
+ * The chats of one person's session (one session name in the registry, `personOf`) share one
+ * live session, one queue and one supervision, all keyed by the session's key chat: the first
+ * of its chats this process met (`keyOf`). Every public method takes any chat of the session.
+ *
+ * Restarts it decides on its own are the supervisor's (`session-supervisor.ts`); fresh sessions
+ * in an old one's place are the replacer's (`session-replacement.ts`).
  */
 export class SessionManager {
+  /** Live sessions by key chat (`keyOf`); so are `opening`, `forgetting`, the ledger, the pool. */
   private readonly sessions = new Map<ChatId, Session>();
+  /** Lower-cased session name -> its key chat, for as long as that chat holds the name. */
+  private readonly keyChats = new Map<string, ChatId>();
+  /** Key chat -> the chat that wrote last: where the agent's interim messages go. */
+  private readonly latestChat = new Map<ChatId, ChatId>();
+  /** Key chats registered in this process whose session never started: it starts afresh. */
+  private readonly fresh = new Set<ChatId>();
+  /** The registry, with session ids written to every chat of a session (`sessionWideRegistry`). */
+  private readonly registry: Registry;
   /** Chats whose session is being opened: a second message waits instead of opening another. */
   private readonly opening = new Map<ChatId, Promise<Session>>();
   /** Chats being forgotten: their next message waits, then starts afresh. Never rejects. */
@@ -74,6 +89,7 @@ export class SessionManager {
     options: SessionManagerOptions,
   ) {
     this.log = deps.logger;
+    this.registry = sessionWideRegistry(deps.registry);
     this.settings = {
       reapCheckIntervalMs: Math.min(60_000, options.idleTimeoutMs),
       ...MANAGER_DEFAULTS,
@@ -112,8 +128,9 @@ export class SessionManager {
       reopen: (chatId, work) => this.reopen(chatId, work),
       open: (chatId, entry, resume, handoff) => this.open(chatId, entry, resume, handoff),
     };
-    this.supervisor = new SessionSupervisor(deps, sessions, this.ledger, this.settings);
-    this.replacer = createSessionReplacer(deps, sessions, this.ledger);
+    const sessionDeps = { ...deps, registry: this.registry };
+    this.supervisor = new SessionSupervisor(sessionDeps, sessions, this.ledger, this.settings);
+    this.replacer = createSessionReplacer(sessionDeps, sessions, this.ledger);
   }
 
   /** Loads nothing eagerly: sessions start on their chat's next message. */
@@ -148,9 +165,14 @@ export class SessionManager {
         "dispatch is shutting down; send the message again after it restarts",
       );
     }
-    // A message that comes while its chat is forgotten belongs to the new conversation.
-    await this.forgetting.get(chatId);
-    if (this.ledger.countOf(chatId) >= this.settings.maxQueuedPerChat) {
+    // A message that comes while its session is forgotten belongs to the new conversation.
+    const person = this.deps.personOf?.(chatId);
+    const joining = person && personSessionOf(person, (id) => this.registry.get(id), chatId);
+    await this.forgetting.get(
+      this.keyOf(this.registry.get(chatId) ? chatId : (joining?.chatId ?? chatId)),
+    );
+    const key = await this.enter(delivery, person);
+    if (this.ledger.countOf(key) >= this.settings.maxQueuedPerChat) {
       throw new DispatchError(
         "queue_full",
         `Chat ${chatId} already has ${this.settings.maxQueuedPerChat} messages waiting for an answer; send again once it has caught up`,
@@ -162,26 +184,36 @@ export class SessionManager {
       ...(delivery.inContext ? { inContext: delivery.inContext } : {}),
       ...(delivery.envelope ? { envelope: delivery.envelope } : {}),
     };
-    const reply = this.ledger.add(chatId, message, delivery.recordIds);
-    if (this.supervisor.isQuarantined(chatId)) {
+    const reply = this.ledger.add(key, message, delivery.recordIds, {
+      chatId,
+      channel: delivery.channel,
+    });
+    this.latestChat.set(key, chatId);
+    if (this.supervisor.isQuarantined(key)) {
       // Kept for when an operator lifts the quarantine; whoever waits hears why now.
-      this.ledger.rejectWaiters(chatId, quarantinedError(chatId));
+      this.ledger.rejectWaiters(key, quarantinedError(key));
       return { messageId: message.id, reply };
     }
     let session: Session;
     try {
-      session = await this.sessionFor(delivery);
+      session = await this.sessionFor(key);
     } catch (error) {
       this.ledger.fail(message.id, error instanceof Error ? error : new Error(String(error)));
       throw error;
     }
     // A session that failed meanwhile is being replaced, and its replacement gets the message.
     if (session.accepting()) session.push(message);
-    this.deps.registry.update(chatId, {
+    this.registry.update(chatId, {
       last_message_time: new Date(this.deps.clock.now()).toISOString(),
       channel: delivery.channel,
     });
     return { messageId: message.id, reply };
+  }
+
+  /** The chats of `chatId`'s session, its own included (one, but for a person's session). */
+  chatsOfSession(chatId: ChatId): ChatId[] {
+    const entry = this.registry.get(chatId);
+    return entry ? this.registry.chatsNamed(entry.session_name) : [];
   }
 
   /** Messages delivered and not yet answered, across all chats. */
@@ -207,13 +239,12 @@ export class SessionManager {
   }
 
   status(chatId: ChatId): SessionStatus | undefined {
-    const entry = this.deps.registry.get(chatId);
+    const entry = this.registry.get(chatId);
     if (!entry) return undefined;
-    const live = this.sessions.get(chatId)?.snapshot();
-    const state = this.supervisor.isQuarantined(chatId)
-      ? "quarantined"
-      : (live?.state ?? "stopped");
-    return { chat_id: chatId, ...entry, state, live, queued: this.ledger.countOf(chatId) };
+    const key = this.keyOf(chatId);
+    const live = this.sessions.get(key)?.snapshot();
+    const state = this.supervisor.isQuarantined(key) ? "quarantined" : (live?.state ?? "stopped");
+    return { chat_id: chatId, ...entry, state, live, queued: this.ledger.countOf(key) };
   }
 
   list(): SessionStatus[] {
@@ -225,32 +256,40 @@ export class SessionManager {
    * operator's restart (the default reason) also lifts a quarantine.
    */
   async restart(chatId: ChatId, reason = "requested"): Promise<void> {
-    await this.forgetting.get(chatId);
-    const entry = this.deps.registry.get(chatId);
+    await this.forgetting.get(this.keyOf(chatId));
+    const key = this.keyOf(chatId);
+    const entry = this.registry.get(key);
     if (!entry) throw new DispatchError("not_found", `No session is registered for chat ${chatId}`);
-    if (reason === "requested") this.supervisor.restartedByOperator(chatId);
-    await this.reopen(chatId, async () => {
-      await this.stopLive(chatId);
-      const updated = this.deps.registry.update(chatId, { restarts: entry.restarts + 1 });
-      this.log.info("session-restart", { chatId, reason, unanswered: this.ledger.countOf(chatId) });
-      this.deps.onSessionEvent?.({ type: "restart", chatId, reason });
-      return this.open(chatId, updated);
+    if (reason === "requested") this.supervisor.restartedByOperator(key);
+    await this.reopen(key, async () => {
+      await this.stopLive(key);
+      const updated = this.registry.update(key, { restarts: entry.restarts + 1 });
+      this.log.info("session-restart", {
+        chatId: key,
+        reason,
+        unanswered: this.ledger.countOf(key),
+      });
+      this.deps.onSessionEvent?.({ type: "restart", chatId: key, reason });
+      return this.open(key, updated, !this.fresh.delete(key));
     });
   }
 
-  /** Closes a chat's session; it resumes on the chat's next message. */
+  /** Closes a chat's session (a person's, for any of its chats); it resumes on the next message. */
   async stop(chatId: ChatId, reason = "requested"): Promise<boolean> {
-    const stopped = await this.stopLive(chatId);
-    if (stopped) this.log.info("session-stop", { chatId, reason });
+    const key = this.keyOf(chatId);
+    const stopped = await this.stopLive(key);
+    if (stopped) this.log.info("session-stop", { chatId: key, reason });
     return stopped;
   }
 
   /**
-   * Stops the session, drops its registry entry and archives its files, the CLI's data and its
-   * transcript copy: the chat starts afresh next time, under a new name. Resolves with where the
-   * files went, or undefined for a chat that was not registered.
+   * Stops the session, drops its registry entries (every chat of a person's session) and
+   * archives its files, the CLI's data and its transcript copy: its chats start afresh next
+   * time, under a new name. Resolves with where the files went, or undefined for a chat that was
+   * not registered.
    */
   forget(chatId: ChatId): Promise<string | undefined> {
+    chatId = this.keyOf(chatId);
     const earlier = this.forgetting.get(chatId) ?? Promise.resolve();
     const forgetting = earlier.then(() => this.forgetNow(chatId));
     const settled = forgetting.then(
@@ -305,10 +344,22 @@ export class SessionManager {
     await this.stop(chatId, "forget");
     this.supervisor.forget(chatId);
     this.ledger.dropChat(chatId, new DispatchError("not_found", `Chat ${chatId} was forgotten`));
-    const entry = this.deps.registry.get(chatId);
+    this.latestChat.delete(chatId);
+    this.fresh.delete(chatId);
+    const entry = this.registry.get(chatId);
     if (!entry) return undefined;
+    // The other chats of a person's session go with it; the archive drops the key chat's entry
+    // and flushes them all together.
+    const others = this.registry.chatsNamed(entry.session_name).filter((id) => id !== chatId);
+    for (const other of others) this.registry.remove(other);
     const archive = await this.deps.archive.forget(chatId, entry);
-    this.log.info("session-forget", { chatId, sessionName: entry.session_name, archive });
+    this.keyChats.delete(entry.session_name.toLowerCase());
+    this.log.info("session-forget", {
+      chatId,
+      sessionName: entry.session_name,
+      archive,
+      ...(others.length > 0 ? { chats: [chatId, ...others] } : {}),
+    });
     return archive;
   }
 
@@ -316,16 +367,73 @@ export class SessionManager {
     return [...this.sessions].map(([chatId, session]) => [chatId, session.snapshot()] as const);
   }
 
-  private sessionFor(delivery: Delivery): Promise<Session> {
-    const existing = this.sessions.get(delivery.chatId);
-    if (existing?.accepting() && !this.opening.has(delivery.chatId))
-      return Promise.resolve(existing);
-    return this.reopen(delivery.chatId, async () => {
-      await this.stopLive(delivery.chatId);
-      const { entry, isNew } = this.registerChat(delivery);
+  /**
+   * The key chat of `chatId`'s session (the chat its live session, queue and supervision are
+   * kept under): itself, or for a chat sharing a person's session, the chat of that session this
+   * process met first, for as long as that one holds the session's name.
+   */
+  private keyOf(chatId: ChatId): ChatId {
+    const entry = this.registry.get(chatId);
+    if (!entry) return chatId;
+    const name = entry.session_name.toLowerCase();
+    const key = this.keyChats.get(name);
+    if (key !== undefined && this.registry.get(key)?.session_name.toLowerCase() === name) {
+      return key;
+    }
+    this.keyChats.set(name, chatId);
+    return chatId;
+  }
+
+  /**
+   * Registers the delivery's chat, or joins it to its person's session, and returns its key. A
+   * chat with a session of its own that is now one of a person's handles (a handle added to a
+   * contact) joins the person's session here, once its own has nothing left to answer.
+   */
+  private async enter(delivery: Delivery, person: readonly ChatId[] | undefined): Promise<ChatId> {
+    const { chatId } = delivery;
+    const ownKey = (): ChatId | undefined => {
+      const entry = this.registry.get(chatId);
+      const target = person && personSessionOf(person, (id) => this.registry.get(id), chatId);
+      if (!entry || !target || entry.session_name === target.entry.session_name) return undefined;
+      const key = this.keyOf(chatId);
+      return this.ledger.countOf(key) === 0 && !this.opening.has(key) ? key : undefined;
+    };
+    const leaving = ownKey();
+    if (leaving !== undefined) {
+      await this.stopLive(leaving);
+      // Checked again: a message may have come for the old session meanwhile.
+      if (ownKey() === leaving) this.join(chatId, person!);
+    }
+    const { isNew } = this.registerChat(delivery, person);
+    const key = this.keyOf(chatId);
+    if (isNew) this.fresh.add(key);
+    return key;
+  }
+
+  /** A registered chat leaves its own session for its person's (see `joinedEntry`). */
+  private join(chatId: ChatId, person: readonly ChatId[]): void {
+    const entry = this.registry.get(chatId)!;
+    const target = personSessionOf(person, (id) => this.registry.get(id), chatId)!;
+    this.registry.set(chatId, joinedEntry(entry, target.entry, new Date(this.deps.clock.now())));
+    this.latestChat.delete(chatId);
+    this.log.info("session-join", {
+      chatId,
+      sessionName: target.entry.session_name,
+      left: entry.session_name,
+      leftSessionId: entry.session_id,
+    });
+  }
+
+  private sessionFor(key: ChatId): Promise<Session> {
+    const existing = this.sessions.get(key);
+    if (existing?.accepting() && !this.opening.has(key)) return Promise.resolve(existing);
+    return this.reopen(key, async () => {
+      await this.stopLive(key);
+      const entry = this.registry.get(key);
+      if (!entry) throw new DispatchError("not_found", `Chat ${key} was forgotten meanwhile`);
       // The session id must be durable before the agent can produce a first reply.
-      await this.deps.registry.flush();
-      return this.open(delivery.chatId, entry, !isNew);
+      await this.registry.flush();
+      return this.open(key, entry, !this.fresh.delete(key));
     });
   }
 
@@ -352,7 +460,7 @@ export class SessionManager {
   }
 
   private tierOf(chatId: ChatId): Tier {
-    return this.deps.registry.get(chatId)?.tier ?? "unknown";
+    return this.registry.get(chatId)?.tier ?? "unknown";
   }
 
   private leastRecentlyUsedIdle(
@@ -371,9 +479,15 @@ export class SessionManager {
     return oldest?.chatId;
   }
 
-  /** The chat's registry entry, created on its first message; contact and tier kept current. */
-  private registerChat(delivery: Delivery): { entry: RegistryEntry; isNew: boolean } {
-    const { registry } = this.deps;
+  /**
+   * The chat's registry entry, created on its first message (in its person's session when the
+   * person has one); contact and tier kept current.
+   */
+  private registerChat(
+    delivery: Delivery,
+    person: readonly ChatId[] | undefined,
+  ): { entry: RegistryEntry; isNew: boolean } {
+    const { registry } = this;
     const existing = registry.get(delivery.chatId);
     if (existing) {
       const entry = registry.update(delivery.chatId, {
@@ -383,16 +497,23 @@ export class SessionManager {
       });
       return { entry, isNew: existing.session_id === null };
     }
+    const target = person && personSessionOf(person, (id) => registry.get(id), delivery.chatId);
     // A name is free only when nothing of it is left: no chat holds it, and no folder, CLI
-    // data or archive of that name is on disk (a new chat would inherit them).
+    // data or archive of that name is on disk (a new chat would inherit them). A person's new
+    // handle takes the person's.
     const entry = newRegistryEntry(
       delivery,
       this.deps.clock.now(),
       (name) => registry.isNameTaken(name) || this.deps.folders.isInUse(name),
+      target?.entry,
     );
     registry.set(delivery.chatId, entry);
-    this.log.info("session-register", { chatId: delivery.chatId, sessionName: entry.session_name });
-    return { entry, isNew: true };
+    this.log.info("session-register", {
+      chatId: delivery.chatId,
+      sessionName: entry.session_name,
+      ...(target ? { joined: target.chatId } : {}),
+    });
+    return { entry, isNew: target === undefined };
   }
 
   /**
@@ -429,7 +550,13 @@ export class SessionManager {
         agentOptions: agentStartOptions(
           { chatId, entry, cwd, sessionId, resume },
           this.deps.policyFor(entry.tier, entry.chat_kind),
-          this.deps,
+          // A person's session writes to the handle that wrote last.
+          this.deps.sendInterim
+            ? {
+                sendInterim: (key, text) =>
+                  this.deps.sendInterim!(this.latestChat.get(key) ?? key, text),
+              }
+            : {},
         ),
       },
       {
@@ -450,7 +577,7 @@ export class SessionManager {
   }
 
   private handleTurn(turn: TurnReply): void {
-    const { registry } = this.deps;
+    const { registry } = this;
     const entry = registry.get(turn.chatId);
     if (entry) {
       registry.update(turn.chatId, {
@@ -507,13 +634,12 @@ export class SessionManager {
   }
 
   private saveSessionId(chatId: ChatId, sessionId: AgentSessionId): void {
-    if (this.deps.registry.get(chatId))
-      this.deps.registry.update(chatId, { session_id: sessionId });
+    if (this.registry.get(chatId)) this.registry.update(chatId, { session_id: sessionId });
   }
 
   private async saveSessionIdDurably(chatId: ChatId, sessionId: AgentSessionId): Promise<void> {
-    if (this.deps.registry.get(chatId)?.session_id === sessionId) return;
+    if (this.registry.get(chatId)?.session_id === sessionId) return;
     this.saveSessionId(chatId, sessionId);
-    await this.deps.registry.flush();
+    await this.registry.flush();
   }
 }

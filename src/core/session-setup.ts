@@ -10,17 +10,23 @@ import type { RegistryEntry } from "../store/registry.js";
 import { newAgentSessionId, type AgentSessionId, type ChatId } from "../utils/ids.js";
 import type { AgentPolicy, Delivery, SessionManagerDeps } from "./session-manager-types.js";
 
-/** A chat's entry on its first message: a unique session name and a session id of our own. */
+/**
+ * A chat's entry on its first message: a unique session name and a session id of our own, or
+ * those of `person`, the entry of its person's session, which it joins.
+ */
 export function newRegistryEntry(
   delivery: Delivery,
   nowMs: number,
   isNameTaken: (lowerCaseName: string) => boolean,
+  person?: RegistryEntry,
 ): RegistryEntry {
   return {
-    session_name: createSessionName(delivery.contactName ?? delivery.chatId, isNameTaken),
+    session_name:
+      person?.session_name ??
+      createSessionName(delivery.contactName ?? delivery.chatId, isNameTaken),
     contact_name: delivery.contactName,
     tier: delivery.tier,
-    session_id: newAgentSessionId(),
+    session_id: person?.session_id ?? newAgentSessionId(),
     created_at: new Date(nowMs).toISOString(),
     last_message_time: null,
     chat_kind: delivery.chatKind,

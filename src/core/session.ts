@@ -56,6 +56,11 @@ export interface TurnReply {
    * set by the ledger when it settles them; empty for messages delivered without.
    */
   recordIds?: number[];
+  /**
+   * The chat and channel the reply goes back to: those of the latest message it answers (a
+   * person's session hears from several handles), set by the ledger. Unset: `chatId`'s own.
+   */
+  replyTo?: { chatId: ChatId; channel: string };
   /** The turn's top-level assistant text, blocks joined by blank lines. */
   text: string;
   /** A turn that answered only dispatch's own context input: its text goes to nobody. */

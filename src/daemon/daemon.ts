@@ -15,6 +15,7 @@ import { loadConfig, type LoadedConfig } from "../config/load-config.js";
 import type { Config } from "../config/schema.js";
 import { systemClock, type Clock } from "../utils/clock.js";
 import { describeError } from "../utils/errors.js";
+import type { ChatId } from "../utils/ids.js";
 import { SessionManager } from "../core/session-manager.js";
 import { createActivityFeed } from "../dashboard/activity-feed.js";
 import { createDaemonContacts } from "../dashboard/daemon-contacts.js";
@@ -22,6 +23,8 @@ import { createDaemonDashboardSource } from "../dashboard/daemon-source.js";
 import { createDashboardRoutes, withDashboard } from "../dashboard/dashboard-routes.js";
 import { claudeConfigDir } from "../agent/claude-cli-layout.js";
 import { loadContacts } from "../identity/contacts.js";
+import { handlesOfPerson, peopleOf } from "../identity/person-handles.js";
+import { mergePersonSessions } from "../core/person-sessions.js";
 import { createLogRing } from "../logging/log-ring.js";
 import { LOG_FILE_LIMITS } from "../logging/log-file.js";
 import { createLogger, type Logger } from "../logging/logger.js";
@@ -258,6 +261,9 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
           activity.sessionEvent(event);
         },
         sendInterim: replies.sendInterim,
+        ...(config.sessionScope === "person"
+          ? { personOf: (chatId: ChatId) => handlesOfPerson(contacts, chatId) }
+          : {}),
         handoffFor: async (sessionId, reason) =>
           composeHandoff(await transcripts.recentEntries(sessionId, 200), reason),
         copiedMessagesOf: (sessionId) => transcripts.messageCount(sessionId),
@@ -319,6 +325,13 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     });
     // A session whose catch-up failed is tried again at the next start.
     transcriptsCaughtUp = caughtUp === undefined || caughtUp.failed === 0;
+    // One session per person: a registry from before it (or from `sessionScope: "chat"`) may
+    // hold one person's chats in several sessions; they join the most recently active one. After
+    // the catch-up, so the sessions they leave have their copies complete.
+    if (config.sessionScope === "person") {
+      mergePersonSessions(registry, peopleOf(contacts), new Date(clock.now()), logger);
+      await registry.flush();
+    }
     manager.startup();
     undo.push(() => manager.shutdown());
     // Edits to contacts.json apply without a restart, whole or not at all.

@@ -39,8 +39,10 @@ export class ReplySender {
 
   /**
    * Every finished turn, once (and each answer found in a transcript at replay): decided silent
-   * or not, split to its chat's channel, recorded against the journal rows it answers, handed to
-   * the channels that answer in a request (`Channel.answer`: HTTP), then sent part by part.
+   * or not, split to its channel, recorded against the journal rows it answers, handed to the
+   * channels that answer in a request (`Channel.answer`: HTTP), then sent part by part. It goes
+   * to the chat and channel of the latest message it answers (`TurnReply.replyTo`: one of a
+   * person's handles), else to its chat's last channel.
    */
   readonly onReply = (reply: TurnReply): void => {
     const { metrics, logger, journal } = this.deps;
@@ -48,14 +50,15 @@ export class ReplySender {
     metrics.turnDuration.observe(reply.durationMs / 1000);
     // The journal rows the turn answers, handed over with its messages (`Delivery.recordIds`).
     const inboundIds = reply.recordIds ?? [];
-    const channelName = this.channelOf(reply.chatId);
+    const chatId = reply.replyTo?.chatId ?? reply.chatId;
+    const channelName = reply.replyTo?.channel ?? this.channelOf(reply.chatId);
     const channel = this.channels.get(channelName);
     let text: string | null = null;
     let parts: string[] = [];
     if (reply.isError) {
-      logger.warn("turn-error", { chatId: reply.chatId, error: reply.errorText });
+      logger.warn("turn-error", { chatId, error: reply.errorText });
     } else if (isSilentReply(reply.text)) {
-      logger.info("reply-silent", { chatId: reply.chatId });
+      logger.info("reply-silent", { chatId });
     } else {
       text = reply.text;
       parts = splitMessage(text, channel?.maxMessageLength ?? Number.MAX_SAFE_INTEGER);
@@ -63,7 +66,7 @@ export class ReplySender {
     const answer = (): void => {
       for (const each of this.channels.values()) {
         each.answer?.({
-          chatId: reply.chatId,
+          chatId,
           answers: inboundIds,
           agentSessionId: reply.agentSessionId,
           text,
@@ -73,21 +76,17 @@ export class ReplySender {
     };
     if (inboundIds.length === 0) {
       // Not from the journal (nothing recorded it): send it all the same.
-      void this.sendUnrecorded(reply.chatId, parts);
+      void this.sendUnrecorded(chatId, channelName, parts);
       return;
     }
     let rows: OutboxRow[];
     try {
-      rows = journal.markAnswered(inboundIds, {
-        channel: channelName,
-        chatId: reply.chatId,
-        parts,
-      });
+      rows = journal.markAnswered(inboundIds, { channel: channelName, chatId, parts });
     } catch (error) {
       // The reply is not lost with the journal: it still goes out, just unrecorded.
-      logger.error("reply-record-failed", { chatId: reply.chatId, cause: describeError(error) });
+      logger.error("reply-record-failed", { chatId, cause: describeError(error) });
       answer();
-      void this.sendUnrecorded(reply.chatId, parts);
+      void this.sendUnrecorded(chatId, channelName, parts);
       return;
     }
     // Recorded, on disk: a request waiting for it may be answered now.
@@ -190,8 +189,12 @@ export class ReplySender {
     }
   }
 
-  private async sendUnrecorded(chatId: ChatId, parts: readonly string[]): Promise<void> {
-    const channel = this.channels.get(this.channelOf(chatId));
+  private async sendUnrecorded(
+    chatId: ChatId,
+    channelName: string,
+    parts: readonly string[],
+  ): Promise<void> {
+    const channel = this.channels.get(channelName);
     for (const part of parts) {
       try {
         await channel?.send(chatId, part);

@@ -93,8 +93,10 @@ export function createSessionControl(deps: SessionControlDeps): SessionControl {
       const id = normalise(chatId);
       if (!registry.get(id)) throw notFound(id);
       if (options.forget) {
+        // A person's session is forgotten whole: every handle of it starts afresh.
+        const chats = manager.chatsOfSession(id);
         const archive = (await manager.forget(id)) ?? null;
-        rejectUnanswered(id);
+        for (const chat of chats) rejectUnanswered(chat);
         return { archive };
       }
       await manager.stop(id);

@@ -134,8 +134,11 @@ export async function catchUpTranscriptCopies(deps: TranscriptCatchUpDeps): Prom
   const ours = new Set<string>();
   let caughtUp = 0;
   let failed = 0;
+  // The chats of one person's session share its id: it is caught up once.
+  const sessions = new Set<string>();
   for (const [chatId, entry] of deps.registry.entries()) {
-    if (!entry.session_id) continue;
+    if (!entry.session_id || sessions.has(entry.session_id)) continue;
+    sessions.add(entry.session_id);
     try {
       const cwd = path.join(path.resolve(deps.transcriptsDir), entry.session_name);
       const projectKeys = await projectKeysOf(cwd);

@@ -134,6 +134,10 @@ export class JsonFileRegistry implements Registry {
   isNameTaken(name: string): boolean {
     return this.memory.isNameTaken(name);
   }
+
+  chatsNamed(name: string): ChatId[] {
+    return this.memory.chatsNamed(name);
+  }
   set(chatId: ChatId, entry: RegistryEntry): void {
     this.memory.set(chatId, entry);
   }

@@ -27,9 +27,11 @@ const NO_PREVIOUS_SESSIONS: readonly PreviousSession[] = Object.freeze([]);
 
 export class MemoryRegistry implements Registry {
   private readonly byChat = new Map<ChatId, RegistryEntry>();
-  /** Lower-cased session name -> how many chats hold it (more than one only from a hand edit). */
-  private readonly nameCounts = new Map<string, number>();
-  private readonly names = new Set<string>();
+  /**
+   * Lower-cased session name -> the chats holding it: one, or the chats of one person's session
+   * (or, from a hand edit, chats that disagree on the session id: `duplicateNames`).
+   */
+  private readonly holders = new Map<string, Set<ChatId>>();
   private readonly onChange: (chatId: ChatId, kind: ChangeKind) => void;
   private closed = false;
   private dirty = false;
@@ -60,7 +62,11 @@ export class MemoryRegistry implements Registry {
   }
 
   isNameTaken(name: string): boolean {
-    return this.names.has(name.toLowerCase());
+    return this.holders.has(name.toLowerCase());
+  }
+
+  chatsNamed(name: string): ChatId[] {
+    return [...(this.holders.get(name.toLowerCase()) ?? [])];
   }
 
   set(chatId: ChatId, entry: RegistryEntry): void {
@@ -71,16 +77,22 @@ export class MemoryRegistry implements Registry {
       throw invalidEntry(chatId, `its session name "${name}" ${problem}`);
     }
     const existing = this.byChat.get(chatId);
-    if (existing !== undefined && existing.session_name !== name) {
+    const renamed = existing !== undefined && existing.session_name !== name;
+    // Taking a name other chats hold is joining their session (one person's handles): allowed
+    // only with their session id. A name of one's own never changes but by such a join.
+    if (
+      (existing === undefined && !this.isFreeOrJoined(chatId, entry)) ||
+      (renamed && !this.joins(chatId, entry))
+    ) {
+      if (renamed) {
+        throw invalidEntry(
+          chatId,
+          `it would rename session "${existing.session_name}" to "${name}", and a session name never changes (resume needs the same folder); a chat may only join a session other chats hold, with its session id`,
+        );
+      }
       throw invalidEntry(
         chatId,
-        `it would rename session "${existing.session_name}" to "${name}", and a session name never changes (resume needs the same folder)`,
-      );
-    }
-    if (existing === undefined && this.isNameTaken(name)) {
-      throw invalidEntry(
-        chatId,
-        `session name "${name}" belongs to another chat; pick one for which isNameTaken() is false`,
+        `session name "${name}" belongs to another chat's session; pick one for which isNameTaken() is false, or join that session with its session_id`,
       );
     }
     const kind = classifyChange(existing, entry);
@@ -112,7 +124,7 @@ export class MemoryRegistry implements Registry {
     const existing = this.byChat.get(chatId);
     if (existing === undefined) return false;
     this.byChat.delete(chatId);
-    this.forgetName(existing.session_name);
+    this.forgetName(chatId, existing.session_name);
     this.onChange(chatId, "resume");
     return true;
   }
@@ -153,9 +165,31 @@ export class MemoryRegistry implements Registry {
     this.index(chatId, Object.freeze(entry));
   }
 
-  /** Session names held by more than one chat. */
+  /** Session names held by chats that are not one session (they disagree on the session id). */
   duplicateNames(): string[] {
-    return [...this.nameCounts].filter(([, count]) => count > 1).map(([name]) => name);
+    return [...this.holders]
+      .filter(([, chats]) => {
+        const ids = new Set([...chats].map((chatId) => this.byChat.get(chatId)?.session_id));
+        return chats.size > 1 && (ids.size > 1 || ids.has(null));
+      })
+      .map(([name]) => name);
+  }
+
+  /** Whether `entry`'s name is free for a new chat, or taken by a session it joins. */
+  private isFreeOrJoined(chatId: ChatId, entry: RegistryEntry): boolean {
+    return !this.isNameTaken(entry.session_name) || this.joins(chatId, entry);
+  }
+
+  /** Whether other chats hold `entry`'s name, all with its session id (not null). */
+  private joins(chatId: ChatId, entry: RegistryEntry): boolean {
+    const others = [...(this.holders.get(entry.session_name.toLowerCase()) ?? [])].filter(
+      (holder) => holder !== chatId,
+    );
+    return (
+      others.length > 0 &&
+      entry.session_id !== null &&
+      others.every((holder) => this.byChat.get(holder)?.session_id === entry.session_id)
+    );
   }
 
   /** Stores a frozen copy: the caller's object stays its own and unfrozen. */
@@ -174,22 +208,22 @@ export class MemoryRegistry implements Registry {
 
   private index(chatId: ChatId, entry: RegistryEntry): void {
     const existing = this.byChat.get(chatId);
-    if (existing !== undefined) this.forgetName(existing.session_name);
+    if (existing !== undefined) this.forgetName(chatId, existing.session_name);
     this.byChat.set(chatId, entry);
     const key = entry.session_name.toLowerCase();
-    this.nameCounts.set(key, (this.nameCounts.get(key) ?? 0) + 1);
-    this.names.add(key);
+    let chats = this.holders.get(key);
+    if (chats === undefined) {
+      chats = new Set();
+      this.holders.set(key, chats);
+    }
+    chats.add(chatId);
   }
 
-  private forgetName(name: string): void {
+  private forgetName(chatId: ChatId, name: string): void {
     const key = name.toLowerCase();
-    const count = (this.nameCounts.get(key) ?? 0) - 1;
-    if (count > 0) {
-      this.nameCounts.set(key, count);
-    } else {
-      this.nameCounts.delete(key);
-      this.names.delete(key);
-    }
+    const chats = this.holders.get(key);
+    chats?.delete(chatId);
+    if (chats?.size === 0) this.holders.delete(key);
   }
 
   private assertOpen(): void {

@@ -14,8 +14,13 @@ export interface PreviousSession {
   readonly session_id: AgentSessionId;
   /** ISO date-time. */
   readonly replaced_at: string;
-  /** Why it was replaced, e.g. `restart`, `resume-failed`. */
+  /** Why it was replaced, e.g. `restart`, `resume-failed`, `joined-person`. */
   readonly reason: string;
+  /**
+   * The session's folder when it is not this entry's: a chat that joined its person's session
+   * (`reason` `joined-person`) left its own session in a folder of its own name.
+   */
+  readonly session_name?: SessionName;
 }
 
 /**
@@ -23,7 +28,10 @@ export interface PreviousSession {
  * are the seed's fields. Entries are frozen: change them with `update`.
  */
 export interface RegistryEntry {
-  /** Folder-safe and never changing (see `sessionNameProblem`); unique across chats. */
+  /**
+   * Folder-safe (see `sessionNameProblem`); held by one chat, or by every chat of one person's
+   * session (with one `session_id`). It changes only when a chat joins its person's session.
+   */
   readonly session_name: SessionName;
   readonly contact_name: string | null;
   readonly tier: Tier;
@@ -49,11 +57,16 @@ export interface Registry {
   /** Case-insensitive, O(1); a new chat's name is picked by asking it per candidate. */
   isNameTaken(name: string): boolean;
   /**
+   * The chats holding session name `name` (case-insensitive): one, or the chats of one person's
+   * session; empty when none. Cheap: asked on every message of a person.
+   */
+  chatsNamed(name: string): ChatId[];
+  /**
    * Adds or replaces a chat's entry and schedules a (coalesced) write: soon for a change a resume
    * depends on, later for bookkeeping (see `classifyChange`); an entry equal to the stored one
-   * changes nothing. Throws DispatchError `registry_invalid_entry` for an unsafe session name, a
-   * name another chat holds, or a change of an existing chat's name; `registry_closed` after
-   * `close()`.
+   * changes nothing. Throws DispatchError `registry_invalid_entry` for an unsafe session name, or
+   * for a name other chats hold (or a change of an existing chat's name) unless the entry joins
+   * their session: it carries their `session_id`, not null. `registry_closed` after `close()`.
    */
   set(chatId: ChatId, entry: RegistryEntry): void;
   /**

@@ -54,6 +54,11 @@ describe("problem messages", () => {
       'Expected `unknownSenders` to be "ignore" or "respond", got `"maybe"`',
     ],
     [
+      "sessionScope",
+      "contact",
+      'Expected `sessionScope` to be "person" or "chat", got `"contact"`',
+    ],
+    [
       "defaultRegion",
       "XX",
       'Expected `defaultRegion` to be a two-letter region code such as "US" or "GB", got `"XX"`',

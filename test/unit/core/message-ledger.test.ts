@@ -49,3 +49,19 @@ describe("MessageLedger record ids", () => {
     expect(ledger.settle(["m-1"], turn(["m-1"])).recordIds).toEqual([]);
   });
 });
+
+describe("MessageLedger handles", () => {
+  it("sends a turn that answers two of a person's handles to the one that wrote last", () => {
+    const ledger = new MessageLedger();
+    const email = asChatId("john@example.com");
+    void ledger.add(JOHN, { id: "m-1", text: "by phone" }, [1], {
+      chatId: JOHN,
+      channel: "imessage",
+    });
+    void ledger.add(JOHN, { id: "m-2", text: "by mail" }, [2], { chatId: email, channel: "http" });
+    // Whatever order the agent reports them in, the latest message decides.
+    const settled = ledger.settle(["m-2", "m-1"], turn(["m-2", "m-1"]));
+    expect(settled.replyTo).toEqual({ chatId: email, channel: "http" });
+    expect(settled.recordIds).toEqual([2, 1]);
+  });
+});

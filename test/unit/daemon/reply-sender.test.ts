@@ -142,3 +142,36 @@ describe("ReplySender: one road to the waiting HTTP request", () => {
     http.stopWaiting(other);
   });
 });
+
+describe("ReplySender: a person's session answers on the handle that asked", () => {
+  it("sends the reply to the chat and channel of the latest message it answers, not the session's chat", async () => {
+    const { sender } = start();
+    const sent: { chatId: string; text: string }[] = [];
+    sender.addChannel({
+      name: "imessage",
+      maxMessageLength: 1000,
+      start: () => Promise.resolve(),
+      stop: () => Promise.resolve(),
+      send: (chatId, text) => {
+        sent.push({ chatId, text });
+        return Promise.resolve();
+      },
+    });
+    const email = asChatId("john@example.com");
+    const { id } = journal.recordInbound({
+      channel: "imessage",
+      chatId: email,
+      text: "what was the word?",
+      externalId: "guid-1",
+      receivedAt: new Date(),
+    });
+    journal.markDelivered(id);
+
+    // The session's key chat is the phone (an HTTP chat); the message came from the email.
+    sender.onReply({ ...turn([id], "mango"), replyTo: { chatId: email, channel: "imessage" } });
+    await new Promise((resolve) => setImmediate(resolve));
+
+    expect(sent).toEqual([{ chatId: email, text: "mango" }]);
+    expect(journal.unsentOutbox()).toEqual([]);
+  });
+});

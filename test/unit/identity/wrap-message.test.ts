@@ -280,6 +280,20 @@ describe("lean headers: only what the conversation has not heard", () => {
     });
   });
 
+  it("tells a person's session which handle and channel each message came in on, back and forth", () => {
+    const say = conversation();
+    say({});
+    const byMail = { name: "John Doe", handle: "john@example.com", tier: "favorite" };
+    expect(say({ channel: "email", sender: byMail })).toEqual({
+      from: "John Doe",
+      handle: "john@example.com",
+      tier: "favorite",
+      channel: "email",
+    });
+    // Back on the phone: introduced before, so by name and handle, with the channel.
+    expect(say({})).toEqual({ from: "John Doe", handle: "+15551234567", channel: "imessage" });
+  });
+
   it("names a group member introduced before by name and handle, their tier as then", () => {
     const say = conversation();
     const group = { name: "Family Chat", chatId: "chat123456789" };

@@ -199,12 +199,20 @@ describe("JsonFileRegistry: loading", () => {
     await registry.close();
   });
 
-  it("loads a file where two chats share a name, with a warning", async () => {
-    await seedFile({ [JOHN]: seedEntry, [JANE]: seedEntry });
+  it("loads a file where two sessions share a name, with a warning", async () => {
+    await seedFile({ [JOHN]: seedEntry, [JANE]: { ...seedEntry, session_id: "other-session" } });
     const { registry, logger } = await open();
     expect(registry.size).toBe(2);
     const warning = logger.records.find((record) => record.level === "warn");
     expect(warning?.fields).toMatchObject({ names: ["john-doe"] });
+    await registry.close();
+  });
+
+  it("loads the chats of one person's session (one name, one session id) without a warning", async () => {
+    await seedFile({ [JOHN]: seedEntry, [JANE]: seedEntry });
+    const { registry, logger } = await open();
+    expect(registry.chatsNamed("john-doe")).toHaveLength(2);
+    expect(logger.records.filter((record) => record.level === "warn")).toEqual([]);
     await registry.close();
   });
 

@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
-import { describeRegistryContract, JANE, JOHN, makeEntry } from "./registry-contract.js";
+import { asAgentSessionId, asChatId } from "../../../src/utils/ids.js";
+import { describeRegistryContract, FAMILY, JANE, JOHN, makeEntry } from "./registry-contract.js";
+
+const SECOND = asChatId("jane@example.org");
 
 describeRegistryContract("memory", { create: () => Promise.resolve(createMemoryRegistry()) });
 
@@ -32,10 +35,15 @@ describe("MemoryRegistry", () => {
     expect(changes).toBe(3);
   });
 
-  it("loads duplicate names from storage and reports them", () => {
+  it("loads duplicate names from storage and reports those that are not one session", () => {
     const registry = createMemoryRegistry();
+    const session = asAgentSessionId("11111111-1111-4111-8111-111111111111");
     registry.load(JOHN, makeEntry("john-doe"));
     registry.load(JANE, makeEntry("john-doe"));
+    expect(registry.duplicateNames()).toEqual(["john-doe"]);
+    // One person's chats share a name and a session id: not a duplicate.
+    registry.load(FAMILY, makeEntry("jane-doe", { session_id: session }));
+    registry.load(SECOND, makeEntry("jane-doe", { session_id: session }));
     expect(registry.duplicateNames()).toEqual(["john-doe"]);
     registry.remove(JOHN);
     // Still held by Jane.

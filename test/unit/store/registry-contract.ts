@@ -174,6 +174,34 @@ export function describeRegistryContract(adapter: string, hooks: RegistryContrac
         expect(registry.isNameTaken("johnny")).toBe(false);
       }));
 
+    it("lets the chats of one person's session share its name, never two sessions one name", () =>
+      withRegistry((registry) => {
+        const session = asAgentSessionId("11111111-1111-4111-8111-111111111111");
+        const other = asAgentSessionId("22222222-2222-4222-8222-222222222222");
+        registry.set(JOHN, makeEntry("john-doe", { session_id: session }));
+        // Another session, or none yet, cannot take the name.
+        expect(codeOf(() => registry.set(JANE, makeEntry("john-doe", { session_id: other })))).toBe(
+          "registry_invalid_entry",
+        );
+        expect(codeOf(() => registry.set(JANE, makeEntry("john-doe")))).toBe(
+          "registry_invalid_entry",
+        );
+        // The same session joins it.
+        registry.set(JANE, makeEntry("john-doe", { session_id: session }));
+        expect(registry.chatsNamed("JOHN-DOE").sort()).toEqual([JANE, JOHN].sort());
+        // A chat with a session of its own may join another one (its person's), only with its id.
+        registry.set(FAMILY, makeEntry("family-chat", { session_id: other }));
+        expect(
+          codeOf(() => registry.update(FAMILY, { session_name: asSessionName("john-doe") })),
+        ).toBe("registry_invalid_entry");
+        registry.update(FAMILY, { session_name: asSessionName("john-doe"), session_id: session });
+        expect(registry.chatsNamed("john-doe")).toHaveLength(3);
+        expect(registry.isNameTaken("family-chat")).toBe(false);
+        registry.remove(JOHN);
+        expect(registry.chatsNamed("john-doe").sort()).toEqual([FAMILY, JANE].sort());
+        expect(registry.chatsNamed("nobody")).toEqual([]);
+      }));
+
     it("lets a forgotten chat's name be reused", () =>
       withRegistry((registry) => {
         registry.set(JOHN, makeEntry("john-doe"));
