@@ -35,22 +35,6 @@ import {
  *   model: string | null, inputs: Input[], steps: Step[], is_error: boolean }} Turn
  */
 
-/** Registry fields, in the file's order. */
-const REGISTRY_FIELDS = [
-  "session_name",
-  "contact_name",
-  "tier",
-  "session_id",
-  "created_at",
-  "last_message_time",
-  "chat_kind",
-  "channel",
-  "previous_session_ids",
-  "turns",
-  "errors",
-  "restarts",
-];
-
 /**
  * @param {Context} context
  * @param {string} chatId
@@ -423,12 +407,13 @@ export function createSessionView(context, chatId) {
     const costCell = facts.querySelector('[data-fact="Cost so far"]');
     if (costCell instanceof HTMLElement)
       costCell.title = context.demo() ? STAND_IN_COST_NOTE : costSoFarNote(session);
-    const entry = Object.fromEntries(
-      REGISTRY_FIELDS.map((field) => [
-        field,
-        /** @type {Record<string, unknown>} */ (session)[field],
-      ]),
-    );
+    // The daemon names the entry's fields in the file's order; without them, the whole view.
+    const fields = context.registryFields();
+    const entry = fields
+      ? Object.fromEntries(
+          fields.map((field) => [field, /** @type {Record<string, unknown>} */ (session)[field]]),
+        )
+      : session;
     setText(registry, JSON.stringify({ [session.chat_id]: entry }, null, 2));
   }
 
