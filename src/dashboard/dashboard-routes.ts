@@ -8,6 +8,7 @@ import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
 import { createBearerCheck } from "../channels/http/bearer-token.js";
 import { errorBody, respondWithError } from "../channels/http/http-errors.js";
+import type { FetchApp } from "../channels/http/http-server.js";
 import { MAX_TEXT_LENGTH, parsePathChatId } from "../channels/http/request-schemas.js";
 import { DispatchError } from "../utils/errors.js";
 import type { Logger } from "../logging/logger.js";
@@ -216,11 +217,6 @@ function notFound(chatId: string): DispatchError {
     "not_found",
     `No session is registered for chat ${chatId}. The Sessions view lists the chats dispatch knows.`,
   );
-}
-
-/** Anything with hono's `fetch`: the HTTP API app. */
-export interface FetchApp {
-  fetch(request: Request, env?: unknown): Response | Promise<Response>;
 }
 
 /**
