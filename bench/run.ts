@@ -10,6 +10,7 @@
  *   npm run bench -- --markdown    also print the table as Markdown (for docs/performance.md)
  *   npm run bench -- --only scale --scale-rate 1 --scale-senders 200
  *   npm run bench -- --only warmTurn,scale --profile   where the daemon's CPU goes (perturbs it)
+ *   npm run bench -- --only warmTurn --profile --profile-interval 200   finer samples (in µs)
  */
 import { mkdtemp, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -59,6 +60,7 @@ function parseOptions() {
       output: { type: "string" },
       markdown: { type: "boolean", default: false },
       profile: { type: "boolean", default: false },
+      "profile-interval": { type: "string" },
       "scale-rate": { type: "string" },
       "scale-senders": { type: "string" },
     },
@@ -83,6 +85,7 @@ function parseOptions() {
     output: values.output ?? path.join(REPO, "bench", "results.json"),
     markdown: values.markdown,
     profile: values.profile,
+    ...positive("--profile-interval", values["profile-interval"], "profileIntervalUs"),
     scale: {
       ...positive("--scale-rate", values["scale-rate"], "ratePerSecond"),
       ...positive("--scale-senders", values["scale-senders"], "senders"),
@@ -114,6 +117,9 @@ async function main(): Promise<void> {
     scale: options.scale,
     log,
     ...(profileDir ? { profileDir } : {}),
+    ...(options.profileIntervalUs === undefined
+      ? {}
+      : { profileIntervalUs: options.profileIntervalUs }),
   };
 
   const started = performance.now();

@@ -113,6 +113,17 @@ export async function cpuMs(pid: number, withReapedChildren = false): Promise<nu
 }
 
 /**
+ * CPU time in ms the process's main thread (the event loop) has run, from the scheduler's
+ * nanosecond count (`/proc/<pid>/task/<pid>/schedstat`): without the thread pool, the garbage
+ * collector's helpers and the time blocked in a system call. Undefined when it cannot be read.
+ */
+export async function mainThreadCpuMs(pid: number): Promise<number | undefined> {
+  const schedstat = await readOptional(`/proc/${pid}/task/${pid}/schedstat`);
+  const runNs = Number(schedstat?.split(" ")[0]);
+  return Number.isFinite(runNs) ? runNs / 1e6 : undefined;
+}
+
+/**
  * CPU ms of the whole tree: the root, its reaped children and its live descendants. Without
  * the root's own time when `includeRoot` is false (the benchmark watching its own children).
  */

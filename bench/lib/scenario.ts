@@ -9,6 +9,8 @@ export interface BenchContext {
   scale: { ratePerSecond?: number; senders?: number };
   /** `--profile`: where daemons that scenarios profile write their `.cpuprofile`. */
   profileDir?: string;
+  /** `--profile-interval`: microseconds between the profile's samples (V8's default: 1000). */
+  profileIntervalUs?: number;
   /** Progress on stderr, so the table on stdout stays clean. */
   log(message: string): void;
 }
@@ -41,5 +43,9 @@ export function profiling(
 ): { nodeArgs: string[]; folder: string } | undefined {
   if (context.profileDir === undefined) return undefined;
   const folder = path.join(context.profileDir, scenario);
-  return { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${folder}`], folder };
+  const interval =
+    context.profileIntervalUs === undefined
+      ? []
+      : [`--cpu-prof-interval=${context.profileIntervalUs}`];
+  return { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${folder}`, ...interval], folder };
 }

@@ -18,6 +18,7 @@ import { createBenchHome, startBenchDaemon } from "../lib/daemon.js";
 import { BENCH_TIER, openDirectConversation, type DirectConversation } from "../lib/direct-sdk.js";
 import { contactsFile, phoneNumber } from "../lib/fixtures.js";
 import { startBenchModel, type BenchModel } from "../lib/model.js";
+import { cpuMs, mainThreadCpuMs } from "../lib/process-tree.js";
 import {
   monotonicUs,
   profileRows,
@@ -73,6 +74,11 @@ export interface WarmTurnResult {
   overheadMedianMs: number;
   clientOverheadMedianMs: number;
   failed: number;
+  /**
+   * The daemon's CPU over the measured turns, per dispatch turn: its main thread's (the event
+   * loop's, from the scheduler, ns-precise) and the whole process's (every thread, 10 ms ticks).
+   */
+  daemonCpuPerTurnMs?: { mainThread: number; process: number };
   /** With `--profile`: the daemon's CPU during the measured turns. */
   daemonProfile?: ProfileSummary;
 }
@@ -178,6 +184,8 @@ async function run(context: BenchContext): Promise<WarmTurnResult> {
     const paths = [viaDispatch, viaSdk, viaMirrored];
     const samples = new Map(paths.map((path) => [path, [] as Sample[]]));
     const measuredFrom = monotonicUs();
+    const mainThreadBefore = await mainThreadCpuMs(daemon.pid);
+    const processBefore = await cpuMs(daemon.pid);
     for (let turn = 0; turn < turns; turn += 1) {
       // Rotate which path goes first, so none always runs right after another.
       const order = paths.map((_, index) => paths[(index + turn) % paths.length]!);
@@ -189,6 +197,15 @@ async function run(context: BenchContext): Promise<WarmTurnResult> {
     }
     const dispatchSamples = samples.get(viaDispatch)!;
     window = { fromUs: measuredFrom, toUs: monotonicUs() };
+    const mainThreadAfter = await mainThreadCpuMs(daemon.pid);
+    const processAfter = await cpuMs(daemon.pid);
+    const daemonCpuPerTurnMs =
+      mainThreadBefore === undefined || mainThreadAfter === undefined
+        ? undefined
+        : {
+            mainThread: round((mainThreadAfter - mainThreadBefore) / turns, 2),
+            process: round((processAfter - processBefore) / turns, 2),
+          };
     context.log(`warm turn: ${turns} turns on each path measured`);
     const dispatch: DispatchTimes = {
       ...times(dispatchSamples),
@@ -204,6 +221,7 @@ async function run(context: BenchContext): Promise<WarmTurnResult> {
       : undefined;
     return {
       ...(daemonProfile ? { daemonProfile } : {}),
+      ...(daemonCpuPerTurnMs ? { daemonCpuPerTurnMs } : {}),
       turns,
       dispatch,
       direct: directTimes,
@@ -273,6 +291,14 @@ function rows(result: WarmTurnResult): Row[] {
       value: `${result.mirroredRatio.median.toFixed(2)} / ${result.mirroredRatio.p95.toFixed(2)}`,
     },
     { measure: "failed turns", value: String(result.failed) },
+    ...(result.daemonCpuPerTurnMs
+      ? [
+          {
+            measure: "daemon CPU per dispatch turn: main thread / whole process",
+            value: `${result.daemonCpuPerTurnMs.mainThread} ms / ${result.daemonCpuPerTurnMs.process} ms`,
+          },
+        ]
+      : []),
     ...profileRows(result.daemonProfile, { count: result.turns, unit: "dispatch turn" }),
   ];
 }

@@ -5,7 +5,8 @@
  *   Unknown key `idleTimeout` in config.json; did you mean `idleTimeoutSeconds`?
  * Pure: no I/O, no zod schema of its own.
  */
-import { z } from "zod";
+import type { z } from "zod";
+import { formatKeyPath, knownKeysAt, valueAt } from "../utils/zod-issues.js";
 
 type Issue = z.core.$ZodIssue;
 
@@ -95,32 +96,6 @@ function hintFor(issue: Issue, path: readonly PropertyKey[], value: unknown): st
   return "";
 }
 
-/** The keys an object schema allows at `path`, through optional, default and pipe wrappers. */
-export function knownKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
-  let current: unknown = schema;
-  const unwrap = (): void => {
-    for (;;) {
-      if (current instanceof z.ZodPipe) current = current.in;
-      else if (
-        current instanceof z.ZodOptional ||
-        current instanceof z.ZodDefault ||
-        current instanceof z.ZodPrefault
-      )
-        current = current.unwrap();
-      else return;
-    }
-  };
-  for (const segment of path) {
-    unwrap();
-    if (current instanceof z.ZodObject) current = current.shape[String(segment)];
-    else if (current instanceof z.ZodRecord) current = current.valueType;
-    else if (current instanceof z.ZodArray) current = current.element;
-    else return [];
-  }
-  unwrap();
-  return current instanceof z.ZodObject ? Object.keys(current.shape) : [];
-}
-
 /**
  * The candidates closest to `word` (case, `-` and `_` ignored): within a small edit distance, or
  * containing it (`idleTimeout` -> `idleTimeoutSeconds`). Ties are all returned, at most three.
@@ -172,29 +147,10 @@ export function editDistance(left: string, right: string): number {
   return rows[left.length]?.[right.length] ?? 0;
 }
 
-/** `channels.imessage.sendCommand[0]` */
-export function formatKeyPath(path: readonly PropertyKey[]): string {
-  let text = "";
-  for (const segment of path) {
-    if (typeof segment === "number") text += `[${segment}]`;
-    else text += text === "" ? String(segment) : `.${String(segment)}`;
-  }
-  return text;
-}
-
 const MAX_VALUE_LENGTH = 60;
 
 /** The value as JSON (so `"5"` and `5` differ), shortened. */
 export function formatValue(value: unknown): string {
   const text = value === undefined ? "undefined" : (JSON.stringify(value) ?? typeof value);
   return text.length > MAX_VALUE_LENGTH ? `${text.slice(0, MAX_VALUE_LENGTH - 1)}…` : text;
-}
-
-function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
-  let current = input;
-  for (const segment of path) {
-    if (typeof current !== "object" || current === null) return undefined;
-    current = (current as Record<PropertyKey, unknown>)[segment];
-  }
-  return current;
 }

@@ -12,6 +12,7 @@ import { systemClock, type Clock } from "../utils/clock.js";
 import { describeError } from "../utils/errors.js";
 import type { Logger } from "../logging/logger.js";
 import type { TurnRecord } from "../store/journal.js";
+import { REGISTRY_FIELDS } from "../store/registry-file-format.js";
 import type { ActivityFeed } from "./activity-feed.js";
 import type {
   DashboardSession,
@@ -199,7 +200,11 @@ export function createDaemonDashboardSource(
   };
 
   return {
-    about: () => ({ version: dispatcher.health().version, demo: deps.demo ?? false }),
+    about: () => ({
+      version: dispatcher.health().version,
+      demo: deps.demo ?? false,
+      registry_fields: REGISTRY_FIELDS,
+    }),
     listSessions,
     getSession,
 

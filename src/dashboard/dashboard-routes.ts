@@ -6,11 +6,12 @@
 import { Hono, type Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
-import { errorBody, toHttpError } from "../channels/http/http-errors.js";
+import { createBearerCheck } from "../channels/http/bearer-token.js";
+import { errorBody, respondWithError } from "../channels/http/http-errors.js";
+import type { FetchApp } from "../channels/http/http-server.js";
 import { MAX_TEXT_LENGTH, parsePathChatId } from "../channels/http/request-schemas.js";
 import { DispatchError } from "../utils/errors.js";
 import type { Logger } from "../logging/logger.js";
-import { createBearerCheck } from "./bearer-token.js";
 import { findClientFolder, loadClientAssets, type ClientAsset } from "./client-assets.js";
 import type { DashboardContacts } from "./dashboard-contacts.js";
 import type { DashboardSession, DashboardSource } from "./dashboard-source.js";
@@ -206,19 +207,7 @@ export function createDashboardRoutes(deps: DashboardRoutesDeps): Hono {
     ),
   );
 
-  app.onError((error, c) => {
-    const response = toHttpError(error);
-    if (response.unexpected) {
-      logger.error("dashboard-request-fail", {
-        method: c.req.method,
-        path: c.req.path,
-        code: response.body.error.code,
-        cause: error,
-      });
-    }
-    for (const [name, value] of Object.entries(response.headers)) c.header(name, value);
-    return c.json(response.body, response.status);
-  });
+  app.onError((error, c) => respondWithError(c, error, logger, "dashboard-request-fail"));
 
   return app;
 }
@@ -228,11 +217,6 @@ function notFound(chatId: string): DispatchError {
     "not_found",
     `No session is registered for chat ${chatId}. The Sessions view lists the chats dispatch knows.`,
   );
-}
-
-/** Anything with hono's `fetch`: the HTTP API app. */
-export interface FetchApp {
-  fetch(request: Request, env?: unknown): Response | Promise<Response>;
 }
 
 /**

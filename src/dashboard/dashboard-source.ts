@@ -60,6 +60,8 @@ export interface DashboardAbout {
    * answered, and costs are what the CLI priced the stand-in's made-up usage at, not real costs.
    */
   demo: boolean;
+  /** The registry entry's fields in the order `sessions.json` writes them. */
+  registry_fields: readonly string[];
 }
 
 export type SessionListener = (sessions: DashboardSession[]) => void;

@@ -4,6 +4,7 @@
  * file (`contacts[2].handles[0]`), what was found there, and the fix.
  */
 import { z } from "zod";
+import { formatKeyPath, knownKeysAt, valueAt } from "../utils/zod-issues.js";
 
 const contactSchema = z.strictObject({
   name: z.string().trim().min(1),
@@ -86,7 +87,7 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
         `${path}: unknown key${issue.keys.length > 1 ? "s" : ""} ` +
         `${issue.keys.map((key) => JSON.stringify(key)).join(", ")}. Remove ` +
         `${issue.keys.length > 1 ? "them" : "it"} or fix the spelling; allowed keys are ` +
-        `${allowedKeys(issue.path).join(", ")}.`
+        `${knownKeysAt(fileSchema, issue.path).join(", ")}.`
       );
     case "invalid_type":
       return found === undefined
@@ -104,12 +105,6 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
   }
 }
 
-function allowedKeys(path: readonly PropertyKey[]): string[] {
-  if (path[0] === "contacts") return Object.keys(contactSchema.shape);
-  if (path[0] === "groups") return Object.keys(groupSchema.shape);
-  return Object.keys(fileSchema.shape);
-}
-
 function describeType(expected: string): string {
   if (expected === "object") return "an object ({ ... })";
   if (expected === "array") return "a list ([ ... ])";
@@ -118,21 +113,7 @@ function describeType(expected: string): string {
 
 /** `["contacts", 2, "handles", 0]` -> `contacts[2].handles[0]`, as a person reads the file. */
 function formatPath(path: readonly PropertyKey[]): string {
-  if (path.length === 0) return "the top level";
-  return path
-    .map((part, index) =>
-      typeof part === "number" ? `[${part}]` : `${index === 0 ? "" : "."}${String(part)}`,
-    )
-    .join("");
-}
-
-function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
-  let value = input;
-  for (const part of path) {
-    if (typeof value !== "object" || value === null) return undefined;
-    value = (value as Record<PropertyKey, unknown>)[part];
-  }
-  return value;
+  return path.length === 0 ? "the top level" : formatKeyPath(path);
 }
 
 function showValue(value: unknown): string {

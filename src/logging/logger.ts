@@ -17,9 +17,11 @@ export interface Logger {
 }
 
 function wrapPino(base: PinoLogger): Logger {
+  // A line below the logger's level costs nothing more than the call: its fields are not copied.
   const write =
-    (level: "debug" | "info" | "warn" | "error") => (message: string, fields?: LogFields) =>
-      base[level](serialiseErrors(fields ?? {}), message);
+    (level: "debug" | "info" | "warn" | "error") => (message: string, fields?: LogFields) => {
+      if (base.isLevelEnabled(level)) base[level](serialiseErrors(fields ?? {}), message);
+    };
   return {
     debug: write("debug"),
     info: write("info"),
@@ -31,6 +33,9 @@ function wrapPino(base: PinoLogger): Logger {
 
 /** Errors as fields lose their message in JSON; keep message and code. */
 function serialiseErrors(fields: LogFields): LogFields {
+  let hasError = false;
+  for (const key in fields) if (fields[key] instanceof Error) hasError = true;
+  if (!hasError) return fields;
   const result: LogFields = {};
   for (const [key, value] of Object.entries(fields)) {
     result[key] =

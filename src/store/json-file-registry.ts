@@ -7,7 +7,8 @@
  * file that does not parse is never taken for an empty registry: the last good copy
  * (`sessions.json.last-good`) is loaded instead, or opening fails.
  */
-import { access, mkdir } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
+import { fileExists } from "../utils/file-exists.js";
 import { dirname } from "node:path";
 import { systemClock, type Clock } from "../utils/clock.js";
 import { DispatchError, describeError } from "../utils/errors.js";
@@ -273,7 +274,7 @@ export class JsonFileRegistry implements Registry {
 
     const text = await readOrThrow(path);
     if (text === undefined) {
-      if (await exists(lastGoodPath)) {
+      if (await fileExists(lastGoodPath)) {
         logger.warn("registry file missing; starting empty", { path, lastGood: lastGoodPath });
       }
       return;
@@ -335,18 +336,11 @@ async function readOrThrow(path: string): Promise<string | undefined> {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
-}
-
 /** Copies a corrupt file to `<path>.corrupt-<ISO time, ':' as '-'>`, never over another file. */
 async function keepCorruptCopy(path: string, clock: Clock): Promise<string> {
   const stamp = new Date(clock.now()).toISOString().replaceAll(":", "-");
   let target = `${path}.corrupt-${stamp}`;
-  for (let attempt = 2; await exists(target); attempt += 1) {
+  for (let attempt = 2; await fileExists(target); attempt += 1) {
     target = `${path}.corrupt-${stamp}-${attempt}`;
   }
   await copyFileDurable(path, target);

@@ -41,8 +41,11 @@ const entrySchema = z.looseObject({
   restarts: count,
 });
 
-/** The order keys are written in: the seed's fields first, then ours, then unknown ones. */
-const KNOWN_KEYS = [
+/**
+ * The order keys are written in: the seed's fields first, then ours, then unknown ones. The
+ * dashboard shows an entry in the same order (`/v1/dashboard/about` hands it this list).
+ */
+export const REGISTRY_FIELDS = [
   "session_name",
   "contact_name",
   "tier",
@@ -56,7 +59,7 @@ const KNOWN_KEYS = [
   "errors",
   "restarts",
 ] as const satisfies readonly (keyof RegistryEntry)[];
-const KNOWN = new Set<string>(KNOWN_KEYS);
+const KNOWN = new Set<string>(REGISTRY_FIELDS);
 
 export type ParseResult =
   | { ok: true; entries: Map<ChatId, RegistryEntry> }
@@ -130,7 +133,7 @@ export function entryLine(chatId: ChatId, entry: RegistryEntry): string {
   const record = entry as unknown as Record<string, unknown>;
   // fromEntries defines own properties, so even an unknown "__proto__" key is written as data.
   const ordered = Object.fromEntries([
-    ...KNOWN_KEYS.filter((key) => key in record).map((key): [string, unknown] => [
+    ...REGISTRY_FIELDS.filter((key) => key in record).map((key): [string, unknown] => [
       key,
       record[key],
     ]),

@@ -4,7 +4,7 @@
  * `kill -9` of dispatch at once and costs no fsync (`sqlite-durability.ts`).
  */
 import type { ActivityEvent, ActivityStore } from "./activity-store.js";
-import { journalError, type Database } from "./sqlite-database.js";
+import { journalGuard, type Database } from "./sqlite-database.js";
 
 interface ActivityRow {
   at: number;
@@ -18,13 +18,7 @@ interface ActivityRow {
 export function createSqliteActivityStore(options: { db: Database }): ActivityStore {
   const { db } = options;
   const path = db.name;
-  const guard = <T>(action: string, work: () => T): T => {
-    try {
-      return work();
-    } catch (error) {
-      throw journalError(error, path, action);
-    }
-  };
+  const guard = journalGuard(path);
   const statements = guard("prepare statements for", () => ({
     insert: db.prepare(
       `INSERT INTO activity (at, kind, chat_id, latency_ms, code, text)

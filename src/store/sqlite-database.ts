@@ -240,6 +240,17 @@ function corruptError(path: string, detail: string, cause?: unknown): DispatchEr
 
 const UNWRITABLE_CODES = new Set(["EACCES", "EPERM", "EROFS", "ENOTDIR", "EISDIR", "EEXIST"]);
 
+/** Runs `work`, turning what it throws into the journal's errors (`journalError`). */
+export function journalGuard(path: string): <T>(action: string, work: () => T) => T {
+  return (action, work) => {
+    try {
+      return work();
+    } catch (error) {
+      throw journalError(error, path, action);
+    }
+  };
+}
+
 /**
  * Sorts a SQLite or file-system failure into the journal's error codes. `action` completes
  * "Could not ... the journal": "open", "write to", "read".

@@ -23,7 +23,7 @@ import {
   type SessionCost,
   type TurnRecord,
 } from "./journal.js";
-import { journalError, type Database } from "./sqlite-database.js";
+import { journalError, journalGuard, type Database } from "./sqlite-database.js";
 import { createWalSync, durableWrites } from "./sqlite-durability.js";
 
 export interface SqliteJournalOptions {
@@ -116,13 +116,7 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
   const durable = durableWrites(db);
   const walSync = createWalSync(db);
 
-  const guard = <T>(action: string, work: () => T): T => {
-    try {
-      return work();
-    } catch (error) {
-      throw journalError(error, path, action);
-    }
-  };
+  const guard = journalGuard(path);
 
   const statements = guard("prepare statements for", () => ({
     insertInbound: db.prepare(

@@ -5,7 +5,7 @@
  * failure becomes a rejection, never a synchronous throw.
  */
 import { systemClock, type Clock } from "../utils/clock.js";
-import { journalError, type Database } from "./sqlite-database.js";
+import { journalError, journalGuard, type Database } from "./sqlite-database.js";
 import { entryUuid, serialiseEntry, storedSubpath } from "./transcript-rows.js";
 import type { SessionKey, SessionStoreEntry, TranscriptStore } from "./transcript-store.js";
 
@@ -21,13 +21,7 @@ export function createSqliteTranscriptStore(
   const clock = options.clock ?? systemClock;
   const path = db.name;
 
-  const guard = <T>(action: string, work: () => T): T => {
-    try {
-      return work();
-    } catch (error) {
-      throw journalError(error, path, action);
-    }
-  };
+  const guard = journalGuard(path);
   /** The port's methods are async: a failure becomes a rejection, never a synchronous throw. */
   const settle = <T>(action: string, work: () => T): Promise<T> => {
     try {

@@ -2,46 +2,30 @@
  * A CLI killed in the middle of a turn, while the daemon lives on: the health check restarts the
  * session with resume, and the message the dead turn was answering is answered by the new one.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { ManualClock } from "../support/manual-clock.js";
 import { asChatId } from "../../src/utils/ids.js";
-import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
-import { createRealManager, makeTempHome, textFrom, waitUntil } from "../support/real-manager.js";
+import { createRealManager, textFrom, waitUntil } from "../support/real-manager.js";
+import { useStandInHome } from "../support/stand-in-home.js";
 
 const JOHN = asChatId("+15551234567");
 const MINUTE = 60_000;
 
-let model: StandInModel;
-let home: { home: string; remove(): Promise<void> };
-const closers: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  model = await startStandInModel();
-});
-afterAll(async () => {
-  await model.close();
-});
-beforeEach(async () => {
-  home = await makeTempHome();
-});
-afterEach(async () => {
-  for (const close of closers.splice(0).reverse()) await close();
-  await home.remove();
-});
+const bed = useStandInHome();
 
 it("answers the message of a turn whose CLI was killed mid-turn, once, after the restart", async () => {
   const clock = new ManualClock();
-  const real = await createRealManager({ home: home.home, modelUrl: model.url, clock });
-  closers.push(() => real.close());
+  const real = await createRealManager({ home: bed.home, modelUrl: bed.model.url, clock });
+  bed.closers.push(() => real.close());
   const { manager } = real;
   await manager.deliver(textFrom(JOHN, "John Doe", "hello"));
-  const askedBefore = model.mainRequests().length;
+  const askedBefore = bed.model.mainRequests().length;
 
   const reply = manager.deliver(
     textFrom(JOHN, "John Doe", "[[delay 6000]] remember the word basalt"),
   );
   const asked = () =>
-    model
+    bed.model
       .mainRequests()
       .slice(askedBefore)
       .filter((request) => request.userTexts.at(-1)?.includes("basalt") === true);

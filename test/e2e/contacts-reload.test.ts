@@ -2,7 +2,8 @@ import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
-import { freePort, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
+import { startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
+import { daemonEnv } from "../support/daemon-home.js";
 import { makeTempHome, waitUntil } from "../support/real-manager.js";
 
 /** Edits to contacts.json reach a running daemon (`dispatch start` as a child process). */
@@ -20,14 +21,9 @@ beforeAll(async () => {
   await mkdir(path.join(home.home, "dispatch"), { recursive: true });
   contactsFile = path.join(home.home, "dispatch", "contacts.json");
   await writeFile(contactsFile, JSON.stringify({ contacts: [JOHN] }));
-  daemon = await startDaemonProcess({
-    PATH: process.env.PATH,
-    HOME: home.home,
-    DISPATCH_PORT: String(await freePort()),
-    DISPATCH_LOG_LEVEL: "info",
-    ANTHROPIC_BASE_URL: model.url,
-    ANTHROPIC_API_KEY: "test-key",
-  });
+  daemon = await startDaemonProcess(
+    await daemonEnv(home.home, model.url, { DISPATCH_LOG_LEVEL: "info" }),
+  );
 });
 
 afterAll(async () => {

@@ -5,11 +5,11 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import {
-  freePort,
   runDaemonExpectingRefusal,
   startDaemonProcess,
   type DaemonProcess,
 } from "../support/daemon-process.js";
+import { daemonEnv } from "../support/daemon-home.js";
 import { makeTempHome } from "../support/real-manager.js";
 
 /**
@@ -43,13 +43,7 @@ beforeAll(async () => {
       },
     }),
   );
-  env = {
-    PATH: process.env.PATH,
-    HOME: home.home,
-    DISPATCH_PORT: String(await freePort()),
-    ANTHROPIC_BASE_URL: model.url,
-    ANTHROPIC_API_KEY: "test-key",
-  };
+  env = await daemonEnv(home.home, model.url);
   daemon = await startDaemonProcess(env);
 });
 
@@ -131,14 +125,9 @@ describe("the daemon's HTTP server", () => {
   it("refuses to start with a DISPATCH_API_TOKEN shorter than 16 characters", async () => {
     const refusalHome = await makeTempHome();
     try {
-      const { code, output } = await runDaemonExpectingRefusal({
-        PATH: process.env.PATH,
-        HOME: refusalHome.home,
-        DISPATCH_PORT: String(await freePort()),
-        DISPATCH_API_TOKEN: "a",
-        ANTHROPIC_BASE_URL: model.url,
-        ANTHROPIC_API_KEY: "test-key",
-      });
+      const { code, output } = await runDaemonExpectingRefusal(
+        await daemonEnv(refusalHome.home, model.url, { DISPATCH_API_TOKEN: "a" }),
+      );
       expect(code).toBe(1);
       expect(output).toContain("DISPATCH_API_TOKEN is 1 character long");
       expect(output).toContain("at least 16");

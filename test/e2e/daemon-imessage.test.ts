@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import { createChatDb, type ChatDbFixture } from "../support/chat-db.js";
 import { envelopeHeaderFor } from "../support/envelope-header.js";
-import { freePort, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
+import { startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
+import { daemonEnv } from "../support/daemon-home.js";
 import { makeTempHome } from "../support/real-manager.js";
 
 /**
@@ -55,13 +56,7 @@ beforeAll(async () => {
       groups: [{ chat_id: "chat900", name: "Family Chat", tier: "family" }],
     }),
   );
-  env = {
-    PATH: process.env.PATH,
-    HOME: home.home,
-    DISPATCH_PORT: String(await freePort()),
-    ANTHROPIC_BASE_URL: model.url,
-    ANTHROPIC_API_KEY: "test-key",
-  };
+  env = await daemonEnv(home.home, model.url);
 });
 
 afterAll(async () => {

@@ -1,14 +1,13 @@
-import { mkdir, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
+import { readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import {
-  freePort,
   runDaemonExpectingRefusal,
   startDaemonProcess,
   type DaemonProcess,
 } from "../support/daemon-process.js";
-import { makeTempHome } from "../support/real-manager.js";
+import { makeDaemonHome, type DaemonHome } from "../support/daemon-home.js";
 
 /**
  * Damaged state files through the real daemon process: a corrupt or truncated journal, or a
@@ -19,7 +18,7 @@ import { makeTempHome } from "../support/real-manager.js";
 const JOHN = "+15551234567";
 
 let model: StandInModel;
-let home: { home: string; remove(): Promise<void> };
+let home: DaemonHome;
 let env: NodeJS.ProcessEnv;
 let stateDir: string;
 let journalFile: string;
@@ -37,19 +36,11 @@ async function restoreState(): Promise<void> {
 
 beforeAll(async () => {
   model = await startStandInModel();
-  home = await makeTempHome();
-  await mkdir(path.join(home.home, "dispatch"), { recursive: true });
-  await writeFile(
-    path.join(home.home, "dispatch", "contacts.json"),
-    JSON.stringify({ contacts: [{ name: "John Doe", tier: "favorite", handles: [JOHN] }] }),
-  );
-  env = {
-    PATH: process.env.PATH,
-    HOME: home.home,
-    DISPATCH_PORT: String(await freePort()),
-    ANTHROPIC_BASE_URL: model.url,
-    ANTHROPIC_API_KEY: "test-key",
-  };
+  home = await makeDaemonHome({
+    modelUrl: model.url,
+    contacts: { contacts: [{ name: "John Doe", tier: "favorite", handles: [JOHN] }] },
+  });
+  env = home.env;
   stateDir = path.join(home.home, "dispatch", "state");
   journalFile = path.join(stateDir, "journal.db");
   registryFile = path.join(stateDir, "sessions.json");

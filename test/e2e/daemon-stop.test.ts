@@ -1,7 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
-import { freePort, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
+import { startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
+import { daemonEnv } from "../support/daemon-home.js";
 import { isProcessAlive, makeTempHome, waitUntil } from "../support/real-manager.js";
 
 /**
@@ -63,14 +64,7 @@ describe("dispatch start, stopped with SIGTERM", () => {
       }
     })();
     daemon = await startDaemonProcess(
-      {
-        PATH: process.env.PATH,
-        HOME: home.home,
-        DISPATCH_PORT: String(await freePort()),
-        DISPATCH_LOG_LEVEL: "debug",
-        ANTHROPIC_BASE_URL: model.url,
-        ANTHROPIC_API_KEY: "test-key",
-      },
+      await daemonEnv(home.home, model.url, { DISPATCH_LOG_LEVEL: "debug" }),
       [],
       { onSpawn: (pid) => (daemonPid = pid) },
     );

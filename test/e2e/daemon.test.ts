@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
@@ -8,6 +8,7 @@ import {
   startDaemonProcess,
   type DaemonProcess,
 } from "../support/daemon-process.js";
+import { makeDaemonHome, type DaemonHome } from "../support/daemon-home.js";
 import { isProcessAlive, makeTempHome, waitUntil } from "../support/real-manager.js";
 
 /**
@@ -19,7 +20,7 @@ const JANE = "+15559876543";
 const GROUP = "chat123456789";
 
 let model: StandInModel;
-let home: { home: string; remove(): Promise<void> };
+let home: DaemonHome;
 let env: NodeJS.ProcessEnv;
 let daemon: DaemonProcess | undefined;
 
@@ -32,26 +33,20 @@ interface Reply {
 
 beforeAll(async () => {
   model = await startStandInModel();
-  home = await makeTempHome();
-  await mkdir(path.join(home.home, "dispatch"), { recursive: true });
-  await writeFile(
-    path.join(home.home, "dispatch", "contacts.json"),
-    JSON.stringify({
+  home = await makeDaemonHome({
+    modelUrl: model.url,
+    contacts: {
       contacts: [
         { name: "John Doe", tier: "favorite", handles: ["+1 (555) 123-4567", "john@example.com"] },
         { name: "Jane Roe", tier: "family", handles: [JANE] },
       ],
       groups: [{ chat_id: GROUP, name: "Family Chat", tier: "family" }],
-    }),
-  );
-  env = {
-    PATH: process.env.PATH,
-    HOME: home.home,
-    DISPATCH_PORT: String(await freePort()),
-    DISPATCH_LOG_LEVEL: "debug",
-    ANTHROPIC_BASE_URL: model.url,
-    ANTHROPIC_API_KEY: "test-key",
-  };
+    },
+    env: {
+      DISPATCH_LOG_LEVEL: "debug",
+    },
+  });
+  env = home.env;
 });
 
 afterAll(async () => {

@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import { launchChromium, type Browser } from "../support/browser.js";
 import { clippedElements, sidewaysOverflow } from "../support/dashboard-page.js";
-import { freePort, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
-import { makeTempHome } from "../support/real-manager.js";
+import { startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
+import { makeDaemonHome, type DaemonHome } from "../support/daemon-home.js";
 
 /**
  * The dashboard in a real browser (Debian's Chromium through playwright-core) against the real
@@ -21,7 +21,7 @@ const SCREENSHOTS = path.resolve(import.meta.dirname, "../../test-results/dashbo
 const WAIT_MS = 20_000;
 
 let model: StandInModel;
-let home: { home: string; remove(): Promise<void> };
+let home: DaemonHome;
 let daemon: DaemonProcess | undefined;
 let browser: Browser | undefined;
 let page: Page;
@@ -33,24 +33,16 @@ beforeAll(async () => {
   // First, so that a missing Chromium fails the tests with how to install it, before anything else.
   browser = await launchChromium();
   model = await startStandInModel();
-  home = await makeTempHome();
-  await mkdir(path.join(home.home, "dispatch"), { recursive: true });
-  await writeFile(
-    path.join(home.home, "dispatch", "contacts.json"),
-    JSON.stringify({
+  home = await makeDaemonHome({
+    modelUrl: model.url,
+    contacts: {
       contacts: [
         { name: "John Doe", tier: "favorite", handles: [JOHN] },
         { name: "Jane Roe", tier: "family", handles: [JANE] },
       ],
-    }),
-  );
-  daemon = await startDaemonProcess({
-    PATH: process.env.PATH,
-    HOME: home.home,
-    DISPATCH_PORT: String(await freePort()),
-    ANTHROPIC_BASE_URL: model.url,
-    ANTHROPIC_API_KEY: "test-key",
+    },
   });
+  daemon = await startDaemonProcess(home.env);
   origin = `http://127.0.0.1:${daemon.port}`;
   await mkdir(SCREENSHOTS, { recursive: true });
   page = await browser.context.newPage();

@@ -1,13 +1,10 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { asChatId } from "../../src/utils/ids.js";
 import { readConversation } from "../../src/stand-in/compose-reply.js";
-import {
-  startStandInModel,
-  type RecordedRequest,
-  type StandInModel,
-} from "../../src/stand-in/model-server.js";
+import type { RecordedRequest } from "../../src/stand-in/model-server.js";
 import { envelopeHeaderFor } from "../support/envelope-header.js";
-import { createRealManager, makeTempHome, textFrom } from "../support/real-manager.js";
+import { createRealManager, textFrom } from "../support/real-manager.js";
+import { useStandInHome } from "../support/stand-in-home.js";
 
 /**
  * What the model reads of a contact's message, through the real SDK and its CLI against the
@@ -17,33 +14,17 @@ import { createRealManager, makeTempHome, textFrom } from "../support/real-manag
  */
 const JOHN = "+15551234567";
 
-let model: StandInModel;
-let home: { home: string; remove(): Promise<void> };
-const closers: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  model = await startStandInModel();
-});
-afterAll(async () => {
-  await model.close();
-});
-beforeEach(async () => {
-  home = await makeTempHome();
-});
-afterEach(async () => {
-  for (const close of closers.splice(0).reverse()) await close();
-  await home.remove();
-});
+const bed = useStandInHome();
 
 async function managerFor() {
-  const real = await createRealManager({ home: home.home, modelUrl: model.url });
-  closers.push(() => real.close());
+  const real = await createRealManager({ home: bed.home, modelUrl: bed.model.url });
+  bed.closers.push(() => real.close());
   return real;
 }
 
 /** The conversation request whose newest user text holds `word`. */
 function requestFor(word: string): RecordedRequest {
-  const request = model
+  const request = bed.model
     .mainRequests()
     .find((candidate) => candidate.userTexts.at(-1)?.includes(word));
   if (!request) throw new Error(`the model never got a request ending in "${word}"`);
@@ -52,7 +33,7 @@ function requestFor(word: string): RecordedRequest {
 
 /** The header the model read with the message that holds `word`. */
 function headerFor(word: string): Record<string, string | null> {
-  return envelopeHeaderFor(model.mainRequests(), word);
+  return envelopeHeaderFor(bed.model.mainRequests(), word);
 }
 
 const WHOLE = ["from", "handle", "tier", "channel", "at"];
@@ -74,10 +55,10 @@ describe("the envelope as the model reads it", () => {
 
     // The reply says its request held 990,000 tokens: the CLI compacts before the next request.
     await say("[[input-tokens 990000]] a long conversation, qx-cedar");
-    const beforeCompaction = model.mainRequests().length;
+    const beforeCompaction = bed.model.mainRequests().length;
     const compacted = await say("one more, qx-dogwood");
     expect(compacted.isError).toBe(false);
-    const compaction = model
+    const compaction = bed.model
       .mainRequests()
       .slice(beforeCompaction)
       .find((request) =>

@@ -5,7 +5,6 @@
  * chat is either untouched or wholly in the archive: its files, the CLI's data and dispatch's
  * transcript copy, with nothing left behind and nothing lost.
  */
-import { spawn } from "node:child_process";
 import { lstat, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -19,6 +18,7 @@ import type { RegistryEntry } from "../../src/store/registry.js";
 import { openStateDatabase } from "../../src/store/sqlite-database.js";
 import { createSqliteTranscriptStore } from "../../src/store/sqlite-transcript-store.js";
 import type { SessionStoreEntry, TranscriptStore } from "../../src/store/transcript-store.js";
+import { runAndKill } from "../support/run-and-kill.js";
 
 const ROUNDS = 12;
 const CHATS = 4;
@@ -116,35 +116,9 @@ async function readFiles(folder: string): Promise<Map<string, string> | undefine
 }
 
 /** Starts the runner, kills it `killAfterMs` after it is ready, and returns the chats it forgot. */
-function runAndKill(home: string, args: string[], killAfterMs: number): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", RUNNER, home, ...args], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    let timer: NodeJS.Timeout | undefined;
-    const startup = setTimeout(() => child.kill("SIGKILL"), 30_000);
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk;
-      if (timer === undefined && stdout.includes("ready\n")) {
-        clearTimeout(startup);
-        timer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
-      }
-    });
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    child.on("error", reject);
-    child.on("close", (_code, signal) => {
-      clearTimeout(startup);
-      if (signal !== "SIGKILL" || !stdout.includes("ready\n")) {
-        reject(
-          new Error(`runner ended with ${signal ?? "no signal"} before it was ready: ${stderr}`),
-        );
-        return;
-      }
-      resolve([...stdout.matchAll(/^forgot (\S+)$/gm)].map((match) => match[1]!));
-    });
-  });
+async function forgetAndKill(home: string, args: string[], killAfterMs: number): Promise<string[]> {
+  const stdout = await runAndKill(RUNNER, [home, ...args], { readyMark: "ready\n", killAfterMs });
+  return [...stdout.matchAll(/^forgot (\S+)$/gm)].map((match) => match[1]!);
 }
 
 async function archiveFolderOf(home: string, name: string): Promise<string | undefined> {
@@ -174,7 +148,7 @@ describe("forget under SIGKILL", () => {
       const acrossDevices = round % 2 === 1;
       const killAfterMs = Math.floor(Math.random() * 250);
       const args = [...(acrossDevices ? ["--across-devices"] : []), ...chats.map((c) => c.chatId)];
-      const reported = await runAndKill(home, args, killAfterMs);
+      const reported = await forgetAndKill(home, args, killAfterMs);
       const where = `round ${round} (kill after ${killAfterMs} ms, across devices: ${acrossDevices})`;
 
       // What the next start finds, before it finishes anything.

@@ -13,8 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FORGET_RECORD } from "../../src/daemon/session-archive.js";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import { claudeProjectKey } from "../../src/agent/claude-cli-layout.js";
-import { freePort, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
-import { makeTempHome } from "../support/real-manager.js";
+import { startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
+import { makeDaemonHome, type DaemonHome } from "../support/daemon-home.js";
 
 const JOHN = "+15551230001";
 const ALICE = "+15551230002";
@@ -26,7 +26,7 @@ const KIM = "+15551230006";
 const RUNNER = path.join(import.meta.dirname, "..", "support", "forget-runner.ts");
 
 let model: StandInModel;
-let home: { home: string; remove(): Promise<void> };
+let home: DaemonHome;
 /** The home with its links resolved: the path the CLI sees its working folders under. */
 let realHome: string;
 let env: NodeJS.ProcessEnv;
@@ -40,12 +40,9 @@ interface Reply {
 
 beforeAll(async () => {
   model = await startStandInModel();
-  home = await makeTempHome();
-  realHome = await realpath(home.home);
-  await mkdir(path.join(home.home, "dispatch"), { recursive: true });
-  await writeFile(
-    path.join(home.home, "dispatch", "contacts.json"),
-    JSON.stringify({
+  home = await makeDaemonHome({
+    modelUrl: model.url,
+    contacts: {
       contacts: [
         { name: "John Doe", tier: "admin", handles: [JOHN] },
         { name: "Alice Admin", tier: "admin", handles: [ALICE] },
@@ -55,15 +52,10 @@ beforeAll(async () => {
         { name: "Kim Lee", tier: "favorite", handles: [KIM] },
       ],
       groups: [{ chat_id: ALICE_GROUP, name: "Alice Admin", tier: "admin" }],
-    }),
-  );
-  env = {
-    PATH: process.env.PATH,
-    HOME: home.home,
-    DISPATCH_PORT: String(await freePort()),
-    ANTHROPIC_BASE_URL: model.url,
-    ANTHROPIC_API_KEY: "test-key",
-  };
+    },
+  });
+  realHome = await realpath(home.home);
+  env = home.env;
   daemon = await startDaemonProcess(env);
 });
 

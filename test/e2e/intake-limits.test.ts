@@ -6,7 +6,8 @@ import BetterSqlite3 from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import { createChatDb, type ChatDbFixture } from "../support/chat-db.js";
-import { freePort, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
+import { startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
+import { daemonEnv } from "../support/daemon-home.js";
 import { makeTempHome, waitUntil } from "../support/real-manager.js";
 
 /**
@@ -61,13 +62,7 @@ async function prepare(configFor: (home: string) => Record<string, unknown>): Pr
   setup = {
     model,
     home,
-    env: {
-      PATH: process.env.PATH,
-      HOME: home.home,
-      DISPATCH_PORT: String(await freePort()),
-      ANTHROPIC_BASE_URL: model.url,
-      ANTHROPIC_API_KEY: "test-key",
-    },
+    env: await daemonEnv(home.home, model.url),
   };
   return setup;
 }

@@ -3,7 +3,6 @@
  * passes quick_check, holds every transaction it reported committed (and at most one more), keeps
  * the channel cursor in step with the messages, and still answers a redelivery as a duplicate.
  */
-import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryLogger } from "../support/memory-logger.js";
 import { openStateDatabase } from "../../src/store/sqlite-database.js";
 import { createSqliteJournal } from "../../src/store/sqlite-journal.js";
+import { runAndKill } from "../support/run-and-kill.js";
 
 const ROUNDS = 20;
 const CHANNEL = "crash-test";
@@ -24,43 +24,17 @@ interface Commit {
 }
 
 /**
- * Starts the writer, waits for its first commit (so the kill lands while it writes, not while
- * tsx compiles), kills it after `killAfterMs` and returns every commit it printed.
+ * Runs the writer, kills it once it has committed for `killAfterMs` and returns every commit it
+ * printed.
  */
-function runAndKill(path: string, killAfterMs: number): Promise<Commit[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", WRITER, path], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    let timer: NodeJS.Timeout | undefined;
-    const startup = setTimeout(() => child.kill("SIGKILL"), 30_000);
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk;
-      if (timer === undefined && stdout.includes("committed ")) {
-        clearTimeout(startup);
-        timer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
-      }
-    });
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    child.on("error", reject);
-    // "close": the child is gone and its stdout is read to the end.
-    child.on("close", (_code, signal) => {
-      clearTimeout(startup);
-      const commits = [...stdout.matchAll(/^committed (\d+) (\w+)$/gm)].map((match) => ({
-        n: Number(match[1]),
-        step: match[2] as Step,
-      }));
-      if (signal !== "SIGKILL" || commits.length === 0) {
-        reject(
-          new Error(`writer ended with ${signal ?? "no signal"} before committing: ${stderr}`),
-        );
-        return;
-      }
-      resolve(commits);
-    });
-  });
+async function writeAndKill(path: string, killAfterMs: number): Promise<Commit[]> {
+  const stdout = await runAndKill(WRITER, [path], { readyMark: "committed ", killAfterMs });
+  const commits = [...stdout.matchAll(/^committed (\d+) (\w+)$/gm)].map((match) => ({
+    n: Number(match[1]),
+    step: match[2] as Step,
+  }));
+  if (commits.length === 0) throw new Error(`the writer printed no commit: ${stdout}`);
+  return commits;
 }
 
 interface Row {
@@ -84,7 +58,7 @@ describe("journal under SIGKILL", () => {
     let beyondPrinted = 0;
     for (let round = 0; round < ROUNDS; round += 1) {
       const killAfterMs = 10 + Math.floor(Math.random() * 91);
-      const commits = await runAndKill(path, killAfterMs);
+      const commits = await writeAndKill(path, killAfterMs);
       const label = `round ${round} (killed ${killAfterMs} ms after its first commit)`;
       // The highest message the writer said it touched, and the furthest step it printed for it.
       const last = Math.max(...commits.map((commit) => commit.n));

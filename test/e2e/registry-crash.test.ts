@@ -2,7 +2,6 @@
  * Crash safety of the registry file: a writer killed with SIGKILL at any moment leaves a file
  * that parses and holds every change it reported durable (and at most one more).
  */
-import { spawn } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { asChatId } from "../../src/utils/ids.js";
 import { createMemoryLogger } from "../support/memory-logger.js";
 import { openJsonFileRegistry } from "../../src/store/json-file-registry.js";
+import { runAndKill } from "../support/run-and-kill.js";
 
 const ROUNDS = 24;
 const COUNTER_CHAT = asChatId("counter@example.com");
@@ -20,41 +20,12 @@ interface Round {
   leftovers: string[];
 }
 
-/**
- * Starts the writer, waits for its first commit (so the kill lands while it writes, not while
- * tsx compiles), kills it after `killAfterMs` and reports the last commit it printed.
- */
-function runAndKill(path: string, killAfterMs: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", WRITER, path], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    let timer: NodeJS.Timeout | undefined;
-    const startup = setTimeout(() => child.kill("SIGKILL"), 30_000);
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk;
-      if (timer === undefined && stdout.includes("committed ")) {
-        clearTimeout(startup);
-        timer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
-      }
-    });
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    child.on("error", reject);
-    // "close": the child is gone and its stdout is read to the end.
-    child.on("close", (_code, signal) => {
-      clearTimeout(startup);
-      const commits = [...stdout.matchAll(/^committed (\d+)$/gm)].map((match) => Number(match[1]));
-      if (signal !== "SIGKILL" || commits.length === 0) {
-        reject(
-          new Error(`writer ended with ${signal ?? "no signal"} before committing: ${stderr}`),
-        );
-        return;
-      }
-      resolve(commits.at(-1)!);
-    });
-  });
+/** Runs the writer, kills it once it has committed for `killAfterMs`, and reports its last commit. */
+async function writeAndKill(path: string, killAfterMs: number): Promise<number> {
+  const stdout = await runAndKill(WRITER, [path], { readyMark: "committed ", killAfterMs });
+  const commits = [...stdout.matchAll(/^committed (\d+)$/gm)].map((match) => Number(match[1]));
+  if (commits.length === 0) throw new Error(`the writer printed no commit: ${stdout}`);
+  return commits.at(-1)!;
 }
 
 describe("registry file under SIGKILL", () => {
@@ -72,7 +43,7 @@ describe("registry file under SIGKILL", () => {
     let previous = 0;
     for (let round = 0; round < ROUNDS; round += 1) {
       const killAfterMs = 20 + Math.floor(Math.random() * 131);
-      const lastCommitted = await runAndKill(path, killAfterMs);
+      const lastCommitted = await writeAndKill(path, killAfterMs);
       const leftovers = (await readdir(folder)).filter(
         (name) => name !== "sessions.json" && name !== "sessions.json.last-good",
       );

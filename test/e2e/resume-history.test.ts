@@ -1,9 +1,9 @@
-import { readdir, readFile, rm, writeFile, mkdir } from "node:fs/promises";
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
-import { freePort, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
-import { makeTempHome } from "../support/real-manager.js";
+import { startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
+import { makeDaemonHome, type DaemonHome } from "../support/daemon-home.js";
 
 /**
  * A resume the Claude CLI cannot honour in full, with dispatch's copy of the transcript intact:
@@ -16,7 +16,7 @@ const JOHN = "+15551234567";
 const JANE = "+15559876543";
 
 let model: StandInModel;
-let home: { home: string; remove(): Promise<void> };
+let home: DaemonHome;
 let env: NodeJS.ProcessEnv;
 let daemon: DaemonProcess | undefined;
 
@@ -59,25 +59,17 @@ async function cliTranscriptOf(sessionId: string): Promise<string> {
 
 beforeAll(async () => {
   model = await startStandInModel();
-  home = await makeTempHome();
-  await mkdir(path.join(home.home, "dispatch"), { recursive: true });
-  await writeFile(
-    path.join(home.home, "dispatch", "contacts.json"),
-    JSON.stringify({
+  home = await makeDaemonHome({
+    modelUrl: model.url,
+    contacts: {
       contacts: [
         { name: "John Doe", tier: "favorite", handles: [JOHN] },
         { name: "Jane Roe", tier: "favorite", handles: [JANE] },
       ],
-    }),
-  );
+    },
+  });
   await writeConfig(path.join(home.home, "transcripts-old"));
-  env = {
-    PATH: process.env.PATH,
-    HOME: home.home,
-    DISPATCH_PORT: String(await freePort()),
-    ANTHROPIC_BASE_URL: model.url,
-    ANTHROPIC_API_KEY: "test-key",
-  };
+  env = home.env;
   daemon = await startDaemonProcess(env);
 });
 

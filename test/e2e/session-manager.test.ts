@@ -2,44 +2,27 @@ import { spawn } from "node:child_process";
 import { readFile, writeFile, mkdir } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ManualClock } from "../support/manual-clock.js";
 import { asChatId } from "../../src/utils/ids.js";
-import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import {
   createRealManager,
   isProcessAlive,
-  makeTempHome,
   registryPath,
   textFrom,
   waitUntil,
 } from "../support/real-manager.js";
+import { useStandInHome } from "../support/stand-in-home.js";
 
 const JOHN = "+15551234567";
 const JANE = "+15559876543";
 const MINUTE = 60_000;
 
-let model: StandInModel;
-let home: { home: string; remove(): Promise<void> };
-const closers: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  model = await startStandInModel();
-});
-afterAll(async () => {
-  await model.close();
-});
-beforeEach(async () => {
-  home = await makeTempHome();
-});
-afterEach(async () => {
-  for (const close of closers.splice(0).reverse()) await close();
-  await home.remove();
-});
+const bed = useStandInHome();
 
 async function managerFor(options: Partial<Parameters<typeof createRealManager>[0]> = {}) {
-  const real = await createRealManager({ home: home.home, modelUrl: model.url, ...options });
-  closers.push(() => real.close());
+  const real = await createRealManager({ home: bed.home, modelUrl: bed.model.url, ...options });
+  bed.closers.push(() => real.close());
   return real;
 }
 
@@ -63,9 +46,9 @@ describe("sessions through the real Claude Agent SDK", () => {
     await first.manager.deliver(textFrom(JOHN, "John Doe", "remember the word lighthouse"));
     const sessionId = first.registry.get(asChatId(JOHN))!.session_id;
     await first.close();
-    closers.pop();
+    bed.closers.pop();
 
-    const onDisk = JSON.parse(await readFile(registryPath(home.home), "utf8")) as Record<
+    const onDisk = JSON.parse(await readFile(registryPath(bed.home), "utf8")) as Record<
       string,
       { session_id: string }
     >;
@@ -83,7 +66,7 @@ describe("sessions through the real Claude Agent SDK", () => {
   it("resumes after the process running the manager is killed with SIGKILL", async () => {
     const host = spawn(
       process.execPath,
-      ["--import", "tsx", "test/support/manager-host.ts", home.home, model.url],
+      ["--import", "tsx", "test/support/manager-host.ts", bed.home, bed.model.url],
       {
         stdio: ["pipe", "pipe", "inherit"],
       },
@@ -135,7 +118,7 @@ describe("sessions through the real Claude Agent SDK", () => {
       registry.get(asChatId(JANE))!.session_id,
     );
     // No request to the model ever mixed the two contacts' words.
-    for (const request of model.mainRequests()) {
+    for (const request of bed.model.mainRequests()) {
       const texts = request.userTexts.join("\n");
       expect(texts.includes("saffron") && texts.includes("marble")).toBe(false);
     }
@@ -192,7 +175,7 @@ describe("sessions through the real Claude Agent SDK", () => {
     const first = manager.deliver(
       textFrom(JOHN, "John Doe", "[[delay 1500]] remember the word mango"),
     );
-    await model.waitForRequests(
+    await bed.model.waitForRequests(
       1,
       (request) => request.kind === "main" && request.userTexts.join().includes("mango"),
     );
@@ -208,16 +191,16 @@ describe("sessions through the real Claude Agent SDK", () => {
     expect(secondReply.text).toContain("You asked me to remember mango");
     expect(secondReply.agentSessionId).toBe(firstReply.agentSessionId);
     expect(manager.status(asChatId(JOHN))!.live!.pid).toBe(pidDuringTurn);
-    const last = model.mainRequests().at(-1)!;
+    const last = bed.model.mainRequests().at(-1)!;
     expect(last.userTexts.join("\n")).toContain("mango");
     expect(last.userTexts.join("\n")).toContain("what word did I ask you to remember?");
   });
 
   it("falls back to a fresh session when the SDK does not know the resume id, keeping the message", async () => {
     const unknownId = "0b6a4f7e-3c1d-4e55-9a8b-2f1e0d9c8b7a";
-    await mkdir(path.dirname(registryPath(home.home)), { recursive: true });
+    await mkdir(path.dirname(registryPath(bed.home)), { recursive: true });
     await writeFile(
-      registryPath(home.home),
+      registryPath(bed.home),
       JSON.stringify({
         [JOHN]: {
           session_name: "john-doe",
@@ -246,7 +229,7 @@ describe("sessions through the real Claude Agent SDK", () => {
   });
 
   it("delivers contact text verbatim: no @file expansion, no slash commands", async () => {
-    const folder = path.join(home.home, "transcripts", "john-doe");
+    const folder = path.join(bed.home, "transcripts", "john-doe");
     await mkdir(folder, { recursive: true });
     await writeFile(path.join(folder, "secret.txt"), "TOP-SECRET-CONTENT-42");
     const { manager } = await managerFor();
@@ -256,7 +239,7 @@ describe("sessions through the real Claude Agent SDK", () => {
     const slash = await manager.deliver(textFrom(JOHN, "John Doe", "/clear"));
     expect(slash.text).toContain("/clear");
 
-    const sent = model
+    const sent = bed.model
       .mainRequests()
       .map((request) => JSON.stringify(request.body))
       .join("\n");
@@ -286,7 +269,7 @@ describe("sessions through the real Claude Agent SDK", () => {
     expect(reply.text).toContain("Tool mcp__dispatch__send_message returned");
 
     const toolNames = new Set(
-      model
+      bed.model
         .mainRequests()
         .flatMap((request) =>
           ((request.body as { tools?: { name: string }[] }).tools ?? []).map((tool) => tool.name),
@@ -298,7 +281,7 @@ describe("sessions through the real Claude Agent SDK", () => {
   });
 
   it("never lets one contact's agent read another contact's folder", async () => {
-    const transcripts = path.join(home.home, "transcripts");
+    const transcripts = path.join(bed.home, "transcripts");
     await mkdir(path.join(transcripts, "jane-roe"), { recursive: true });
     await writeFile(path.join(transcripts, "jane-roe", "diary.txt"), "JANE-PRIVATE-NOTE");
     const { manager } = await managerFor({
@@ -326,7 +309,7 @@ describe("sessions through the real Claude Agent SDK", () => {
     expect(read.text).toContain("Tool Read returned an error");
     expect(grep.text).toContain("Tool Grep returned an error");
     expect(own.text).toContain("JOHN-OWN-NOTE");
-    const sent = model
+    const sent = bed.model
       .mainRequests()
       .map((request) => JSON.stringify(request.body))
       .join("\n");
@@ -339,7 +322,7 @@ describe("sessions through the real Claude Agent SDK", () => {
     const { manager } = await managerFor({ clock, manager: { turnTimeoutMs: 60_000 } });
     const started = Date.now();
     const stuck = manager.deliver(textFrom(JOHN, "John Doe", "[[delay 30000]] this will hang"));
-    await model.waitForRequests(1, (request) =>
+    await bed.model.waitForRequests(1, (request) =>
       request.userTexts.join().includes("this will hang"),
     );
 

@@ -1,14 +1,13 @@
 import { execFileSync } from "node:child_process";
 import { mkdir, readdir, readFile, realpath, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createClaudeSdkAgent, SEND_MESSAGE_TOOL } from "../../src/agent/claude-sdk-agent.js";
 import { systemClock } from "../../src/utils/clock.js";
 import { asChatId, type ChatId } from "../../src/utils/ids.js";
 import { SessionManager, type AgentPolicy } from "../../src/core/session-manager.js";
 import { createLogger } from "../../src/logging/logger.js";
 import { readConversation } from "../../src/stand-in/compose-reply.js";
-import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import { openJsonFileRegistry } from "../../src/store/json-file-registry.js";
 import { openSessionArchive } from "../../src/daemon/session-archive.js";
 import { createSessionFolders } from "../../src/store/session-folders.js";
@@ -17,12 +16,12 @@ import { createSqliteTranscriptStore } from "../../src/store/sqlite-transcript-s
 import type { TranscriptStore } from "../../src/store/transcript-store.js";
 import {
   isProcessAlive,
-  makeTempHome,
   registryPath,
   testAgentEnv,
   textFrom,
   waitUntil,
 } from "../support/real-manager.js";
+import { useStandInHome } from "../support/stand-in-home.js";
 
 const JOHN = "+15551234567";
 const JANE = "+15559876543";
@@ -34,23 +33,7 @@ const POLICY: AgentPolicy = {
   systemPromptAppend: "You answer one chat through dispatch.",
 };
 
-let model: StandInModel;
-let home: { home: string; remove(): Promise<void> };
-const closers: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  model = await startStandInModel();
-});
-afterAll(async () => {
-  await model.close();
-});
-beforeEach(async () => {
-  home = await makeTempHome();
-});
-afterEach(async () => {
-  for (const close of closers.splice(0).reverse()) await close();
-  await home.remove();
-});
+const bed = useStandInHome();
 
 /** A SessionManager on the real SDK agent with spares, recording every CLI pid it starts. */
 async function managerWithSpares(
@@ -66,19 +49,19 @@ async function managerWithSpares(
   const interim: { chatId: ChatId; text: string }[] = [];
   const agent = createClaudeSdkAgent({
     logger,
-    env: { ...testAgentEnv(home.home, model.url), ...options.env },
+    env: { ...testAgentEnv(bed.home, bed.model.url), ...options.env },
     spares: options.spares ?? 1,
     spareAllowedTools: (options.policy ?? POLICY).allowedTools,
     spareLimits: { maxTurns: (options.policy ?? POLICY).maxTurns },
     processes: { started: (pid) => started.push(pid), exited: () => undefined },
     ...(options.transcripts ? { transcripts: options.transcripts } : {}),
   });
-  const registry = await openJsonFileRegistry({ path: registryPath(home.home), logger });
-  const transcriptsDir = path.join(home.home, "transcripts");
+  const registry = await openJsonFileRegistry({ path: registryPath(bed.home), logger });
+  const transcriptsDir = path.join(bed.home, "transcripts");
   const archive = await openSessionArchive({
-    archiveDir: path.join(home.home, "dispatch", "state", "forgotten"),
+    archiveDir: path.join(bed.home, "dispatch", "state", "forgotten"),
     transcriptsDir,
-    claudeDir: path.join(home.home, ".claude"),
+    claudeDir: path.join(bed.home, ".claude"),
     registry,
     ...(options.transcripts ? { transcripts: options.transcripts } : {}),
     clock: systemClock,
@@ -110,7 +93,7 @@ async function managerWithSpares(
     await agent.close();
     await registry.close();
   };
-  closers.push(close);
+  bed.closers.push(close);
   /** Resolves with the pid of the next spare once `ready` spares are parked. */
   const sparesReady = async (ready = 1) => {
     await waitUntil(() => agent.sparesReady >= ready, 30_000, "a parked spare");
@@ -145,7 +128,7 @@ describe("prewarmed spare processes", () => {
   });
 
   it("keeps a spare-started session's tools confined: no reading outside its own folder", async () => {
-    const transcripts = path.join(home.home, "transcripts");
+    const transcripts = path.join(bed.home, "transcripts");
     await mkdir(path.join(transcripts, "jane-roe"), { recursive: true });
     await writeFile(path.join(transcripts, "jane-roe", "diary.txt"), "JANE-PRIVATE-NOTE");
     const { manager, sparesReady } = await managerWithSpares();
@@ -167,7 +150,7 @@ describe("prewarmed spare processes", () => {
     expect(read.text).toContain("Tool Read returned an error");
     expect(grep.text).toContain("Tool Grep returned an error");
     expect(own.text).toContain("JOHN-OWN-NOTE");
-    const johnRequests = model
+    const johnRequests = bed.model
       .mainRequests()
       .filter((request) => request.userTexts.join("\n").includes("John Doe"));
     const sent = johnRequests.map((request) => JSON.stringify(request.body)).join("\n");
@@ -187,9 +170,9 @@ describe("prewarmed spare processes", () => {
   it("points a claimed spare's auto-memory into its chat's folder, with HOME a git repository", async () => {
     // Regression: the CLI lets file tools read its memory folder past the tier's folder limit,
     // and keys that folder by the git root, which a home kept in git makes one for every chat.
-    execFileSync("git", ["init", "-q", home.home]);
-    const root = (await realpath(home.home)).replace(/[^A-Za-z0-9]/g, "-");
-    const memoryFile = path.join(home.home, ".claude", "projects", root, "memory", "MEMORY.md");
+    execFileSync("git", ["init", "-q", bed.home]);
+    const root = (await realpath(bed.home)).replace(/[^A-Za-z0-9]/g, "-");
+    const memoryFile = path.join(bed.home, ".claude", "projects", root, "memory", "MEMORY.md");
     await mkdir(path.dirname(memoryFile), { recursive: true });
     await writeFile(memoryFile, "- OWNER-MEMORY-3310\n");
     const { manager, sparesReady } = await managerWithSpares();
@@ -200,7 +183,7 @@ describe("prewarmed spare processes", () => {
     );
     expect(pidOf(manager, JOHN)).toBe(sparePid);
     expect(read.text).toContain("Tool Read returned an error");
-    const sent = model
+    const sent = bed.model
       .mainRequests()
       .map((request) => JSON.stringify(request.body))
       .join("\n");
@@ -208,7 +191,7 @@ describe("prewarmed spare processes", () => {
   });
 
   it("holds a claimed spare to its tier's narrow shell rule and folder", async () => {
-    await writeFile(path.join(home.home, "secret.txt"), "HOME-SECRET-2290");
+    await writeFile(path.join(bed.home, "secret.txt"), "HOME-SECRET-2290");
     const policy = { ...POLICY, allowedTools: ["Read", "Bash(echo:*)"] };
     const { manager, sparesReady } = await managerWithSpares({ policy });
     const sparePid = await sparesReady();
@@ -226,10 +209,10 @@ describe("prewarmed spare processes", () => {
       expect(run.text, command).toContain("Tool Bash returned an error");
     }
     const read = await manager.deliver(
-      textFrom(JOHN, "John Doe", `[[tool Read {"file_path":"${home.home}/secret.txt"}]]`),
+      textFrom(JOHN, "John Doe", `[[tool Read {"file_path":"${bed.home}/secret.txt"}]]`),
     );
     expect(read.text).toContain("Tool Read returned an error");
-    const sent = model
+    const sent = bed.model
       .mainRequests()
       .map((request) => JSON.stringify(request.body))
       .join("\n");
@@ -248,7 +231,7 @@ describe("prewarmed spare processes", () => {
     );
     expect(pidOf(manager, JOHN)).toBe(sparePid);
     expect(looped).toMatchObject({ isError: false, limit: "turns" });
-    const loopRequests = model
+    const loopRequests = bed.model
       .mainRequests()
       .filter((request) => request.userTexts.at(-1)?.includes("[[tool-loop"));
     expect(loopRequests).toHaveLength(2);
@@ -260,8 +243,8 @@ describe("prewarmed spare processes", () => {
     const policy = { ...POLICY, allowedTools: ["Read", "Write", "Edit"] };
     const { manager, sparesReady } = await managerWithSpares({ policy });
     const sparePid = await sparesReady();
-    const outside = path.join(home.home, "outside.txt");
-    const folder = path.join(home.home, "transcripts", "john-doe");
+    const outside = path.join(bed.home, "outside.txt");
+    const folder = path.join(bed.home, "transcripts", "john-doe");
 
     const inside = await manager.deliver(
       textFrom(
@@ -310,7 +293,7 @@ describe("prewarmed spare processes", () => {
     expect(pidOf(manager, JOHN)).toBe(sparePid);
     const reply = await manager.deliver(textFrom(JOHN, "John Doe", "after it, spare-m2"));
     expect(reply.isError).toBe(false);
-    const afterSummary = model
+    const afterSummary = bed.model
       .mainRequests()
       .find((request) => request.userTexts.at(-1)?.includes("spare-m2"));
     const context = readConversation(afterSummary!.body)!.contextText;
@@ -340,18 +323,18 @@ describe("prewarmed spare processes", () => {
 
   it("mirrors a spare-started chat to dispatch's transcript copy, which a resume can rely on", async () => {
     const logger = createLogger({ level: "silent" });
-    const database = openStateDatabase({ path: path.join(home.home, "state.db"), logger });
-    closers.push(() => {
+    const database = openStateDatabase({ path: path.join(bed.home, "state.db"), logger });
+    bed.closers.push(() => {
       database.close();
       return Promise.resolve();
     });
     const transcripts = createSqliteTranscriptStore({ db: database });
     // The SDK maps the CLI's transcript paths to store keys through its own config folder: both
     // sides must agree on it (the daemon shares its HOME with its children).
-    const configDir = path.join(home.home, ".claude");
+    const configDir = path.join(bed.home, ".claude");
     const previousConfigDir = process.env.CLAUDE_CONFIG_DIR;
     process.env.CLAUDE_CONFIG_DIR = configDir;
-    closers.push(() => {
+    bed.closers.push(() => {
       if (previousConfigDir === undefined) delete process.env.CLAUDE_CONFIG_DIR;
       else process.env.CLAUDE_CONFIG_DIR = previousConfigDir;
       return Promise.resolve();
@@ -406,7 +389,7 @@ describe("prewarmed spare processes", () => {
       await waitUntil(() => !isProcessAlive(pid), 15_000, `agent process ${pid} to exit`);
     }
     // The SDK parks spares in folders under the config home; none is left.
-    const parking = path.join(home.home, ".claude", "spares");
+    const parking = path.join(bed.home, ".claude", "spares");
     const left = await readdir(parking).catch(() => []);
     expect(left).toEqual([]);
   });

@@ -7,7 +7,7 @@
  * session's context twice and was answered twice. Real daemon processes, the real SDK and CLI,
  * the stand-in model.
  */
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -15,8 +15,8 @@ import { createMemoryLogger } from "../support/memory-logger.js";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import { openStateDatabase } from "../../src/store/sqlite-database.js";
 import { createSqliteJournal } from "../../src/store/sqlite-journal.js";
-import { freePort, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
-import { makeTempHome } from "../support/real-manager.js";
+import { startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
+import { makeDaemonHome, type DaemonHome } from "../support/daemon-home.js";
 
 const CHAT = "+15551234567";
 const MARKERS = Array.from(
@@ -28,25 +28,17 @@ const LAST = STEERED.at(-1)!;
 const MARKERS_REPLY = /Markers said: (.*?)\. Markers answered: (.*?)\./;
 
 let model: StandInModel;
-let home: { home: string; remove(): Promise<void> };
+let home: DaemonHome;
 let env: NodeJS.ProcessEnv;
 let daemon: DaemonProcess | undefined;
 
 beforeEach(async () => {
   model = await startStandInModel();
-  home = await makeTempHome();
-  await mkdir(path.join(home.home, "dispatch"), { recursive: true });
-  await writeFile(
-    path.join(home.home, "dispatch", "contacts.json"),
-    JSON.stringify({ contacts: [{ name: "Steering Sam", tier: "favorite", handles: [CHAT] }] }),
-  );
-  env = {
-    PATH: process.env.PATH,
-    HOME: home.home,
-    DISPATCH_PORT: String(await freePort()),
-    ANTHROPIC_BASE_URL: model.url,
-    ANTHROPIC_API_KEY: "test-key",
-  };
+  home = await makeDaemonHome({
+    modelUrl: model.url,
+    contacts: { contacts: [{ name: "Steering Sam", tier: "favorite", handles: [CHAT] }] },
+  });
+  env = home.env;
   daemon = await startDaemonProcess(env);
 });
 

@@ -1,10 +1,10 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ManualClock } from "../support/manual-clock.js";
 import { asChatId } from "../../src/utils/ids.js";
 import type { TurnReply } from "../../src/core/session.js";
 import { createMemoryLogger, type LogRecord } from "../support/memory-logger.js";
-import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
-import { createRealManager, makeTempHome, textFrom, waitUntil } from "../support/real-manager.js";
+import { createRealManager, textFrom, waitUntil } from "../support/real-manager.js";
+import { useStandInHome } from "../support/stand-in-home.js";
 
 /**
  * Supervision through the real SDK and CLI: a stuck turn holds up no other chat and is ended by
@@ -24,42 +24,26 @@ const QUICK_RETRIES = {
   CLAUDE_CODE_OVERLOADED_RETRY_MAX_DELAY_MS: "50",
 };
 
-let model: StandInModel;
-let home: { home: string; remove(): Promise<void> };
-const closers: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  model = await startStandInModel();
-});
-afterAll(async () => {
-  await model.close();
-});
-beforeEach(async () => {
-  home = await makeTempHome();
-});
-afterEach(async () => {
-  for (const close of closers.splice(0).reverse()) await close();
-  await home.remove();
-});
+const bed = useStandInHome();
 
 async function managerFor(options: Partial<Parameters<typeof createRealManager>[0]> = {}) {
   const records: LogRecord[] = [];
   const replies: TurnReply[] = [];
   const real = await createRealManager({
-    home: home.home,
-    modelUrl: model.url,
+    home: bed.home,
+    modelUrl: bed.model.url,
     logger: createMemoryLogger(records),
     onReply: (reply) => replies.push(reply),
     ...options,
   });
-  closers.push(() => real.close());
+  bed.closers.push(() => real.close());
   const logged = (message: string) => records.filter((record) => record.message === message);
   return { ...real, records, replies, logged };
 }
 
 /** Model requests whose latest user text mentions `word`, by outcome. */
 function requestsAbout(word: string): { failed: number; answered: number } {
-  const about = model
+  const about = bed.model
     .mainRequests()
     .filter((request) => request.userTexts.at(-1)?.includes(word) === true);
   const failed = about.filter((request) => request.reply.includes("Simulated HTTP")).length;
@@ -79,7 +63,7 @@ describe("one sick session never slows the others", () => {
     const stuck = manager
       .deliver(textFrom(JOHN, "John Doe", "[[delay 60000]] this will hang"))
       .then(note("john"));
-    await model.waitForRequests(
+    await bed.model.waitForRequests(
       1,
       (request) => request.userTexts.at(-1)?.includes("this will hang") === true,
     );

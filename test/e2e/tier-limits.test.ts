@@ -3,7 +3,8 @@ import { mkdir, readFile, realpath, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
-import { freePort, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
+import { startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
+import { daemonEnv } from "../support/daemon-home.js";
 import { TURN_LIMIT_NOTICES } from "../../src/core/turn-limit.js";
 import { makeTempHome } from "../support/real-manager.js";
 
@@ -76,14 +77,9 @@ beforeAll(async () => {
       },
     }),
   );
-  daemon = await startDaemonProcess({
-    PATH: process.env.PATH,
-    HOME: home.home,
-    DISPATCH_PORT: String(await freePort()),
-    DISPATCH_LOG_LEVEL: "debug",
-    ANTHROPIC_BASE_URL: model.url,
-    ANTHROPIC_API_KEY: "test-key",
-  });
+  daemon = await startDaemonProcess(
+    await daemonEnv(home.home, model.url, { DISPATCH_LOG_LEVEL: "debug" }),
+  );
 });
 
 afterAll(async () => {

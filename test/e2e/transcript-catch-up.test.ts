@@ -1,12 +1,12 @@
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOCAL_ONLY_TYPES, parseTranscriptLines } from "../../src/daemon/transcript-catch-up.js";
 import type { SessionStoreEntry } from "../../src/store/transcript-store.js";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
-import { freePort, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
-import { makeTempHome } from "../support/real-manager.js";
+import { startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
+import { makeDaemonHome, type DaemonHome } from "../support/daemon-home.js";
 
 /**
  * Why the start-up catch-up runs only after a run that did not end cleanly. A graceful stop
@@ -25,7 +25,7 @@ const JOE = "+15555550123";
 const GRACE_SECONDS = 3;
 
 let model: StandInModel;
-let home: { home: string; remove(): Promise<void> };
+let home: DaemonHome;
 let env: NodeJS.ProcessEnv;
 let daemon: DaemonProcess | undefined;
 /** The daemon's TMPDIR, where the SDK makes the folders it resumes sessions from. */
@@ -135,32 +135,20 @@ function logged(message: string): Record<string, unknown>[] {
 
 beforeAll(async () => {
   model = await startStandInModel();
-  home = await makeTempHome();
-  await mkdir(path.join(home.home, "dispatch"), { recursive: true });
-  await writeFile(
-    path.join(home.home, "dispatch", "contacts.json"),
-    JSON.stringify({
+  home = await makeDaemonHome({
+    modelUrl: model.url,
+    contacts: {
       contacts: [
         { name: "John Doe", tier: "favorite", handles: [JOHN] },
         { name: "Jane Roe", tier: "favorite", handles: [JANE] },
         { name: "Joe Bloggs", tier: "favorite", handles: [JOE] },
       ],
-    }),
-  );
-  await writeFile(
-    path.join(home.home, "dispatch", "config.json"),
-    JSON.stringify({ shutdownGraceSeconds: GRACE_SECONDS }),
-  );
+    },
+    config: { shutdownGraceSeconds: GRACE_SECONDS },
+  });
   tmp = path.join(home.home, "tmp");
   await mkdir(tmp);
-  env = {
-    PATH: process.env.PATH,
-    TMPDIR: tmp,
-    HOME: home.home,
-    DISPATCH_PORT: String(await freePort()),
-    ANTHROPIC_BASE_URL: model.url,
-    ANTHROPIC_API_KEY: "test-key",
-  };
+  env = { ...home.env, TMPDIR: tmp };
   daemon = await startDaemonProcess(env);
 });
 

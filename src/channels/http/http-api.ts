@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
@@ -7,8 +6,9 @@ import { DispatchError, describeError } from "../../utils/errors.js";
 import { RateLimiter } from "../../core/rate-limiter.js";
 import type { Logger } from "../../logging/logger.js";
 import type { InboundMessage } from "../channel.js";
+import { createBearerCheck } from "./bearer-token.js";
 import type { ControlPlane } from "./control-plane.js";
-import { RateLimitedError, errorBody, toHttpError } from "./http-errors.js";
+import { RateLimitedError, errorBody, respondWithError } from "./http-errors.js";
 import {
   MAX_TEXT_LENGTH,
   parseForget,
@@ -55,10 +55,6 @@ const ALLOWED_METHODS: readonly (readonly [string, readonly string[]])[] = [
 /** The HTTP API's one rate bucket: every `POST /v1/messages`, whatever its chat. */
 const ALL_MESSAGES = "all";
 
-const TOKEN_HELP =
-  "The token is in the file state/api-token under dispatch's home (~/dispatch by default), " +
-  "or in DISPATCH_API_TOKEN when that is set.";
-
 /**
  * The local HTTP API as a hono app: the `http` channel (`POST /v1/messages`) and the control
  * plane (sessions, health, metrics). Pure: it listens nowhere; `startHttpServer` serves it.
@@ -82,7 +78,7 @@ export function createHttpApi(deps: HttpApiDeps): Hono {
     perMinute: limits.messagesPerMinute,
     now: deps.now ?? (() => performance.now()),
   });
-  const expectedDigest = sha256(deps.token);
+  const checkBearer = createBearerCheck(deps.token);
 
   const app = new Hono();
 
@@ -92,7 +88,7 @@ export function createHttpApi(deps: HttpApiDeps): Hono {
   app.use(requestLog(logger));
   app.use(async (c, next) => {
     if (c.req.path === "/healthz") return next();
-    const failure = checkAuthorization(c.req.header("Authorization"), expectedDigest);
+    const failure = checkBearer(c.req.header("Authorization"));
     if (failure !== undefined) throw new DispatchError("unauthorized", failure);
     return next();
   });
@@ -196,7 +192,7 @@ export function createHttpApi(deps: HttpApiDeps): Hono {
     ),
   );
 
-  app.onError((error, c) => respondWithError(c, error, logger));
+  app.onError((error, c) => respondWithError(c, error, logger, "http-request-fail"));
 
   return app;
 }
@@ -209,7 +205,7 @@ function requestLog(logger: Logger): MiddlewareHandler {
       await next();
     } catch (error) {
       // hono hands only Error instances to onError; anything else thrown ends up here.
-      c.res = respondWithError(c, error, logger);
+      c.res = respondWithError(c, error, logger, "http-request-fail");
     }
     logger.debug("http-request", {
       method: c.req.method,
@@ -218,42 +214,6 @@ function requestLog(logger: Logger): MiddlewareHandler {
       ms: Math.round((performance.now() - started) * 10) / 10,
     });
   };
-}
-
-function respondWithError(c: Context, error: unknown, logger: Logger): Response {
-  const response = toHttpError(error);
-  if (response.unexpected) {
-    logger.error("http-request-fail", {
-      method: c.req.method,
-      path: c.req.path,
-      code: response.body.error.code,
-      cause: error,
-    });
-  }
-  for (const [name, value] of Object.entries(response.headers)) c.header(name, value);
-  return c.json(response.body, response.status);
-}
-
-/** Undefined when the header carries the right token; otherwise why it does not. */
-function checkAuthorization(
-  header: string | undefined,
-  expectedDigest: Buffer,
-): string | undefined {
-  if (header === undefined || header.trim() === "") {
-    return `Missing bearer token: send the header \`Authorization: Bearer <token>\`. ${TOKEN_HELP}`;
-  }
-  const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
-  if (match?.[1] === undefined) {
-    return `The Authorization header must be \`Bearer <token>\`. ${TOKEN_HELP}`;
-  }
-  if (!timingSafeEqual(sha256(match[1]), expectedDigest)) {
-    return `The bearer token is wrong. ${TOKEN_HELP}`;
-  }
-  return undefined;
-}
-
-function sha256(value: string): Buffer {
-  return createHash("sha256").update(value, "utf8").digest();
 }
 
 async function readJson(c: Context): Promise<unknown> {

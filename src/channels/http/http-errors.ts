@@ -1,3 +1,5 @@
+import type { Context } from "hono";
+import type { Logger } from "../../logging/logger.js";
 import { DispatchError } from "../../utils/errors.js";
 
 /** Every error the API sends: `{ "error": { "code": "snake_case", "message": "..." } }`. */
@@ -99,6 +101,30 @@ export function toHttpError(error: unknown): HttpError {
     headers,
     unexpected: status === 500,
   };
+}
+
+/**
+ * The JSON error response for anything thrown while handling a request, with its headers
+ * (`Retry-After`, `WWW-Authenticate`); an unexpected error is logged as `event` with its cause.
+ * The HTTP API's and the dashboard's `onError` both answer with it.
+ */
+export function respondWithError(
+  c: Context,
+  error: unknown,
+  logger: Logger,
+  event: string,
+): Response {
+  const response = toHttpError(error);
+  if (response.unexpected) {
+    logger.error(event, {
+      method: c.req.method,
+      path: c.req.path,
+      code: response.body.error.code,
+      cause: error,
+    });
+  }
+  for (const [name, value] of Object.entries(response.headers)) c.header(name, value);
+  return c.json(response.body, response.status);
 }
 
 function retryAfterSeconds(error: DispatchError): number {

@@ -43,8 +43,8 @@ export function createHttpReplyChannel(deps: { logger: Logger }): HttpReplyChann
     maxMessageLength: HTTP_MAX_MESSAGE_LENGTH,
     start: () => Promise.resolve(),
     stop: () => Promise.resolve(),
+    // The reply path logs each part it sends (`reply-send`, with its length); the text only here.
     send: (chatId, text) => {
-      logger.info("http-reply", { chatId, characters: text.length });
       logger.debug("http-reply-text", { chatId, text });
       return Promise.resolve();
     },

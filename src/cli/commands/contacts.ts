@@ -1,5 +1,5 @@
 /** `dispatch contacts check`: reads contacts.json as the daemon would and shows what it means. */
-import { access } from "node:fs/promises";
+import { fileExists } from "../../utils/file-exists.js";
 import type { Command } from "commander";
 import type { Config } from "../../config/schema.js";
 import { loadContacts, type ContactBookEntry } from "../../identity/contacts.js";
@@ -15,7 +15,7 @@ export function registerContactsCommand(program: Command, context: CliContext): 
     .action(async () => {
       const { config, paths } = await context.config();
       const file = paths.contactsFile;
-      if (!(await exists(file))) {
+      if (!(await fileExists(file))) {
         context.print(
           `There is no contacts file at ${file}: every sender is in the \`unknown\` tier. ` +
             "`dispatch init` writes one; docs/configuration.md#contactsjson describes it.",
@@ -50,13 +50,4 @@ export function renderContactBook(
     if (rows.length > 0) lines.push(formatTable(HANDLE_COLUMNS, rows, { header: false }).trimEnd());
   }
   return `${lines.join("\n")}\n`;
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await access(file);
-    return true;
-  } catch {
-    return false;
-  }
 }

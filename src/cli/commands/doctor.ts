@@ -1,6 +1,7 @@
 /** `dispatch doctor`: reads what each check needs, prints ✓/✗ per check, exits 1 on a failure. */
 import { constants } from "node:fs";
 import { access, open, readFile, stat } from "node:fs/promises";
+import { fileExists } from "../../utils/file-exists.js";
 import path from "node:path";
 import type { Command } from "commander";
 import { readEnvironmentOverrides, resolvePaths } from "../../config/load-config.js";
@@ -61,7 +62,7 @@ export async function runChecks(context: CliContext): Promise<CheckResult[]> {
   const config = loaded.ok ? loaded.value.config : undefined;
 
   const contacts = await attempt(async () => {
-    if (!(await exists(paths.contactsFile))) return { exists: false, contacts: 0, groups: 0 };
+    if (!(await fileExists(paths.contactsFile))) return { exists: false, contacts: 0, groups: 0 };
     const book = await loadContacts(paths.contactsFile, {
       knownTiers: config ? Object.keys(config.tiers) : DEFAULT_TIERS,
       defaultRegion: config?.defaultRegion,
@@ -73,7 +74,8 @@ export async function runChecks(context: CliContext): Promise<CheckResult[]> {
   const port = readEnvironmentOverrides(env).overrides.port ?? config?.port ?? STATIC_DEFAULTS.port;
   const client = createApiClient({ port, readToken: () => readApiToken(env, paths.apiTokenFile) });
   const health = await attempt(() => client.health());
-  const hasToken = Boolean(env["DISPATCH_API_TOKEN"]?.trim()) || (await exists(paths.apiTokenFile));
+  const hasToken =
+    Boolean(env["DISPATCH_API_TOKEN"]?.trim()) || (await fileExists(paths.apiTokenFile));
   const authorized =
     health.ok && hasToken
       ? await attempt(async () => {
@@ -106,7 +108,7 @@ export async function runChecks(context: CliContext): Promise<CheckResult[]> {
     checkClaudeCredentials({
       env,
       credentialsFile,
-      credentialsFileExists: await exists(credentialsFile),
+      credentialsFileExists: await fileExists(credentialsFile),
       platform,
       daemonInDemo: health.ok && health.value.demo === true,
     }),
@@ -165,10 +167,6 @@ async function attempt<T>(work: () => Promise<T>): Promise<Outcome<T>> {
   }
 }
 
-async function exists(file: string): Promise<boolean> {
-  return (await attempt(() => access(file))).ok;
-}
-
 /** Opening, not `access()`: macOS privacy checks apply when the file is opened. */
 async function canOpen(file: string): Promise<true> {
   const handle = await open(file, "r");
@@ -178,7 +176,7 @@ async function canOpen(file: string): Promise<true> {
 
 async function nearestExisting(folder: string): Promise<string> {
   let current = path.resolve(folder);
-  while (!(await exists(current))) {
+  while (!(await fileExists(current))) {
     const parent = path.dirname(current);
     if (parent === current) return current;
     current = parent;

@@ -4,8 +4,8 @@
  * overwriting a file without asking or `--force`), checks Claude credentials, runs the doctor's
  * checks, and offers to install the service.
  */
-import { access, mkdir } from "node:fs/promises";
-import path from "node:path";
+import { mkdir } from "node:fs/promises";
+import { fileExists } from "../../utils/file-exists.js";
 import { Option, type Command } from "commander";
 import writeFileAtomic from "write-file-atomic";
 import { resolvePaths } from "../../config/load-config.js";
@@ -112,7 +112,7 @@ async function runInit(context: CliContext, options: InitOptions): Promise<void>
     // A fresh context: the one above may have read config.json before it was written.
     const results = await runChecks(createCliContext(deps));
     for (const result of results) context.print(renderCheck(result));
-    if (!(await exists(paths.apiTokenFile)) && !deps.env["DISPATCH_API_TOKEN"]) {
+    if (!(await fileExists(paths.apiTokenFile)) && !deps.env["DISPATCH_API_TOKEN"]) {
       context.print(
         "(Until dispatch has started once, the daemon and API token checks fail: that is expected.)",
       );
@@ -141,7 +141,7 @@ async function mayWrite(
   file: string,
   force: boolean | undefined,
 ): Promise<boolean> {
-  if (!(await exists(file)) || force) return true;
+  if (!(await fileExists(file)) || force) return true;
   if (!prompter) {
     context.print(`Kept ${file}: it exists (--force overwrites it).`);
     return false;
@@ -263,14 +263,5 @@ async function offerService(
     // The files are written; a service that could not be installed is reported, not fatal.
     context.warn(`error: ${describeError(error)}`);
     throw new CommandFailed();
-  }
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await access(path.resolve(file));
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -1,5 +1,5 @@
 /** `dispatch service install|uninstall|status`: dispatch as a systemd user service or launchd agent. */
-import { access } from "node:fs/promises";
+import { fileExists } from "../../utils/file-exists.js";
 import path from "node:path";
 import type { Command } from "commander";
 import { resolvePaths } from "../../config/load-config.js";
@@ -113,7 +113,7 @@ export async function installCommand(context: CliContext, demo: boolean, printOn
     }
     return;
   }
-  if (!(await exists(spec.mainScript))) {
+  if (!(await fileExists(spec.mainScript))) {
     throw new DispatchError(
       "service_not_built",
       `${spec.mainScript} does not exist: the service runs the built dispatch. Run \`npm run ` +
@@ -139,14 +139,5 @@ export async function installCommand(context: CliContext, demo: boolean, printOn
         "refuse messages with no_credentials. Set ANTHROPIC_API_KEY (or run `claude login`), then " +
         "run `dispatch service install` again.",
     );
-  }
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await access(file);
-    return true;
-  } catch {
-    return false;
   }
 }

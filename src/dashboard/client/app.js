@@ -31,6 +31,7 @@ import { createSessionsView } from "./sessions-view.js";
  *   sessions(): Session[],
  *   loaded(): boolean,
  *   demo(): boolean,
+ *   registryFields(): string[] | undefined,
  *   announce(text: string): void,
  *   notify(text: string): void,
  *   alert(text: string): void,
@@ -64,7 +65,7 @@ let view;
 /** @type {{ close(): void } | undefined} */
 let stream;
 /** What the daemon said about itself when the page signed in. */
-/** @type {{ version: string, demo: boolean } | undefined} */
+/** @type {{ version: string, demo: boolean, registry_fields: string[] } | undefined} */
 let about;
 
 /** @type {Context} */
@@ -72,6 +73,7 @@ const context = {
   sessions: () => sessions,
   loaded: () => loaded,
   demo: () => about?.demo === true,
+  registryFields: () => about?.registry_fields,
   announce(text) {
     // Cleared first, so the same words said twice are announced twice.
     announcer.textContent = "";

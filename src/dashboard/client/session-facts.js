@@ -20,21 +20,6 @@ import {
  */
 
 /** Registry fields, in the file's order. */
-const REGISTRY_FIELDS = [
-  "session_name",
-  "contact_name",
-  "tier",
-  "session_id",
-  "created_at",
-  "last_message_time",
-  "chat_kind",
-  "channel",
-  "previous_session_ids",
-  "turns",
-  "errors",
-  "restarts",
-];
-
 /**
  * Fills `facts` (a `dl`) with the session's state, cell by cell so a reader's place is kept.
  * @param {HTMLElement} facts
@@ -76,16 +61,17 @@ export function showFacts(facts, session, context) {
 }
 
 /**
- * The session's registry entry, as `registry.json` holds it.
+ * The session's registry entry, as `sessions.json` holds it.
  * @param {HTMLElement} registry
  * @param {Session} session
+ * @param {string[] | undefined} fields the file's fields in order (`/v1/dashboard/about`)
  */
-export function showRegistryEntry(registry, session) {
-  const entry = Object.fromEntries(
-    REGISTRY_FIELDS.map((field) => [
-      field,
-      /** @type {Record<string, unknown>} */ (session)[field],
-    ]),
-  );
+export function showRegistryEntry(registry, session, fields) {
+  // The daemon names the entry's fields in the file's order; without them, the whole view.
+  const entry = fields
+    ? Object.fromEntries(
+        fields.map((field) => [field, /** @type {Record<string, unknown>} */ (session)[field]]),
+      )
+    : session;
   setText(registry, JSON.stringify({ [session.chat_id]: entry }, null, 2));
 }

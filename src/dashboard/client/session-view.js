@@ -133,7 +133,7 @@ export function createSessionView(context, chatId) {
     setText(title, displayName(session));
     document.title = `${displayName(session)} · dispatch`;
     showFacts(facts, session, context);
-    showRegistryEntry(registry, session);
+    showRegistryEntry(registry, session, context.registryFields());
   }
 
   /** What a transcript depends on: a new turn or session id means reloading it. */

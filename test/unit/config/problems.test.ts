@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { validateConfig } from "../../../src/config/load-config.js";
-import { editDistance, formatKeyPath, suggest } from "../../../src/config/problems.js";
+import { editDistance, suggest } from "../../../src/config/problems.js";
+import { formatKeyPath } from "../../../src/utils/zod-issues.js";
 import type { ConfigContext } from "../../../src/config/schema.js";
 
 const context: ConfigContext = {

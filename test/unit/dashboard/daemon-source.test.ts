@@ -16,6 +16,7 @@ import type { DashboardSession } from "../../../src/dashboard/dashboard-source.j
 import { claudeProjectKey } from "../../../src/agent/claude-cli-layout.js";
 import { createLogger } from "../../../src/logging/logger.js";
 import { FakeControlPlane } from "../../support/fake-control-plane.js";
+import { REGISTRY_FIELDS } from "../../../src/store/registry-file-format.js";
 
 const JOHN = "+15551234567";
 const JANE = "+15559876543";
@@ -66,7 +67,11 @@ afterEach(async () => {
 
 describe("createDaemonDashboardSource", () => {
   it("says whether the daemon runs in demo mode, and its version", () => {
-    expect(open().about()).toEqual({ version: control.health().version, demo: false });
+    expect(open().about()).toEqual({
+      version: control.health().version,
+      demo: false,
+      registry_fields: REGISTRY_FIELDS,
+    });
     source!.close();
     expect(open({ demo: true }).about()).toMatchObject({ demo: true });
   });

@@ -195,6 +195,7 @@ describe("the dashboard API", () => {
     expect(await (await app.request("/v1/dashboard/about", { headers: AUTH })).json()).toEqual({
       version: "0.1.0-test",
       demo: false,
+      registry_fields: ["session_name", "tier"],
     });
     source.demo = true;
     const response = await app.request("/v1/dashboard/about", { headers: AUTH });

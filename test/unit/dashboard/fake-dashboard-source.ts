@@ -52,7 +52,7 @@ export class FakeDashboardSource implements DashboardSource {
   }
 
   about(): DashboardAbout {
-    return { version: "0.1.0-test", demo: this.demo };
+    return { version: "0.1.0-test", demo: this.demo, registry_fields: ["session_name", "tier"] };
   }
 
   listSessions(): DashboardSession[] {

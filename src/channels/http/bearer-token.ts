@@ -1,7 +1,7 @@
 /**
  * Checks an `Authorization: Bearer <token>` header in constant time: both sides are hashed
- * first, so neither the token's length nor its content shows in how long the check takes.
- * (The HTTP API does the same in `http-api.ts`, where the helper is not exported.)
+ * first, so neither the token's length nor its content shows in how long the check takes. The
+ * HTTP API and the dashboard's JSON routes both use it, with the same help text.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 
