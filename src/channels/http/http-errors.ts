@@ -13,6 +13,9 @@ const STATUS_BY_CODE: ReadonlyMap<string, ErrorStatus> = new Map<string, ErrorSt
   ["invalid_json", 400],
   ["invalid_chat_id", 400],
   ["unauthorized", 401],
+  // The dashboard's one-time sign-in link (`dispatch dashboard`): spent, unknown or too old.
+  ["sign_in_code_invalid", 401],
+  ["sign_in_code_expired", 401],
   ["unknown_sender", 403],
   ["not_found", 404],
   ["method_not_allowed", 405],
