@@ -29,6 +29,8 @@ const STATUS_BY_CODE: ReadonlyMap<string, ErrorStatus> = new Map<string, ErrorSt
   ["queue_full", 429],
   // More new chats from senders not in contacts.json than `newUnknownChatsPerMinute`.
   ["too_many_new_chats", 429],
+  // More `GET /v1/events` streams open than the API serves at once.
+  ["too_many_event_streams", 429],
   ["shutting_down", 503],
   ["quarantined", 503],
   ["no_credentials", 503],
