@@ -7,7 +7,7 @@
  * proxies from closing a quiet stream; at most `maxStreams` are open at once.
  */
 import type { Context } from "hono";
-import { streamSSE } from "hono/streaming";
+import { streamSSE, type SSEStreamingApi } from "hono/streaming";
 import { DispatchError } from "../../utils/errors.js";
 import type { ReplyEvent } from "../../store/journal.js";
 import { replyPayload } from "./reply-webhook.js";
@@ -89,73 +89,81 @@ export function createApiEvents(deps: ApiEventsDeps): ApiEvents {
     }
     open += 1;
     // Without Last-Event-ID the stream starts now: replies recorded from here on.
-    let cursor = resumeFrom ?? deps.replies.lastId();
+    const cursor = resumeFrom ?? deps.replies.lastId();
     return streamSSE(c, async (stream) => {
-      let ended = false;
-      let heartbeatDue = false;
-      let wake: () => void = () => {};
-      const poke = (): void => wake();
-      const end = (): void => {
-        ended = true;
-        poke();
-      };
-      const known = new Map<string, string>();
-      for (const session of deps.sessions.listSessions()) known.set(session.chat_id, session.state);
-      const changes: SessionStateView[] = [];
-      const unsubscribe = deps.sessions.subscribe((sessions) => {
-        for (const session of sessions) {
-          if (known.get(session.chat_id) === session.state) continue;
-          known.set(session.chat_id, session.state);
-          changes.push(session);
-        }
-        poke();
-      }, end);
-      const unlisten = deps.replyRecorded.listen(poke);
-      const heartbeat = setInterval(() => {
-        heartbeatDue = true;
-        poke();
-      }, heartbeatMs);
-      stream.onAbort(end);
       try {
-        while (!ended) {
-          const woken = new Promise<void>((resolve) => (wake = resolve));
-          for (;;) {
-            const batch = deps.replies.after(cursor, batchSize);
-            for (const event of batch) {
-              await stream.writeSSE({
-                event: "reply",
-                id: String(event.id),
-                data: JSON.stringify(replyPayload(event)),
-              });
-              cursor = event.id;
-            }
-            if (batch.length < batchSize || ended) break;
-          }
-          while (changes.length > 0 && !ended) {
-            const change = changes.shift()!;
-            await stream.writeSSE({
-              event: "session",
-              id: String(cursor),
-              data: JSON.stringify({
-                chat_id: change.chat_id,
-                session_name: change.session_name,
-                state: change.state,
-              }),
-            });
-          }
-          if (heartbeatDue && !ended) {
-            heartbeatDue = false;
-            await stream.write(": heartbeat\n\n");
-          }
-          if (!ended) await woken;
-        }
+        await run(stream, cursor);
       } finally {
         open -= 1;
-        clearInterval(heartbeat);
-        unlisten();
-        unsubscribe();
       }
     });
+  };
+
+  const run = async (stream: SSEStreamingApi, from: number): Promise<void> => {
+    let cursor = from;
+    let ended = false;
+    let heartbeatDue = false;
+    let wake: () => void = () => {};
+    const poke = (): void => wake();
+    const end = (): void => {
+      ended = true;
+      poke();
+    };
+    const known = new Map<string, string>();
+    for (const session of deps.sessions.listSessions()) known.set(session.chat_id, session.state);
+    const changes: SessionStateView[] = [];
+    const unsubscribe = deps.sessions.subscribe((sessions) => {
+      for (const session of sessions) {
+        if (known.get(session.chat_id) === session.state) continue;
+        known.set(session.chat_id, session.state);
+        changes.push(session);
+      }
+      poke();
+    }, end);
+    const unlisten = deps.replyRecorded.listen(poke);
+    const heartbeat = setInterval(() => {
+      heartbeatDue = true;
+      poke();
+    }, heartbeatMs);
+    stream.onAbort(end);
+    try {
+      while (!ended) {
+        const woken = new Promise<void>((resolve) => (wake = resolve));
+        for (;;) {
+          const batch = deps.replies.after(cursor, batchSize);
+          for (const event of batch) {
+            await stream.writeSSE({
+              event: "reply",
+              id: String(event.id),
+              data: JSON.stringify(replyPayload(event)),
+            });
+            cursor = event.id;
+          }
+          if (batch.length < batchSize || ended) break;
+        }
+        while (changes.length > 0 && !ended) {
+          const change = changes.shift()!;
+          await stream.writeSSE({
+            event: "session",
+            id: String(cursor),
+            data: JSON.stringify({
+              chat_id: change.chat_id,
+              session_name: change.session_name,
+              state: change.state,
+            }),
+          });
+        }
+        if (heartbeatDue && !ended) {
+          heartbeatDue = false;
+          await stream.write(": heartbeat\n\n");
+        }
+        if (!ended) await woken;
+      }
+    } finally {
+      clearInterval(heartbeat);
+      unlisten();
+      unsubscribe();
+    }
   };
 
   return { serve, open: () => open };
