@@ -11,8 +11,13 @@ export interface Channel {
   readonly maxMessageLength: number;
   /** Starts taking messages. Throws when the channel cannot work at all (fatal). */
   start(sink: InboundSink): Promise<void>;
-  /** Sends one part of a reply to a chat. */
-  send(chatId: ChatId, text: string): Promise<void>;
+  /**
+   * Sends one part of a reply to a chat. `outboxId` names the part's journal row when it has one
+   * (a recorded reply; not the agent's interim messages).
+   */
+  send(chatId: ChatId, text: string, outboxId?: number): Promise<void>;
+  /** How the reply path retries this channel's sends; `DEFAULT_DELIVERY` when unset. */
+  readonly delivery?: DeliveryPolicy;
   /**
    * Every turn's reply (of every chat, silence and failures included), once recorded, for the
    * journal rows it answers. HTTP serves whoever waits for them in a request; Signal takes it as
@@ -22,6 +27,26 @@ export interface Channel {
   /** Stops taking messages; resolves when the channel has really stopped. */
   stop(): Promise<void>;
 }
+
+/** How the reply path (`daemon/reply-sender.ts`) retries a channel's sends of reply parts. */
+export interface DeliveryPolicy {
+  /** Attempts of one part before it is abandoned. */
+  maxAttempts: number;
+  /** The wait between attempts starts at 1 s and doubles, up to this. */
+  maxDelayMs: number;
+  /**
+   * Parts left unconfirmed by a stop or a crash are sent again at start when younger than this;
+   * older ones, or all when 0, are abandoned.
+   */
+  resendWindowMs: number;
+}
+
+/** iMessage's: five attempts; a part younger than ten minutes is sent again after a restart. */
+export const DEFAULT_DELIVERY: DeliveryPolicy = {
+  maxAttempts: 5,
+  maxDelayMs: Number.POSITIVE_INFINITY,
+  resendWindowMs: 10 * 60_000,
+};
 
 /** A turn's reply as the reply path hands it to `Channel.answer`. */
 export interface ChannelReply {

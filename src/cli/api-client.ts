@@ -49,6 +49,14 @@ export interface ApiClient {
    * the wait (the daemon still answers the message; the reply stays in its journal).
    */
   sendMessageAndWait(input: SendMessageInput, signal?: AbortSignal): Promise<SubmitResult>;
+  /** A one-time code that signs a browser in to the dashboard (`dispatch dashboard`). */
+  createSignInCode(): Promise<SignInCode>;
+}
+
+export interface SignInCode {
+  code: string;
+  expires_at: string;
+  expires_in_seconds: number;
 }
 
 interface RawResponse {
@@ -135,6 +143,8 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
         body: messageBody(input, true),
         ...(signal ? { signal } : {}),
       })) as SubmitResult,
+    createSignInCode: async () =>
+      (await request("POST", "/v1/dashboard/sign-in-codes")) as SignInCode,
   };
 }
 

@@ -39,6 +39,11 @@ export interface CliDeps {
   startDaemon: StartDaemon;
   /** Resolves at the first Ctrl-C (SIGINT) or SIGTERM after it is called: `logs --follow` ends. */
   waitForInterrupt: () => Promise<void>;
+  /**
+   * Opens a link in the person's browser (`dispatch dashboard`); false when there is none to
+   * open (no display, no opener), and the command prints the link instead.
+   */
+  openUrl: (url: string) => Promise<boolean>;
   /** What `dispatch service` needs: how to run systemctl or launchctl, and what to run. */
   service: {
     run: CommandRunner;

@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { Command, CommanderError, Option } from "commander";
 import { DispatchError, describeError } from "../utils/errors.js";
 import { registerContactsCommand } from "./commands/contacts.js";
+import { registerDashboardCommand } from "./commands/dashboard.js";
 import { registerDoctorCommand } from "./commands/doctor.js";
 import { registerInitCommand } from "./commands/init.js";
 import { registerLogsCommand } from "./commands/logs.js";
@@ -16,6 +17,7 @@ import { registerServiceCommand } from "./commands/service.js";
 import { registerChatCommand, registerSendCommand } from "./commands/messages.js";
 import { registerSessionsCommand, registerStatusCommand } from "./commands/sessions.js";
 import { runCommand } from "./service/service-manager.js";
+import { openUrl } from "./open-url.js";
 import { renderStartBanner } from "./start-banner.js";
 import { CommandFailed, createCliContext, type CliDeps, type StartDaemon } from "./context.js";
 
@@ -64,6 +66,7 @@ export function buildProgram(deps: CliDeps): Command {
   registerContactsCommand(program, context);
   registerDoctorCommand(program, context);
   registerLogsCommand(program, context);
+  registerDashboardCommand(program, context);
   registerServiceCommand(program, context);
 
   program.addHelpText(
@@ -77,6 +80,7 @@ export function buildProgram(deps: CliDeps): Command {
       "  dispatch status                  every session at a glance",
       "  dispatch doctor                  find out what is wrong",
       "  dispatch logs -f                 follow the daemon's log",
+      "  dispatch dashboard               open the web dashboard, signed in",
     ].join("\n"),
   );
   return program;
@@ -126,6 +130,7 @@ export function createProcessDeps(): CliDeps {
     stdoutIsTTY: process.stdout.isTTY === true,
     now: () => new Date(),
     startDaemon,
+    openUrl: (url) => openUrl(url, { platform: process.platform, env: process.env }),
     service: {
       run: runCommand,
       uid: process.getuid?.() ?? 0,

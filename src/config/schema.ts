@@ -70,6 +70,17 @@ export interface HttpChannelConfig {
   keepAliveTimeoutSeconds: number;
   /** Open connections at most. */
   maxConnections: number;
+  /** Where every reply of an HTTP chat is POSTed, signed; unset: no webhook. */
+  webhook?: ReplyWebhookConfig;
+}
+
+export interface ReplyWebhookConfig {
+  /** An http:// or https:// URL. */
+  url: string;
+  /** The HMAC-SHA256 key of `X-Dispatch-Signature`; at least 16 characters. */
+  secret: string;
+  /** How long one delivery may take before it counts as failed. */
+  timeoutSeconds: number;
 }
 
 export interface ImessageChannelConfig {
@@ -198,6 +209,7 @@ export const STATIC_DEFAULTS = {
   httpKeepAliveTimeoutSeconds: 5,
   httpMaxConnections: 512,
   clusterLeaseSeconds: 15,
+  webhookTimeoutSeconds: 10,
 } as const;
 
 /**
@@ -358,6 +370,20 @@ const absolutePath = (homeDir: string) =>
 
 const HOST_NAME_EXPECTATION = 'a host name without scheme or port, such as "dispatch.example.com"';
 
+const WEBHOOK_URL_EXPECTATION =
+  'an http:// or https:// URL, such as "https://example.com/dispatch"';
+const WEBHOOK_SECRET_EXPECTATION =
+  "a string of at least 16 characters (make one with `openssl rand -hex 32`)";
+
+function isWebhookUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === "http:" || url.protocol === "https:") && url.hostname !== "";
+  } catch {
+    return false;
+  }
+}
+
 const httpSchema = object({
   enabled: z.boolean(expecting("true or false")).default(true),
   allowedHosts: z
@@ -373,6 +399,27 @@ const httpSchema = object({
   requestTimeoutSeconds: positiveInteger().default(STATIC_DEFAULTS.httpRequestTimeoutSeconds),
   keepAliveTimeoutSeconds: positiveInteger().default(STATIC_DEFAULTS.httpKeepAliveTimeoutSeconds),
   maxConnections: positiveInteger().default(STATIC_DEFAULTS.httpMaxConnections),
+  webhook: object({
+    url: z
+      .string(expecting(WEBHOOK_URL_EXPECTATION))
+      .refine(isWebhookUrl, expecting(WEBHOOK_URL_EXPECTATION)),
+    secret: z.string(expecting(WEBHOOK_SECRET_EXPECTATION)),
+    timeoutSeconds: positiveInteger().default(STATIC_DEFAULTS.webhookTimeoutSeconds),
+  })
+    .superRefine((webhook, context) => {
+      if (webhook.secret.length >= 16) return;
+      // Said without the value: it is a secret, even a short one.
+      context.addIssue({
+        code: "custom",
+        input: "(not shown)",
+        path: ["secret"],
+        params: { complete: true },
+        message:
+          `Expected \`channels.http.webhook.secret\` to be ${WEBHOOK_SECRET_EXPECTATION}, got ` +
+          `${webhook.secret.length} characters (not shown)`,
+      });
+    })
+    .optional(),
 }).superRefine((http, context) => {
   // Node's own rule: the head is part of the request, so it cannot be given longer.
   if (http.headersTimeoutSeconds <= http.requestTimeoutSeconds) return;

@@ -8,7 +8,9 @@ import type { Channel } from "../channels/channel.js";
 import { createImessageChannel } from "../channels/imessage/imessage-channel.js";
 import { createSignalChannel } from "../channels/signal/signal-channel.js";
 import { loadOrCreateApiToken } from "../channels/http/api-token.js";
+import { createApiEvents, createSignal } from "../channels/http/api-events.js";
 import { createHttpApi } from "../channels/http/http-api.js";
+import { createReplyWebhook } from "../channels/http/reply-webhook.js";
 import { createHttpReplyChannel } from "../channels/http/http-reply-channel.js";
 import { startHttpServer, type HttpServer } from "../channels/http/http-server.js";
 import { loadConfig, type LoadedConfig } from "../config/load-config.js";
@@ -237,8 +239,25 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     // The way out: each turn's reply, recorded against the journal rows it answers, to the
     // channel of its chat (channels are added below, before any message comes in).
     const replies = new ReplySender({ journal, registry, metrics, clock, logger });
-    // HTTP clients that wait get their reply from that path too, by the journal ids it answers.
-    const httpReplies = createHttpReplyChannel({ logger });
+    // HTTP clients that wait get their reply from that path too, by the journal ids it answers;
+    // the others from the reply webhook (retried from the outbox) and `GET /v1/events`.
+    const replyRecorded = createSignal();
+    const webhookConfig = config.channels.http.webhook;
+    const httpReplies = createHttpReplyChannel({
+      logger,
+      ...(webhookConfig === undefined
+        ? {}
+        : {
+            webhook: createReplyWebhook({
+              url: webhookConfig.url,
+              secret: webhookConfig.secret,
+              timeoutMs: webhookConfig.timeoutSeconds * 1000,
+              now: () => clock.now(),
+            }),
+            replyEvent: (outboxId) => journal.replyEvent(outboxId),
+          }),
+      onReplyRecorded: () => replyRecorded.notify(),
+    });
     const manager: SessionManager = new SessionManager(
       {
         agent,
@@ -378,7 +397,19 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
             token,
             logger,
           }),
-          createHttpApi({ control, token, logger }),
+          createHttpApi({
+            control,
+            token,
+            logger,
+            events: createApiEvents({
+              replies: {
+                after: (afterId, limit) => journal.replyEventsAfter("http", afterId, limit),
+                lastId: () => journal.lastReplyEventId("http"),
+              },
+              replyRecorded,
+              sessions: dashboard,
+            }),
+          }),
         ),
         port: config.port,
         allowedHosts: config.channels.http.allowedHosts,

@@ -1,4 +1,4 @@
-import type { Channel } from "../channels/channel.js";
+import { DEFAULT_DELIVERY, type Channel, type DeliveryPolicy } from "../channels/channel.js";
 import { splitMessage } from "../channels/split-message.js";
 import type { Clock } from "../utils/clock.js";
 import { DispatchError, describeError } from "../utils/errors.js";
@@ -18,15 +18,11 @@ export interface ReplySenderDeps {
   logger: Logger;
 }
 
-/** Send attempts of one reply part before it is abandoned. */
-const MAX_SEND_ATTEMPTS = 5;
-/** Unconfirmed iMessage parts younger than this are sent again at start; older ones are dropped. */
-const RESEND_WINDOW_MS = 10 * 60_000;
-
 /**
  * The outbound path: each finished turn becomes outbox rows in the journal (one per part, split
  * to the channel's limit) before anything is sent; each part is marked sent once its channel
- * confirms, retried with backoff when it fails, abandoned after `MAX_SEND_ATTEMPTS`.
+ * confirms, retried with backoff when it fails, abandoned after its channel's `maxAttempts`
+ * (`Channel.delivery`, `DEFAULT_DELIVERY` when unset).
  */
 export class ReplySender {
   private readonly channels = new Map<string, Channel>();
@@ -108,22 +104,20 @@ export class ReplySender {
   };
 
   /**
-   * Replies recorded but never confirmed sent, from before a crash. An HTTP reply has nobody
-   * waiting any more (a client that repeats its `message_id` gets it from the journal): it is
-   * abandoned. An iMessage part younger than ten minutes is sent again (a duplicate text beats
-   * silence); an older one is abandoned, since it would arrive out of context.
+   * Replies recorded but never confirmed sent, from before a crash, sent again when younger than
+   * their channel's `resendWindowMs`. An iMessage part younger than ten minutes is sent again (a
+   * duplicate text beats silence); an older one is abandoned, since it would arrive out of
+   * context. An HTTP reply is sent again to the reply webhook, when there is one (for a day);
+   * without one it has nobody waiting any more (a client that repeats its `message_id` gets it
+   * from the journal, `GET /v1/events` from the outbox): it is abandoned.
    */
   resendAfterRestart(): void {
     const now = this.deps.clock.now();
     const resend: OutboxRow[] = [];
     for (const row of this.deps.journal.unsentOutbox()) {
-      const fresh = now - row.createdAt.getTime() < RESEND_WINDOW_MS;
-      if (
-        row.channel !== "http" &&
-        fresh &&
-        row.attempts < MAX_SEND_ATTEMPTS &&
-        this.channels.has(row.channel)
-      ) {
+      const policy = this.policyOf(row.channel);
+      const fresh = now - row.createdAt.getTime() < policy.resendWindowMs;
+      if (fresh && row.attempts < policy.maxAttempts && this.channels.has(row.channel)) {
         resend.push(row);
       } else {
         this.deps.journal.abandon(
@@ -135,6 +129,10 @@ export class ReplySender {
     }
     if (resend.length > 0) this.deps.logger.warn("reply-resend", { parts: resend.length });
     void this.sendRows(resend);
+  }
+
+  private policyOf(channelName: string): DeliveryPolicy {
+    return this.channels.get(channelName)?.delivery ?? DEFAULT_DELIVERY;
   }
 
   private channelOf(chatId: ChatId): string {
@@ -154,7 +152,7 @@ export class ReplySender {
     try {
       if (!channel)
         throw new DispatchError("channel_unavailable", `Channel ${row.channel} is not running`);
-      await channel.send(row.chatId as ChatId, row.text);
+      await channel.send(row.chatId as ChatId, row.text, row.id);
       journal.markSent(row.inboundId, row.part);
       metrics.repliesSent.inc({ channel: row.channel, outcome: "sent" });
       // Debug, as every line a warm turn would log: an info line per reply cost ~0.4 ms of the
@@ -170,16 +168,17 @@ export class ReplySender {
       metrics.repliesSent.inc({ channel: row.channel, outcome: "failed" });
       const cause = describeError(error);
       journal.markSendFailed(row.inboundId, row.part, cause);
-      if (attempt + 1 >= MAX_SEND_ATTEMPTS) {
+      const policy = this.policyOf(row.channel);
+      if (attempt + 1 >= policy.maxAttempts) {
         journal.abandon(
           row.inboundId,
           row.part,
-          `gave up after ${MAX_SEND_ATTEMPTS} attempts: ${cause}`,
+          `gave up after ${policy.maxAttempts} attempts: ${cause}`,
         );
         logger.error("reply-send-abandoned", { chatId: row.chatId, channel: row.channel, cause });
         return false;
       }
-      const delayMs = 1_000 * 2 ** attempt;
+      const delayMs = Math.min(policy.maxDelayMs, 1_000 * 2 ** attempt);
       logger.warn("reply-send-retry", {
         chatId: row.chatId,
         channel: row.channel,

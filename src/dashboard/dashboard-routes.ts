@@ -18,6 +18,8 @@ import type { DashboardSession, DashboardSource } from "./dashboard-source.js";
 import { createContactsRoutes } from "./contacts-routes.js";
 import { serveEventStream } from "./event-stream.js";
 import { createLogRoutes, type DashboardLog } from "./log-routes.js";
+import { createSignInCodes, SIGN_IN_CODE_TTL_MS, type SignInCodes } from "./sign-in-codes.js";
+import { systemClock, type Clock } from "../utils/clock.js";
 
 export interface DashboardRoutesDeps {
   source: DashboardSource;
@@ -34,7 +36,15 @@ export interface DashboardRoutesDeps {
   heartbeatMs?: number;
   /** Turns of a transcript sent with a session, the latest. Default 500. */
   maxTurns?: number;
+  /** What times the sign-in codes (`dispatch dashboard`). The system's by default. */
+  clock?: Pick<Clock, "now">;
+  /** The one-time sign-in codes; in memory, with the defaults of `sign-in-codes.ts`, by default. */
+  signInCodes?: SignInCodes;
 }
+
+/** The one path under `/v1/dashboard/` that takes no token: it trades a sign-in code for it. */
+const SIGN_IN_PATH = "/v1/dashboard/sign-in";
+const NOT_STORED = { "Cache-Control": "no-store" };
 
 /** What a browser may load and where it may connect: this origin only, nothing inline. */
 const CONTENT_SECURITY_POLICY = [
@@ -59,6 +69,10 @@ const sendBodySchema = z.strictObject({
   text: z.string().min(1).max(MAX_TEXT_LENGTH),
 });
 
+const signInBodySchema = z.strictObject({ code: z.string().min(1).max(200) });
+
+const RUN_AGAIN = "Run `dispatch dashboard` again for a new link, or sign in with the API token.";
+
 export function createDashboardRoutes(deps: DashboardRoutesDeps): Hono {
   const { source, logger } = deps;
   if (deps.token.trim() === "") {
@@ -67,6 +81,7 @@ export function createDashboardRoutes(deps: DashboardRoutesDeps): Hono {
   const checkBearer = createBearerCheck(deps.token);
   const heartbeatMs = deps.heartbeatMs ?? 15_000;
   const maxTurns = deps.maxTurns ?? 500;
+  const signInCodes = deps.signInCodes ?? createSignInCodes({ clock: deps.clock ?? systemClock });
   let assets: Promise<Map<string, ClientAsset>> | undefined;
   const loadAssets = () => {
     assets ??= (() => {
@@ -105,12 +120,63 @@ export function createDashboardRoutes(deps: DashboardRoutesDeps): Hono {
   app.get("/assets/:name", (c) => serveAsset(c, c.req.param("name")));
 
   app.use("/v1/dashboard/*", async (c, next) => {
+    if (c.req.path === SIGN_IN_PATH) return next();
     const failure = checkBearer(c.req.header("Authorization"));
     if (failure !== undefined) throw new DispatchError("unauthorized", failure);
     await next();
   });
 
   app.get("/v1/dashboard/about", (c) => c.json(source.about()));
+
+  // `dispatch dashboard`: a one-time code for a link that signs a browser in (in its fragment,
+  // which browsers never send), traded once for the token below.
+  app.post("/v1/dashboard/sign-in-codes", (c) => {
+    const { code, expiresAt } = signInCodes.issue();
+    const expiresInSeconds = Math.round((expiresAt - (deps.clock ?? systemClock).now()) / 1000);
+    return c.json(
+      {
+        code,
+        expires_at: new Date(expiresAt).toISOString(),
+        expires_in_seconds: expiresInSeconds,
+      },
+      201,
+      NOT_STORED,
+    );
+  });
+
+  app.post(
+    SIGN_IN_PATH,
+    bodyLimit({
+      maxSize: 4096,
+      onError: () => {
+        throw new DispatchError("payload_too_large", 'Send only {"code": "..."}.');
+      },
+    }),
+    async (c) => {
+      const body = signInBodySchema.safeParse(await c.req.json().catch(() => undefined));
+      if (!body.success) {
+        throw new DispatchError(
+          "bad_request",
+          'Send a JSON object {"code": "..."} with the code from the sign-in link.',
+        );
+      }
+      const outcome = signInCodes.redeem(body.data.code);
+      logger.info("dashboard-sign-in", { outcome });
+      if (outcome === "expired") {
+        throw new DispatchError(
+          "sign_in_code_expired",
+          `This sign-in link has expired (a link works for ${Math.round(SIGN_IN_CODE_TTL_MS / 1000)} seconds). ${RUN_AGAIN}`,
+        );
+      }
+      if (outcome === "unknown") {
+        throw new DispatchError(
+          "sign_in_code_invalid",
+          `This sign-in link has been used already, or the daemon restarted since it was made (a link works once). ${RUN_AGAIN}`,
+        );
+      }
+      return c.json({ token: deps.token }, 200, NOT_STORED);
+    },
+  );
 
   app.route("/v1/dashboard/contacts", createContactsRoutes(deps.contacts));
 

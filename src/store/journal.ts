@@ -55,6 +55,8 @@ export interface InboundRow extends InboundMessage {
 }
 
 export interface OutboxRow {
+  /** Increasing in the order parts were recorded, never reused: `GET /v1/events`' event id. */
+  id: number;
   inboundId: number;
   part: number;
   channel: string;
@@ -66,6 +68,21 @@ export interface OutboxRow {
   error?: string;
   createdAt: Date;
   sentAt?: Date;
+}
+
+/** A recorded reply part as a client sees it (`GET /v1/events`, the reply webhook). */
+export interface ReplyEvent {
+  /** The outbox row's id. */
+  id: number;
+  inboundId: number;
+  part: number;
+  /** How many parts the reply has. */
+  parts: number;
+  chatId: string;
+  text: string;
+  /** The messages it answers, by the ids their client knows (its `message_id`, or our uuid). */
+  messageIds: string[];
+  createdAt: Date;
 }
 
 export interface RecordInboundResult {
@@ -165,6 +182,12 @@ export interface Journal {
   pendingInbound(): InboundRow[];
   /** Reply parts pending or failed, by message then part. */
   unsentOutbox(): OutboxRow[];
+  /** Reply parts of `channel` recorded after outbox id `afterId`, oldest first, at most `limit`. */
+  replyEventsAfter(channel: string, afterId: number, limit: number): ReplyEvent[];
+  /** One reply part as a client sees it; undefined when it is not (or no longer) recorded. */
+  replyEvent(outboxId: number): ReplyEvent | undefined;
+  /** The id of the latest reply part recorded for `channel`; 0 when there is none. */
+  lastReplyEventId(channel: string): number;
   cursor(channel: string): string | undefined;
   /** Saves a cursor no message carries (rows a channel skipped, a first run's starting point). */
   setCursor(channel: string, value: string): void;

@@ -132,6 +132,34 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX activity_at ON activity (at);
   `,
+  // 5 -> 6: outbox rows get an id in the order they were recorded, never reused (AUTOINCREMENT):
+  // the event id of `GET /v1/events`, from which a client resumes (issue 15). The rows keep
+  // their rowids as ids, so the order of the rows already there is kept.
+  `
+  CREATE TABLE outbox_ordered (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    inbound_id INTEGER NOT NULL REFERENCES inbound (id),
+    part       INTEGER NOT NULL CHECK (part >= 0),
+    channel    TEXT NOT NULL,
+    chat_id    TEXT NOT NULL,
+    text       TEXT NOT NULL,
+    status     TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed', 'abandoned')),
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    error      TEXT,
+    created_at INTEGER NOT NULL,
+    sent_at    INTEGER,
+    UNIQUE (inbound_id, part)
+  );
+  INSERT INTO outbox_ordered (id, inbound_id, part, channel, chat_id, text, status, attempts,
+    error, created_at, sent_at)
+    SELECT rowid, inbound_id, part, channel, chat_id, text, status, attempts, error, created_at,
+      sent_at
+    FROM outbox ORDER BY rowid;
+  DROP TABLE outbox;
+  ALTER TABLE outbox_ordered RENAME TO outbox;
+  CREATE INDEX outbox_status ON outbox (status);
+  CREATE INDEX outbox_channel ON outbox (channel, id);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -19,6 +19,7 @@ import {
   type OutboxRow,
   type OutboxStatus,
   type RecordInboundResult,
+  type ReplyEvent,
   type Reply,
   type SessionCost,
   type TurnRecord,
@@ -52,6 +53,7 @@ interface InboundRecord {
 }
 
 interface OutboxRecord {
+  id: number;
   inbound_id: number;
   part: number;
   channel: string;
@@ -187,6 +189,21 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
     unsentOutbox: db.prepare<[], OutboxRecord>(
       `SELECT * FROM outbox WHERE status IN ${UNSENT} ORDER BY inbound_id, part`,
     ),
+    outboxAfter: db.prepare<[string, number, number], OutboxRecord>(
+      `SELECT * FROM outbox WHERE channel = ? AND id > ? ORDER BY id LIMIT ?`,
+    ),
+    outboxById: db.prepare<[number], OutboxRecord>(`SELECT * FROM outbox WHERE id = ?`),
+    lastOutboxId: db
+      .prepare<[string], number | null>(`SELECT max(id) FROM outbox WHERE channel = ?`)
+      .pluck(),
+    partsOf: db
+      .prepare<[number], number>(`SELECT count(*) FROM outbox WHERE inbound_id = ?`)
+      .pluck(),
+    answeredMessageIds: db
+      .prepare<[number], string>(
+        `SELECT coalesce(external_id, uuid) FROM inbound WHERE answered_by = ? ORDER BY id`,
+      )
+      .pluck(),
     inboundCounts: db.prepare<[], { status: InboundStatus; count: number }>(
       `SELECT status, count(*) AS count FROM inbound GROUP BY status`,
     ),
@@ -303,6 +320,17 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
     return statements.outboxOf.all(answeredBy).map(toOutboxRow);
   });
 
+  const toReplyEvent = (row: OutboxRecord): ReplyEvent => ({
+    id: row.id,
+    inboundId: row.inbound_id,
+    part: row.part,
+    parts: statements.partsOf.get(row.inbound_id) ?? 1,
+    chatId: row.chat_id,
+    text: row.text,
+    messageIds: statements.answeredMessageIds.all(row.inbound_id),
+    createdAt: new Date(row.created_at),
+  });
+
   /** Runs an update of one inbound row; an id that matches no row is the caller's mistake. */
   const updateInbound = db.transaction((id: number, update: () => number) => {
     if (update() === 0) requireInbound(id);
@@ -399,6 +427,20 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
     },
     unsentOutbox() {
       return guard("read", () => statements.unsentOutbox.all().map(toOutboxRow));
+    },
+    replyEventsAfter(channel, afterId, limit) {
+      return guard("read", () =>
+        statements.outboxAfter.all(channel, afterId, limit).map(toReplyEvent),
+      );
+    },
+    replyEvent(outboxId) {
+      return guard("read", () => {
+        const row = statements.outboxById.get(outboxId);
+        return row === undefined ? undefined : toReplyEvent(row);
+      });
+    },
+    lastReplyEventId(channel) {
+      return guard("read", () => statements.lastOutboxId.get(channel) ?? 0);
     },
     cursor(channel) {
       return guard("read", () => statements.cursor.get(channel));
@@ -555,6 +597,7 @@ function parseUuids(text: string): string[] {
 
 function toOutboxRow(row: OutboxRecord): OutboxRow {
   const result: OutboxRow = {
+    id: row.id,
     inboundId: row.inbound_id,
     part: row.part,
     channel: row.channel,

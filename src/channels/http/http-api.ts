@@ -6,6 +6,7 @@ import { DispatchError, describeError } from "../../utils/errors.js";
 import { RateLimiter } from "../../core/rate-limiter.js";
 import type { Logger } from "../../logging/logger.js";
 import type { InboundMessage } from "../channel.js";
+import type { ApiEvents } from "./api-events.js";
 import { createBearerCheck } from "./bearer-token.js";
 import type { ControlPlane } from "./control-plane.js";
 import { RateLimitedError, errorBody, respondWithError } from "./http-errors.js";
@@ -40,6 +41,8 @@ export interface HttpApiDeps {
   limits?: Partial<HttpApiLimits>;
   /** Milliseconds on a monotonic clock, for the rate limiter; tests pass a manual one. */
   now?: () => number;
+  /** `GET /v1/events`; without it the route answers 404. */
+  events?: ApiEvents;
 }
 
 /** Routes and the methods they take; any other method gets 405 with `Allow`. */
@@ -51,6 +54,8 @@ const ALLOWED_METHODS: readonly (readonly [string, readonly string[]])[] = [
   ["/v1/sessions/:chat_id", ["GET", "DELETE"]],
   ["/v1/sessions/:chat_id/restart", ["POST"]],
 ];
+
+const EVENTS_ROUTE = ["/v1/events", ["GET"]] as const;
 
 /** The HTTP API's one rate bucket: every `POST /v1/messages`, whatever its chat. */
 const ALL_MESSAGES = "all";
@@ -147,6 +152,9 @@ export function createHttpApi(deps: HttpApiDeps): Hono {
 
   app.get("/v1/sessions", (c) => c.json(control.listSessions()));
 
+  const events = deps.events;
+  if (events !== undefined) app.get("/v1/events", (c) => events.serve(c));
+
   app.get("/v1/sessions/:chat_id", (c) => {
     const chatId = parsePathChatId(c.req.param("chat_id"));
     const session = control.getSession(chatId);
@@ -171,7 +179,9 @@ export function createHttpApi(deps: HttpApiDeps): Hono {
     return c.json({ chat_id: chatId, stopped: true, forgotten: forget, archive });
   });
 
-  for (const [path, allowed] of ALLOWED_METHODS) {
+  const allowedMethods =
+    events === undefined ? ALLOWED_METHODS : [...ALLOWED_METHODS, EVENTS_ROUTE];
+  for (const [path, allowed] of allowedMethods) {
     app.all(path, (c) => {
       c.header("Allow", (allowed.includes("GET") ? [...allowed, "HEAD"] : allowed).join(", "));
       throw new DispatchError(
@@ -186,7 +196,7 @@ export function createHttpApi(deps: HttpApiDeps): Hono {
       errorBody(
         "not_found",
         `There is no route ${c.req.method} ${c.req.path}. The API serves /v1/messages, ` +
-          "/v1/sessions, /v1/sessions/:chat_id, /healthz and /metrics.",
+          "/v1/sessions, /v1/sessions/:chat_id, /v1/events, /healthz and /metrics.",
       ),
       404,
     ),

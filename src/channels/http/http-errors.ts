@@ -15,6 +15,9 @@ const STATUS_BY_CODE: ReadonlyMap<string, ErrorStatus> = new Map<string, ErrorSt
   ["invalid_json", 400],
   ["invalid_chat_id", 400],
   ["unauthorized", 401],
+  // The dashboard's one-time sign-in link (`dispatch dashboard`): spent, unknown or too old.
+  ["sign_in_code_invalid", 401],
+  ["sign_in_code_expired", 401],
   ["unknown_sender", 403],
   ["not_found", 404],
   ["method_not_allowed", 405],
@@ -28,6 +31,8 @@ const STATUS_BY_CODE: ReadonlyMap<string, ErrorStatus> = new Map<string, ErrorSt
   ["queue_full", 429],
   // More new chats from senders not in contacts.json than `newUnknownChatsPerMinute`.
   ["too_many_new_chats", 429],
+  // More `GET /v1/events` streams open than the API serves at once.
+  ["too_many_event_streams", 429],
   ["shutting_down", 503],
   ["quarantined", 503],
   ["no_credentials", 503],

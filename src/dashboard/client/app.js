@@ -1,8 +1,8 @@
 // @ts-check
 /// <reference lib="dom" />
-/* global clearTimeout, HTMLElement, HTMLFormElement, HTMLInputElement, HTMLButtonElement, HTMLDialogElement, setTimeout, location, document, window */
+/* global clearTimeout, history, HTMLElement, HTMLFormElement, HTMLInputElement, HTMLButtonElement, HTMLDialogElement, setTimeout, location, document, window */
 /**
- * The dashboard page: sign-in, the views (Sessions, Session, Contacts, Health, Log) behind hash
+ * The dashboard page: sign-in (with the token, or once with a link from `dispatch dashboard`), the views (Sessions, Session, Contacts, Health, Log) behind hash
  * routes (`#/sessions`, `#/session/<chat id>`, `#/contacts`, `#/health`, `#/log`), and the live
  * session list every view reads.
  */
@@ -233,5 +233,30 @@ loginForm.addEventListener("submit", (event) => {
 signOutButton.addEventListener("click", () => signOut());
 window.addEventListener("hashchange", () => route());
 
-if (getToken()) void signedIn(false);
+/**
+ * A link from `dispatch dashboard` (`/#code=...`): the fragment is dropped from the address and
+ * the history at once (so the code is not bookmarked, shared or reused), then the code is traded
+ * for the token, once.
+ * @param {string} code
+ */
+function signInWithCode(code) {
+  history.replaceState(null, "", `${location.pathname}${location.search}`);
+  request("POST", "/v1/dashboard/sign-in", { code }, null).then(
+    (/** @type {{ token: string }} */ answer) => {
+      setToken(answer.token);
+      void signedIn(true);
+    },
+    (error) => {
+      const message = error instanceof Error ? error.message : String(error);
+      // A spent link opened in a tab that is signed in already leaves it signed in.
+      if (!getToken()) return signOut(message);
+      void signedIn(false);
+      context.notify(message);
+    },
+  );
+}
+
+const linkCode = /^#code=([A-Za-z0-9_-]+)$/.exec(location.hash)?.[1];
+if (linkCode !== undefined) signInWithCode(linkCode);
+else if (getToken()) void signedIn(false);
 else signOut();

@@ -102,6 +102,8 @@ export interface TestDepsOptions {
   runCommand?: CommandRunner;
   /** The built entry point the service would run. */
   mainScript?: string;
+  /** Opens a link (`dispatch dashboard`); by default there is no browser. */
+  openUrl?: CliDeps["openUrl"];
 }
 
 /** Runs `dispatch <args>` in-process with captured output. */
@@ -138,6 +140,7 @@ export async function runDispatch(args: string[], options: TestDepsOptions): Pro
     stdoutIsTTY: options.stdoutIsTTY ?? false,
     now: () => NOW,
     startDaemon: options.startDaemon ?? (() => Promise.reject(new Error("not in this test"))),
+    openUrl: options.openUrl ?? (() => Promise.resolve(false)),
     waitForInterrupt: () => options.interrupted ?? new Promise<void>(() => undefined),
     service: {
       run:

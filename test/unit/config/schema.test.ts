@@ -328,3 +328,34 @@ describe("expandHome", () => {
     expect(expandHome("/a/~/b", "/h")).toBe("/a/~/b");
   });
 });
+
+describe("channels.http.webhook", () => {
+  const problems = (webhook: unknown): string[] => {
+    const result = createConfigSchema(linux).safeParse({ channels: { http: { webhook } } });
+    return result.success ? [] : result.error.issues.map((issue) => issue.message);
+  };
+
+  it("is off by default, and takes a URL and a secret with a 10 s timeout", () => {
+    expect(parse({}).channels.http.webhook).toBeUndefined();
+    const config = parse({
+      channels: { http: { webhook: { url: "https://example.com/hook", secret: "s".repeat(16) } } },
+    });
+    expect(config.channels.http.webhook).toEqual({
+      url: "https://example.com/hook",
+      secret: "s".repeat(16),
+      timeoutSeconds: 10,
+    });
+  });
+
+  it("refuses a URL that is not http or https, and a short secret without showing it", () => {
+    expect(problems({ url: "ftp://example.com", secret: "s".repeat(16) }).join()).toContain(
+      "http:// or https:// URL",
+    );
+    const short = problems({ url: "http://127.0.0.1:9/x", secret: "hunter2" });
+    expect(short.join()).toContain("`channels.http.webhook.secret`");
+    expect(short.join()).toContain("at least 16 characters");
+    expect(short.join()).toContain("got 7 characters (not shown)");
+    expect(short.join()).not.toContain("hunter2");
+    expect(problems({ url: "http://127.0.0.1:9/x" }).length).toBeGreaterThan(0);
+  });
+});

@@ -122,12 +122,15 @@ describe("schema migration 3 -> 4", () => {
   }
 
   it("adds the envelope nonce to inbound, unset in the rows it finds, and keeps them", () => {
-    expect(SCHEMA_VERSION).toBe(5);
+    expect(SCHEMA_VERSION).toBe(6);
     versionThreeJournal();
     const logger = createMemoryLogger();
     db = openStateDatabase({ path, logger });
     expect(logger.records).toContainEqual(
-      expect.objectContaining({ message: "journal-migrate", fields: { path, from: 3, to: 5 } }),
+      expect.objectContaining({
+        message: "journal-migrate",
+        fields: { path, from: 3, to: SCHEMA_VERSION },
+      }),
     );
     const journal = createSqliteJournal({ db });
     const [row] = journal.pendingInbound();
@@ -152,11 +155,76 @@ describe("schema migration 4 -> 5", () => {
     const logger = createMemoryLogger();
     db = openStateDatabase({ path, logger });
     expect(logger.records).toContainEqual(
-      expect.objectContaining({ message: "journal-migrate", fields: { path, from: 4, to: 5 } }),
+      expect.objectContaining({
+        message: "journal-migrate",
+        fields: { path, from: 4, to: SCHEMA_VERSION },
+      }),
     );
     expect(indexesOf(db, "activity")).toEqual(["activity_at"]);
     expect(await createSqliteTranscriptStore({ db }).load(JOHN)).toEqual([
       { type: "user", uuid: "u1" },
     ]);
+  });
+});
+
+describe("schema migration 5 -> 6", () => {
+  it("numbers the outbox rows in the order they were recorded, never reusing a number", () => {
+    const old = openStateDatabase({ path, logger: createMemoryLogger() });
+    // The outbox as versions 1 to 5 had it: keyed by (inbound_id, part), no id.
+    old.exec(`
+      DROP TABLE outbox;
+      CREATE TABLE outbox (
+        inbound_id INTEGER NOT NULL REFERENCES inbound (id),
+        part       INTEGER NOT NULL CHECK (part >= 0),
+        channel    TEXT NOT NULL,
+        chat_id    TEXT NOT NULL,
+        text       TEXT NOT NULL,
+        status     TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed', 'abandoned')),
+        attempts   INTEGER NOT NULL DEFAULT 0,
+        error      TEXT,
+        created_at INTEGER NOT NULL,
+        sent_at    INTEGER,
+        PRIMARY KEY (inbound_id, part)
+      );
+      CREATE INDEX outbox_status ON outbox (status);
+      INSERT INTO inbound (id, uuid, channel, external_id, chat_id, text, received_at, status,
+        answered_by, created_at, updated_at)
+      VALUES (1, 'u-1', 'http', 'm-1', '+15551234567', 'hi', 1, 'answered', 1, 1, 1),
+             (2, 'u-2', 'http', NULL, '+15551234567', 'and', 2, 'answered', 2, 2, 2);
+      INSERT INTO outbox (inbound_id, part, channel, chat_id, text, status, created_at)
+      VALUES (2, 0, 'http', '+15551234567', 'second', 'pending', 2),
+             (1, 0, 'http', '+15551234567', 'first', 'sent', 1);
+    `);
+    old.pragma("user_version = 5");
+    old.close();
+
+    db = openStateDatabase({ path, logger: createMemoryLogger() });
+    expect(db.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION);
+    const journal = createSqliteJournal({ db });
+    // Recorded first, numbered first: (2, 0) went in before (1, 0).
+    expect(journal.replyEventsAfter("http", 0, 10).map((event) => [event.id, event.text])).toEqual([
+      [1, "second"],
+      [2, "first"],
+    ]);
+    expect(journal.replyEvent(2)?.messageIds).toEqual(["m-1"]);
+    expect(journal.replyEvent(1)?.messageIds).toEqual(["u-2"]);
+    expect(journal.unsentOutbox().map((row) => row.text)).toEqual(["second"]);
+    expect(indexesOf(db, "outbox")).toEqual(["outbox_channel", "outbox_status"]);
+    // The deleted newest number is not given again.
+    db.exec("DELETE FROM outbox WHERE id = 2");
+    journal.recordInbound({
+      channel: "http",
+      chatId: "+15551234567",
+      text: "third",
+      receivedAt: new Date(3),
+    });
+    const [row] = journal.markAnswered([3], {
+      channel: "http",
+      chatId: "+15551234567",
+      parts: ["third"],
+    });
+    expect(row!.id).toBe(3);
+    expect(journal.lastReplyEventId("http")).toBe(3);
+    expect(journal.lastReplyEventId("imessage")).toBe(0);
   });
 });

@@ -92,6 +92,7 @@ describe("openStateDatabase", () => {
       "cursors",
       "inbound",
       "outbox",
+      "sqlite_sequence",
       "transcript_entries",
       "transcript_keys",
       "turns",
@@ -433,6 +434,7 @@ describe("markAnswered and the outbox", () => {
     });
     expect(rows).toEqual(
       [0, 1, 2].map((part) => ({
+        id: part + 1,
         inboundId: b.id,
         part,
         channel: "http",
@@ -632,5 +634,38 @@ describe("close", () => {
     journal.setCursor("imessage", '{"rowId":9}');
     expect(journal.cursor("imessage")).toBe('{"rowId":9}');
     expect(journal.cursor("signal")).toBeUndefined();
+  });
+});
+
+describe("reply events (GET /v1/events, the reply webhook)", () => {
+  it("lists a channel's reply parts after an id, with the messages each answers, by their client ids", () => {
+    const a = journal.recordInbound(message({ externalId: "client-a" }));
+    const b = journal.recordInbound(message({ externalId: undefined }));
+    journal.markAnswered([a.id, b.id], {
+      channel: "http",
+      chatId: "+15551234567",
+      parts: ["x", "y"],
+    });
+    const c = journal.recordInbound(message({ channel: "imessage" }));
+    journal.markAnswered([c.id], { channel: "imessage", chatId: "+15551234567", parts: ["z"] });
+    const events = journal.replyEventsAfter("http", 0, 10);
+    expect(events).toEqual([
+      {
+        id: 1,
+        inboundId: b.id,
+        part: 0,
+        parts: 2,
+        chatId: "+15551234567",
+        text: "x",
+        messageIds: ["client-a", b.uuid],
+        createdAt: new Date(clock.now()),
+      },
+      expect.objectContaining({ id: 2, part: 1, text: "y" }),
+    ]);
+    expect(journal.replyEventsAfter("http", 1, 10).map((event) => event.id)).toEqual([2]);
+    expect(journal.replyEventsAfter("http", 0, 1).map((event) => event.id)).toEqual([1]);
+    expect(journal.lastReplyEventId("http")).toBe(2);
+    expect(journal.replyEvent(3)).toMatchObject({ text: "z", chatId: "+15551234567" });
+    expect(journal.replyEvent(99)).toBeUndefined();
   });
 });
