@@ -14,7 +14,11 @@ import { registerInitCommand } from "./commands/init.js";
 import { registerLogsCommand } from "./commands/logs.js";
 import { registerServiceCommand } from "./commands/service.js";
 import { registerChatCommand, registerSendCommand } from "./commands/messages.js";
-import { registerSessionsCommand, registerStatusCommand } from "./commands/sessions.js";
+import {
+  registerNodesCommand,
+  registerSessionsCommand,
+  registerStatusCommand,
+} from "./commands/sessions.js";
 import { runCommand } from "./service/service-manager.js";
 import { renderStartBanner } from "./start-banner.js";
 import { CommandFailed, createCliContext, type CliDeps, type StartDaemon } from "./context.js";
@@ -61,6 +65,7 @@ export function buildProgram(deps: CliDeps): Command {
   registerSendCommand(program, context);
   registerChatCommand(program, context);
   registerSessionsCommand(program, context);
+  registerNodesCommand(program, context);
   registerContactsCommand(program, context);
   registerDoctorCommand(program, context);
   registerLogsCommand(program, context);
