@@ -10,6 +10,7 @@ import http from "node:http";
 import { readFile } from "node:fs/promises";
 import type {
   HealthView,
+  NodeView,
   SessionView,
   StopResult,
   SubmitResult,
@@ -38,6 +39,7 @@ export interface ApiClient {
   readonly port: number;
   health(): Promise<HealthView>;
   listSessions(): Promise<SessionView[]>;
+  listNodes(): Promise<NodeView[]>;
   getSession(chatId: string): Promise<SessionView>;
   restartSession(chatId: string): Promise<SessionView>;
   /** Stops the session; with `forget` also drops it and archives its files (see `archive`). */
@@ -126,6 +128,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       return readBody(response, "GET", "/healthz") as HealthView;
     },
     listSessions: async () => expectArray(await request("GET", "/v1/sessions")) as SessionView[],
+    listNodes: async () => expectArray(await request("GET", "/v1/nodes")) as NodeView[],
     getSession: async (chatId) => (await request("GET", sessionPath(chatId))) as SessionView,
     restartSession: async (chatId) =>
       (await request("POST", `${sessionPath(chatId)}/restart`)) as SessionView,

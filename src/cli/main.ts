@@ -15,7 +15,11 @@ import { registerInitCommand } from "./commands/init.js";
 import { registerLogsCommand } from "./commands/logs.js";
 import { registerServiceCommand } from "./commands/service.js";
 import { registerChatCommand, registerSendCommand } from "./commands/messages.js";
-import { registerSessionsCommand, registerStatusCommand } from "./commands/sessions.js";
+import {
+  registerNodesCommand,
+  registerSessionsCommand,
+  registerStatusCommand,
+} from "./commands/sessions.js";
 import { runCommand } from "./service/service-manager.js";
 import { openUrl } from "./open-url.js";
 import { renderStartBanner } from "./start-banner.js";
@@ -63,6 +67,7 @@ export function buildProgram(deps: CliDeps): Command {
   registerSendCommand(program, context);
   registerChatCommand(program, context);
   registerSessionsCommand(program, context);
+  registerNodesCommand(program, context);
   registerContactsCommand(program, context);
   registerDoctorCommand(program, context);
   registerLogsCommand(program, context);

@@ -77,6 +77,7 @@ export function renderSessionDetail(session: SessionView, now: Date): string {
     ["tier", session.tier],
     ["state", session.state],
     ["channel", session.channel ?? NONE],
+    ["node", session.node ?? NONE],
     ["session id", session.session_id ?? "(none yet)"],
     ["created", at(session.created_at)],
     ["last message", at(session.last_message_time)],

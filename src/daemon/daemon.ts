@@ -32,6 +32,7 @@ import { LOG_FILE_LIMITS } from "../logging/log-file.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { startStandInModel, type StandInModel } from "../stand-in/model-server.js";
 import { openJsonFileRegistry } from "../store/json-file-registry.js";
+import { createMemoryChatOwnership } from "../store/memory-chat-ownership.js";
 import { createSessionFolders } from "../store/session-folders.js";
 import { createSqliteActivityStore } from "../store/sqlite-activity-store.js";
 import { openStateDatabase } from "../store/sqlite-database.js";
@@ -48,6 +49,8 @@ import { catchUpAfterUncleanStop } from "./transcript-catch-up.js";
 import { watchContactsFile } from "./contacts-reload.js";
 import { acquireInstanceLock, type InstanceLock } from "./instance-lock.js";
 import { createMetrics } from "./metrics.js";
+import { startNodePresence, type NodePresence } from "./node-presence.js";
+import { defaultNodeId } from "./node-view.js";
 import { createSessionControl } from "./session-control.js";
 import { createTierPolicy } from "./tier-policy.js";
 import { createTurnCosts } from "./turn-costs.js";
@@ -318,6 +321,8 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       onRecoveredReply: replies.onReply,
       answeredInRequest: httpReplies,
     });
+    // This daemon as a node (docs/cluster.md); its row is written once the HTTP API listens.
+    const self: { node?: NodePresence } = {};
     const control = {
       ...createSessionControl({
         manager,
@@ -329,6 +334,10 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         version: DISPATCH_VERSION,
         demo: options.demo,
         shuttingDown: inbox.shuttingDown,
+        nodes: {
+          ownerOf: (sessionName) => self.node?.ownerOf(sessionName) ?? null,
+          listNodes: () => self.node?.listNodes() ?? Promise.resolve([]),
+        },
       }),
       submit: inbox.submit,
     };
@@ -476,6 +485,24 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       undo.push(() => channel.stop());
       channelStates.push({ name: channel.name, on: true });
     }
+    const nodeId = defaultNodeId(os.hostname(), server?.port ?? config.port);
+    const node = await startNodePresence({
+      // The embedded adapter: this daemon is the only node. The PostgreSQL adapter
+      // (`postgres-chat-ownership.ts`) goes here when a database is configured.
+      ownership: createMemoryChatOwnership({ clock }),
+      nodeId,
+      address: `http://127.0.0.1:${server?.port ?? config.port}`,
+      channels: () => channelStates.filter((channel) => channel.on).map((channel) => channel.name),
+      pool: () => manager.pool(),
+      state: () => (inbox.shuttingDown() ? "draining" : "serving"),
+      // Until sessions take leases, this one node owns every registered chat.
+      chatsOf: (id) => (id === nodeId ? registry.size : 0),
+      leaseMs: config.cluster.leaseSeconds * 1000,
+      clock,
+      logger,
+    });
+    self.node = node;
+    undo.push(() => node.leave());
     // What a crash left: replies recorded but not confirmed sent, messages never answered.
     replies.resendAfterRestart();
     const replayed = await inbox.replayPending();
@@ -485,6 +512,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       pid: process.pid,
       home: paths.home,
       port: server?.port,
+      node: node.nodeId,
       registered: registry.size,
       contacts: contacts.size,
       replayed,
@@ -507,6 +535,12 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
           });
         await server?.close();
         await manager.shutdown();
+        // Its sessions stopped: the row says `gone` and its chats are free for other nodes.
+        await node
+          .leave()
+          .catch((error: unknown) =>
+            logger.warn("node-leave-fail", { cause: describeError(error) }),
+          );
         await agent.close();
         await registry.close();
         await agentProcesses.flush();

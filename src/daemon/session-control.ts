@@ -1,13 +1,14 @@
 import type {
   ControlPlane,
   HealthView,
+  NodeView,
   SessionView,
   StopResult,
 } from "../channels/http/control-plane.js";
 import type { Config } from "../config/schema.js";
 import type { Clock } from "../utils/clock.js";
 import { DispatchError } from "../utils/errors.js";
-import type { ChatId } from "../utils/ids.js";
+import type { ChatId, SessionName } from "../utils/ids.js";
 import type { SessionManager, SessionStatus } from "../core/session-manager.js";
 import type { Journal } from "../store/journal.js";
 import type { Registry } from "../store/registry.js";
@@ -27,6 +28,11 @@ export interface SessionControlDeps {
   demo?: boolean;
   /** Whether the daemon is stopping (the inbox's `shuttingDown`): no restarts then. */
   shuttingDown(): boolean;
+  /** The cluster's nodes and which one owns a session (`node-presence.ts`). */
+  nodes: {
+    ownerOf(sessionName: SessionName): string | null;
+    listNodes(): Promise<NodeView[]>;
+  };
 }
 
 /** The control plane without the way in: what the API and the dashboard do with sessions. */
@@ -40,6 +46,8 @@ export function createSessionControl(deps: SessionControlDeps): SessionControl {
   const { manager, registry, metrics, clock } = deps;
   const startedAtMs = clock.now();
   const normalise = (chatId: string) => normaliseChatIdFor(chatId, deps.config);
+  const toView = (status: SessionStatus): SessionView =>
+    sessionView(status, deps.nodes.ownerOf(status.session_name));
 
   /**
    * Forget means forget: what a forgotten chat sent and was never answered is not replayed at the
@@ -105,6 +113,8 @@ export function createSessionControl(deps: SessionControlDeps): SessionControl {
 
     health,
 
+    listNodes: () => deps.nodes.listNodes(),
+
     async metrics() {
       const current = health();
       metrics.sessionsLive.set(current.sessions.live);
@@ -126,7 +136,7 @@ function notFound(chatId: ChatId): DispatchError {
   );
 }
 
-function toView(status: SessionStatus): SessionView {
+function sessionView(status: SessionStatus, node: string | null): SessionView {
   return {
     chat_id: status.chat_id,
     session_name: status.session_name,
@@ -145,5 +155,6 @@ function toView(status: SessionStatus): SessionView {
     pid: status.live?.pid ?? null,
     total_cost_usd: status.live?.totalCostUsd ?? null,
     previous_session_ids: status.previous_session_ids,
+    node,
   };
 }

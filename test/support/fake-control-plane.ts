@@ -2,6 +2,7 @@ import type { InboundMessage } from "../../src/channels/channel.js";
 import type {
   ControlPlane,
   HealthView,
+  NodeView,
   SessionView,
   StopResult,
   SubmitResult,
@@ -32,6 +33,7 @@ export function sessionView(overrides: Partial<SessionView> & { chat_id: string 
     pid: null,
     total_cost_usd: null,
     previous_session_ids: [],
+    node: "host-a:7878",
     ...overrides,
   };
 }
@@ -45,6 +47,8 @@ export class FakeControlPlane implements ControlPlane {
   readonly restarts: string[] = [];
   readonly stops: { chatId: string; forget: boolean }[] = [];
   readonly sessions = new Map<string, SessionView>();
+  /** What `listNodes` answers. */
+  nodes: NodeView[] = [];
   /** The next call of a method throws this (anything, not only errors), then it is cleared. */
   readonly failures = new Map<Method, unknown>();
   status: HealthView["status"] = "ok";
@@ -117,6 +121,12 @@ export class FakeControlPlane implements ControlPlane {
       uptime_seconds: 42,
       sessions: { registered: this.sessions.size, live: 0 },
     };
+  }
+
+  async listNodes(): Promise<NodeView[]> {
+    await nextTick();
+    this.throwIfFailing("listNodes");
+    return this.nodes;
   }
 
   async metrics(): Promise<{ contentType: string; body: string }> {

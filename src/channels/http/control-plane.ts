@@ -19,6 +19,8 @@ export interface ControlPlane {
    */
   stopSession(chatId: string, options: { forget: boolean }): Promise<StopResult>;
   health(): HealthView;
+  /** Every node of the cluster (one, this daemon, without a shared database), by node id. */
+  listNodes(): Promise<NodeView[]>;
   metrics(): Promise<{ contentType: string; body: string }>;
 }
 
@@ -55,6 +57,32 @@ export interface SessionView {
   pid: number | null;
   total_cost_usd: number | null;
   previous_session_ids: readonly { session_id: string; replaced_at: string; reason: string }[];
+  /** The node that owns the chat's session (`GET /v1/nodes`); null when no node holds it. */
+  node: string | null;
+}
+
+/** One node of the cluster as `GET /v1/nodes` shows it (`docs/cluster.md`). */
+export interface NodeView {
+  node_id: string;
+  /** Where its HTTP API is. */
+  address: string;
+  /** `serving`, `draining` (stopping: keeps its chats, takes no new ones) or `gone` (left). */
+  state: string;
+  /** When this run of the node started. */
+  started_at: string;
+  /** When it last wrote its row. */
+  last_heartbeat_at: string;
+  heartbeat_age_seconds: number;
+  /** `alive` while its last heartbeat holds (`cluster.leaseSeconds`), else `expired`. */
+  lease: "alive" | "expired";
+  /** Its live-session slots: taken and in all (`maxLiveSessions`). */
+  pool: { live: number; total: number };
+  /** The channels it has on, such as `http` and `imessage`. */
+  channels: string[];
+  /** How many chats it owns. */
+  chats: number;
+  /** Whether this is the node that answered the request. */
+  self: boolean;
 }
 
 export interface HealthView {

@@ -50,6 +50,7 @@ const ALLOWED_METHODS: readonly (readonly [string, readonly string[]])[] = [
   ["/healthz", ["GET"]],
   ["/metrics", ["GET"]],
   ["/v1/messages", ["POST"]],
+  ["/v1/nodes", ["GET"]],
   ["/v1/sessions", ["GET"]],
   ["/v1/sessions/:chat_id", ["GET", "DELETE"]],
   ["/v1/sessions/:chat_id/restart", ["POST"]],
@@ -150,6 +151,8 @@ export function createHttpApi(deps: HttpApiDeps): Hono {
     },
   );
 
+  app.get("/v1/nodes", async (c) => c.json(await control.listNodes()));
+
   app.get("/v1/sessions", (c) => c.json(control.listSessions()));
 
   const events = deps.events;
@@ -196,7 +199,7 @@ export function createHttpApi(deps: HttpApiDeps): Hono {
       errorBody(
         "not_found",
         `There is no route ${c.req.method} ${c.req.path}. The API serves /v1/messages, ` +
-          "/v1/sessions, /v1/sessions/:chat_id, /v1/events, /healthz and /metrics.",
+          "/v1/sessions, /v1/sessions/:chat_id, /v1/events, /v1/nodes, /healthz and /metrics.",
       ),
       404,
     ),

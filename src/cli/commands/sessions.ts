@@ -1,4 +1,4 @@
-/** `dispatch status` and `dispatch sessions list|show|restart|stop|forget`. */
+/** `dispatch status`, `dispatch nodes` and `dispatch sessions list|show|restart|stop|forget`. */
 import type { Command } from "commander";
 import { normaliseChatId } from "../../identity/chat-id.js";
 import { CommandFailed, type CliContext } from "../context.js";
@@ -8,29 +8,46 @@ import {
   renderSessionList,
   renderStatusTable,
 } from "../render-sessions.js";
+import { renderNodeTable } from "../render-nodes.js";
 
 const NO_SESSIONS = "No sessions yet. Send a message with `dispatch send <chat> <text>`.";
 
 export function registerStatusCommand(program: Command, context: CliContext): void {
   program
     .command("status")
-    .description("show the daemon's uptime and every session")
-    .option("--json", "print the raw JSON from /healthz and /v1/sessions")
+    .description("show the daemon's uptime, its nodes and every session")
+    .option("--json", "print the raw JSON from /healthz, /v1/nodes and /v1/sessions")
     .action(async (options: { json?: boolean }) => {
       const api = await context.api();
       const health = await api.health();
+      const nodes = await api.listNodes();
       const sessions = await api.listSessions();
       if (options.json) {
-        context.print(JSON.stringify({ health, sessions }, null, 2));
+        context.print(JSON.stringify({ health, nodes, sessions }, null, 2));
         return;
       }
       context.print(renderHealthLine(health));
+      context.print();
+      context.deps.stdout(renderNodeTable(nodes, context.deps.now()));
       if (sessions.length === 0) {
+        context.print();
         context.print(NO_SESSIONS);
         return;
       }
       context.print();
       context.deps.stdout(renderStatusTable(sessions, context.deps.now()));
+    });
+}
+
+export function registerNodesCommand(program: Command, context: CliContext): void {
+  program
+    .command("nodes")
+    .description("list the cluster's nodes: state, lease health, pool, channels and chats")
+    .option("--json", "print the raw JSON from /v1/nodes")
+    .action(async (options: { json?: boolean }) => {
+      const nodes = await (await context.api()).listNodes();
+      if (options.json) context.print(JSON.stringify(nodes, null, 2));
+      else context.deps.stdout(renderNodeTable(nodes, context.deps.now()));
     });
 }
 

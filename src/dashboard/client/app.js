@@ -23,6 +23,7 @@ import { createSessionsView } from "./sessions-view.js";
  *   total_cost_usd: number | null, memory_bytes: number | null,
  *   cost_so_far_usd: number | null, cost_unknown_turns: number,
  *   previous_session_ids: { session_id: string, replaced_at: string, reason: string }[],
+ *   node: string | null,
  * }} Session
  *
  * @typedef {{ element: HTMLElement, update(sessions: Session[]): void, destroy(): void }} View

@@ -2,9 +2,9 @@
 /// <reference lib="dom" />
 /* global setInterval, setTimeout, clearInterval, clearTimeout, window */
 /**
- * The Health view: queue depths, live sessions against the pool bound, spares, recent errors and
- * restarts, and charts of messages per hour and reply latency over the last day. Refreshed every
- * 5 s and when the sessions change.
+ * The Health view: queue depths, live sessions against the pool bound, spares, the cluster's nodes,
+ * recent errors and restarts, and charts of messages per hour and reply latency over the last day.
+ * Refreshed every 5 s and when the sessions change.
  */
 import { ApiError, request } from "./api.js";
 import { barChart } from "./charts.js";
@@ -35,6 +35,10 @@ import {
  *   recent_errors: { chat_id: string | null, at: string, code: string, message: string }[],
  *   recent_restarts: { chat_id: string | null, at: string, reason: string }[],
  * }} Health
+ * @typedef {{ node_id: string, address: string, state: string, started_at: string,
+ *   last_heartbeat_at: string, heartbeat_age_seconds: number, lease: string,
+ *   pool: { live: number, total: number }, channels: string[], chats: number,
+ *   self: boolean }} Node
  */
 
 const REFRESH_MS = 5_000;
@@ -70,6 +74,7 @@ export function createHealthView(context) {
   const spares = stat("Spare processes");
 
   const queues = h("div", { class: "queues" });
+  const nodes = h("div", { class: "nodes" });
   const messagesChart = h("figure", { class: "chart-box" });
   const latencyChart = h("figure", { class: "chart-box" });
   const buckets = h("div", { class: "buckets" });
@@ -106,6 +111,12 @@ export function createHealthView(context) {
       ),
       h(
         "section",
+        { "aria-labelledby": "nodes-title" },
+        h("h2", { id: "nodes-title" }, "Nodes"),
+        nodes,
+      ),
+      h(
+        "section",
         { "aria-labelledby": "errors-title" },
         h("h2", { id: "errors-title" }, "Recent errors"),
         errors,
@@ -124,9 +135,22 @@ export function createHealthView(context) {
     loading = true;
     lastLoadMs = Date.now();
     try {
-      /** @type {Health} */
-      const health = await request("GET", "/v1/dashboard/health");
-      if (!destroyed) render(health);
+      /** @type {[Health, Node[] | Error]} */
+      const [health, nodeList] = await Promise.all([
+        request("GET", "/v1/dashboard/health"),
+        // A failure here (the cluster's storage) leaves the rest of the view to show.
+        request("GET", "/v1/nodes").catch((/** @type {unknown} */ error) =>
+          error instanceof ApiError && error.status === 401
+            ? Promise.reject(error)
+            : error instanceof Error
+              ? error
+              : new Error(String(error)),
+        ),
+      ]);
+      if (!destroyed) {
+        render(health);
+        renderNodes(nodeList);
+      }
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) {
         context.signOut("The token is no longer accepted; sign in again.");
@@ -136,6 +160,62 @@ export function createHealthView(context) {
     } finally {
       loading = false;
     }
+  }
+
+  /** @param {Node[] | Error} list */
+  function renderNodes(list) {
+    if (list instanceof Error) {
+      replaceChildren(nodes, h("p", { class: "muted" }, `Could not load: ${list.message}`));
+      return;
+    }
+    replaceChildren(
+      nodes,
+      h(
+        "table",
+        { class: "compact" },
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            h("th", { scope: "col" }, "Node"),
+            h("th", { scope: "col" }, "State"),
+            h("th", { scope: "col" }, "Lease"),
+            h("th", { scope: "col", class: "numeric" }, "Pool"),
+            h("th", { scope: "col" }, "Channels"),
+            h("th", { scope: "col", class: "numeric" }, "Chats"),
+          ),
+        ),
+        h(
+          "tbody",
+          {},
+          list.map((node) =>
+            h(
+              "tr",
+              { "data-node-id": node.node_id },
+              h(
+                "th",
+                {
+                  scope: "row",
+                  title: `${node.address}, started ${absoluteTime(node.started_at)}`,
+                },
+                node.self ? `${node.node_id} (this one)` : node.node_id,
+              ),
+              h("td", {}, node.state),
+              h(
+                "td",
+                { title: `last heartbeat ${absoluteTime(node.last_heartbeat_at)}` },
+                `${node.lease}, ${node.heartbeat_age_seconds} s ago`,
+              ),
+              h("td", { class: "numeric" }, `${node.pool.live} of ${node.pool.total}`),
+              h("td", {}, node.channels.join(", ") || "none"),
+              h("td", { class: "numeric" }, String(node.chats)),
+            ),
+          ),
+        ),
+      ),
+    );
   }
 
   /** @param {Health} health */

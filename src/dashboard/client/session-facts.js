@@ -38,6 +38,7 @@ export function showFacts(facts, session, context) {
     ["Restarts", String(session.restarts)],
     ["Waiting", String(session.unanswered)],
     ["Cost so far", `${costSoFar(session)}${context.demo() ? " (stand-in)" : ""}`],
+    ["Node", session.node ?? "none"],
     [
       "Process",
       session.pid === null ? "not running" : `pid ${session.pid}, ${bytes(session.memory_bytes)}`,

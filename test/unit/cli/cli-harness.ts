@@ -183,6 +183,7 @@ export function sessionView(overrides: Partial<SessionView> = {}): SessionView {
     pid: 4242,
     total_cost_usd: 0.4213,
     previous_session_ids: [],
+    node: "mac-mini:7878",
     ...overrides,
   };
 }

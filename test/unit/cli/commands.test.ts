@@ -36,6 +36,35 @@ const SESSIONS = [
   }),
 ];
 
+const NODES = [
+  {
+    node_id: "mac-mini:7878",
+    address: "http://127.0.0.1:7878",
+    state: "serving",
+    started_at: "2026-02-07T12:55:00.000Z",
+    last_heartbeat_at: "2026-02-07T14:59:57.000Z",
+    heartbeat_age_seconds: 3,
+    lease: "alive",
+    pool: { live: 1, total: 32 },
+    channels: ["http", "imessage"],
+    chats: 2,
+    self: true,
+  },
+  {
+    node_id: "box-2:7878",
+    address: "http://10.0.0.6:7878",
+    state: "gone",
+    started_at: "2026-02-06T15:00:00.000Z",
+    last_heartbeat_at: "2026-02-07T14:00:00.000Z",
+    heartbeat_age_seconds: 3600,
+    lease: "expired",
+    pool: { live: 0, total: 8 },
+    channels: [],
+    chats: 0,
+    self: false,
+  },
+];
+
 let home: string;
 let daemon: FakeDaemon | undefined;
 
@@ -61,6 +90,8 @@ function routes(
     }
     if (request.method === "GET" && request.url === "/v1/sessions")
       return { status: 200, body: SESSIONS };
+    if (request.method === "GET" && request.url === "/v1/nodes")
+      return { status: 200, body: NODES };
     if (request.method === "GET" && request.url === "/v1/sessions/%2B15551234567") {
       return { status: 200, body: SESSIONS[0] };
     }
@@ -97,20 +128,33 @@ async function run(args: string[], options: { stdinLines?: string[]; stdinIsTTY?
 }
 
 describe("dispatch status", () => {
-  it("prints uptime, counts and one row per session, newest first", async () => {
+  it("prints uptime, counts, one row per node, and one row per session, newest first", async () => {
     const result = await run(["status"]);
     expect(result.exitCode).toBe(0);
     const lines = result.stdout.split("\n");
     expect(lines[0]).toBe("dispatch 0.1.0 · up 2h 5m · 1 live / 2 registered sessions");
-    expect(lines[2]).toMatch(/^CHAT\s+CONTACT\s+TIER\s+STATE\s+LAST MESSAGE\s+TURNS\s+ERRORS$/);
-    expect(lines[3]).toMatch(/^\+15551234567\s+John Doe\s+favorite\s+idle\s+3m ago\s+12\s+1$/);
-    expect(lines[4]).toMatch(/^chat123456789\s+-\s+family\s+stopped\s+3h ago\s+3\s+0$/);
-    expect(daemon?.requests.map((request) => request.url)).toEqual(["/healthz", "/v1/sessions"]);
+    expect(lines[2]).toMatch(
+      /^NODE\s+ADDRESS\s+STATE\s+LEASE\s+HEARTBEAT\s+STARTED\s+POOL\s+CHANNELS\s+CHATS$/,
+    );
+    expect(lines[3]).toMatch(
+      /^box-2:7878\s+http:\/\/10\.0\.0\.6:7878\s+gone\s+expired\s+1h ago\s+1d ago\s+0\/8\s+-\s+0$/,
+    );
+    expect(lines[4]).toMatch(
+      /^mac-mini:7878 \*\s+http:\/\/127\.0\.0\.1:7878\s+serving\s+alive\s+just now\s+2h ago\s+1\/32\s+http,imessage\s+2$/,
+    );
+    expect(lines[6]).toMatch(/^CHAT\s+CONTACT\s+TIER\s+STATE\s+LAST MESSAGE\s+TURNS\s+ERRORS$/);
+    expect(lines[7]).toMatch(/^\+15551234567\s+John Doe\s+favorite\s+idle\s+3m ago\s+12\s+1$/);
+    expect(lines[8]).toMatch(/^chat123456789\s+-\s+family\s+stopped\s+3h ago\s+3\s+0$/);
+    expect(daemon?.requests.map((request) => request.url)).toEqual([
+      "/healthz",
+      "/v1/nodes",
+      "/v1/sessions",
+    ]);
   });
 
   it("prints the raw JSON with --json", async () => {
     const result = await run(["status", "--json"]);
-    expect(JSON.parse(result.stdout)).toEqual({ health: HEALTH, sessions: SESSIONS });
+    expect(JSON.parse(result.stdout)).toEqual({ health: HEALTH, nodes: NODES, sessions: SESSIONS });
   });
 
   it("says dispatch is not running, on stderr, with exit code 1", async () => {
@@ -225,6 +269,7 @@ describe("dispatch sessions", () => {
     expect(result.stdout).toContain("session       john-doe\n");
     expect(result.stdout).toContain("last message  2026-02-07T14:57:00.000Z (3m ago)\n");
     expect(result.stdout).toContain("cost          $0.42\n");
+    expect(result.stdout).toContain("node          mac-mini:7878\n");
   });
 
   it("show passes the API's not_found message on", async () => {
@@ -299,6 +344,23 @@ describe("dispatch sessions", () => {
   });
 });
 
+describe("dispatch nodes", () => {
+  it("prints one row per node by id, this one marked", async () => {
+    const result = await run(["nodes"]);
+    expect(result.exitCode).toBe(0);
+    const lines = result.stdout.split("\n");
+    expect(lines[0]).toMatch(/^NODE\s+ADDRESS\s+STATE\s+LEASE/);
+    expect(lines[1]).toMatch(/^box-2:7878\s+.*\s+gone\s+expired\s/);
+    expect(lines[2]).toMatch(/^mac-mini:7878 \*\s+.*\s+serving\s+alive\s/);
+    expect(daemon?.requests.map((request) => request.url)).toEqual(["/v1/nodes"]);
+  });
+
+  it("prints the raw JSON with --json", async () => {
+    const result = await run(["nodes", "--json"]);
+    expect(JSON.parse(result.stdout)).toEqual(NODES);
+  });
+});
+
 describe("with an invalid config.json", () => {
   /** A daemon that started before config.json was broken: its lock file names its port. */
   async function brokenConfigWithRunningDaemon(): Promise<void> {
@@ -327,6 +389,7 @@ describe("with an invalid config.json", () => {
     }
     expect(daemon!.requests.map((request) => `${request.method} ${request.url}`)).toEqual([
       "GET /healthz",
+      "GET /v1/nodes",
       "GET /v1/sessions",
       "POST /v1/messages",
       "GET /v1/sessions",
