@@ -12,6 +12,13 @@ import path from "node:path";
 import { isSupportedCountry, type CountryCode } from "libphonenumber-js";
 import { z } from "zod";
 import { isHostName } from "../utils/host-name.js";
+import {
+  databaseUrlMessage,
+  databaseUrlProblem,
+  defaultNodeId,
+  isNodeId,
+  NODE_ID_EXPECTATION,
+} from "./database.js";
 import type { DEFAULT_TIERS, Tier } from "../utils/ids.js";
 
 /** The dispatch MCP tool that lets an agent send an extra message to its chat. */
@@ -83,6 +90,17 @@ export interface ImessageChannelConfig {
   sendCommand?: string[];
 }
 
+/** Where the shared state is (`docs/cluster.md`). */
+export interface DatabaseConfig {
+  /**
+   * `postgres://...`: the registry and the transcript mirror live in that PostgreSQL database.
+   * Unset: everything stays on this machine, in `state/journal.db` (the embedded default).
+   */
+  url: string | undefined;
+  /** This daemon's name among the nodes of one database: host name and port unless set. */
+  nodeId: string;
+}
+
 export interface ChannelsConfig {
   http: HttpChannelConfig;
   imessage: ImessageChannelConfig;
@@ -123,6 +141,7 @@ export interface Config {
   /** Always holds every built-in tier, plus any the file adds. */
   tiers: Record<Tier, TierConfig>;
   channels: ChannelsConfig;
+  database: DatabaseConfig;
 }
 
 /** What the defaults depend on; pass real values in the daemon and fixed ones in tests. */
@@ -137,6 +156,8 @@ export interface ConfigContext {
    * unless config.json turns it on by name (iMessage then defaults to off even on macOS).
    */
   demo?: boolean;
+  /** `os.hostname()`, for the default node id; "localhost" when unset. */
+  hostName?: string;
 }
 
 /** iMessage is on by default on macOS, except in demo mode. */
@@ -338,6 +359,27 @@ const httpSchema = object({
   });
 });
 
+/** `database.url`: refused without echoing the value, which may hold a password. */
+const databaseUrl = () =>
+  z.string(expecting("a postgres:// URL")).superRefine((value, context) => {
+    const problem = databaseUrlProblem(value);
+    if (problem === undefined) return;
+    context.addIssue({
+      code: "custom",
+      input: "(hidden)",
+      params: { complete: true },
+      message: databaseUrlMessage("database.url", problem),
+    });
+  });
+
+const databaseSchema = object({
+  url: databaseUrl().optional(),
+  nodeId: z
+    .string(expecting(NODE_ID_EXPECTATION))
+    .refine(isNodeId, expecting(NODE_ID_EXPECTATION))
+    .optional(),
+});
+
 export function createConfigSchema(context: ConfigContext): z.ZodType<Config, unknown> {
   const { homeDir } = context;
   const imessage = object({
@@ -400,6 +442,7 @@ export function createConfigSchema(context: ConfigContext): z.ZodType<Config, un
           http: httpSchema.prefault({}),
           imessage: imessage.prefault({}),
         }).prefault({}),
+        database: databaseSchema.prefault({}),
       },
       expecting("a JSON object"),
     )
@@ -411,7 +454,7 @@ export function createConfigSchema(context: ConfigContext): z.ZodType<Config, un
       when: () => true,
     });
 
-  return file.transform(({ tiers, maxLiveSessions, ...rest }, transform): Config => {
+  return file.transform(({ tiers, maxLiveSessions, database, ...rest }, transform): Config => {
     const merged: Record<Tier, TierConfig> = { ...builtInTiers(rest.unknownSenders) };
     for (const [name, overrides] of Object.entries(tiers)) {
       // `hasOwn`, not `??`: a tier named `constructor` must not start from Object's.
@@ -448,6 +491,10 @@ export function createConfigSchema(context: ConfigContext): z.ZodType<Config, un
       maxLiveSessions: bound,
       reservedLiveSessionsForContacts: forContacts,
       tiers: merged,
+      database: {
+        url: database.url,
+        nodeId: database.nodeId ?? defaultNodeId(context.hostName ?? "localhost", rest.port),
+      },
     };
   });
 }
