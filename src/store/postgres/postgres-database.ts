@@ -1,6 +1,6 @@
 /**
- * A PostgreSQL database for dispatch's shared state (the transcript mirror today; the registry,
- * journal and chat leases of a cluster later, `docs/cluster.md`): a connection pool, with the
+ * A PostgreSQL database for dispatch's shared state (the transcript mirror and the registry today;
+ * the journal and chat leases of a cluster later, `docs/cluster.md`): a connection pool, with the
  * schema migrated on open. Migrations are versioned in `dispatch_schema`; several daemons opening
  * one database at once migrate it once, one after the other, under a transaction-level advisory
  * lock (released at commit, so it also holds behind a transaction-mode pooler). Every failure
@@ -59,6 +59,23 @@ const MIGRATIONS: readonly string[] = [
     entry       TEXT NOT NULL,
     PRIMARY KEY (project_key, session_id, subpath, seq),
     UNIQUE (project_key, session_id, subpath, uuid)
+  );
+  `,
+  // 1 -> 2: the session registry, one row per chat (`postgres-registry-rows.ts`), the SQLite
+  // adapter's table. `registry_import` records the one import of a node's sessions.json.
+  `
+  CREATE TABLE registry (
+    chat_id      TEXT PRIMARY KEY,
+    session_name TEXT NOT NULL UNIQUE,
+    session_id   TEXT,
+    entry        TEXT NOT NULL,
+    updated_at   BIGINT NOT NULL
+  );
+  CREATE TABLE registry_import (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    source      TEXT NOT NULL,
+    entries     INTEGER NOT NULL,
+    imported_at BIGINT NOT NULL
   );
   `,
 ];

@@ -1,0 +1,110 @@
+/**
+ * The registry as rows in PostgreSQL, on the test run's private server
+ * (`test/support/postgres-server.ts`): the contract every registry passes
+ * (`registry-contract.ts`), and what a write costs there.
+ */
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { createMemoryLogger } from "../../support/memory-logger.js";
+import { createTestDatabase } from "../../support/postgres-server.js";
+import {
+  openPostgresDatabase,
+  type PostgresDatabase,
+} from "../../../src/store/postgres/postgres-database.js";
+import { createPostgresRegistryRows } from "../../../src/store/postgres/postgres-registry-rows.js";
+import { openRowRegistry, type RowRegistry } from "../../../src/store/row-registry.js";
+import { asChatId } from "../../../src/utils/ids.js";
+import {
+  describeDurableRegistryContract,
+  describeRegistryContract,
+  makeEntry,
+} from "./registry-contract.js";
+
+let url: string;
+const opened: PostgresDatabase[] = [];
+
+beforeAll(async () => {
+  url = await createTestDatabase();
+});
+
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((database) => database.close()));
+});
+
+async function open(): Promise<{ registry: RowRegistry; database: PostgresDatabase }> {
+  const database = await openPostgresDatabase({ url, logger: createMemoryLogger() });
+  opened.push(database);
+  const registry = await openRowRegistry({
+    rows: createPostgresRegistryRows({ database }),
+    logger: createMemoryLogger(),
+  });
+  return { registry, database };
+}
+
+async function fresh(): Promise<RowRegistry> {
+  const cleaner = await openPostgresDatabase({ url, logger: createMemoryLogger() });
+  await cleaner.pool.query("TRUNCATE registry, registry_import");
+  await cleaner.close();
+  return (await open()).registry;
+}
+
+describeRegistryContract("postgresql rows", { create: fresh });
+describeDurableRegistryContract("postgresql rows", {
+  create: fresh,
+  openAgain: async () => (await open()).registry,
+});
+
+describe("PostgreSQL registry rows", () => {
+  it("write only the rows of the chats that changed, through the primary key", async () => {
+    await fresh();
+    const { registry, database } = await open();
+    for (let index = 0; index < 300; index += 1) {
+      registry.set(
+        asChatId(`+1555000${String(index).padStart(4, "0")}`),
+        makeEntry(`chat-${index}`),
+      );
+    }
+    await registry.flush();
+    const stamp = async () =>
+      (
+        await database.pool.query<{ chat_id: string }>(
+          "SELECT chat_id FROM registry WHERE xmin::text::bigint = (SELECT max(xmin::text::bigint) FROM registry) ORDER BY chat_id",
+        )
+      ).rows.map((row) => row.chat_id);
+    registry.update(asChatId("+15550000007"), { turns: 1 });
+    registry.set(asChatId("+15559999999"), makeEntry("newcomer"));
+    await registry.flush();
+    // The rows the last transaction wrote: the two that changed, no other.
+    expect(await stamp()).toEqual(["+15550000007", "+15559999999"]);
+    expect(registry.stats.rowsWritten).toBe(302);
+    await registry.close();
+  });
+
+  it("a write the server refuses fails flush with the server named, and is retried", async () => {
+    await fresh();
+    const { registry, database } = await open();
+    registry.set(asChatId("+15550000001"), makeEntry("john-doe"));
+    await registry.flush();
+    // Another node took the name meanwhile: the database refuses a second holder.
+    await database.pool.query(
+      `INSERT INTO registry (chat_id, session_name, session_id, entry, updated_at)
+       VALUES ('other-node-chat', 'jane-roe', NULL, '{}', 0)`,
+    );
+    registry.set(asChatId("+15550000002"), makeEntry("jane-roe"));
+    const failure = await registry.flush().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failure).toMatchObject({ code: "registry_write_failed" });
+    expect(String((failure as Error).message)).toMatch(/postgres:\/\/[^:@]+@127\.0\.0\.1/);
+    expect(registry.stats.failedWrites).toBe(1);
+    // The change is kept: once the conflict is gone, the next flush writes it.
+    await database.pool.query("DELETE FROM registry WHERE chat_id = 'other-node-chat'");
+    await registry.flush();
+    const { rows } = await database.pool.query("SELECT chat_id FROM registry ORDER BY chat_id");
+    expect(rows.map((row: { chat_id: string }) => row.chat_id)).toEqual([
+      "+15550000001",
+      "+15550000002",
+    ]);
+    await registry.close();
+  });
+});
