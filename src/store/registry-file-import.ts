@@ -29,15 +29,26 @@ export interface ImportRegistryFileOptions {
 }
 
 export type RegistryImportOutcome =
-  { imported: false } | { imported: true; entries: number; fromLastGood: boolean };
+  | { imported: false; keptAside?: string }
+  | { imported: true; entries: number; fromLastGood: boolean };
 
-/** Imports `path` into `rows` unless this database has had its import. */
+/**
+ * Imports `path` into `rows` unless this database has had its import. When it has, and the file
+ * names chats `registered` says the rows do not hold (a node that ran on its own before it joined
+ * a database another node imported into), the file is copied aside before the export replaces
+ * it, with a warning: nothing is lost, and nothing is merged behind the operator's back.
+ */
 export async function importRegistryFile(
   options: ImportRegistryFileOptions,
+  registered?: (chatId: ChatId) => boolean,
 ): Promise<RegistryImportOutcome> {
   const { rows, path, logger } = options;
   const done = await rows.importRecord();
-  if (done !== undefined) return { imported: false };
+  if (done !== undefined) {
+    if (registered === undefined) return { imported: false };
+    const keptAside = await keepUnimportedChats(options, registered);
+    return keptAside === undefined ? { imported: false } : { imported: false, keptAside };
+  }
   const { entries, fromLastGood } = await readRegistryFile(options);
   refuseDuplicateNames(entries, path);
   const imported = await rows.importEntries(entries, path);
@@ -75,7 +86,7 @@ async function readRegistryFile(
       { cause: parsed.cause },
     );
   }
-  const keptAs = await keepCorruptCopy(path, options.clock ?? systemClock);
+  const keptAs = await keepCopy(path, "corrupt", options.clock ?? systemClock);
   logger.error("registry file corrupt; loaded last good copy", {
     path,
     keptAs,
@@ -83,6 +94,33 @@ async function readRegistryFile(
     problem: parsed.problem,
   });
   return { entries: fallback.entries, fromLastGood: true };
+}
+
+/** Copies the file aside when it names chats `registered` does not know; returns where. */
+async function keepUnimportedChats(
+  options: ImportRegistryFileOptions,
+  registered: (chatId: ChatId) => boolean,
+): Promise<string | undefined> {
+  const { path, logger } = options;
+  const text = await readFileIfExists(path).catch(() => undefined);
+  if (text === undefined) return undefined;
+  const parsed = parseRegistryText(text);
+  // A damaged export: the rows hold what counts, and the export is written again from them.
+  if (!parsed.ok) return undefined;
+  const unknown = [...parsed.entries.keys()].filter((chatId) => !registered(chatId));
+  if (unknown.length === 0) return undefined;
+  const keptAs = await keepCopy(path, "not-imported", options.clock ?? systemClock);
+  logger.warn("registry-file-keep-aside", {
+    path,
+    keptAs,
+    chats: unknown.length,
+    examples: unknown.slice(0, 5),
+    fix:
+      "the registry in the database was imported from another sessions.json before, and these " +
+      "chats are not in it. Their entries are kept in the copy: add them to the database by " +
+      "hand if their sessions must go on, or delete the copy",
+  });
+  return keptAs;
 }
 
 /** A hand-edited file can give two chats one name; rows cannot hold that (names are unique). */
@@ -126,12 +164,12 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
-/** Copies a corrupt file to `<path>.corrupt-<ISO time, ':' as '-'>`, never over another file. */
-async function keepCorruptCopy(path: string, clock: Clock): Promise<string> {
+/** Copies the file to `<path>.<why>-<ISO time, ':' as '-'>`, never over another file. */
+async function keepCopy(path: string, why: string, clock: Clock): Promise<string> {
   const stamp = new Date(clock.now()).toISOString().replaceAll(":", "-");
-  let target = `${path}.corrupt-${stamp}`;
+  let target = `${path}.${why}-${stamp}`;
   for (let attempt = 2; await exists(target); attempt += 1) {
-    target = `${path}.corrupt-${stamp}-${attempt}`;
+    target = `${path}.${why}-${stamp}-${attempt}`;
   }
   await copyFileDurable(path, target);
   return target;

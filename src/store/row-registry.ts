@@ -126,22 +126,25 @@ export class RowRegistry implements Registry {
           });
   }
 
-  /** Imports `file` once per database, reads every row, and writes the export. */
+  /** Reads every row, imports `file` once per database, and writes the export. */
   static async open(options: RowRegistryOptions): Promise<RowRegistry> {
     const registry = new RowRegistry(options);
     if (options.file !== undefined) {
       const removed = await removeStaleTempFiles(options.file).catch(() => []);
       if (removed.length > 0) options.logger.info("registry-temp-file-remove", { files: removed });
-      await importRegistryFile({
-        rows: options.rows,
-        path: options.file,
-        logger: options.logger,
-        ...(options.clock === undefined ? {} : { clock: options.clock }),
-      });
     }
-    for (const [chatId, entry] of await options.rows.loadAll()) {
-      registry.memory.load(chatId, entry);
+    let stored = await options.rows.loadAll();
+    if (options.file !== undefined) {
+      // Imported into the rows (once per database), or checked against them before the export
+      // replaces it.
+      const imports = { rows: options.rows, path: options.file, logger: options.logger };
+      const outcome = await importRegistryFile(
+        options.clock === undefined ? imports : { ...imports, clock: options.clock },
+        (chatId) => stored.has(chatId),
+      );
+      if (outcome.imported) stored = await options.rows.loadAll();
     }
+    for (const [chatId, entry] of stored) registry.memory.load(chatId, entry);
     // The file may trail the rows (a kill before its last write): bring it up to date at once.
     await registry.export?.write();
     return registry;

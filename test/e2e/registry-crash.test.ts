@@ -1,6 +1,7 @@
 /**
- * Crash safety of the registry file: a writer killed with SIGKILL at any moment leaves a file
- * that parses and holds every change it reported durable (and at most one more).
+ * Crash safety of the registry: a writer killed with SIGKILL at any moment leaves rows that hold
+ * every change it reported durable (and at most one more), and a sessions.json export that
+ * parses.
  */
 import { spawn } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
@@ -8,8 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { asChatId } from "../../src/utils/ids.js";
+import { openHomeRegistry, readRegistryRows } from "../support/home-registry.js";
 import { createMemoryLogger } from "../support/memory-logger.js";
-import { openJsonFileRegistry } from "../../src/store/json-file-registry.js";
 
 const ROUNDS = 24;
 const COUNTER_CHAT = asChatId("counter@example.com");
@@ -57,7 +58,7 @@ function runAndKill(path: string, killAfterMs: number): Promise<number> {
   });
 }
 
-describe("registry file under SIGKILL", () => {
+describe("registry rows under SIGKILL", () => {
   let folder: string;
   beforeAll(async () => {
     folder = await mkdtemp(join(tmpdir(), "dispatch-registry-crash-"));
@@ -66,33 +67,44 @@ describe("registry file under SIGKILL", () => {
     await rm(folder, { recursive: true, force: true });
   });
 
-  it(`always parses and holds the last committed change (${ROUNDS} kills)`, async () => {
-    const path = join(folder, "sessions.json");
+  it(`hold the last committed change, and the export always parses (${ROUNDS} kills)`, async () => {
+    const stateDir = join(folder, "dispatch", "state");
+    const path = join(stateDir, "sessions.json");
     const rounds: Round[] = [];
     let previous = 0;
     for (let round = 0; round < ROUNDS; round += 1) {
       const killAfterMs = 20 + Math.floor(Math.random() * 131);
-      const lastCommitted = await runAndKill(path, killAfterMs);
-      const leftovers = (await readdir(folder)).filter(
-        (name) => name !== "sessions.json" && name !== "sessions.json.last-good",
+      const lastCommitted = await runAndKill(folder, killAfterMs);
+      const leftovers = (await readdir(stateDir)).filter(
+        (name) => name.startsWith("sessions.json") && name !== "sessions.json",
       );
 
-      // The raw file parses on its own ...
-      const raw = JSON.parse(await readFile(path, "utf8")) as Record<string, { turns: number }>;
-      const onDisk = raw[COUNTER_CHAT]?.turns ?? -1;
+      // The rows hold every change reported durable, a new session id with it ...
+      const rows = readRegistryRows(folder);
+      const onDisk = rows[COUNTER_CHAT]?.turns ?? -1;
       expect(onDisk, `round ${round}`).toBeGreaterThanOrEqual(lastCommitted);
       expect(onDisk, `round ${round}`).toBeLessThanOrEqual(lastCommitted + 1);
+      expect(rows[COUNTER_CHAT]?.session_id, `round ${round}`).toBe(`session-${onDisk}`);
       expect(lastCommitted, `round ${round} made progress`).toBeGreaterThan(previous);
       previous = onDisk;
 
-      // ... and the registry loads it with no fallback, removing a killed write's temp file.
+      // ... the export parses on its own, trailing the rows at most ...
+      const raw = JSON.parse(await readFile(path, "utf8")) as Record<string, { turns: number }>;
+      expect(raw[COUNTER_CHAT]?.turns ?? 0, `round ${round}`).toBeLessThanOrEqual(onDisk);
+
+      // ... and the registry opens with no error, removing a killed export's temp file.
       const logger = createMemoryLogger();
-      const registry = await openJsonFileRegistry({ path, logger });
+      const registry = await openHomeRegistry(folder, logger);
       expect(registry.get(COUNTER_CHAT)?.turns).toBe(onDisk);
       expect(logger.records.filter((record) => record.level === "error")).toEqual([]);
       await registry.close();
-      const after = await readdir(folder);
-      expect(after.sort()).toEqual(["sessions.json", "sessions.json.last-good"]);
+      const exported = JSON.parse(await readFile(path, "utf8")) as Record<
+        string,
+        { turns: number }
+      >;
+      expect(exported[COUNTER_CHAT]?.turns).toBe(onDisk);
+      const after = (await readdir(stateDir)).filter((name) => name.startsWith("sessions.json"));
+      expect(after).toEqual(["sessions.json"]);
       rounds.push({ lastCommitted, leftovers });
     }
     const withLeftovers = rounds.filter((round) => round.leftovers.length > 0).length;

@@ -9,8 +9,8 @@ import { SessionManager, type AgentPolicy } from "../../src/core/session-manager
 import { createLogger } from "../../src/logging/logger.js";
 import { readConversation } from "../../src/stand-in/compose-reply.js";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
-import { openJsonFileRegistry } from "../../src/store/json-file-registry.js";
 import { openSessionArchive } from "../../src/daemon/session-archive.js";
+import { openHomeRegistry } from "../support/home-registry.js";
 import { createSessionFolders } from "../../src/store/session-folders.js";
 import { openStateDatabase } from "../../src/store/sqlite-database.js";
 import { createSqliteTranscriptStore } from "../../src/store/sqlite-transcript-store.js";
@@ -18,7 +18,6 @@ import type { TranscriptStore } from "../../src/store/transcript-store.js";
 import {
   isProcessAlive,
   makeTempHome,
-  registryPath,
   testAgentEnv,
   textFrom,
   waitUntil,
@@ -73,7 +72,7 @@ async function managerWithSpares(
     processes: { started: (pid) => started.push(pid), exited: () => undefined },
     ...(options.transcripts ? { transcripts: options.transcripts } : {}),
   });
-  const registry = await openJsonFileRegistry({ path: registryPath(home.home), logger });
+  const registry = await openHomeRegistry(home.home, logger);
   const transcriptsDir = path.join(home.home, "transcripts");
   const archive = await openSessionArchive({
     archiveDir: path.join(home.home, "dispatch", "state", "forgotten"),

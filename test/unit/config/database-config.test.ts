@@ -99,7 +99,7 @@ describe("database settings", () => {
   it("refuse node ids outside the charset or too long, naming key and value", async () => {
     await writeConfig({ database: { nodeId: "node a/b" } });
     expect(await problemsOf(loadConfig(options))).toEqual([
-      "Expected `database.nodeId` to be 1 to 64 letters, digits, `.`, `_` or `-`, starting with a letter or a digit, got `\"node a/b\"`",
+      'Expected `database.nodeId` to be 1 to 64 letters, digits, `.`, `_` or `-`, starting with a letter or a digit, got `"node a/b"`',
     ]);
     await writeConfig({});
     const long = "n".repeat(65);

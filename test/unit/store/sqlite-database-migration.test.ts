@@ -51,6 +51,7 @@ async function versionTwoJournal(): Promise<void> {
   await transcripts.append(JOHN_MOVED, [{ type: "user", uuid: "u1" }]);
   await transcripts.append(JANE, [{ type: "user", uuid: "u9" }]);
   old.exec("DROP INDEX transcript_keys_session; DROP TABLE activity");
+  old.exec("DROP TABLE registry; DROP TABLE registry_import");
   old.exec("ALTER TABLE inbound DROP COLUMN envelope_nonce");
   old.pragma("user_version = 2");
   old.close();
@@ -117,17 +118,18 @@ describe("schema migration 3 -> 4", () => {
     });
     journal.markDelivered(id);
     old.exec("ALTER TABLE inbound DROP COLUMN envelope_nonce; DROP TABLE activity");
+    old.exec("DROP TABLE registry; DROP TABLE registry_import");
     old.pragma("user_version = 3");
     old.close();
   }
 
   it("adds the envelope nonce to inbound, unset in the rows it finds, and keeps them", () => {
-    expect(SCHEMA_VERSION).toBe(5);
+    expect(SCHEMA_VERSION).toBe(6);
     versionThreeJournal();
     const logger = createMemoryLogger();
     db = openStateDatabase({ path, logger });
     expect(logger.records).toContainEqual(
-      expect.objectContaining({ message: "journal-migrate", fields: { path, from: 3, to: 5 } }),
+      expect.objectContaining({ message: "journal-migrate", fields: { path, from: 3, to: 6 } }),
     );
     const journal = createSqliteJournal({ db });
     const [row] = journal.pendingInbound();
@@ -145,16 +147,45 @@ describe("schema migration 4 -> 5", () => {
   it("adds the activity table, indexed by time, and keeps what was there", async () => {
     const old = openStateDatabase({ path, logger: createMemoryLogger() });
     await createSqliteTranscriptStore({ db: old }).append(JOHN, [{ type: "user", uuid: "u1" }]);
-    old.exec("DROP TABLE activity");
+    old.exec("DROP TABLE activity; DROP TABLE registry; DROP TABLE registry_import");
     old.pragma("user_version = 4");
     old.close();
 
     const logger = createMemoryLogger();
     db = openStateDatabase({ path, logger });
     expect(logger.records).toContainEqual(
-      expect.objectContaining({ message: "journal-migrate", fields: { path, from: 4, to: 5 } }),
+      expect.objectContaining({ message: "journal-migrate", fields: { path, from: 4, to: 6 } }),
     );
     expect(indexesOf(db, "activity")).toEqual(["activity_at"]);
+    expect(await createSqliteTranscriptStore({ db }).load(JOHN)).toEqual([
+      { type: "user", uuid: "u1" },
+    ]);
+  });
+});
+
+describe("schema migration 5 -> 6", () => {
+  it("adds the registry tables, empty, and keeps what was there", async () => {
+    const old = openStateDatabase({ path, logger: createMemoryLogger() });
+    await createSqliteTranscriptStore({ db: old }).append(JOHN, [{ type: "user", uuid: "u1" }]);
+    old.exec("DROP TABLE registry; DROP TABLE registry_import");
+    old.pragma("user_version = 5");
+    old.close();
+
+    const logger = createMemoryLogger();
+    db = openStateDatabase({ path, logger });
+    expect(logger.records).toContainEqual(
+      expect.objectContaining({ message: "journal-migrate", fields: { path, from: 5, to: 6 } }),
+    );
+    expect(db.prepare("SELECT count(*) AS n FROM registry").get()).toEqual({ n: 0 });
+    expect(db.prepare("SELECT count(*) AS n FROM registry_import").get()).toEqual({ n: 0 });
+    // Session names are unique: the database refuses a second holder.
+    const insert = db.prepare(
+      "INSERT INTO registry (chat_id, session_name, session_id, entry, updated_at) VALUES (?, 'john-doe', NULL, '{}', 0)",
+    );
+    insert.run("+15551234567");
+    expect(() => insert.run("+15559876543")).toThrow(
+      /UNIQUE constraint failed: registry.session_name/,
+    );
     expect(await createSqliteTranscriptStore({ db }).load(JOHN)).toEqual([
       { type: "user", uuid: "u1" },
     ]);

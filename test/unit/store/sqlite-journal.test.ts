@@ -92,6 +92,8 @@ describe("openStateDatabase", () => {
       "cursors",
       "inbound",
       "outbox",
+      "registry",
+      "registry_import",
       "transcript_entries",
       "transcript_keys",
       "turns",
