@@ -109,7 +109,7 @@ export class RegistryExport {
       await this.writeFile(this.path, this.image.render());
     } catch (error) {
       this.stats.failedWrites += 1;
-      this.logger.error("registry-export-fail", {
+      this.logger.error("registry-export-failed", {
         path: this.path,
         code: errorCode(error),
         cause: describeError(error),

@@ -87,7 +87,7 @@ async function readRegistryFile(
     );
   }
   const keptAs = await keepCopy(path, "corrupt", options.clock ?? systemClock);
-  logger.error("registry file corrupt; loaded last good copy", {
+  logger.error("registry-file-corrupt", {
     path,
     keptAs,
     lastGood: lastGoodPath,

@@ -274,7 +274,7 @@ export class RowRegistry implements Registry {
       this.stats.failedWrites += 1;
       this.consecutiveFailures += 1;
       const code = error instanceof DispatchError ? error.code : undefined;
-      this.logger.error("registry-write-fail", {
+      this.logger.error("registry-write-failed", {
         into: this.rows.location,
         chats: changes.length,
         code,

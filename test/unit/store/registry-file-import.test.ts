@@ -251,9 +251,9 @@ describe("the sessions.json export", () => {
     await registry.flush(); // the rows are written whatever happens to the export
     clock.advance(EXPORT_MS);
     await registry.export!.write();
-    expect(logger.records.find((record) => record.message === "registry-export-fail")?.level).toBe(
-      "error",
-    );
+    expect(
+      logger.records.find((record) => record.message === "registry-export-failed")?.level,
+    ).toBe("error");
     await rm(path, { recursive: true });
     clock.advance(EXPORT_MS);
     await registry.export!.write();

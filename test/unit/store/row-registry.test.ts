@@ -220,9 +220,9 @@ describe("RowRegistry: write failures", () => {
     expect(failure).toMatchObject({ code: "registry_write_failed" });
     expect((failure as DispatchError).message).toContain("the disk is full");
     expect((failure as DispatchError).message).toContain(join(folder, "journal.db"));
-    expect(logger.records.find((record) => record.message === "registry-write-fail")).toMatchObject(
-      { level: "error", fields: { code: "journal_full", chats: 1 } },
-    );
+    expect(
+      logger.records.find((record) => record.message === "registry-write-failed"),
+    ).toMatchObject({ level: "error", fields: { code: "journal_full", chats: 1 } });
     // A change made meanwhile joins the retried one.
     registry.set(FAMILY, makeEntry("family-chat"));
     recorder.fail(undefined);
