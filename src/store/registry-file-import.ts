@@ -17,7 +17,7 @@ import type { Logger } from "../logging/logger.js";
 import { copyFileDurable, readFileIfExists } from "./durable-file.js";
 import type { RegistryEntry } from "./registry.js";
 import { parseRegistryText } from "./registry-file-format.js";
-import type { RegistryRows } from "./registry-rows.js";
+import type { RegistryImportRecord, RegistryRows } from "./registry-rows.js";
 
 export interface ImportRegistryFileOptions {
   rows: RegistryRows;
@@ -29,32 +29,40 @@ export interface ImportRegistryFileOptions {
 }
 
 export type RegistryImportOutcome =
-  | { imported: false; keptAside?: string }
+  | { imported: false; before: RegistryImportRecord }
+  | { imported: false; racedAnotherNode: true; keptAside?: string }
   | { imported: true; entries: number; fromLastGood: boolean };
 
 /**
- * Imports `path` into `rows` unless this database has had its import. When it has, and the file
- * names chats `registered` says the rows do not hold (a node that ran on its own before it joined
- * a database another node imported into), the file is copied aside before the export replaces
- * it, with a warning: nothing is lost, and nothing is merged behind the operator's back.
+ * Imports `path` into `rows` unless this database has had its import (`before`: then the caller
+ * checks the file with `keepUnimportedChats` against the rows it reads).
  */
 export async function importRegistryFile(
   options: ImportRegistryFileOptions,
-  registered?: (chatId: ChatId) => boolean,
 ): Promise<RegistryImportOutcome> {
   const { rows, path, logger } = options;
-  const done = await rows.importRecord();
-  if (done !== undefined) {
-    if (registered === undefined) return { imported: false };
-    const keptAside = await keepUnimportedChats(options, registered);
-    return keptAside === undefined ? { imported: false } : { imported: false, keptAside };
-  }
+  const before = await rows.importRecord();
+  if (before !== undefined) return { imported: false, before };
   const { entries, fromLastGood } = await readRegistryFile(options);
   refuseDuplicateNames(entries, path);
   const imported = await rows.importEntries(entries, path);
   if (!imported) {
-    logger.info("registry-import-skip", { path, reason: "another node imported first" });
-    return { imported: false };
+    // Its chats may not be in the rows another node imported: keep the file before the export
+    // replaces it.
+    const keptAs =
+      entries.size === 0
+        ? undefined
+        : await keepCopy(path, "not-imported", options.clock ?? systemClock);
+    logger.warn("registry-import-skip", {
+      path,
+      reason: "another node imported into this database at the same moment",
+      ...(keptAs === undefined ? {} : { keptAs, chats: entries.size }),
+    });
+    return {
+      imported: false,
+      racedAnotherNode: true,
+      ...(keptAs === undefined ? {} : { keptAside: keptAs }),
+    };
   }
   logger.info("registry-import", { path, into: rows.location, chats: entries.size, fromLastGood });
   return { imported: true, entries: entries.size, fromLastGood };
@@ -96,8 +104,13 @@ async function readRegistryFile(
   return { entries: fallback.entries, fromLastGood: true };
 }
 
-/** Copies the file aside when it names chats `registered` does not know; returns where. */
-async function keepUnimportedChats(
+/**
+ * After the database's import: when the file names chats `registered` says the rows do not hold
+ * (a node that ran on its own before it joined a database another node imported into), copies it
+ * aside before the export replaces it, with a warning: nothing is lost, and nothing is merged
+ * behind the operator's back. Returns where it was kept.
+ */
+export async function keepUnimportedChats(
   options: ImportRegistryFileOptions,
   registered: (chatId: ChatId) => boolean,
 ): Promise<string | undefined> {

@@ -22,7 +22,7 @@ import { removeStaleTempFiles } from "./durable-file.js";
 import { MemoryRegistry } from "./memory-registry.js";
 import type { ChangeKind, Registry, RegistryEntry } from "./registry.js";
 import { RegistryExport } from "./registry-export.js";
-import { importRegistryFile } from "./registry-file-import.js";
+import { importRegistryFile, keepUnimportedChats } from "./registry-file-import.js";
 import type { RegistryRowChange, RegistryRows } from "./registry-rows.js";
 
 export interface RowRegistryOptions {
@@ -133,16 +133,20 @@ export class RowRegistry implements Registry {
       const removed = await removeStaleTempFiles(options.file).catch(() => []);
       if (removed.length > 0) options.logger.info("registry-temp-file-remove", { files: removed });
     }
-    let stored = await options.rows.loadAll();
-    if (options.file !== undefined) {
-      // Imported into the rows (once per database), or checked against them before the export
-      // replaces it.
+    let stored: Map<ChatId, RegistryEntry>;
+    if (options.file === undefined) {
+      stored = await options.rows.loadAll();
+    } else {
+      // Imported into the rows once per database; read after the import (this node's or
+      // another's), so the rows are at least as new as it.
       const imports = { rows: options.rows, path: options.file, logger: options.logger };
-      const outcome = await importRegistryFile(
-        options.clock === undefined ? imports : { ...imports, clock: options.clock },
-        (chatId) => stored.has(chatId),
-      );
-      if (outcome.imported) stored = await options.rows.loadAll();
+      const withClock =
+        options.clock === undefined ? imports : { ...imports, clock: options.clock };
+      const outcome = await importRegistryFile(withClock);
+      stored = await options.rows.loadAll();
+      // An earlier import: the file is this node's export, unless it names chats the rows lack.
+      const rows = stored;
+      if ("before" in outcome) await keepUnimportedChats(withClock, (chatId) => rows.has(chatId));
     }
     for (const [chatId, entry] of stored) registry.memory.load(chatId, entry);
     // The file may trail the rows (a kill before its last write): bring it up to date at once.

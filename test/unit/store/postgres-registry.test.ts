@@ -3,6 +3,9 @@
  * (`test/support/postgres-server.ts`): the contract every registry passes
  * (`registry-contract.ts`), and what a write costs there.
  */
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryLogger } from "../../support/memory-logger.js";
 import { createTestDatabase } from "../../support/postgres-server.js";
@@ -108,3 +111,62 @@ describe("PostgreSQL registry rows", () => {
     await registry.close();
   });
 });
+
+describe("PostgreSQL registry rows: the import", () => {
+  it("is done once when two nodes start on a new database at the same moment, losing no file", async () => {
+    await fresh();
+    const folders = await Promise.all(
+      ["a", "b"].map((node) => mkdtemp(join(tmpdir(), `dispatch-pg-import-${node}-`))),
+    );
+    try {
+      const files = folders.map((folder) => join(folder, "sessions.json"));
+      await writeFile(files[0]!, JSON.stringify({ "+15550000001": seed("node-a-chat") }));
+      await writeFile(files[1]!, JSON.stringify({ "+15550000002": seed("node-b-chat") }));
+      const loggers = [createMemoryLogger(), createMemoryLogger()];
+      const databases = await Promise.all(
+        loggers.map(() => openPostgresDatabase({ url, logger: createMemoryLogger() })),
+      );
+      opened.push(...databases);
+      const registries = await Promise.all(
+        databases.map((database, index) =>
+          openRowRegistry({
+            rows: createPostgresRegistryRows({ database }),
+            logger: loggers[index]!,
+            file: files[index]!,
+          }),
+        ),
+      );
+      const { rows } = await databases[0]!.pool.query("SELECT count(*) AS n FROM registry_import");
+      expect(Number((rows[0] as { n: string }).n)).toBe(1);
+      // Both nodes hold what the database holds: the one file that was imported.
+      const held = registries.map((registry) => [...registry.entries()].map(([chatId]) => chatId));
+      expect(held[0]).toEqual(held[1]);
+      expect(held[0]).toHaveLength(1);
+      // The other node's file is kept aside, not lost to the export that replaced it.
+      const other = held[0]![0] === "+15550000001" ? 1 : 0;
+      const keptAside = (await readdir(folders[other]!)).filter((name) =>
+        name.startsWith("sessions.json.not-imported-"),
+      );
+      expect(keptAside).toHaveLength(1);
+      expect(
+        Object.keys(
+          JSON.parse(await readFile(join(folders[other]!, keptAside[0]!), "utf8")) as object,
+        ),
+      ).toEqual([other === 1 ? "+15550000002" : "+15550000001"]);
+      await Promise.all(registries.map((registry) => registry.close()));
+    } finally {
+      await Promise.all(folders.map((folder) => rm(folder, { recursive: true, force: true })));
+    }
+  });
+});
+
+function seed(name: string) {
+  return {
+    session_name: name,
+    contact_name: null,
+    tier: "favorite",
+    session_id: `${name}-session`,
+    created_at: "2026-02-01T10:00:00.000Z",
+    last_message_time: null,
+  };
+}
