@@ -9,6 +9,9 @@
  * Beside them: opening (every row read into memory), and one write of the sessions.json export,
  * which is the whole file and grows with the chats (it is written at most once per 10 s).
  *
+ * `--quick` measures 100 and 10,000 chats, 30 changes of each kind; a full run all three sizes,
+ * 200 of each.
+ *
  * PostgreSQL is a private server started for the run (Debian's `postgresql`, as the tests use),
  * with fsync on. Without one installed, its rows are left out and the log says why.
  */

@@ -10,7 +10,7 @@ import { systemClock, type Clock } from "../utils/clock.js";
 import { describeError } from "../utils/errors.js";
 import type { ChatId } from "../utils/ids.js";
 import type { Logger } from "../logging/logger.js";
-import { errorCode, writeFileDurable } from "./durable-file.js";
+import { errorCode, readFileIfExists, writeFileDurable } from "./durable-file.js";
 import { RegistryFileImage, type RegistryEntrySource } from "./registry-file-image.js";
 
 /**
@@ -123,4 +123,21 @@ export class RegistryExport {
     this.writtenVersion = version;
     return true;
   }
+}
+
+/**
+ * `sessions.json.source`: the database the export beside it was written from (its rows'
+ * location, no password). A start that finds its own database named there knows the file is its
+ * export, however far it trails the rows (a `kill -9` within its window), and checks nothing.
+ */
+export function exportSourcePath(path: string): string {
+  return `${path}.source`;
+}
+
+export async function readExportSource(path: string): Promise<string | undefined> {
+  return (await readFileIfExists(exportSourcePath(path)).catch(() => undefined))?.trim();
+}
+
+export async function recordExportSource(path: string, location: string): Promise<void> {
+  await writeFileDurable(exportSourcePath(path), `${location}\n`);
 }

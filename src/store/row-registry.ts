@@ -21,7 +21,12 @@ import type { Logger } from "../logging/logger.js";
 import { removeStaleTempFiles } from "./durable-file.js";
 import { MemoryRegistry } from "./memory-registry.js";
 import type { ChangeKind, Registry, RegistryEntry } from "./registry.js";
-import { RegistryExport } from "./registry-export.js";
+import {
+  exportSourcePath,
+  readExportSource,
+  recordExportSource,
+  RegistryExport,
+} from "./registry-export.js";
 import { importRegistryFile, keepUnimportedChats } from "./registry-file-import.js";
 import type { RegistryRowChange, RegistryRows } from "./registry-rows.js";
 
@@ -130,7 +135,10 @@ export class RowRegistry implements Registry {
   static async open(options: RowRegistryOptions): Promise<RowRegistry> {
     const registry = new RowRegistry(options);
     if (options.file !== undefined) {
-      const removed = await removeStaleTempFiles(options.file).catch(() => []);
+      const removed = [
+        ...(await removeStaleTempFiles(options.file).catch(() => [])),
+        ...(await removeStaleTempFiles(exportSourcePath(options.file)).catch(() => [])),
+      ];
       if (removed.length > 0) options.logger.info("registry-temp-file-remove", { files: removed });
     }
     let stored: Map<ChatId, RegistryEntry>;
@@ -144,13 +152,23 @@ export class RowRegistry implements Registry {
         options.clock === undefined ? imports : { ...imports, clock: options.clock };
       const outcome = await importRegistryFile(withClock);
       stored = await options.rows.loadAll();
-      // An earlier import: the file is this node's export, unless it names chats the rows lack.
+      // An earlier import: the file is an export of these rows when it says so; otherwise it is
+      // kept aside if it names chats the rows lack.
       const rows = stored;
-      if ("before" in outcome) await keepUnimportedChats(withClock, (chatId) => rows.has(chatId));
+      if ("before" in outcome && (await readExportSource(options.file)) !== options.rows.location) {
+        await keepUnimportedChats(withClock, (chatId) => rows.has(chatId));
+      }
     }
     for (const [chatId, entry] of stored) registry.memory.load(chatId, entry);
     // The file may trail the rows (a kill before its last write): bring it up to date at once.
-    await registry.export?.write();
+    if (registry.export !== undefined && options.file !== undefined) {
+      await registry.export.write();
+      if (registry.export.stats.writes > 0) {
+        await recordExportSource(options.file, options.rows.location).catch((error: unknown) => {
+          options.logger.warn("registry-export-source-failed", { cause: describeError(error) });
+        });
+      }
+    }
     return registry;
   }
 

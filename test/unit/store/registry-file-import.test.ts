@@ -95,8 +95,22 @@ describe("importing sessions.json into the rows", () => {
     expect(first.db.prepare("SELECT count(*) AS n FROM registry").get()).toEqual({ n: 2 });
     await first.registry.close();
 
-    // Later starts leave the file alone: it is the export now, and an edit of it is not read.
+    // The export names the rows it came from.
+    expect(await readFile(`${path}.source`, "utf8")).toBe(`${first.db.name}\n`);
+
+    // A stale export of these rows (a kill within its window, after a chat was removed) is the
+    // export still: nothing is kept aside, and it is written again.
+    await seed({ [JOHN]: seedEntry, [FAMILY]: seedEntry, [JANE]: seedEntry });
+    const stale = await open();
+    expect(
+      stale.logger.records.some((record) => record.message === "registry-file-keep-aside"),
+    ).toBe(false);
+    await stale.registry.close();
+
+    // Later starts never import the file again, not even one from elsewhere (another node's, no
+    // `.source` naming these rows).
     await seed({ [JANE]: { ...seedEntry, session_name: "jane-roe" } });
+    await rm(`${path}.source`);
     const second = await open();
     expect([...second.registry.entries()].map(([chatId]) => chatId).sort()).toEqual(
       [JOHN, FAMILY].sort(),
@@ -185,7 +199,7 @@ describe("importing sessions.json into the rows", () => {
     const { registry } = await open();
     expect(
       (await readdir(join(folder, "state"))).filter((name) => name.startsWith("sessions")).sort(),
-    ).toEqual(["sessions.json", "sessions.json.bak"]);
+    ).toEqual(["sessions.json", "sessions.json.bak", "sessions.json.source"]);
     await registry.close();
   });
 });
