@@ -45,7 +45,7 @@ export interface ProfileSummary {
   /** Wall time summarised, and how much of it the main thread was busy. */
   durationMs: number;
   busyMs: number;
-  /** Busy time by the nearest dispatch module on the stack (`store/json-file-registry`, ...). */
+  /** Busy time by the nearest dispatch module on the stack (`store/row-registry`, ...). */
   byModule: { module: string; ms: number; share: number }[];
   /** Busy time by dispatch function, counting everything it called. */
   inclusive: { frame: string; ms: number }[];
@@ -53,7 +53,7 @@ export interface ProfileSummary {
 
 const SKIPPED = new Set(["(idle)", "(program)"]);
 
-/** `file:///.../dist/store/json-file-registry.js` -> `store/json-file-registry`. */
+/** `file:///.../dist/store/row-registry.js` -> `store/row-registry`. */
 function dispatchModule(url: string): string | undefined {
   if (url.includes("/node_modules/")) return undefined;
   const match = /\/dist\/(.+)\.js$/.exec(url) ?? /\/src\/(.+)\.ts$/.exec(url);

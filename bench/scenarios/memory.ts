@@ -1,8 +1,9 @@
 /**
  * Memory. The daemon's own RSS (VmRSS of its process, no children) with 0, 10, 100 and 10,000
- * chats registered (contacts.json and sessions.json written before start), once it has settled;
- * and again after its first write of sessions.json (one chat forgotten), which builds the kept
- * image of the file that makes later writes cheap (`store/registry-file-image.ts`).
+ * chats registered (contacts.json and sessions.json written before start, imported into the
+ * registry rows at the first start, which also writes the export and so builds its kept image,
+ * `store/registry-file-image.ts`), once it has settled; and again after a registry write (one chat
+ * forgotten: its row deleted; the export follows within 10 s).
  * Then what one live session costs: the growth of the whole tree (daemon plus CLI children)
  * with a few sessions live, per session, in RSS and in PSS (shared pages split among users).
  */
@@ -93,7 +94,7 @@ async function run(context: BenchContext): Promise<MemoryResult> {
       let afterWrite: number | undefined;
       if (chats > 0) {
         await daemon.forget(phoneNumber(0));
-        await sleep(500); // the write follows within 25 ms
+        await sleep(500); // the row's write follows within 25 ms
         await waitForQuiet(daemon.pid);
         afterWrite = await steadyRssKb(daemon.pid);
       }

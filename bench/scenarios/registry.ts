@@ -1,209 +1,244 @@
 /**
- * Registry: what updates cost a registry of 10,000 chats (openJsonFileRegistry directly, as the
- * daemon opens it, with its default windows). Each write is the whole file, fsynced (file and
- * folder), so the figures that matter are how many writes the updates turn into (coalescing)
- * and what one write costs at this size, against one at 100 chats.
+ * Registry: what a new chat and a bookkeeping update cost at 100, 10,000 and 100,000 registered
+ * chats, on each adapter (rows in SQLite, the default, and in PostgreSQL), through the registry as
+ * the daemon opens it (`openRowRegistry`, its default windows). Each change is followed by
+ * `flush()`, so each is one write of its own: a new chat commits durably (fsync: SQLite's
+ * `synchronous=FULL`, PostgreSQL's WAL flush), a bookkeeping update does not. Flat across sizes is
+ * the target: a write carries only the changed chat's row.
  *
- * - burst: 1,000 bookkeeping updates (turns, time, channel) in one go, then `flush()`;
- * - paced: the same 1,000 spread evenly over a few seconds, as messages arrive in the scale run:
- *   bookkeeping waits up to 5 s for company, so this is a write or two;
- * - new session ids: 100 spread over the same time, each written within 25 ms (a resume depends
- *   on it), so each is a write of its own: what one write costs at this size.
+ * Beside them: opening (every row read into memory), and one write of the sessions.json export,
+ * which is the whole file and grows with the chats (it is written at most once per 10 s).
+ *
+ * `--quick` measures 100 and 10,000 chats, 30 changes of each kind; a full run all three sizes,
+ * 200 of each.
+ *
+ * PostgreSQL is a private server started for the run (Debian's `postgresql`, as the tests use),
+ * with fsync on. Without one installed, its rows are left out and the log says why.
  */
-import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { asChatId, newAgentSessionId } from "../../src/utils/ids.js";
+import { asChatId, asSessionName, newAgentSessionId, type ChatId } from "../../src/utils/ids.js";
 import { createLogger } from "../../src/logging/logger.js";
-import { openJsonFileRegistry, type JsonFileRegistry } from "../../src/store/json-file-registry.js";
+import type { RegistryEntry } from "../../src/store/registry.js";
+import type { RegistryRows } from "../../src/store/registry-rows.js";
+import { openRowRegistry, type RowRegistry } from "../../src/store/row-registry.js";
+import { openStateDatabase } from "../../src/store/sqlite-database.js";
+import { createSqliteRegistryRows } from "../../src/store/sqlite-registry-rows.js";
+import { openPostgresDatabase } from "../../src/store/postgres/postgres-database.js";
+import { createPostgresRegistryRows } from "../../src/store/postgres/postgres-registry-rows.js";
+import { startPostgresServer, stopPostgresServer } from "../../test/support/postgres-server.js";
 import { BENCH_TIER } from "../lib/direct-sdk.js";
-import { phoneNumber, registryFile } from "../lib/fixtures.js";
-import { ms, sleep, type BenchContext, type Row, type Scenario } from "../lib/scenario.js";
-import { round } from "../lib/stats.js";
+import { contactName, phoneNumber, sessionName } from "../lib/fixtures.js";
+import { ms, type BenchContext, type Row, type Scenario } from "../lib/scenario.js";
+import { median, round } from "../lib/stats.js";
 
-const ENTRIES = 10_000;
-const UPDATES = 1_000;
-const SESSION_ID_CHANGES = 100;
-const SMALL_ENTRIES = 100;
+const SIZES = [100, 10_000, 100_000];
+const FILL_BATCH = 5_000;
 
-export interface UpdateRun {
-  updates: number;
-  /** Registry file writes (each: temp file, fsync, rename, folder fsync). */
-  writes: number;
-  /** From the first update until `flush()` resolved. */
-  elapsedMs: number;
-  /** CPU of this process meanwhile (serialising, sorting; the fsync wait is not CPU). */
+export interface ChangeCost {
+  samples: number;
+  /** Wall time of one change and its flush: median and mean. */
+  p50Ms: number;
+  meanMs: number;
+  /** CPU of this process per change (PostgreSQL's own work is not in it). */
   cpuMs: number;
-  /** CPU of this process per registry write (all of it, the updates' own share included). */
-  cpuPerWriteMs: number;
-  /** Wall time of one write (serialise, write, fsync, rename, folder fsync). */
-  meanWriteMs: number;
+}
+
+export interface RegistrySizeRun {
+  adapter: "sqlite" | "postgresql";
+  chats: number;
+  openMs: number;
+  openCpuMs: number;
+  newChat: ChangeCost;
+  bookkeeping: ChangeCost;
+  /** One write of the whole sessions.json export at this size. */
+  exportWriteMs: number;
 }
 
 export interface RegistryResult {
-  entries: number;
-  fileKb: number;
-  openMs: number;
-  /** CPU of this process while opening (read, parse, validate, last-good copy). */
-  openCpuMs: number;
-  burst: UpdateRun;
-  paced: UpdateRun & { spreadMs: number };
-  /** Session-id changes, each its own prompt write: the cost of one write at this size. */
-  sessionIds: UpdateRun & { spreadMs: number };
-  /** The same session-id changes against a registry of 100 chats: how a write grows with size. */
-  smallRegistry: { entries: number; sessionIds: UpdateRun };
+  runs: RegistrySizeRun[];
+  /** Why PostgreSQL was left out, when it was. */
+  postgresSkipped?: string;
 }
 
-type Change = "bookkeeping" | "session-id";
+interface Storage {
+  rows: RegistryRows;
+  close(): Promise<void>;
+}
 
-async function openWith(entries: number) {
-  const folder = await mkdtemp(path.join(os.tmpdir(), "dispatch-bench-registry-"));
-  const file = path.join(folder, "sessions.json");
-  await writeFile(
-    file,
-    JSON.stringify(registryFile(entries, BENCH_TIER, new Date().toISOString()), null, 2),
-  );
-  const started = performance.now();
-  const cpuBefore = process.cpuUsage();
-  const registry = await openJsonFileRegistry({
-    path: file,
-    logger: createLogger({ level: "silent" }),
-  });
-  const cpu = process.cpuUsage(cpuBefore);
+function entryOf(index: number): RegistryEntry {
   return {
-    registry,
-    file,
-    openMs: performance.now() - started,
-    openCpuMs: (cpu.user + cpu.system) / 1000,
-    remove: async () => {
-      await registry.close();
-      await rm(folder, { recursive: true, force: true });
-    },
+    session_name: asSessionName(sessionName(index)),
+    contact_name: contactName(index),
+    tier: BENCH_TIER,
+    session_id: newAgentSessionId(),
+    created_at: new Date().toISOString(),
+    last_message_time: null,
+    chat_kind: "individual",
+    channel: "http",
+    previous_session_ids: [],
+    turns: 0,
+    errors: 0,
+    restarts: 0,
   };
 }
 
-/** Applies `updates` changes (one chat each, round the registry), `gapMs` apart when given. */
-async function updateMany(
-  registry: JsonFileRegistry,
-  entries: number,
-  updates: number,
-  gapMs: number | undefined,
-  change: Change = "bookkeeping",
-): Promise<UpdateRun> {
-  const writesBefore = registry.stats.writes;
-  const writeMsBefore = registry.stats.totalWriteMs;
+async function fill(rows: RegistryRows, chats: number): Promise<void> {
+  for (let from = 0; from < chats; from += FILL_BATCH) {
+    const batch: [ChatId, RegistryEntry][] = [];
+    for (let index = from; index < Math.min(chats, from + FILL_BATCH); index += 1) {
+      batch.push([asChatId(phoneNumber(index)), entryOf(index)]);
+    }
+    await rows.write(batch, { durable: false });
+  }
+}
+
+/** Runs `change(i)` then `flush()`, `samples` times, one after the other. */
+async function measure(
+  registry: RowRegistry,
+  samples: number,
+  change: (index: number) => void,
+): Promise<ChangeCost> {
+  const times: number[] = [];
+  const cpuBefore = process.cpuUsage();
+  for (let index = 0; index < samples; index += 1) {
+    const started = performance.now();
+    change(index);
+    await registry.flush();
+    times.push(performance.now() - started);
+  }
+  const cpu = process.cpuUsage(cpuBefore);
+  return {
+    samples,
+    p50Ms: round(median(times), 2),
+    meanMs: round(times.reduce((sum, time) => sum + time, 0) / samples, 2),
+    cpuMs: round((cpu.user + cpu.system) / 1000 / samples, 2),
+  };
+}
+
+async function runSize(
+  adapter: RegistrySizeRun["adapter"],
+  storage: Storage,
+  chats: number,
+  samples: number,
+  folder: string,
+): Promise<RegistrySizeRun> {
+  await fill(storage.rows, chats);
+  const logger = createLogger({ level: "silent" });
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
-  for (let index = 0; index < updates; index += 1) {
-    const chatId = asChatId(phoneNumber(index % entries));
-    const entry = registry.get(chatId)!;
-    if (change === "session-id") {
-      registry.update(chatId, { session_id: newAgentSessionId() });
-    } else {
+  const registry = await openRowRegistry({ rows: storage.rows, logger });
+  const openMs = performance.now() - started;
+  const openCpu = process.cpuUsage(cpuBefore);
+  try {
+    const newChat = await measure(registry, samples, (index) => {
+      registry.set(asChatId(phoneNumber(chats + index)), entryOf(chats + index));
+    });
+    const bookkeeping = await measure(registry, samples, (index) => {
+      const chatId = asChatId(phoneNumber((index * 7919) % chats));
+      const entry = registry.get(chatId)!;
       registry.update(chatId, {
         turns: entry.turns + 1,
         last_message_time: new Date().toISOString(),
-        channel: "http",
       });
-    }
-    if (gapMs !== undefined) {
-      // Hold the pace against the clock, not by adding up timer delays.
-      const due = started + (index + 1) * gapMs;
-      const wait = due - performance.now();
-      if (wait > 0) await sleep(wait);
-    }
+    });
+    // The export's cost at this size: one whole write of the file, from an image made once.
+    const exporter = await openRowRegistry({
+      rows: storage.rows,
+      logger,
+      file: path.join(folder, `sessions-${adapter}-${chats}.json`),
+    });
+    exporter.update(asChatId(phoneNumber(0)), { turns: 1_000_000 });
+    await exporter.export!.write();
+    const exportWriteMs = exporter.export!.stats.lastWriteMs;
+    await exporter.close();
+    return {
+      adapter,
+      chats,
+      openMs: round(openMs),
+      openCpuMs: round((openCpu.user + openCpu.system) / 1000),
+      newChat,
+      bookkeeping,
+      exportWriteMs: round(exportWriteMs, 1),
+    };
+  } finally {
+    await registry.close();
   }
-  await registry.flush();
-  const elapsedMs = performance.now() - started;
-  const cpu = process.cpuUsage(cpuBefore);
-  const writes = registry.stats.writes - writesBefore;
-  return {
-    updates,
-    writes,
-    elapsedMs: round(elapsedMs),
-    cpuMs: round((cpu.user + cpu.system) / 1000),
-    cpuPerWriteMs: round((cpu.user + cpu.system) / 1000 / Math.max(1, writes), 1),
-    meanWriteMs: round((registry.stats.totalWriteMs - writeMsBefore) / Math.max(1, writes), 2),
-  };
 }
 
 async function run(context: BenchContext): Promise<RegistryResult> {
-  const spreadMs = context.quick ? 2_000 : 5_000;
-  const large = await openWith(ENTRIES);
+  const samples = context.quick ? 30 : 200;
+  const sizes = context.quick ? SIZES.slice(0, 2) : SIZES;
+  const folder = await mkdtemp(path.join(os.tmpdir(), "dispatch-bench-registry-"));
+  const logger = createLogger({ level: "silent" });
+  const runs: RegistrySizeRun[] = [];
+  let postgresSkipped: string | undefined;
   try {
-    const burst = await updateMany(large.registry, ENTRIES, UPDATES, undefined);
-    context.log(`registry: burst of ${UPDATES} -> ${burst.writes} writes`);
-    const paced = await updateMany(large.registry, ENTRIES, UPDATES, spreadMs / UPDATES);
-    context.log(`registry: ${UPDATES} over ${spreadMs} ms -> ${paced.writes} writes`);
-    const gapMs = spreadMs / SESSION_ID_CHANGES;
-    const sessionIds = await updateMany(
-      large.registry,
-      ENTRIES,
-      SESSION_ID_CHANGES,
-      gapMs,
-      "session-id",
-    );
-    context.log(
-      `registry: ${SESSION_ID_CHANGES} new session ids over ${spreadMs} ms -> ${sessionIds.writes} writes`,
-    );
-    const small = await openWith(SMALL_ENTRIES);
-    let smallSessionIds: UpdateRun;
-    try {
-      smallSessionIds = await updateMany(
-        small.registry,
-        SMALL_ENTRIES,
-        SESSION_ID_CHANGES,
-        gapMs,
-        "session-id",
-      );
-    } finally {
-      await small.remove();
+    for (const chats of sizes) {
+      const db = openStateDatabase({ path: path.join(folder, `journal-${chats}.db`), logger });
+      const storage: Storage = {
+        rows: createSqliteRegistryRows({ db }),
+        close: () => Promise.resolve(void db.close()),
+      };
+      try {
+        runs.push(await runSize("sqlite", storage, chats, samples, folder));
+      } finally {
+        await storage.close();
+      }
+      context.log(`registry: sqlite at ${chats} chats done`);
     }
-    const fileKb = Math.round((await stat(large.file)).size / 1024);
-    return {
-      entries: ENTRIES,
-      fileKb,
-      openMs: round(large.openMs),
-      openCpuMs: round(large.openCpuMs),
-      burst,
-      paced: { ...paced, spreadMs },
-      sessionIds: { ...sessionIds, spreadMs },
-      smallRegistry: { entries: SMALL_ENTRIES, sessionIds: smallSessionIds },
-    };
+
+    const serverFolder = await mkdtemp(path.join(os.tmpdir(), "dispatch-bench-pg-"));
+    let server: Awaited<ReturnType<typeof startPostgresServer>> | undefined;
+    try {
+      server = await startPostgresServer(serverFolder, { durable: true });
+    } catch (error) {
+      postgresSkipped = error instanceof Error ? error.message.split("\n")[0] : String(error);
+      context.log(`registry: PostgreSQL left out: ${postgresSkipped}`);
+    }
+    try {
+      for (const chats of server ? sizes : []) {
+        const database = await openPostgresDatabase({
+          url: `${server!.url}/postgres`,
+          logger,
+        });
+        await database.pool.query("TRUNCATE registry, registry_import");
+        const storage = {
+          rows: createPostgresRegistryRows({ database }),
+          close: () => database.close(),
+        };
+        try {
+          runs.push(await runSize("postgresql", storage, chats, samples, folder));
+        } finally {
+          await storage.close();
+        }
+        context.log(`registry: postgresql at ${chats} chats done`);
+      }
+    } finally {
+      if (server) await stopPostgresServer(server.pid);
+      await rm(serverFolder, { recursive: true, force: true });
+    }
   } finally {
-    await large.remove();
+    await rm(folder, { recursive: true, force: true });
   }
+  return { runs, ...(postgresSkipped === undefined ? {} : { postgresSkipped }) };
 }
 
 function rows(result: RegistryResult): Row[] {
-  const { burst, paced, sessionIds, smallRegistry } = result;
-  const small = smallRegistry.sessionIds;
-  return [
-    {
-      measure: `open ${result.entries.toLocaleString("en-US")} entries (${result.fileKb} kB file): wall / CPU`,
-      value: `${ms(result.openMs)} / ${ms(result.openCpuMs)}`,
-    },
-    {
-      measure: `${burst.updates} bookkeeping updates at once: writes (fsynced) / time`,
-      value: `${burst.writes} / ${ms(burst.elapsedMs)}`,
-    },
-    {
-      measure: `${paced.updates} bookkeeping updates over ${paced.spreadMs / 1000} s: writes / CPU`,
-      value: `${paced.writes} / ${ms(paced.cpuMs)}`,
-    },
-    {
-      measure: `${sessionIds.updates} new session ids over ${sessionIds.spreadMs / 1000} s: writes / CPU`,
-      value: `${sessionIds.writes} / ${ms(sessionIds.cpuMs)}`,
-    },
-    {
-      measure: `one write, ${result.entries.toLocaleString("en-US")} entries: CPU / wall`,
-      value: `${ms(sessionIds.cpuPerWriteMs)} / ${ms(sessionIds.meanWriteMs)}`,
-    },
-    {
-      measure: `one write, ${smallRegistry.entries} entries: CPU / wall`,
-      value: `${ms(small.cpuPerWriteMs)} / ${ms(small.meanWriteMs)}`,
-    },
-  ];
+  const table: Row[] = result.runs.map((entry) => ({
+    measure:
+      `${entry.adapter}, ${entry.chats.toLocaleString("en-US")} chats: new chat / bookkeeping ` +
+      `update (median wall, CPU) / open / sessions.json export write`,
+    value:
+      `${entry.newChat.p50Ms} ms, ${entry.newChat.cpuMs} ms / ` +
+      `${entry.bookkeeping.p50Ms} ms, ${entry.bookkeeping.cpuMs} ms / ` +
+      `${ms(entry.openMs)} / ${ms(entry.exportWriteMs)}`,
+  }));
+  if (result.postgresSkipped !== undefined) {
+    table.push({ measure: "postgresql", value: `left out: ${result.postgresSkipped}` });
+  }
+  return table;
 }
 
 export const registry: Scenario<RegistryResult> = { name: "registry", run, rows };

@@ -8,6 +8,13 @@ import os from "node:os";
 import path from "node:path";
 import { parse as parseJsonc, type ParseError } from "jsonc-parser";
 import { DispatchError } from "../utils/errors.js";
+import {
+  databaseUrlMessage,
+  databaseUrlProblem,
+  defaultNodeId,
+  isNodeId,
+  NODE_ID_EXPECTATION,
+} from "./database.js";
 import { describeIssues } from "./problems.js";
 import {
   createConfigSchema,
@@ -152,11 +159,15 @@ function firstSyntaxErrorOffset(text: string): number | undefined {
 export interface EnvironmentOverrides {
   port?: number;
   logLevel?: LogLevel;
+  /** `DISPATCH_DATABASE_URL`: `database.url`. */
+  databaseUrl?: string;
+  /** `DISPATCH_NODE_ID`: `database.nodeId`. */
+  nodeId?: string;
 }
 
 /**
- * `DISPATCH_PORT` and `DISPATCH_LOG_LEVEL`, checked as the same keys in `config.json` are. An
- * empty variable counts as unset.
+ * `DISPATCH_PORT`, `DISPATCH_LOG_LEVEL`, `DISPATCH_DATABASE_URL` and `DISPATCH_NODE_ID`, checked
+ * as the same keys in `config.json` are. An empty variable counts as unset.
  */
 export function readEnvironmentOverrides(env: NodeJS.ProcessEnv): {
   overrides: EnvironmentOverrides;
@@ -184,7 +195,47 @@ export function readEnvironmentOverrides(env: NodeJS.ProcessEnv): {
         `Expected \`DISPATCH_LOG_LEVEL\` to be one of ${LOG_LEVELS.join(", ")}, got \`${rawLevel}\``,
       );
   }
+
+  const rawUrl = env["DISPATCH_DATABASE_URL"]?.trim();
+  if (rawUrl) {
+    const problem = databaseUrlProblem(rawUrl);
+    if (problem === undefined) overrides.databaseUrl = rawUrl;
+    else problems.push(databaseUrlMessage("DISPATCH_DATABASE_URL", problem));
+  }
+
+  const rawNodeId = env["DISPATCH_NODE_ID"]?.trim();
+  if (rawNodeId) {
+    if (isNodeId(rawNodeId)) overrides.nodeId = rawNodeId;
+    else
+      problems.push(
+        `Expected \`DISPATCH_NODE_ID\` to be ${NODE_ID_EXPECTATION}, got \`${rawNodeId.slice(0, 80)}\``,
+      );
+  }
   return { overrides, problems };
+}
+
+/**
+ * The environment over the file. The node id's default names the port, so it follows
+ * `DISPATCH_PORT` unless the file or `DISPATCH_NODE_ID` names the node.
+ */
+function applyOverrides(
+  config: Config,
+  overrides: EnvironmentOverrides,
+  input: unknown,
+  hostName: string,
+): Config {
+  const { databaseUrl, nodeId, ...flat } = overrides;
+  const merged = { ...config, ...flat };
+  const fileNodeId = (input as { database?: { nodeId?: unknown } } | undefined)?.database?.nodeId;
+  return {
+    ...merged,
+    database: {
+      url: databaseUrl ?? config.database.url,
+      nodeId:
+        nodeId ??
+        (typeof fileNodeId === "string" ? fileNodeId : defaultNodeId(hostName, merged.port)),
+    },
+  };
 }
 
 export interface LoadConfigOptions {
@@ -196,6 +247,8 @@ export interface LoadConfigOptions {
   totalMemoryBytes?: number;
   /** `dispatch start --demo`: see `ConfigContext.demo`. */
   demo?: boolean;
+  /** `os.hostname()`, for the default node id. */
+  hostName?: string;
 }
 
 export interface LoadedConfig {
@@ -212,11 +265,13 @@ export interface LoadedConfig {
  */
 export async function loadConfig(options: LoadConfigOptions = {}): Promise<LoadedConfig> {
   const env = options.env ?? process.env;
+  const hostName = options.hostName ?? os.hostname();
   const context: ConfigContext = {
     homeDir: options.homeDir ?? os.homedir(),
     platform: options.platform ?? process.platform,
     totalMemoryBytes: options.totalMemoryBytes ?? os.totalmem(),
     demo: options.demo ?? false,
+    hostName,
   };
   const paths = resolvePaths(env, context.homeDir);
   const file = paths.configFile;
@@ -236,7 +291,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
     throw ConfigInvalidError.listing(heading, problems);
   }
   return {
-    config: { ...result.config, ...environment.overrides },
+    config: applyOverrides(result.config, environment.overrides, input, hostName),
     paths,
     fromFile: text !== undefined,
   };

@@ -12,6 +12,13 @@ import path from "node:path";
 import { isSupportedCountry, type CountryCode } from "libphonenumber-js";
 import { z } from "zod";
 import { isHostName } from "../utils/host-name.js";
+import {
+  databaseUrlMessage,
+  databaseUrlProblem,
+  defaultNodeId,
+  isNodeId,
+  NODE_ID_EXPECTATION,
+} from "./database.js";
 import type { DEFAULT_TIERS, Tier } from "../utils/ids.js";
 
 /** The dispatch MCP tool that lets an agent send an extra message to its chat. */
@@ -105,16 +112,24 @@ export interface SignalChannelConfig {
   account: string;
 }
 
+/** Where the shared state is (`docs/cluster.md`). */
+export interface DatabaseConfig {
+  /**
+   * `postgres://...`: the registry and the transcript mirror live in that PostgreSQL database.
+   * Unset: everything stays on this machine, in `state/journal.db` (the embedded default).
+   */
+  url: string | undefined;
+  /** This daemon's name among the nodes of one database: host name and port unless set. */
+  nodeId: string;
+}
+
 export interface ChannelsConfig {
   http: HttpChannelConfig;
   imessage: ImessageChannelConfig;
   signal: SignalChannelConfig;
 }
 
-/**
- * Running as one node of several on a shared PostgreSQL database (`docs/cluster.md`). Validated
- * now; the daemon does not run as a node yet.
- */
+/** Running as one node of several on a shared PostgreSQL database (`docs/cluster.md`). */
 export interface ClusterConfig {
   /**
    * How long a node's lease on a session holds without renewal (it renews every third of it):
@@ -164,6 +179,7 @@ export interface Config {
   tiers: Record<Tier, TierConfig>;
   channels: ChannelsConfig;
   cluster: ClusterConfig;
+  database: DatabaseConfig;
 }
 
 /** What the defaults depend on; pass real values in the daemon and fixed ones in tests. */
@@ -178,6 +194,8 @@ export interface ConfigContext {
    * unless config.json turns it on by name (iMessage then defaults to off even on macOS).
    */
   demo?: boolean;
+  /** `os.hostname()`, for the default node id; "localhost" when unset. */
+  hostName?: string;
 }
 
 /** iMessage is on by default on macOS, except in demo mode. */
@@ -477,6 +495,27 @@ function isHttpUrl(value: string): boolean {
   }
 }
 
+/** `database.url`: refused without echoing the value, which may hold a password. */
+const databaseUrl = () =>
+  z.string(expecting("a postgres:// URL")).superRefine((value, context) => {
+    const problem = databaseUrlProblem(value);
+    if (problem === undefined) return;
+    context.addIssue({
+      code: "custom",
+      input: "(hidden)",
+      params: { complete: true },
+      message: databaseUrlMessage("database.url", problem),
+    });
+  });
+
+const databaseSchema = object({
+  url: databaseUrl().optional(),
+  nodeId: z
+    .string(expecting(NODE_ID_EXPECTATION))
+    .refine(isNodeId, expecting(NODE_ID_EXPECTATION))
+    .optional(),
+});
+
 export function createConfigSchema(context: ConfigContext): z.ZodType<Config, unknown> {
   const { homeDir } = context;
   const imessage = object({
@@ -544,6 +583,7 @@ export function createConfigSchema(context: ConfigContext): z.ZodType<Config, un
           signal: signalSchema.prefault({}),
         }).prefault({}),
         cluster: clusterSchema.prefault({}),
+        database: databaseSchema.prefault({}),
       },
       expecting("a JSON object"),
     )
@@ -555,7 +595,7 @@ export function createConfigSchema(context: ConfigContext): z.ZodType<Config, un
       when: () => true,
     });
 
-  return file.transform(({ tiers, maxLiveSessions, ...rest }, transform): Config => {
+  return file.transform(({ tiers, maxLiveSessions, database, ...rest }, transform): Config => {
     const merged: Record<Tier, TierConfig> = { ...builtInTiers(rest.unknownSenders) };
     for (const [name, overrides] of Object.entries(tiers)) {
       // `hasOwn`, not `??`: a tier named `constructor` must not start from Object's.
@@ -592,6 +632,10 @@ export function createConfigSchema(context: ConfigContext): z.ZodType<Config, un
       maxLiveSessions: bound,
       reservedLiveSessionsForContacts: forContacts,
       tiers: merged,
+      database: {
+        url: database.url,
+        nodeId: database.nodeId ?? defaultNodeId(context.hostName ?? "localhost", rest.port),
+      },
     };
   });
 }

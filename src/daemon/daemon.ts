@@ -14,6 +14,7 @@ import { createReplyWebhook } from "../channels/http/reply-webhook.js";
 import { createHttpReplyChannel } from "../channels/http/http-reply-channel.js";
 import { startHttpServer, type HttpServer } from "../channels/http/http-server.js";
 import { loadConfig, type LoadedConfig } from "../config/load-config.js";
+import { databasePassword } from "../config/database.js";
 import type { Config } from "../config/schema.js";
 import { systemClock, type Clock } from "../utils/clock.js";
 import { describeError } from "../utils/errors.js";
@@ -31,12 +32,20 @@ import { createLogRing } from "../logging/log-ring.js";
 import { LOG_FILE_LIMITS } from "../logging/log-file.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { startStandInModel, type StandInModel } from "../stand-in/model-server.js";
-import { openJsonFileRegistry } from "../store/json-file-registry.js";
 import { createMemoryChatOwnership } from "../store/memory-chat-ownership.js";
+import { createPostgresChatOwnership } from "../store/postgres/postgres-chat-ownership.js";
+import {
+  openPostgresDatabase,
+  type PostgresDatabase,
+} from "../store/postgres/postgres-database.js";
+import { createPostgresRegistryRows } from "../store/postgres/postgres-registry-rows.js";
+import { createPostgresTranscriptStore } from "../store/postgres/postgres-transcript-store.js";
+import { openRowRegistry } from "../store/row-registry.js";
 import { createSessionFolders } from "../store/session-folders.js";
 import { createSqliteActivityStore } from "../store/sqlite-activity-store.js";
 import { openStateDatabase } from "../store/sqlite-database.js";
 import { createSqliteJournal } from "../store/sqlite-journal.js";
+import { createSqliteRegistryRows } from "../store/sqlite-registry-rows.js";
 import { createSqliteTranscriptStore } from "../store/sqlite-transcript-store.js";
 import { createContactsHolder } from "./contacts-holder.js";
 import { hasClaudeCredentials } from "./credentials.js";
@@ -50,7 +59,6 @@ import { watchContactsFile } from "./contacts-reload.js";
 import { acquireInstanceLock, type InstanceLock } from "./instance-lock.js";
 import { createMetrics } from "./metrics.js";
 import { startNodePresence, type NodePresence } from "./node-presence.js";
-import { defaultNodeId } from "./node-view.js";
 import { createSessionControl } from "./session-control.js";
 import { createTierPolicy } from "./tier-policy.js";
 import { createTurnCosts } from "./turn-costs.js";
@@ -118,6 +126,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     options.env.ANTHROPIC_AUTH_TOKEN,
     options.env.CLAUDE_CODE_OAUTH_TOKEN,
     options.env.DISPATCH_API_TOKEN,
+    ...databaseSecrets(config.database.url),
   ]);
   const logger =
     options.logger ??
@@ -152,17 +161,26 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       });
     // Held so that a change (from the dashboard, or an edit of the file) applies without a restart.
     const contacts = createContactsHolder(await readContacts());
-    const registry = await openJsonFileRegistry({
-      path: paths.registryFile,
+    const database = openStateDatabase({ path: paths.journalFile, logger });
+    const journal = createSqliteJournal({ db: database, clock });
+    undo.push(() => Promise.resolve(journal.close())); // closes the database too
+    // With a database URL, the registry and the transcript mirror live in PostgreSQL (a cluster's
+    // shared state, docs/cluster.md); the journal stays in journal.db for now.
+    const shared = await openSharedDatabase(config, logger);
+    if (shared) undo.push(() => shared.close());
+    const transcripts = shared
+      ? createPostgresTranscriptStore({ database: shared, clock })
+      : createSqliteTranscriptStore({ db: database, clock });
+    const registry = await openRowRegistry({
+      rows: shared
+        ? createPostgresRegistryRows({ database: shared, clock })
+        : createSqliteRegistryRows({ db: database, clock }),
+      file: paths.registryFile,
       logger,
       clock,
       bookkeepingDelayMs: config.registryBookkeepingDelaySeconds * 1000,
     });
     undo.push(() => registry.close());
-    const database = openStateDatabase({ path: paths.journalFile, logger });
-    const journal = createSqliteJournal({ db: database, clock });
-    undo.push(() => Promise.resolve(journal.close())); // closes the database too
-    const transcripts = createSqliteTranscriptStore({ db: database, clock });
     const pruned = journal.prune();
     if (pruned.inbound > 0) logger.info("journal-prune", { ...pruned });
     const agentProcesses = createAgentProcessFile(
@@ -485,11 +503,12 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       undo.push(() => channel.stop());
       channelStates.push({ name: channel.name, on: true });
     }
-    const nodeId = defaultNodeId(os.hostname(), server?.port ?? config.port);
+    const nodeId = config.database.nodeId;
     const node = await startNodePresence({
-      // The embedded adapter: this daemon is the only node. The PostgreSQL adapter
-      // (`postgres-chat-ownership.ts`) goes here when a database is configured.
-      ownership: createMemoryChatOwnership({ clock }),
+      // Embedded: this daemon is the only node. With a database, every node's row is shared.
+      ownership: shared
+        ? createPostgresChatOwnership({ database: shared, clock })
+        : createMemoryChatOwnership({ clock }),
       nodeId,
       address: `http://127.0.0.1:${server?.port ?? config.port}`,
       channels: () => channelStates.filter((channel) => channel.on).map((channel) => channel.name),
@@ -514,6 +533,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       port: server?.port,
       node: node.nodeId,
       registered: registry.size,
+      database: shared?.target ?? "embedded",
       contacts: contacts.size,
       replayed,
       demo: options.demo,
@@ -543,6 +563,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
           );
         await agent.close();
         await registry.close();
+        await shared?.close();
         await agentProcesses.flush();
         journal.close();
         await standIn?.close();
@@ -568,6 +589,23 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     await rollback();
     throw error;
   }
+}
+
+/** The PostgreSQL database `database.url` names, opened and migrated; undefined without one. */
+async function openSharedDatabase(
+  config: Config,
+  logger: Logger,
+): Promise<PostgresDatabase | undefined> {
+  const url = config.database.url;
+  if (url === undefined) return undefined;
+  return openPostgresDatabase({ url, logger });
+}
+
+/** A database URL's password, as written and decoded, for the log's redaction. */
+function databaseSecrets(url: string | undefined): string[] {
+  const decoded = databasePassword(url);
+  if (decoded === undefined || url === undefined) return [];
+  return [decoded, new URL(url).password];
 }
 
 /** Whether config.json sets `channels.imessage.enabled` itself (rather than taking the default). */

@@ -34,11 +34,3 @@ export function toNodeView(input: NodeViewInput): NodeView {
     self: input.self,
   };
 }
-
-/**
- * The node id a daemon takes when none is configured: its host name and HTTP port, such as
- * `mac-mini:7878`, unique among daemons on one machine and readable in `dispatch status`.
- */
-export function defaultNodeId(hostName: string, port: number): string {
-  return `${hostName}:${port}`;
-}

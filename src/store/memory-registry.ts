@@ -1,7 +1,7 @@
 /**
  * The registry held in memory: entries, the session-name index and the rules every adapter
- * keeps. Used directly in unit tests of the manager, and as the in-memory half of the JSON file
- * adapter (which adds persistence through `onChange`).
+ * keeps. Used directly in unit tests of the manager, and as the in-memory half of the row
+ * registry (`row-registry.ts`, which adds persistence through `onChange`).
  */
 import { DispatchError } from "../utils/errors.js";
 import type { ChatId } from "../utils/ids.js";
@@ -163,6 +163,18 @@ export class MemoryRegistry implements Registry {
       Object.freeze(entry.previous_session_ids);
     }
     this.index(chatId, Object.freeze(entry));
+  }
+
+  /**
+   * Drops a chat's entry without `onChange`: storage no longer holds it (another node removed
+   * it). Returns whether there was one.
+   */
+  unload(chatId: ChatId): boolean {
+    const existing = this.byChat.get(chatId);
+    if (existing === undefined) return false;
+    this.byChat.delete(chatId);
+    this.forgetName(chatId, existing.session_name);
+    return true;
   }
 
   /** Session names held by chats that are not one session (they disagree on the session id). */

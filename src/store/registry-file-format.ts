@@ -1,7 +1,8 @@
 /**
  * The `sessions.json` format, pure: parsing (validated, unknown keys kept) and formatting (pretty
- * JSON, chat ids sorted, known keys in a fixed order, trailing newline). I/O lives in
- * `json-file-registry.ts`; the incremental writer in `registry-file-image.ts`.
+ * JSON, chat ids sorted, known keys in a fixed order, trailing newline). Reading the file lives in
+ * `registry-file-import.ts`, writing it in `registry-export.ts` (through the incremental
+ * `registry-file-image.ts`). A registry row stores one entry in this format too.
  */
 import { z } from "zod";
 import { describeError } from "../utils/errors.js";
@@ -81,28 +82,41 @@ export function parseRegistryText(text: string): ParseResult {
   }
   const entries = new Map<ChatId, RegistryEntry>();
   for (const [key, value] of Object.entries(data)) {
-    if (key.length === 0) return { ok: false, problem: "it has an entry with an empty chat id" };
-    const result = entrySchema.safeParse(value);
-    if (!result.success) {
-      const details = result.error.issues
-        .slice(0, 3)
-        .map((issue) => `${issue.path.join(".") || "(entry)"}: ${issue.message}`)
-        .join("; ");
-      return { ok: false, problem: `chat ${JSON.stringify(key)}: ${details}`, cause: result.error };
-    }
-    const nameProblem = sessionNameProblem(result.data.session_name);
-    if (nameProblem !== undefined) {
-      return {
-        ok: false,
-        problem: `chat ${JSON.stringify(key)}: session_name ${JSON.stringify(result.data.session_name)} ${nameProblem} (it would become a folder path)`,
-      };
-    }
-    // zod's output is a fresh object: completed in place, not copied once more.
-    const entry = result.data;
-    entry.chat_kind ??= guessChatKind(key);
-    entries.set(key as ChatId, entry as unknown as RegistryEntry);
+    const parsed = parseRegistryEntry(key, value);
+    if (!parsed.ok) return parsed;
+    entries.set(key as ChatId, parsed.entry);
   }
   return { ok: true, entries };
+}
+
+export type EntryParseResult =
+  { ok: true; entry: RegistryEntry } | { ok: false; problem: string; cause?: unknown };
+
+/**
+ * Validates one chat's entry, as the file holds it and as a registry row stores it (unknown keys
+ * kept, missing counters and kinds completed). The entry is a new object the caller may take over.
+ */
+export function parseRegistryEntry(key: string, value: unknown): EntryParseResult {
+  if (key.length === 0) return { ok: false, problem: "it has an entry with an empty chat id" };
+  const result = entrySchema.safeParse(value);
+  if (!result.success) {
+    const details = result.error.issues
+      .slice(0, 3)
+      .map((issue) => `${issue.path.join(".") || "(entry)"}: ${issue.message}`)
+      .join("; ");
+    return { ok: false, problem: `chat ${JSON.stringify(key)}: ${details}`, cause: result.error };
+  }
+  const nameProblem = sessionNameProblem(result.data.session_name);
+  if (nameProblem !== undefined) {
+    return {
+      ok: false,
+      problem: `chat ${JSON.stringify(key)}: session_name ${JSON.stringify(result.data.session_name)} ${nameProblem} (it would become a folder path)`,
+    };
+  }
+  // zod's output is a fresh object: completed in place, not copied once more.
+  const entry = result.data;
+  entry.chat_kind ??= guessChatKind(key);
+  return { ok: true, entry: entry as unknown as RegistryEntry };
 }
 
 /** Seed entries have no chat_kind: phone numbers and emails are people, anything else a group. */

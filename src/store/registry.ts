@@ -1,7 +1,8 @@
 /**
  * The session registry port: which session belongs to which chat. One entry per normalised chat
- * id, kept across restarts (`~/dispatch/state/sessions.json` in production). Adapters sit beside
- * this file: `json-file-registry.ts` (durable) and `memory-registry.ts` (tests).
+ * id, kept across restarts. Adapters sit beside this file: `row-registry.ts` (durable: a row per
+ * chat in the state database or in PostgreSQL, `~/dispatch/state/sessions.json` its export) and
+ * `memory-registry.ts` (its in-memory half, and a fake for tests).
  */
 import { isDeepStrictEqual } from "node:util";
 import type { AgentSessionId, ChatId, SessionName, Tier } from "../utils/ids.js";

@@ -1,6 +1,7 @@
 /**
  * The state database (`~/dispatch/state/journal.db`): one SQLite file that holds the message
- * journal (inbound, outbox, cursors) and the mirror of the agent's transcripts. Opening it checks
+ * journal (inbound, outbox, cursors), the mirror of the agent's transcripts and the session
+ * registry. Opening it checks
  * it with `PRAGMA quick_check` and migrates its schema by `PRAGMA user_version`; a file that
  * fails the check is never replaced by an empty one. Every SQLite or file-system failure leaves
  * this module as a `DispatchError` that names the file, the cause and what to do.
@@ -160,6 +161,27 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX outbox_status ON outbox (status);
   CREATE INDEX outbox_channel ON outbox (channel, id);
   `,
+  // 6 -> 7: the session registry as rows, one per chat (issue 14), in place of rewriting all of
+  // `sessions.json` for every change (`sqlite-registry-rows.ts`). `entry` is the chat's entry as
+  // sessions.json holds it. A name is not unique per row: the chats of one person share their
+  // session's (the registry checks that two sessions never share one).
+  // `registry_import` records the one import of an existing sessions.json.
+  `
+  CREATE TABLE registry (
+    chat_id      TEXT PRIMARY KEY,
+    session_name TEXT NOT NULL,
+    session_id   TEXT,
+    entry        TEXT NOT NULL,
+    updated_at   INTEGER NOT NULL
+  );
+  CREATE INDEX registry_session_name ON registry (session_name);
+  CREATE TABLE registry_import (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    source      TEXT NOT NULL,
+    entries     INTEGER NOT NULL,
+    imported_at INTEGER NOT NULL
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -260,8 +282,9 @@ function corruptError(path: string, detail: string, cause?: unknown): DispatchEr
     "journal_corrupt",
     `The journal ${path} is damaged (${detail}); dispatch will not replace it with an empty one. ` +
       `Stop dispatch, move ${path} aside together with ${path}-wal and ${path}-shm if they ` +
-      `exist, and start dispatch again: messages not yet answered in it are lost, session ids ` +
-      `are not (they live in sessions.json). Or restore a backup of the journal.`,
+      `exist, and start dispatch again: messages not yet answered in it are lost, and the ` +
+      `registry is imported again from sessions.json, the copy dispatch keeps of it. Or ` +
+      `restore a backup of the journal.`,
     { cause },
   );
 }

@@ -7,13 +7,16 @@ import {
   startDaemonProcess,
   type DaemonProcess,
 } from "../support/daemon-process.js";
+import BetterSqlite3 from "better-sqlite3";
 import { makeDaemonHome, type DaemonHome } from "../support/daemon-home.js";
 
 /**
- * Damaged state files through the real daemon process: a corrupt or truncated journal, or a
- * corrupt `sessions.json` with no last good copy, stop the start with what to do, and the file
- * is left exactly as it was; a corrupt `sessions.json` with a last good copy is set aside and
- * the chat carries on in its own session.
+ * Damaged state files through the real daemon process: a corrupt or truncated journal stops the
+ * start with what to do, and the file is left exactly as it was. `sessions.json` is read only by
+ * the first start with registry rows (an upgrade): then a corrupt one with no last good copy stops
+ * the start the same way, and one with a last good copy is set aside and the chat carries on in
+ * its own session. After that import, a corrupt `sessions.json` is only a damaged export: the
+ * daemon starts from its rows and writes the file again.
  */
 const JOHN = "+15551234567";
 
@@ -32,6 +35,16 @@ const saved = new Map<string, Buffer>();
 async function restoreState(): Promise<void> {
   for (const suffix of ["-wal", "-shm"]) await rm(`${journalFile}${suffix}`, { force: true });
   for (const [file, bytes] of saved) await writeFile(file, bytes);
+}
+
+/** The journal as a dispatch from before registry rows left it: no rows, no import done. */
+function forgetRegistryRows(): void {
+  const db = new BetterSqlite3(journalFile);
+  try {
+    db.exec("DELETE FROM registry; DELETE FROM registry_import;");
+  } finally {
+    db.close();
+  }
 }
 
 beforeAll(async () => {
@@ -54,7 +67,7 @@ beforeAll(async () => {
   sessionId = (first.json as { session_id: string }).session_id;
   expect(await daemon.stop("SIGTERM")).toBe(0);
   daemon = undefined;
-  for (const file of [journalFile, registryFile, `${registryFile}.last-good`]) {
+  for (const file of [journalFile, registryFile]) {
     saved.set(file, await readFile(file));
   }
 });
@@ -94,9 +107,30 @@ describe("a damaged journal", () => {
 });
 
 describe("a damaged sessions.json", () => {
-  it("refuses to start when there is no last good copy, and leaves the file as it was", async () => {
+  it("after the import is only a damaged export: the daemon starts from its rows and writes it again", async () => {
     await restoreState();
-    await rm(`${registryFile}.last-good`);
+    await writeFile(registryFile, "{ truncated");
+
+    daemon = await startDaemonProcess(env);
+    const recall = await daemon.api("POST", "/v1/messages", {
+      chat_id: JOHN,
+      text: "what word did I ask you to remember?",
+      wait: true,
+    });
+    expect(recall.json).toMatchObject({ session_id: sessionId });
+    expect(await daemon.stop("SIGTERM")).toBe(0);
+    daemon = undefined;
+    const exported = JSON.parse(await readFile(registryFile, "utf8")) as Record<
+      string,
+      { session_id: string }
+    >;
+    expect(exported[JOHN]?.session_id).toBe(sessionId);
+  });
+
+  it("refuses an upgrade's import when there is no last good copy, and leaves the file as it was", async () => {
+    await restoreState();
+    forgetRegistryRows();
+    await rm(`${registryFile}.last-good`, { force: true });
     const broken = '{ "+15551234567": { "session_name": "john-doe", ';
     await writeFile(registryFile, broken);
 
@@ -110,8 +144,10 @@ describe("a damaged sessions.json", () => {
     await expect(stat(`${registryFile}.last-good`)).rejects.toThrow(/ENOENT/);
   });
 
-  it("sets a corrupt file aside and carries on from the last good copy, in the same session", async () => {
+  it("sets an upgrade's corrupt file aside and imports the last good copy, in the same session", async () => {
     await restoreState();
+    forgetRegistryRows();
+    await writeFile(`${registryFile}.last-good`, saved.get(registryFile)!);
     const broken = "{ truncated";
     await writeFile(registryFile, broken);
 

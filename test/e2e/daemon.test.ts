@@ -1,5 +1,3 @@
-import { readFile } from "node:fs/promises";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import {
@@ -9,6 +7,7 @@ import {
   type DaemonProcess,
 } from "../support/daemon-process.js";
 import { makeDaemonHome, type DaemonHome } from "../support/daemon-home.js";
+import { readRegistryRows } from "../support/home-registry.js";
 import { isProcessAlive, makeTempHome, waitUntil } from "../support/real-manager.js";
 
 /**
@@ -70,10 +69,9 @@ async function send(
   return response.json as Reply;
 }
 
-async function sessionIds(): Promise<Record<string, string>> {
-  const registry = JSON.parse(
-    await readFile(path.join(home.home, "dispatch", "state", "sessions.json"), "utf8"),
-  ) as Record<string, { session_id: string }>;
+/** The session id of each registered chat, as the registry rows hold it now. */
+function sessionIds(): Record<string, string | null> {
+  const registry = readRegistryRows(home.home);
   return Object.fromEntries(
     Object.entries(registry).map(([chatId, entry]) => [chatId, entry.session_id]),
   );
@@ -150,13 +148,13 @@ describe("the dispatch daemon, end to end", () => {
   });
 
   it("keeps every context and session id across a graceful restart", async () => {
-    const before = await sessionIds();
+    const before = sessionIds();
     expect(Object.keys(before).sort()).toEqual([JANE, JOHN, GROUP].sort());
     expect(await daemon!.stop("SIGTERM")).toBe(0);
     expect(daemon!.output()).toContain("daemon-stopped");
 
     daemon = await startDaemonProcess(env);
-    expect(await sessionIds()).toEqual(before);
+    expect(sessionIds()).toEqual(before);
     const john = await send(JOHN, "what word did I ask you to remember?");
     expect(john.reply).toContain("You asked me to remember cinnamon");
     expect(john.session_id).toBe(before[JOHN]);
@@ -166,7 +164,7 @@ describe("the dispatch daemon, end to end", () => {
   });
 
   it("keeps every context and session id across a kill -9, leaving no agent process behind", async () => {
-    const before = await sessionIds();
+    const before = sessionIds();
     const live = (await daemon!.api("GET", "/v1/sessions")).json as {
       chat_id: string;
       pid: number | null;

@@ -11,9 +11,9 @@ import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { asAgentSessionId, asChatId, asSessionName, type ChatId } from "../../src/utils/ids.js";
 import { FORGET_RECORD, openSessionArchive } from "../../src/daemon/session-archive.js";
+import { openHomeRegistry } from "../support/home-registry.js";
 import { createMemoryLogger } from "../support/memory-logger.js";
 import { claudeProjectKey } from "../../src/agent/claude-cli-layout.js";
-import { openJsonFileRegistry } from "../../src/store/json-file-registry.js";
 import type { RegistryEntry } from "../../src/store/registry.js";
 import { openStateDatabase } from "../../src/store/sqlite-database.js";
 import { createSqliteTranscriptStore } from "../../src/store/sqlite-transcript-store.js";
@@ -56,11 +56,8 @@ async function prepareHome(home: string): Promise<Chat[]> {
   const stateDir = path.join(home, "dispatch", "state");
   await mkdir(stateDir, { recursive: true });
   const logger = createMemoryLogger();
-  const registry = await openJsonFileRegistry({
-    path: path.join(stateDir, "sessions.json"),
-    logger,
-  });
   const db = openStateDatabase({ path: path.join(stateDir, "journal.db"), logger });
+  const registry = await openHomeRegistry(home, logger, db);
   const transcripts = createSqliteTranscriptStore({ db });
   const chats: Chat[] = [];
   for (let index = 0; index < CHATS; index += 1) {
@@ -154,11 +151,8 @@ describe("forget under SIGKILL", () => {
       // What the next start finds, before it finishes anything.
       const logger = createMemoryLogger();
       const stateDir = path.join(home, "dispatch", "state");
-      const registry = await openJsonFileRegistry({
-        path: path.join(stateDir, "sessions.json"),
-        logger,
-      });
       const db = openStateDatabase({ path: path.join(stateDir, "journal.db"), logger });
+      const registry = await openHomeRegistry(home, logger, db);
       const transcripts = createSqliteTranscriptStore({ db });
       const archive = await openSessionArchive({
         archiveDir: path.join(stateDir, "forgotten"),

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import BetterSqlite3 from "better-sqlite3";
@@ -8,6 +8,7 @@ import { startStandInModel, type StandInModel } from "../../src/stand-in/model-s
 import { createChatDb, type ChatDbFixture } from "../support/chat-db.js";
 import { startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
 import { daemonEnv } from "../support/daemon-home.js";
+import { readRegistryRows } from "../support/home-registry.js";
 import { makeTempHome, waitUntil } from "../support/real-manager.js";
 
 /**
@@ -234,10 +235,7 @@ describe("intake limits, end to end", () => {
     expect(answeredAfterJohn).toBeGreaterThanOrEqual(10);
 
     // Only the admitted strangers (and John) left anything behind.
-    const registry = JSON.parse(
-      await readFile(path.join(home.home, "dispatch", "state", "sessions.json"), "utf8"),
-    ) as Record<string, unknown>;
-    expect(Object.keys(registry)).toHaveLength(21);
+    expect(Object.keys(readRegistryRows(home.home))).toHaveLength(21);
     expect(await readdir(path.join(home.home, "transcripts"))).toHaveLength(21);
     const projects = await readdir(path.join(home.home, ".claude", "projects"));
     expect(projects.filter((name) => name.includes("transcripts"))).toHaveLength(21);

@@ -18,7 +18,6 @@ import { openSessionArchive } from "../../src/daemon/session-archive.js";
 import { createLogger } from "../../src/logging/logger.js";
 import { createMemoryLogger } from "../support/memory-logger.js";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
-import { openJsonFileRegistry } from "../../src/store/json-file-registry.js";
 import {
   openPostgresDatabase,
   type PostgresDatabase,
@@ -26,7 +25,8 @@ import {
 import { createPostgresTranscriptStore } from "../../src/store/postgres/postgres-transcript-store.js";
 import { createSessionFolders } from "../../src/store/session-folders.js";
 import { createTestDatabase } from "../support/postgres-server.js";
-import { makeTempHome, registryPath, testAgentEnv, textFrom } from "../support/real-manager.js";
+import { openHomeRegistry } from "../support/home-registry.js";
+import { makeTempHome, testAgentEnv, textFrom } from "../support/real-manager.js";
 
 const JOHN = "+15551234567";
 
@@ -75,7 +75,7 @@ async function processOnPostgres() {
     env: { ...testAgentEnv(home.home, model.url), CLAUDE_CONFIG_DIR: claudeDir },
     transcripts,
   });
-  const registry = await openJsonFileRegistry({ path: registryPath(home.home), logger });
+  const registry = await openHomeRegistry(home.home, logger);
   const archive = await openSessionArchive({
     archiveDir: path.join(home.home, "dispatch", "state", "forgotten"),
     transcriptsDir,

@@ -1,15 +1,16 @@
 /**
- * Crash safety of the registry file: a writer killed with SIGKILL at any moment leaves a file
- * that parses and holds every change it reported durable (and at most one more).
+ * Crash safety of the registry: a writer killed with SIGKILL at any moment leaves rows that hold
+ * every change it reported durable (and at most one more), and a sessions.json export that
+ * parses.
  */
+import { spawn } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { asChatId } from "../../src/utils/ids.js";
+import { openHomeRegistry, readRegistryRows } from "../support/home-registry.js";
 import { createMemoryLogger } from "../support/memory-logger.js";
-import { openJsonFileRegistry } from "../../src/store/json-file-registry.js";
-import { runAndKill } from "../support/run-and-kill.js";
 
 const ROUNDS = 24;
 const COUNTER_CHAT = asChatId("counter@example.com");
@@ -20,15 +21,44 @@ interface Round {
   leftovers: string[];
 }
 
-/** Runs the writer, kills it once it has committed for `killAfterMs`, and reports its last commit. */
-async function writeAndKill(path: string, killAfterMs: number): Promise<number> {
-  const stdout = await runAndKill(WRITER, [path], { readyMark: "committed ", killAfterMs });
-  const commits = [...stdout.matchAll(/^committed (\d+)$/gm)].map((match) => Number(match[1]));
-  if (commits.length === 0) throw new Error(`the writer printed no commit: ${stdout}`);
-  return commits.at(-1)!;
+/**
+ * Starts the writer, waits for its first commit (so the kill lands while it writes, not while
+ * tsx compiles), kills it after `killAfterMs` and reports the last commit it printed.
+ */
+function runAndKill(path: string, killAfterMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", WRITER, path], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    let timer: NodeJS.Timeout | undefined;
+    const startup = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      stdout += chunk;
+      if (timer === undefined && stdout.includes("committed ")) {
+        clearTimeout(startup);
+        timer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
+      }
+    });
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    child.on("error", reject);
+    // "close": the child is gone and its stdout is read to the end.
+    child.on("close", (_code, signal) => {
+      clearTimeout(startup);
+      const commits = [...stdout.matchAll(/^committed (\d+)$/gm)].map((match) => Number(match[1]));
+      if (signal !== "SIGKILL" || commits.length === 0) {
+        reject(
+          new Error(`writer ended with ${signal ?? "no signal"} before committing: ${stderr}`),
+        );
+        return;
+      }
+      resolve(commits.at(-1)!);
+    });
+  });
 }
 
-describe("registry file under SIGKILL", () => {
+describe("registry rows under SIGKILL", () => {
   let folder: string;
   beforeAll(async () => {
     folder = await mkdtemp(join(tmpdir(), "dispatch-registry-crash-"));
@@ -37,33 +67,48 @@ describe("registry file under SIGKILL", () => {
     await rm(folder, { recursive: true, force: true });
   });
 
-  it(`always parses and holds the last committed change (${ROUNDS} kills)`, async () => {
-    const path = join(folder, "sessions.json");
+  it(`hold the last committed change, and the export always parses (${ROUNDS} kills)`, async () => {
+    const stateDir = join(folder, "dispatch", "state");
+    const path = join(stateDir, "sessions.json");
     const rounds: Round[] = [];
     let previous = 0;
     for (let round = 0; round < ROUNDS; round += 1) {
       const killAfterMs = 20 + Math.floor(Math.random() * 131);
-      const lastCommitted = await writeAndKill(path, killAfterMs);
-      const leftovers = (await readdir(folder)).filter(
-        (name) => name !== "sessions.json" && name !== "sessions.json.last-good",
+      const lastCommitted = await runAndKill(folder, killAfterMs);
+      const leftovers = (await readdir(stateDir)).filter(
+        (name) =>
+          name.startsWith("sessions.json") &&
+          name !== "sessions.json" &&
+          name !== "sessions.json.source",
       );
 
-      // The raw file parses on its own ...
-      const raw = JSON.parse(await readFile(path, "utf8")) as Record<string, { turns: number }>;
-      const onDisk = raw[COUNTER_CHAT]?.turns ?? -1;
+      // The rows hold every change reported durable, a new session id with it ...
+      const rows = readRegistryRows(folder);
+      const onDisk = rows[COUNTER_CHAT]?.turns ?? -1;
       expect(onDisk, `round ${round}`).toBeGreaterThanOrEqual(lastCommitted);
       expect(onDisk, `round ${round}`).toBeLessThanOrEqual(lastCommitted + 1);
+      expect(rows[COUNTER_CHAT]?.session_id, `round ${round}`).toBe(`session-${onDisk}`);
       expect(lastCommitted, `round ${round} made progress`).toBeGreaterThan(previous);
       previous = onDisk;
 
-      // ... and the registry loads it with no fallback, removing a killed write's temp file.
+      // ... the export parses on its own, trailing the rows at most ...
+      const raw = JSON.parse(await readFile(path, "utf8")) as Record<string, { turns: number }>;
+      expect(raw[COUNTER_CHAT]?.turns ?? 0, `round ${round}`).toBeLessThanOrEqual(onDisk);
+
+      // ... and the registry opens with no error, removing a killed export's temp file.
       const logger = createMemoryLogger();
-      const registry = await openJsonFileRegistry({ path, logger });
+      const registry = await openHomeRegistry(folder, logger);
       expect(registry.get(COUNTER_CHAT)?.turns).toBe(onDisk);
       expect(logger.records.filter((record) => record.level === "error")).toEqual([]);
       await registry.close();
-      const after = await readdir(folder);
-      expect(after.sort()).toEqual(["sessions.json", "sessions.json.last-good"]);
+      const exported = JSON.parse(await readFile(path, "utf8")) as Record<
+        string,
+        { turns: number }
+      >;
+      expect(exported[COUNTER_CHAT]?.turns).toBe(onDisk);
+      const after = (await readdir(stateDir)).filter((name) => name.startsWith("sessions.json"));
+      // No temp file left, and never a copy kept aside: the file is the export of these rows.
+      expect(after.sort()).toEqual(["sessions.json", "sessions.json.source"]);
       rounds.push({ lastCommitted, leftovers });
     }
     const withLeftovers = rounds.filter((round) => round.leftovers.length > 0).length;

@@ -8,19 +8,13 @@ import { asChatId, type ChatId } from "../../src/utils/ids.js";
 import { SessionManager, type AgentPolicy } from "../../src/core/session-manager.js";
 import { createLogger } from "../../src/logging/logger.js";
 import { readConversation } from "../../src/stand-in/compose-reply.js";
-import { openJsonFileRegistry } from "../../src/store/json-file-registry.js";
 import { openSessionArchive } from "../../src/daemon/session-archive.js";
+import { openHomeRegistry } from "../support/home-registry.js";
 import { createSessionFolders } from "../../src/store/session-folders.js";
 import { openStateDatabase } from "../../src/store/sqlite-database.js";
 import { createSqliteTranscriptStore } from "../../src/store/sqlite-transcript-store.js";
 import type { TranscriptStore } from "../../src/store/transcript-store.js";
-import {
-  isProcessAlive,
-  registryPath,
-  testAgentEnv,
-  textFrom,
-  waitUntil,
-} from "../support/real-manager.js";
+import { isProcessAlive, testAgentEnv, textFrom, waitUntil } from "../support/real-manager.js";
 import { useStandInHome } from "../support/stand-in-home.js";
 
 const JOHN = "+15551234567";
@@ -56,7 +50,7 @@ async function managerWithSpares(
     processes: { started: (pid) => started.push(pid), exited: () => undefined },
     ...(options.transcripts ? { transcripts: options.transcripts } : {}),
   });
-  const registry = await openJsonFileRegistry({ path: registryPath(bed.home), logger });
+  const registry = await openHomeRegistry(bed.home, logger);
   const transcriptsDir = path.join(bed.home, "transcripts");
   const archive = await openSessionArchive({
     archiveDir: path.join(bed.home, "dispatch", "state", "forgotten"),

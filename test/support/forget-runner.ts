@@ -14,7 +14,7 @@ import { systemClock } from "../../src/utils/clock.js";
 import { asChatId } from "../../src/utils/ids.js";
 import { openSessionArchive } from "../../src/daemon/session-archive.js";
 import { createLogger } from "../../src/logging/logger.js";
-import { openJsonFileRegistry } from "../../src/store/json-file-registry.js";
+import { openHomeRegistry } from "./home-registry.js";
 import { openStateDatabase } from "../../src/store/sqlite-database.js";
 import { createSqliteTranscriptStore } from "../../src/store/sqlite-transcript-store.js";
 
@@ -30,8 +30,8 @@ const chatIds = rest.filter((arg) => !arg.startsWith("--")).map(asChatId);
 const stateDir = path.join(home, "dispatch", "state");
 const archiveDir = path.join(stateDir, "forgotten");
 const logger = createLogger({ level: "warn", destination: process.stderr });
-const registry = await openJsonFileRegistry({ path: path.join(stateDir, "sessions.json"), logger });
 const db = openStateDatabase({ path: path.join(stateDir, "journal.db"), logger });
+const registry = await openHomeRegistry(home, logger, db);
 const archive = await openSessionArchive({
   archiveDir,
   transcriptsDir: path.join(home, "transcripts"),

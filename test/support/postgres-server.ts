@@ -93,7 +93,10 @@ async function runAs(user: { argv: string[] } | undefined, argv: string[]): Prom
  * Initialises a cluster in `folder/data` and starts it on a free loopback port, its socket in
  * `folder`; resolves once it accepts connections. `folder` must exist and be empty of a cluster.
  */
-export async function startPostgresServer(folder: string): Promise<PostgresServer> {
+export async function startPostgresServer(
+  folder: string,
+  options: { durable?: boolean } = {},
+): Promise<PostgresServer> {
   const binaries = findBinaries();
   const user = await serverUser();
   if (user) await chown(folder, user.uid, user.gid);
@@ -116,9 +119,11 @@ export async function startPostgresServer(folder: string): Promise<PostgresServe
       "-c listen_addresses=127.0.0.1",
       `-p ${port}`,
       `-c unix_socket_directories='${folder}'`,
-      "-c fsync=off",
-      "-c synchronous_commit=off",
-      "-c full_page_writes=off",
+      // The tests kill dispatch, never the server: durability is traded for speed, unless a
+      // benchmark asks for a server that commits as a production one does.
+      ...(options.durable === true
+        ? []
+        : ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]),
       "-c max_connections=200",
     ].join(" ");
     try {

@@ -14,7 +14,7 @@ import type { TurnReply } from "../../src/core/session.js";
 import { asChatId, type ChatId } from "../../src/utils/ids.js";
 import { createEnvelope } from "../../src/identity/wrap-message.js";
 import { createLogger, type Logger } from "../../src/logging/logger.js";
-import { openJsonFileRegistry } from "../../src/store/json-file-registry.js";
+import { openHomeRegistry } from "./home-registry.js";
 import { openSessionArchive } from "../../src/daemon/session-archive.js";
 import { createSessionFolders } from "../../src/store/session-folders.js";
 
@@ -51,12 +51,12 @@ export interface RealManagerOptions {
 }
 
 /**
- * A SessionManager wired as the daemon wires it: real SDK, real registry file, real folders, the
+ * A SessionManager wired as the daemon wires it: real SDK, real registry (rows in the home's journal.db, sessions.json its export), real folders, the
  * real archive of forgotten sessions (without a transcript copy: this agent has none).
  */
 export async function createRealManager(options: RealManagerOptions) {
   const logger = options.logger ?? createLogger({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
-  const registry = await openJsonFileRegistry({ path: registryPath(options.home), logger });
+  const registry = await openHomeRegistry(options.home, logger);
   const transcriptsDir = path.join(options.home, "transcripts");
   const claudeDir = path.join(options.home, ".claude");
   const clock = options.clock ?? systemClock;

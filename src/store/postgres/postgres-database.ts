@@ -1,7 +1,7 @@
 /**
- * A PostgreSQL database for dispatch's shared state (the transcript mirror and chat ownership
- * today; the registry and journal of a cluster later, `docs/cluster.md`): a connection pool, with the
- * schema migrated on open. Migrations are versioned in `dispatch_schema`; several daemons opening
+ * A PostgreSQL database for dispatch's shared state (the transcript mirror, chat ownership and
+ * the registry today; the journal of a cluster later, `docs/cluster.md`): a connection pool, with
+ * the schema migrated on open. Migrations are versioned in `dispatch_schema`; several daemons opening
  * one database at once migrate it once, one after the other, under a transaction-level advisory
  * lock (released at commit, so it also holds behind a transaction-mode pooler). Every failure
  * leaves this module as a `DispatchError` that names the server (never the password), the cause
@@ -83,6 +83,26 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX chat_leases_owner ON chat_leases (owner_node) WHERE owner_node IS NOT NULL;
   CREATE INDEX chat_leases_expiry ON chat_leases (expires_at) WHERE owner_node IS NOT NULL;
+  `,
+  // 2 -> 3: the session registry, one row per chat (`postgres-registry-rows.ts`), the SQLite
+  // adapter's table. A name is not unique per row: the chats of one person share their session's
+  // (the registry checks that two sessions never share one). `registry_import` records the one
+  // import of a node's sessions.json.
+  `
+  CREATE TABLE registry (
+    chat_id      TEXT PRIMARY KEY,
+    session_name TEXT NOT NULL,
+    session_id   TEXT,
+    entry        TEXT NOT NULL,
+    updated_at   BIGINT NOT NULL
+  );
+  CREATE INDEX registry_session_name ON registry (session_name);
+  CREATE TABLE registry_import (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    source      TEXT NOT NULL,
+    entries     INTEGER NOT NULL,
+    imported_at BIGINT NOT NULL
+  );
   `,
 ];
 

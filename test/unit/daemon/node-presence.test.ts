@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { startNodePresence } from "../../../src/daemon/node-presence.js";
-import { defaultNodeId, toNodeView } from "../../../src/daemon/node-view.js";
+import { toNodeView } from "../../../src/daemon/node-view.js";
 import type { NodeState } from "../../../src/store/chat-ownership.js";
 import {
   createMemoryChatOwnership,
@@ -138,11 +138,5 @@ describe("toNodeView", () => {
       chats: 2,
       self: false,
     });
-  });
-});
-
-describe("defaultNodeId", () => {
-  it("is the host name and the HTTP port", () => {
-    expect(defaultNodeId("mac-mini", 7878)).toBe("mac-mini:7878");
   });
 });

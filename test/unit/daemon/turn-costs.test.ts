@@ -189,9 +189,11 @@ describe("Journal: turns", () => {
   it("adds the turns table to a journal of schema version 1, keeping its messages", () => {
     journal.close();
     const old = new BetterSqlite3(path);
-    // Today's schema less what versions 2 (turns), 4 (envelope_nonce) and 5 (activity) added; 3
-    // only adds an index with IF NOT EXISTS.
-    old.exec("DROP TABLE turns; DROP TABLE activity");
+    // Today's schema less what versions 2 (turns), 4 (envelope_nonce), 5 (activity) and 6
+    // (registry) added; 3 only adds an index with IF NOT EXISTS.
+    old.exec(
+      "DROP TABLE turns; DROP TABLE activity; DROP TABLE registry; DROP TABLE registry_import",
+    );
     old.exec("ALTER TABLE inbound DROP COLUMN envelope_nonce");
     old.pragma("user_version = 1");
     old

@@ -14,19 +14,6 @@ const EVENT_NAME = /^[a-z]+(-[a-z0-9]+)*$/;
 const LOGGER_CALL =
   /\b(?:logger|log)\??\.(?:debug|info|warn|error)\(\s*(["'`])((?:(?!\1)[^\\]|\\.)*)\1/g;
 
-/**
- * Names from before the rule, in the registry's modules, which another change rewrites (its
- * PostgreSQL port): they are renamed there. Do not add to this list.
- */
-const NAMED_BEFORE_THE_RULE = new Set([
-  "registry write failed",
-  "registry last-good write failed",
-  "registry temp-file remove",
-  "registry file missing; starting empty",
-  "registry file corrupt; loaded last good copy",
-  "registry duplicate session names",
-]);
-
 const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../src");
 
 function logEventNames(source: string): string[] {
@@ -63,7 +50,7 @@ describe("log event names", () => {
     for (const file of await sourceFiles(SRC)) {
       for (const name of logEventNames(await readFile(file, "utf8"))) {
         calls += 1;
-        if (!EVENT_NAME.test(name) && !NAMED_BEFORE_THE_RULE.has(name)) {
+        if (!EVENT_NAME.test(name)) {
           prose.push(`${path.relative(SRC, file)}: "${name}"`);
         }
       }

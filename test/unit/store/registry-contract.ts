@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { DispatchError } from "../../../src/utils/errors.js";
 import { asAgentSessionId, asChatId, asSessionName } from "../../../src/utils/ids.js";
 import type { Registry, RegistryEntry } from "../../../src/store/registry.js";
+import type { ChatId } from "../../../src/utils/ids.js";
 
 export const JOHN = asChatId("+15551234567");
 export const JANE = asChatId("jane@example.com");
@@ -220,6 +221,138 @@ export function describeRegistryContract(adapter: string, hooks: RegistryContrac
       expect(codeOf(() => registry.update(JOHN, { turns: 1 }))).toBe("registry_closed");
       expect(codeOf(() => registry.remove(JOHN))).toBe("registry_closed");
       expect(registry.get(JOHN)?.session_name).toBe("john-doe");
+    });
+  });
+}
+
+/** A registry that keeps its entries in storage another instance can open. */
+export interface DurableRegistry extends Registry {
+  /** Reads one chat's stored entry again (a change another instance made). */
+  reload(chatId: ChatId): Promise<RegistryEntry | undefined>;
+}
+
+export interface DurableRegistryContractHooks {
+  /** A registry on fresh, empty storage; the suite closes it. */
+  create(): Promise<DurableRegistry>;
+  /** Another registry on the storage `create` made last, as a restarted daemon opens it. */
+  openAgain(): Promise<DurableRegistry>;
+}
+
+/**
+ * Cases of the adapters that store entries (SQLite and PostgreSQL rows): what was flushed is what
+ * a reopened registry holds, and nothing but the changed rows is written.
+ */
+export function describeDurableRegistryContract(
+  adapter: string,
+  hooks: DurableRegistryContractHooks,
+): void {
+  describe(`Registry contract, durable: ${adapter}`, () => {
+    it("a reopened registry holds every flushed change, frozen, names taken", async () => {
+      const first = await hooks.create();
+      first.set(JOHN, makeEntry("john-doe"));
+      first.set(JANE, makeEntry("jane-roe", { contact_name: "Jane Roe" }));
+      first.set(FAMILY, makeEntry("family-chat", { chat_kind: "group", contact_name: null }));
+      first.update(JOHN, {
+        session_id: asAgentSessionId("abc-123"),
+        previous_session_ids: [
+          {
+            session_id: asAgentSessionId("old-1"),
+            replaced_at: "2026-02-02T10:00:00.000Z",
+            reason: "restart",
+          },
+        ],
+        turns: 4,
+      });
+      first.remove(JANE);
+      await first.flush();
+      const second = await hooks.openAgain();
+      try {
+        expect(new Map(second.entries())).toEqual(new Map(first.entries()));
+        expect(second.size).toBe(2);
+        expect(second.get(JANE)).toBeUndefined();
+        expect(second.isNameTaken("John-Doe")).toBe(true);
+        expect(second.isNameTaken("jane-roe")).toBe(false);
+        expect(Object.isFrozen(second.get(JOHN))).toBe(true);
+        expect(Object.isFrozen(second.get(JOHN)?.previous_session_ids[0])).toBe(true);
+      } finally {
+        await second.close();
+        await first.close();
+      }
+    });
+
+    it("close() writes bookkeeping that was still waiting for company", async () => {
+      const first = await hooks.create();
+      first.set(JOHN, makeEntry("john-doe"));
+      await first.flush();
+      first.update(JOHN, { turns: 7, last_message_time: "2026-02-03T10:00:00.000Z" });
+      await first.close();
+      const second = await hooks.openAgain();
+      try {
+        expect(second.get(JOHN)?.turns).toBe(7);
+        expect(second.get(JOHN)?.last_message_time).toBe("2026-02-03T10:00:00.000Z");
+      } finally {
+        await second.close();
+      }
+    });
+
+    it("keeps the fields of a newer dispatch it does not know", async () => {
+      const first = await hooks.create();
+      const entry = { ...makeEntry("john-doe"), future_field: { nested: [1, "two"] } };
+      first.set(JOHN, entry);
+      await first.close();
+      const second = await hooks.openAgain();
+      try {
+        expect(second.get(JOHN)).toEqual(entry);
+      } finally {
+        await second.close();
+      }
+    });
+
+    it("a removed chat's name goes to another chat in the same write", async () => {
+      const first = await hooks.create();
+      first.set(JOHN, makeEntry("john-doe"));
+      await first.flush();
+      first.remove(JOHN);
+      first.set(JANE, makeEntry("john-doe"));
+      await first.flush();
+      const second = await hooks.openAgain();
+      try {
+        expect([...second.entries()].map(([chatId]) => chatId)).toEqual([JANE]);
+      } finally {
+        await second.close();
+        await first.close();
+      }
+    });
+
+    it("reload(chatId) takes another instance's change, but keeps an unwritten one of its own", async () => {
+      const first = await hooks.create();
+      first.set(JOHN, makeEntry("john-doe"));
+      first.set(JANE, makeEntry("jane-roe"));
+      await first.flush();
+      const second = await hooks.openAgain();
+      try {
+        second.update(JOHN, { session_id: asAgentSessionId("from-second"), turns: 2 });
+        second.remove(JANE);
+        second.set(FAMILY, makeEntry("family-chat"));
+        await second.flush();
+
+        expect((await first.reload(JOHN))?.session_id).toBe("from-second");
+        expect(first.get(JOHN)?.turns).toBe(2);
+        expect(Object.isFrozen(first.get(JOHN))).toBe(true);
+        expect(await first.reload(JANE)).toBeUndefined();
+        expect(first.isNameTaken("jane-roe")).toBe(false);
+        expect((await first.reload(FAMILY))?.session_name).toBe("family-chat");
+        expect(first.isNameTaken("family-chat")).toBe(true);
+
+        // A change of its own not yet written is newer than the row: it stays, and is written.
+        first.update(JOHN, { turns: 9 });
+        expect((await first.reload(JOHN))?.turns).toBe(9);
+        await first.flush();
+        expect((await second.reload(JOHN))?.turns).toBe(9);
+      } finally {
+        await second.close();
+        await first.close();
+      }
     });
   });
 }

@@ -51,6 +51,7 @@ async function versionTwoJournal(): Promise<void> {
   await transcripts.append(JOHN_MOVED, [{ type: "user", uuid: "u1" }]);
   await transcripts.append(JANE, [{ type: "user", uuid: "u9" }]);
   old.exec("DROP INDEX transcript_keys_session; DROP TABLE activity");
+  old.exec("DROP TABLE registry; DROP TABLE registry_import");
   old.exec("ALTER TABLE inbound DROP COLUMN envelope_nonce");
   old.pragma("user_version = 2");
   old.close();
@@ -117,12 +118,13 @@ describe("schema migration 3 -> 4", () => {
     });
     journal.markDelivered(id);
     old.exec("ALTER TABLE inbound DROP COLUMN envelope_nonce; DROP TABLE activity");
+    old.exec("DROP TABLE registry; DROP TABLE registry_import");
     old.pragma("user_version = 3");
     old.close();
   }
 
   it("adds the envelope nonce to inbound, unset in the rows it finds, and keeps them", () => {
-    expect(SCHEMA_VERSION).toBe(6);
+    expect(SCHEMA_VERSION).toBe(7);
     versionThreeJournal();
     const logger = createMemoryLogger();
     db = openStateDatabase({ path, logger });
@@ -148,7 +150,7 @@ describe("schema migration 4 -> 5", () => {
   it("adds the activity table, indexed by time, and keeps what was there", async () => {
     const old = openStateDatabase({ path, logger: createMemoryLogger() });
     await createSqliteTranscriptStore({ db: old }).append(JOHN, [{ type: "user", uuid: "u1" }]);
-    old.exec("DROP TABLE activity");
+    old.exec("DROP TABLE activity; DROP TABLE registry; DROP TABLE registry_import");
     old.pragma("user_version = 4");
     old.close();
 
@@ -195,6 +197,7 @@ describe("schema migration 5 -> 6", () => {
       VALUES (2, 0, 'http', '+15551234567', 'second', 'pending', 2),
              (1, 0, 'http', '+15551234567', 'first', 'sent', 1);
     `);
+    old.exec("DROP TABLE registry; DROP TABLE registry_import");
     old.pragma("user_version = 5");
     old.close();
 
@@ -226,5 +229,29 @@ describe("schema migration 5 -> 6", () => {
     expect(row!.id).toBe(3);
     expect(journal.lastReplyEventId("http")).toBe(3);
     expect(journal.lastReplyEventId("imessage")).toBe(0);
+  });
+
+  it("adds the registry tables, empty, and keeps what was there", async () => {
+    const old = openStateDatabase({ path, logger: createMemoryLogger() });
+    await createSqliteTranscriptStore({ db: old }).append(JOHN, [{ type: "user", uuid: "u1" }]);
+    old.exec("DROP TABLE registry; DROP TABLE registry_import");
+    old.pragma("user_version = 6");
+    old.close();
+
+    const logger = createMemoryLogger();
+    db = openStateDatabase({ path, logger });
+    expect(logger.records).toContainEqual(
+      expect.objectContaining({
+        message: "journal-migrate",
+        fields: { path, from: 6, to: SCHEMA_VERSION },
+      }),
+    );
+    expect(db.prepare("SELECT count(*) AS n FROM registry").get()).toEqual({ n: 0 });
+    expect(db.prepare("SELECT count(*) AS n FROM registry_import").get()).toEqual({ n: 0 });
+    // The chats of one person's session share its name: found by it, not unique per row.
+    expect(indexesOf(db, "registry")).toContain("registry_session_name");
+    expect(await createSqliteTranscriptStore({ db }).load(JOHN)).toEqual([
+      { type: "user", uuid: "u1" },
+    ]);
   });
 });

@@ -92,6 +92,8 @@ describe("openStateDatabase", () => {
       "cursors",
       "inbound",
       "outbox",
+      "registry",
+      "registry_import",
       "sqlite_sequence",
       "transcript_entries",
       "transcript_keys",

@@ -1,12 +1,12 @@
 /**
- * Property tests of the JSON file registry (issue 4): any sequence of sets, updates, removes,
- * flushes and clock ticks leaves memory, the file and a reopened registry in agreement with a
- * plain model; every write is byte for byte what `serialiseRegistry` makes of the entries at that
- * moment (the incremental file image never drifts); names stay unique case-insensitively; and
- * once the clock passes a window, what that window covers is on disk.
+ * Property tests of the registry (issues 4 and 14): any sequence of sets, updates, removes,
+ * flushes and clock ticks leaves memory, the rows, a reopened registry and the sessions.json
+ * export in agreement with a plain model; the export is byte for byte what `serialiseRegistry`
+ * makes of the entries (the incremental file image never drifts); names stay unique
+ * case-insensitively; and once the clock passes a window, what that window covers is in the rows.
  */
 import fc from "fast-check";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,7 +14,9 @@ import { ManualClock } from "../../support/manual-clock.js";
 import { DispatchError } from "../../../src/utils/errors.js";
 import { asAgentSessionId, asChatId, type ChatId } from "../../../src/utils/ids.js";
 import { createMemoryLogger } from "../../support/memory-logger.js";
-import { openJsonFileRegistry } from "../../../src/store/json-file-registry.js";
+import { openRowRegistry } from "../../../src/store/row-registry.js";
+import { openStateDatabase, type Database } from "../../../src/store/sqlite-database.js";
+import { createSqliteRegistryRows } from "../../../src/store/sqlite-registry-rows.js";
 import { classifyChange, type RegistryEntry } from "../../../src/store/registry.js";
 import { serialiseRegistry } from "../../../src/store/registry-file-format.js";
 import { makeEntry } from "./registry-contract.js";
@@ -138,38 +140,45 @@ afterAll(async () => {
   await rm(folder, { recursive: true, force: true });
 });
 
-describe("JsonFileRegistry properties", () => {
-  it("agrees with a plain model through any sequence, on disk and after reopening", async () => {
+/** The rows as entries, by chat id. */
+function rowsOf(db: Database): Map<ChatId, RegistryEntry> {
+  const rows = db.prepare("SELECT chat_id, entry FROM registry").all() as {
+    chat_id: ChatId;
+    entry: string;
+  }[];
+  return new Map(rows.map((row) => [row.chat_id, JSON.parse(row.entry) as RegistryEntry]));
+}
+
+describe("RowRegistry properties", () => {
+  it("agrees with a plain model through any sequence, in the rows, the export and after reopening", async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(command, { minLength: 4, maxLength: 40 }), async (commands) => {
         run += 1;
-        const path = join(folder, `run-${run}`, "sessions.json");
-        const clock = new ManualClock();
-        const pending = new Set<Promise<void>>();
-        const mismatches: string[] = [];
-        const registry = await openJsonFileRegistry({
-          path,
+        const runFolder = join(folder, `run-${run}`);
+        await mkdir(runFolder);
+        const path = join(runFolder, "sessions.json");
+        const db = openStateDatabase({
+          path: join(runFolder, "journal.db"),
           logger: createMemoryLogger(),
-          clock,
-          flushDelayMs: PROMPT_MS,
-          bookkeepingDelayMs: BOOKKEEPING_MS,
-          // Not durable: these runs test the registry's logic, durable-file.test.ts the writes.
-          writeFile: (target, data) => {
-            const text = typeof data === "string" ? data : data.toString("utf8");
-            // Rendered just now from what memory holds just now.
-            const expected = serialiseRegistry(registry.entries());
-            if (target === path && text !== expected) mismatches.push(text);
-            const write = writeFile(target, text);
-            pending.add(write);
-            return write.finally(() => pending.delete(write));
-          },
         });
+        const clock = new ManualClock();
+        const open = () =>
+          openRowRegistry({
+            rows: createSqliteRegistryRows({ db }),
+            file: path,
+            logger: createMemoryLogger(),
+            clock,
+            flushDelayMs: PROMPT_MS,
+            bookkeepingDelayMs: BOOKKEEPING_MS,
+            exportDelayMs: BOOKKEEPING_MS,
+          });
+        const registry = await open();
         /** Lets the writes a tick started finish. */
         const settle = async () => {
           for (let round = 0; round < 10; round += 1) {
-            await Promise.all(pending);
             await new Promise((resolve) => setImmediate(resolve));
           }
+          await registry.export!.write();
         };
         const model = new Map<ChatId, RegistryEntry>();
         let sinceResumeChange = Number.POSITIVE_INFINITY;
@@ -223,16 +232,11 @@ describe("JsonFileRegistry properties", () => {
             sinceAnyChange += step.ms;
             await settle();
             if (sinceResumeChange >= PROMPT_MS && sinceResumeChange !== Infinity) {
-              const onDisk = JSON.parse(await readFile(path, "utf8")) as Record<
-                string,
-                RegistryEntry
-              >;
-              expect(resumeView(Object.entries(onDisk))).toEqual(resumeView(model));
+              expect(resumeView(rowsOf(db))).toEqual(resumeView(model));
             }
             if (sinceAnyChange >= BOOKKEEPING_MS && sinceAnyChange !== Infinity) {
-              expect(await readFile(path, "utf8").catch(() => "{}\n")).toBe(
-                serialiseRegistry(model),
-              );
+              expect(rowsOf(db)).toEqual(model);
+              expect(await readFile(path, "utf8")).toBe(serialiseRegistry(model));
             }
           }
           // Memory always matches the model, and names stay unique in any case.
@@ -243,15 +247,13 @@ describe("JsonFileRegistry properties", () => {
         }
 
         await registry.close();
-        expect(mismatches).toEqual([]);
-        const written = await readFile(path, "utf8").catch(() => undefined);
-        // Nothing was ever set: no file. Otherwise the file is the model, in the fixed format.
-        if (written !== undefined) expect(written).toBe(serialiseRegistry(model));
-        else expect(model.size).toBe(0);
+        expect(rowsOf(db)).toEqual(model);
+        expect(await readFile(path, "utf8")).toBe(serialiseRegistry(model));
 
-        const reopened = await openJsonFileRegistry({ path, logger: createMemoryLogger() });
+        const reopened = await open();
         expect(new Map(reopened.entries())).toEqual(model);
         await reopened.close();
+        db.close();
       }),
       { numRuns: 100 },
     );
