@@ -152,9 +152,9 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     undo.push(() => registry.close());
     const database = openStateDatabase({ path: paths.journalFile, logger });
     const journal = createSqliteJournal({ db: database, clock });
-    undo.push(() => Promise.resolve(journal.close())); // closes the database too
+    undo.push(() => journal.close()); // closes the database too
     const transcripts = createSqliteTranscriptStore({ db: database, clock });
-    const pruned = journal.prune();
+    const pruned = await journal.prune();
     if (pruned.inbound > 0) logger.info("journal-prune", { ...pruned });
     const agentProcesses = createAgentProcessFile(
       path.join(paths.stateDir, "agent-processes.json"),
@@ -230,6 +230,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       );
     }
     const turnCosts = createTurnCosts({ journal, clock, logger });
+    await turnCosts.load();
     // The way out: each turn's reply, recorded against the journal rows it answers, to the
     // channel of its chat (channels are added below, before any message comes in).
     const replies = new ReplySender({ journal, registry, metrics, clock, logger });
@@ -248,8 +249,9 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         logger,
         policyFor: createTierPolicy(config),
         onReply: (reply): void => {
-          replies.onReply(reply); // first: nothing after it may keep a reply from going out
-          turnCosts.record(reply);
+          // First: nothing after it may keep a reply from going out. Neither rejects.
+          void replies.onReply(reply);
+          void turnCosts.record(reply);
           activity.turnEnded(reply);
         },
         onSessionEvent: (event) => {
@@ -393,10 +395,10 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       channels.push(
         createImessageChannel({
           config: config.channels.imessage,
-          cursor: journal.cursor("imessage"),
+          cursor: await journal.cursor("imessage"),
           logger: logger.child({ channel: "imessage" }),
           clock,
-          onCursor: (cursor) => Promise.resolve(journal.setCursor("imessage", cursor)),
+          onCursor: (cursor) => journal.setCursor("imessage", cursor),
         }),
       );
     }
@@ -421,7 +423,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       channelStates.push({ name: channel.name, on: true });
     }
     // What a crash left: replies recorded but not confirmed sent, messages never answered.
-    replies.resendAfterRestart();
+    await replies.resendAfterRestart();
     const replayed = await inbox.replayPending();
 
     logger.info("daemon-start", {
@@ -452,7 +454,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         await agent.close();
         await registry.close();
         await agentProcesses.flush();
-        journal.close();
+        await journal.close();
         await standIn?.close();
         await releaseLock();
         logger.info("daemon-stopped", {});

@@ -45,7 +45,7 @@ export interface InboxDeps {
    * `onRecoveredReply` records and sends an answer found there as the reply path does.
    */
   findInTranscript?: FindInTranscript;
-  onRecoveredReply?(reply: TurnReply): void;
+  onRecoveredReply?(reply: TurnReply): Promise<void>;
   /**
    * The channel whose clients wait in the request for the reply (HTTP): each of its messages'
    * replies is waited for there, where the reply path (`reply-sender.ts`) hands it over.
@@ -85,6 +85,8 @@ const LIMIT_REFUSALS = new Set(["rate_limited", "too_many_new_chats"]);
 export class Inbox {
   /** Messages being answered, by journal id: a repeated delivery joins the first. */
   private readonly inflight = new Map<number, Promise<Taken>>();
+  /** Takes of a message with an external id, by channel and id, until each has settled. */
+  private readonly taking = new Map<string, Promise<void>>();
   private readonly limits: IntakeLimits;
   private stopping = false;
 
@@ -102,7 +104,9 @@ export class Inbox {
    * hold up every chat after it).
    */
   async replayPending(): Promise<number> {
-    const pending = this.deps.journal.pendingInbound().filter((row) => !this.inflight.has(row.id));
+    const pending = (await this.deps.journal.pendingInbound()).filter(
+      (row) => !this.inflight.has(row.id),
+    );
     const byChat = new Map<string, { row: InboundRow; claim: Deferred<Taken> }[]>();
     for (const row of pending) {
       // Claimed before the first await: a client that repeats a message id while the rows
@@ -184,15 +188,15 @@ export class Inbox {
     // Not in the transcript: a new hand-over, under a new id (the CLI skips an id its
     // transcript already holds, and would never answer).
     const [row] = rows;
-    const replays = this.deps.journal.recordAttempt(row!.id);
+    const replays = await this.deps.journal.recordAttempt(row!.id);
     return [await this.deliverRecorded(row!, replayMessageId(row!.uuid, replays))];
   }
 
   /** Records and sends an answer found in the transcript, as if its turn had just ended. */
-  private answerFromTranscript(
+  private async answerFromTranscript(
     rows: readonly InboundRow[],
     earlier: Extract<Sighting, { state: "answered" }>,
-  ): Taken[] {
+  ): Promise<Taken[]> {
     const chatId = this.normalise(rows[0]!.chatId);
     // Before the answer goes out: it serves the requests waiting for these rows on its way.
     const waiting = rows.map((row) => this.waitInRequest(row));
@@ -200,7 +204,7 @@ export class Inbox {
       this.deps.logger.info("message-answer-recover", { chatId, id: row.id });
       return agentMessageIds(row.uuid, row.attempts).at(-1)!;
     });
-    this.deps.onRecoveredReply?.({
+    await this.deps.onRecoveredReply?.({
       chatId,
       agentSessionId: earlier.agentSessionId as AgentSessionId,
       messageIds,
@@ -233,8 +237,10 @@ export class Inbox {
    * that never saw them (a replacement) gets them in full. The turn it starts answers them all.
    */
   private async remind(rows: readonly InboundRow[], agentSessionId: string): Promise<Taken[]> {
-    const deliveries = rows.map((row) => this.prepare(row));
-    const replays = rows.map((row) => this.deps.journal.recordAttempt(row.id));
+    const deliveries: Delivery[] = [];
+    for (const row of rows) deliveries.push(await this.prepare(row));
+    const replays: number[] = [];
+    for (const row of rows) replays.push(await this.deps.journal.recordAttempt(row.id));
     const last = deliveries.at(-1)!;
     this.deps.logger.info("message-remind", {
       chatId: last.chatId,
@@ -309,13 +315,31 @@ export class Inbox {
    * no trace. A polling channel's message is recorded first, and rejected with the reason.
    */
   private async take(message: InboundMessage, cursor?: string): Promise<Taken> {
+    if (message.externalId === undefined) return this.takeNow(message, cursor);
+    // One take of a (channel, external id) at a time in this process, until it is handed over:
+    // a repeat must find the first in flight, not a row recorded and not yet claimed.
+    const key = `${message.channel}\u0000${message.externalId}`;
+    const before = this.taking.get(key) ?? Promise.resolve();
+    const mine = before.then(() => this.takeNow(message, cursor));
+    const settled = mine.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.taking.set(key, settled);
+    void settled.then(() => {
+      if (this.taking.get(key) === settled) this.taking.delete(key);
+    });
+    return mine;
+  }
+
+  private async takeNow(message: InboundMessage, cursor?: string): Promise<Taken> {
     const { journal, metrics, logger } = this.deps;
     try {
       this.refuseWhenShuttingDown();
       if (!this.deps.hasCredentials)
         throw new DispatchError("no_credentials", NO_CREDENTIALS_MESSAGE);
       if (cursor === undefined) this.admitUnrecorded(message);
-      const recorded = journal.recordInbound(
+      const recorded = await journal.recordInbound(
         message,
         cursor === undefined ? undefined : { cursor },
       );
@@ -325,9 +349,10 @@ export class Inbox {
           externalId: message.externalId,
           status: recorded.status,
         });
+        const row = (await journal.findByExternalId(message.channel, message.externalId!))!;
+        // Looked at after the last wait: a replay may have claimed it meanwhile.
         const earlier = this.inflight.get(recorded.id);
         if (earlier) return await earlier;
-        const row = journal.findByExternalId(message.channel, message.externalId!)!;
         if (recorded.status === "answered") return this.alreadyAnswered(row, recorded.reply ?? []);
         if (recorded.status === "rejected") {
           throw new DispatchError(
@@ -345,7 +370,7 @@ export class Inbox {
       };
       if (cursor !== undefined) {
         // Counted once, when first taken: a redelivery of a recorded row is not a new message.
-        if (!recorded.duplicate) this.admitRecorded(row);
+        if (!recorded.duplicate) await this.admitRecorded(row);
         return await this.deliverPolled(row);
       }
       const taken = this.deliverRecorded(row);
@@ -401,12 +426,12 @@ export class Inbox {
    * The intake limits for a message already recorded (a polling channel's, whose cursor moved
    * on with it): refused, it is rejected in the journal with the reason, never answered.
    */
-  private admitRecorded(row: InboundMessage & Pick<InboundRow, "id">): void {
+  private async admitRecorded(row: InboundMessage & Pick<InboundRow, "id">): Promise<void> {
     try {
       this.admit(row);
     } catch (error) {
       if (!(error instanceof DispatchError)) throw error;
-      this.deps.journal.markRejected(row.id, error.code, error.message);
+      await this.deps.journal.markRejected(row.id, error.code, error.message);
       this.deps.logger.warn("message-reject", {
         channel: row.channel,
         chatId: row.chatId,
@@ -462,7 +487,7 @@ export class Inbox {
     /** The id the agent gets the message with: the journal's, or a replay's (`replay`). */
     agentMessageId: string = row.uuid,
   ): Promise<Taken> {
-    const delivery = this.prepare(row);
+    const delivery = await this.prepare(row);
     const [taken] = await this.handOver([row], { ...delivery, messageId: agentMessageId });
     return taken!;
   }
@@ -471,7 +496,7 @@ export class Inbox {
    * Identity, tier and wrapping, in the envelope the message had before when it had one, whose
    * nonce is recorded before the agent can see it; a final refusal is recorded as such.
    */
-  private prepare(row: RecordedMessage): Delivery {
+  private async prepare(row: RecordedMessage): Promise<Delivery> {
     const { config, contacts, journal } = this.deps;
     let delivery;
     try {
@@ -482,13 +507,13 @@ export class Inbox {
       );
     } catch (error) {
       if (error instanceof DispatchError && FINAL_REFUSALS.has(error.code)) {
-        journal.markRejected(row.id, error.code, error.message);
+        await journal.markRejected(row.id, error.code, error.message);
       }
       throw error;
     }
     const nonce = delivery.envelope?.nonce;
     if (row.envelopeNonce === undefined && nonce !== undefined) {
-      journal.recordEnvelopeNonce(row.id, nonce);
+      await journal.recordEnvelopeNonce(row.id, nonce);
     }
     return delivery;
   }
@@ -516,7 +541,7 @@ export class Inbox {
       throw error;
     }
     for (const row of rows) {
-      journal.markDelivered(row.id);
+      await journal.markDelivered(row.id);
       metrics.messagesReceived.inc({ channel: row.channel });
     }
     this.deps.onAccepted?.(delivery.chatId, delivery.messageId);

@@ -30,6 +30,8 @@ const RESEND_WINDOW_MS = 10 * 60_000;
  */
 export class ReplySender {
   private readonly channels = new Map<string, Channel>();
+  /** Each chat's latest reply being recorded, settled either way. */
+  private readonly recording = new Map<ChatId, Promise<void>>();
 
   constructor(private readonly deps: ReplySenderDeps) {}
 
@@ -41,8 +43,10 @@ export class ReplySender {
    * Every finished turn, once (and each answer found in a transcript at replay): decided silent
    * or not, split to its chat's channel, recorded against the journal rows it answers, handed to
    * the channels that answer in a request (`Channel.answer`: HTTP), then sent part by part.
+   * Resolves once the reply is recorded (or its record failed) and handed to those channels;
+   * never rejects.
    */
-  readonly onReply = (reply: TurnReply): void => {
+  readonly onReply = async (reply: TurnReply): Promise<void> => {
     const { metrics, logger, journal } = this.deps;
     metrics.turns.inc({ outcome: reply.isError ? "error" : "ok" });
     metrics.turnDuration.observe(reply.durationMs / 1000);
@@ -77,12 +81,22 @@ export class ReplySender {
       return;
     }
     let rows: OutboxRow[];
+    // Recorded one after the other per chat, so that its replies start out in the order its
+    // turns ended (an asynchronous journal could otherwise commit a later one first).
+    const record = () =>
+      journal.markAnswered(inboundIds, { channel: channelName, chatId: reply.chatId, parts });
+    const before = this.recording.get(reply.chatId);
+    const recorded = before === undefined ? record() : before.then(record);
+    const settled = recorded.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.recording.set(reply.chatId, settled);
+    void settled.then(() => {
+      if (this.recording.get(reply.chatId) === settled) this.recording.delete(reply.chatId);
+    });
     try {
-      rows = journal.markAnswered(inboundIds, {
-        channel: channelName,
-        chatId: reply.chatId,
-        parts,
-      });
+      rows = await recorded;
     } catch (error) {
       // The reply is not lost with the journal: it still goes out, just unrecorded.
       logger.error("reply record failed", { chatId: reply.chatId, cause: describeError(error) });
@@ -114,10 +128,10 @@ export class ReplySender {
    * abandoned. An iMessage part younger than ten minutes is sent again (a duplicate text beats
    * silence); an older one is abandoned, since it would arrive out of context.
    */
-  resendAfterRestart(): void {
+  async resendAfterRestart(): Promise<void> {
     const now = this.deps.clock.now();
     const resend: OutboxRow[] = [];
-    for (const row of this.deps.journal.unsentOutbox()) {
+    for (const row of await this.deps.journal.unsentOutbox()) {
       const fresh = now - row.createdAt.getTime() < RESEND_WINDOW_MS;
       if (
         row.channel !== "http" &&
@@ -127,7 +141,7 @@ export class ReplySender {
       ) {
         resend.push(row);
       } else {
-        this.deps.journal.abandon(
+        await this.deps.journal.abandon(
           row.inboundId,
           row.part,
           fresh ? "no channel to resend on" : "unconfirmed before a restart",
@@ -156,7 +170,7 @@ export class ReplySender {
       if (!channel)
         throw new DispatchError("channel_unavailable", `Channel ${row.channel} is not running`);
       await channel.send(row.chatId as ChatId, row.text);
-      journal.markSent(row.inboundId, row.part);
+      await journal.markSent(row.inboundId, row.part);
       metrics.repliesSent.inc({ channel: row.channel, outcome: "sent" });
       logger.info("reply-send", {
         chatId: row.chatId,
@@ -168,9 +182,9 @@ export class ReplySender {
     } catch (error) {
       metrics.repliesSent.inc({ channel: row.channel, outcome: "failed" });
       const cause = describeError(error);
-      journal.markSendFailed(row.inboundId, row.part, cause);
+      await journal.markSendFailed(row.inboundId, row.part, cause);
       if (attempt + 1 >= MAX_SEND_ATTEMPTS) {
-        journal.abandon(
+        await journal.abandon(
           row.inboundId,
           row.part,
           `gave up after ${MAX_SEND_ATTEMPTS} attempts: ${cause}`,

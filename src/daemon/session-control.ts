@@ -46,11 +46,11 @@ export function createSessionControl(deps: SessionControlDeps): SessionControl {
    * next start into the conversation it starts when it writes again (issue 12). A kill between
    * the forget and this leaves those messages to be replayed: see docs/guarantees.md.
    */
-  const rejectUnanswered = (chatId: ChatId): void => {
+  const rejectUnanswered = async (chatId: ChatId): Promise<void> => {
     const { journal } = deps;
-    for (const row of journal.pendingInbound()) {
+    for (const row of await journal.pendingInbound()) {
       if (chatKeyOf(row.chatId, deps.config) !== chatId) continue;
-      journal.markRejected(
+      await journal.markRejected(
         row.id,
         "forgotten",
         `Chat ${chatId} was forgotten before this message was answered`,
@@ -94,7 +94,7 @@ export function createSessionControl(deps: SessionControlDeps): SessionControl {
       if (!registry.get(id)) throw notFound(id);
       if (options.forget) {
         const archive = (await manager.forget(id)) ?? null;
-        rejectUnanswered(id);
+        await rejectUnanswered(id);
         return { archive };
       }
       await manager.stop(id);

@@ -105,37 +105,37 @@ describe("schema migration 2 -> 3", () => {
 
 describe("schema migration 3 -> 4", () => {
   /** A journal at schema version 3 holding a message handed over before: version 5 less the column and the activity table. */
-  function versionThreeJournal(): void {
+  async function versionThreeJournal(): Promise<void> {
     const old = openStateDatabase({ path, logger: createMemoryLogger() });
     const journal = createSqliteJournal({ db: old });
-    const { id } = journal.recordInbound({
+    const { id } = await journal.recordInbound({
       channel: "http",
       chatId: "+15551234567",
       text: "sent before the upgrade",
       externalId: "before",
       receivedAt: new Date(),
     });
-    journal.markDelivered(id);
+    await journal.markDelivered(id);
     old.exec("ALTER TABLE inbound DROP COLUMN envelope_nonce; DROP TABLE activity");
     old.pragma("user_version = 3");
     old.close();
   }
 
-  it("adds the envelope nonce to inbound, unset in the rows it finds, and keeps them", () => {
+  it("adds the envelope nonce to inbound, unset in the rows it finds, and keeps them", async () => {
     expect(SCHEMA_VERSION).toBe(5);
-    versionThreeJournal();
+    await versionThreeJournal();
     const logger = createMemoryLogger();
     db = openStateDatabase({ path, logger });
     expect(logger.records).toContainEqual(
       expect.objectContaining({ message: "journal-migrate", fields: { path, from: 3, to: 5 } }),
     );
     const journal = createSqliteJournal({ db });
-    const [row] = journal.pendingInbound();
+    const [row] = await journal.pendingInbound();
     expect(row).toMatchObject({ externalId: "before", status: "delivered" });
     expect(row).not.toHaveProperty("envelopeNonce");
 
-    journal.recordEnvelopeNonce(row!.id, "0123456789abcdef01234567");
-    expect(journal.findByExternalId("http", "before")?.envelopeNonce).toBe(
+    await journal.recordEnvelopeNonce(row!.id, "0123456789abcdef01234567");
+    expect((await journal.findByExternalId("http", "before"))?.envelopeNonce).toBe(
       "0123456789abcdef01234567",
     );
   });
