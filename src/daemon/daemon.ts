@@ -29,7 +29,6 @@ import { openJsonFileRegistry } from "../store/json-file-registry.js";
 import { createSessionFolders } from "../store/session-folders.js";
 import { createSqliteActivityStore } from "../store/sqlite-activity-store.js";
 import { openStateDatabase } from "../store/sqlite-database.js";
-import { createSqliteJournal } from "../store/sqlite-journal.js";
 import { createSqliteTranscriptStore } from "../store/sqlite-transcript-store.js";
 import { createContactsHolder } from "./contacts-holder.js";
 import { hasClaudeCredentials } from "./credentials.js";
@@ -44,6 +43,7 @@ import { acquireInstanceLock, type InstanceLock } from "./instance-lock.js";
 import { createMetrics } from "./metrics.js";
 import { createSessionControl } from "./session-control.js";
 import { createTierPolicy } from "./tier-policy.js";
+import { openJournal } from "./open-journal.js";
 import { createTurnCosts } from "./turn-costs.js";
 import { DISPATCH_VERSION } from "./version.js";
 
@@ -151,7 +151,15 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     });
     undo.push(() => registry.close());
     const database = openStateDatabase({ path: paths.journalFile, logger });
-    const journal = createSqliteJournal({ db: database, clock });
+    const journal = await openJournal({
+      databaseUrl: options.env.DISPATCH_DATABASE_URL,
+      stateDatabase: database,
+      clock,
+      logger,
+    }).catch((error: unknown) => {
+      database.close();
+      throw error;
+    });
     undo.push(() => journal.close()); // closes the database too
     const transcripts = createSqliteTranscriptStore({ db: database, clock });
     const pruned = await journal.prune();
