@@ -36,7 +36,6 @@ import { createMemoryChatOwnership } from "../store/memory-chat-ownership.js";
 import { createSessionFolders } from "../store/session-folders.js";
 import { createSqliteActivityStore } from "../store/sqlite-activity-store.js";
 import { openStateDatabase } from "../store/sqlite-database.js";
-import { createSqliteJournal } from "../store/sqlite-journal.js";
 import { createSqliteTranscriptStore } from "../store/sqlite-transcript-store.js";
 import { createContactsHolder } from "./contacts-holder.js";
 import { hasClaudeCredentials } from "./credentials.js";
@@ -53,6 +52,7 @@ import { startNodePresence, type NodePresence } from "./node-presence.js";
 import { defaultNodeId } from "./node-view.js";
 import { createSessionControl } from "./session-control.js";
 import { createTierPolicy } from "./tier-policy.js";
+import { openJournal } from "./open-journal.js";
 import { createTurnCosts } from "./turn-costs.js";
 import { DISPATCH_VERSION } from "./version.js";
 
@@ -160,10 +160,18 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     });
     undo.push(() => registry.close());
     const database = openStateDatabase({ path: paths.journalFile, logger });
-    const journal = createSqliteJournal({ db: database, clock });
-    undo.push(() => Promise.resolve(journal.close())); // closes the database too
+    const journal = await openJournal({
+      databaseUrl: options.env.DISPATCH_DATABASE_URL,
+      stateDatabase: database,
+      clock,
+      logger,
+    }).catch((error: unknown) => {
+      database.close();
+      throw error;
+    });
+    undo.push(() => journal.close()); // closes the database too
     const transcripts = createSqliteTranscriptStore({ db: database, clock });
-    const pruned = journal.prune();
+    const pruned = await journal.prune();
     if (pruned.inbound > 0) logger.info("journal-prune", { ...pruned });
     const agentProcesses = createAgentProcessFile(
       path.join(paths.stateDir, "agent-processes.json"),
@@ -239,6 +247,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       );
     }
     const turnCosts = createTurnCosts({ journal, clock, logger });
+    await turnCosts.load();
     // The way out: each turn's reply, recorded against the journal rows it answers, to the
     // channel of its chat (channels are added below, before any message comes in).
     const replies = new ReplySender({ journal, registry, metrics, clock, logger });
@@ -274,8 +283,9 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         logger,
         policyFor: createTierPolicy(config),
         onReply: (reply): void => {
-          replies.onReply(reply); // first: nothing after it may keep a reply from going out
-          turnCosts.record(reply);
+          // First: nothing after it may keep a reply from going out. Neither rejects.
+          void replies.onReply(reply);
+          void turnCosts.record(reply);
           activity.turnEnded(reply);
         },
         onSessionEvent: (event) => {
@@ -447,10 +457,10 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       channels.push(
         createImessageChannel({
           config: config.channels.imessage,
-          cursor: journal.cursor("imessage"),
+          cursor: await journal.cursor("imessage"),
           logger: logger.child({ channel: "imessage" }),
           clock,
-          onCursor: (cursor) => Promise.resolve(journal.setCursor("imessage", cursor)),
+          onCursor: (cursor) => journal.setCursor("imessage", cursor),
         }),
       );
     }
@@ -504,7 +514,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     self.node = node;
     undo.push(() => node.leave());
     // What a crash left: replies recorded but not confirmed sent, messages never answered.
-    replies.resendAfterRestart();
+    await replies.resendAfterRestart();
     const replayed = await inbox.replayPending();
 
     logger.info("daemon-start", {
@@ -544,7 +554,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         await agent.close();
         await registry.close();
         await agentProcesses.flush();
-        journal.close();
+        await journal.close();
         await standIn?.close();
         await releaseLock();
         logger.info("daemon-stopped", {});
