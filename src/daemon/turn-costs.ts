@@ -60,7 +60,7 @@ export function createTurnCosts(deps: TurnCostsDeps): TurnCosts {
       try {
         await sums();
       } catch (error) {
-        logger.error("turn cost load failed", { cause: describeError(error) });
+        logger.error("turn-cost-load-failed", { cause: describeError(error) });
       }
     },
 
