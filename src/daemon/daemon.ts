@@ -44,7 +44,6 @@ import { openRowRegistry } from "../store/row-registry.js";
 import { createSessionFolders } from "../store/session-folders.js";
 import { createSqliteActivityStore } from "../store/sqlite-activity-store.js";
 import { openStateDatabase } from "../store/sqlite-database.js";
-import { createSqliteJournal } from "../store/sqlite-journal.js";
 import { createSqliteRegistryRows } from "../store/sqlite-registry-rows.js";
 import { createSqliteTranscriptStore } from "../store/sqlite-transcript-store.js";
 import { createContactsHolder } from "./contacts-holder.js";
@@ -61,6 +60,7 @@ import { createMetrics } from "./metrics.js";
 import { startNodePresence, type NodePresence } from "./node-presence.js";
 import { createSessionControl } from "./session-control.js";
 import { createTierPolicy } from "./tier-policy.js";
+import { openJournal } from "./open-journal.js";
 import { createTurnCosts } from "./turn-costs.js";
 import { DISPATCH_VERSION } from "./version.js";
 
@@ -162,11 +162,14 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     // Held so that a change (from the dashboard, or an edit of the file) applies without a restart.
     const contacts = createContactsHolder(await readContacts());
     const database = openStateDatabase({ path: paths.journalFile, logger });
-    const journal = createSqliteJournal({ db: database, clock });
-    undo.push(() => Promise.resolve(journal.close())); // closes the database too
-    // With a database URL, the registry and the transcript mirror live in PostgreSQL (a cluster's
-    // shared state, docs/cluster.md); the journal stays in journal.db for now.
-    const shared = await openSharedDatabase(config, logger);
+    // With a database URL, the journal, the registry and the transcript mirror live in PostgreSQL
+    // (a cluster's shared state, docs/cluster.md); the dashboard's activity stays in journal.db.
+    const shared = await openSharedDatabase(config, logger).catch((error: unknown) => {
+      database.close();
+      throw error;
+    });
+    const journal = openJournal({ shared, stateDatabase: database, clock });
+    undo.push(() => journal.close()); // closes the state database too
     if (shared) undo.push(() => shared.close());
     const transcripts = shared
       ? createPostgresTranscriptStore({ database: shared, clock })
@@ -181,7 +184,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       bookkeepingDelayMs: config.registryBookkeepingDelaySeconds * 1000,
     });
     undo.push(() => registry.close());
-    const pruned = journal.prune();
+    const pruned = await journal.prune();
     if (pruned.inbound > 0) logger.info("journal-prune", { ...pruned });
     const agentProcesses = createAgentProcessFile(
       path.join(paths.stateDir, "agent-processes.json"),
@@ -257,6 +260,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       );
     }
     const turnCosts = createTurnCosts({ journal, clock, logger });
+    await turnCosts.load();
     // The way out: each turn's reply, recorded against the journal rows it answers, to the
     // channel of its chat (channels are added below, before any message comes in).
     const replies = new ReplySender({ journal, registry, metrics, clock, logger });
@@ -292,8 +296,9 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         logger,
         policyFor: createTierPolicy(config),
         onReply: (reply): void => {
-          replies.onReply(reply); // first: nothing after it may keep a reply from going out
-          turnCosts.record(reply);
+          // First: nothing after it may keep a reply from going out. Neither rejects.
+          void replies.onReply(reply);
+          void turnCosts.record(reply);
           activity.turnEnded(reply);
         },
         onSessionEvent: (event) => {
@@ -465,10 +470,10 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       channels.push(
         createImessageChannel({
           config: config.channels.imessage,
-          cursor: journal.cursor("imessage"),
+          cursor: await journal.cursor("imessage"),
           logger: logger.child({ channel: "imessage" }),
           clock,
-          onCursor: (cursor) => Promise.resolve(journal.setCursor("imessage", cursor)),
+          onCursor: (cursor) => journal.setCursor("imessage", cursor),
         }),
       );
     }
@@ -523,7 +528,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     self.node = node;
     undo.push(() => node.leave());
     // What a crash left: replies recorded but not confirmed sent, messages never answered.
-    replies.resendAfterRestart();
+    await replies.resendAfterRestart();
     const replayed = await inbox.replayPending();
 
     logger.info("daemon-start", {
@@ -565,7 +570,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         await registry.close();
         await shared?.close();
         await agentProcesses.flush();
-        journal.close();
+        await journal.close();
         await standIn?.close();
         await releaseLock();
         logger.info("daemon-stopped", {});

@@ -38,7 +38,7 @@ export interface InboxDeps {
    * `onRecoveredReply` records and sends an answer found there as the reply path does.
    */
   findInTranscript?: FindInTranscript;
-  onRecoveredReply?(reply: TurnReply): void;
+  onRecoveredReply?(reply: TurnReply): Promise<void>;
   /**
    * The channel whose clients wait in the request for the reply (HTTP): each of its messages'
    * replies is waited for there, where the reply path (`reply-sender.ts`) hands it over.
@@ -80,6 +80,8 @@ const LIMIT_REFUSALS = new Set(["rate_limited", "too_many_new_chats"]);
 export class Inbox {
   /** Messages being answered, by journal id: a repeated delivery joins the first. */
   private readonly inflight = new Map<number, Promise<Taken>>();
+  /** Takes of a message with an external id, by channel and id, until each has settled. */
+  private readonly taking = new Map<string, Promise<void>>();
   private readonly limits: IntakeLimits;
   private stopping = false;
 
@@ -169,13 +171,31 @@ export class Inbox {
    * no trace. A polling channel's message is recorded first, and rejected with the reason.
    */
   private async take(message: InboundMessage, cursor?: string): Promise<Taken> {
+    if (message.externalId === undefined) return this.takeNow(message, cursor);
+    // One take of a (channel, external id) at a time in this process, until it is handed over:
+    // a repeat must find the first in flight, not a row recorded and not yet claimed.
+    const key = `${message.channel}\u0000${message.externalId}`;
+    const before = this.taking.get(key) ?? Promise.resolve();
+    const mine = before.then(() => this.takeNow(message, cursor));
+    const settled = mine.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.taking.set(key, settled);
+    void settled.then(() => {
+      if (this.taking.get(key) === settled) this.taking.delete(key);
+    });
+    return mine;
+  }
+
+  private async takeNow(message: InboundMessage, cursor?: string): Promise<Taken> {
     const { journal, metrics, logger } = this.deps;
     try {
       this.refuseWhenShuttingDown();
       if (!this.deps.hasCredentials)
         throw new DispatchError("no_credentials", NO_CREDENTIALS_MESSAGE);
       if (cursor === undefined) this.admitUnrecorded(message);
-      const recorded = journal.recordInbound(
+      const recorded = await journal.recordInbound(
         message,
         cursor === undefined ? undefined : { cursor },
       );
@@ -185,9 +205,10 @@ export class Inbox {
           externalId: message.externalId,
           status: recorded.status,
         });
+        const row = (await journal.findByExternalId(message.channel, message.externalId!))!;
+        // Looked at after the last wait: a replay may have claimed it meanwhile.
         const earlier = this.inflight.get(recorded.id);
         if (earlier) return await earlier;
-        const row = journal.findByExternalId(message.channel, message.externalId!)!;
         if (recorded.status === "answered") return this.alreadyAnswered(row, recorded.reply ?? []);
         if (recorded.status === "rejected") {
           throw new DispatchError(
@@ -205,7 +226,7 @@ export class Inbox {
       };
       if (cursor !== undefined) {
         // Counted once, when first taken: a redelivery of a recorded row is not a new message.
-        if (!recorded.duplicate) this.admitRecorded(row);
+        if (!recorded.duplicate) await this.admitRecorded(row);
         return await this.deliverPolled(row);
       }
       const taken = this.deliverRecorded(row);
@@ -261,12 +282,12 @@ export class Inbox {
    * The intake limits for a message already recorded (a polling channel's, whose cursor moved
    * on with it): refused, it is rejected in the journal with the reason, never answered.
    */
-  private admitRecorded(row: InboundMessage & Pick<InboundRow, "id">): void {
+  private async admitRecorded(row: InboundMessage & Pick<InboundRow, "id">): Promise<void> {
     try {
       this.admit(row);
     } catch (error) {
       if (!(error instanceof DispatchError)) throw error;
-      this.deps.journal.markRejected(row.id, error.code, error.message);
+      await this.deps.journal.markRejected(row.id, error.code, error.message);
       this.deps.logger.warn("message-reject", {
         channel: row.channel,
         chatId: row.chatId,
@@ -322,7 +343,7 @@ export class Inbox {
     /** The id the agent gets the message with: the journal's, or a replay's (`replay`). */
     agentMessageId: string = row.uuid,
   ): Promise<Taken> {
-    const delivery = this.prepare(row);
+    const delivery = await this.prepare(row);
     const [taken] = await this.handOver([row], { ...delivery, messageId: agentMessageId });
     return taken!;
   }
@@ -331,7 +352,7 @@ export class Inbox {
    * Identity, tier and wrapping, in the envelope the message had before when it had one, whose
    * nonce is recorded before the agent can see it; a final refusal is recorded as such.
    */
-  private prepare(row: RecordedMessage): Delivery {
+  private async prepare(row: RecordedMessage): Promise<Delivery> {
     const { config, contacts, journal } = this.deps;
     let delivery;
     try {
@@ -342,13 +363,13 @@ export class Inbox {
       );
     } catch (error) {
       if (error instanceof DispatchError && FINAL_REFUSALS.has(error.code)) {
-        journal.markRejected(row.id, error.code, error.message);
+        await journal.markRejected(row.id, error.code, error.message);
       }
       throw error;
     }
     const nonce = delivery.envelope?.nonce;
     if (row.envelopeNonce === undefined && nonce !== undefined) {
-      journal.recordEnvelopeNonce(row.id, nonce);
+      await journal.recordEnvelopeNonce(row.id, nonce);
     }
     return delivery;
   }
@@ -376,7 +397,7 @@ export class Inbox {
       throw error;
     }
     for (const row of rows) {
-      journal.markDelivered(row.id);
+      await journal.markDelivered(row.id);
       metrics.messagesReceived.inc({ channel: row.channel });
     }
     this.deps.onAccepted?.(delivery.chatId, delivery.messageId);

@@ -26,6 +26,8 @@ export interface ReplySenderDeps {
  */
 export class ReplySender {
   private readonly channels = new Map<string, Channel>();
+  /** Each chat's latest reply being recorded, settled either way. */
+  private readonly recording = new Map<ChatId, Promise<void>>();
 
   constructor(private readonly deps: ReplySenderDeps) {}
 
@@ -38,9 +40,10 @@ export class ReplySender {
    * or not, split to its channel, recorded against the journal rows it answers, handed to the
    * channels that answer in a request (`Channel.answer`: HTTP), then sent part by part. It goes
    * to the chat and channel of the latest message it answers (`TurnReply.replyTo`: one of a
-   * person's handles), else to its chat's last channel.
+   * person's handles), else to its chat's last channel. Resolves once the reply is recorded (or
+   * its record failed) and handed to those channels; never rejects.
    */
-  readonly onReply = (reply: TurnReply): void => {
+  readonly onReply = async (reply: TurnReply): Promise<void> => {
     const { metrics, logger, journal } = this.deps;
     metrics.turns.inc({ outcome: reply.isError ? "error" : "ok" });
     metrics.turnDuration.observe(reply.durationMs / 1000);
@@ -76,8 +79,21 @@ export class ReplySender {
       return;
     }
     let rows: OutboxRow[];
+    // Recorded one after the other per chat, so that its replies start out in the order its
+    // turns ended (an asynchronous journal could otherwise commit a later one first).
+    const record = () => journal.markAnswered(inboundIds, { channel: channelName, chatId, parts });
+    const before = this.recording.get(reply.chatId);
+    const recorded = before === undefined ? record() : before.then(record);
+    const settled = recorded.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.recording.set(reply.chatId, settled);
+    void settled.then(() => {
+      if (this.recording.get(reply.chatId) === settled) this.recording.delete(reply.chatId);
+    });
     try {
-      rows = journal.markAnswered(inboundIds, { channel: channelName, chatId, parts });
+      rows = await recorded;
     } catch (error) {
       // The reply is not lost with the journal: it still goes out, just unrecorded.
       logger.error("reply-record-failed", { chatId, cause: describeError(error) });
@@ -111,16 +127,16 @@ export class ReplySender {
    * without one it has nobody waiting any more (a client that repeats its `message_id` gets it
    * from the journal, `GET /v1/events` from the outbox): it is abandoned.
    */
-  resendAfterRestart(): void {
+  async resendAfterRestart(): Promise<void> {
     const now = this.deps.clock.now();
     const resend: OutboxRow[] = [];
-    for (const row of this.deps.journal.unsentOutbox()) {
+    for (const row of await this.deps.journal.unsentOutbox()) {
       const policy = this.policyOf(row.channel);
       const fresh = now - row.createdAt.getTime() < policy.resendWindowMs;
       if (fresh && row.attempts < policy.maxAttempts && this.channels.has(row.channel)) {
         resend.push(row);
       } else {
-        this.deps.journal.abandon(
+        await this.deps.journal.abandon(
           row.inboundId,
           row.part,
           fresh ? "no channel to resend on" : "unconfirmed before a restart",
@@ -153,7 +169,7 @@ export class ReplySender {
       if (!channel)
         throw new DispatchError("channel_unavailable", `Channel ${row.channel} is not running`);
       await channel.send(row.chatId as ChatId, row.text, row.id);
-      journal.markSent(row.inboundId, row.part);
+      await journal.markSent(row.inboundId, row.part);
       metrics.repliesSent.inc({ channel: row.channel, outcome: "sent" });
       // Debug, as every line a warm turn would log: an info line per reply cost ~0.4 ms of the
       // daemon's main thread (serialised, written to stdout and the log file at once).
@@ -167,10 +183,10 @@ export class ReplySender {
     } catch (error) {
       metrics.repliesSent.inc({ channel: row.channel, outcome: "failed" });
       const cause = describeError(error);
-      journal.markSendFailed(row.inboundId, row.part, cause);
+      await journal.markSendFailed(row.inboundId, row.part, cause);
       const policy = this.policyOf(row.channel);
       if (attempt + 1 >= policy.maxAttempts) {
-        journal.abandon(
+        await journal.abandon(
           row.inboundId,
           row.part,
           `gave up after ${policy.maxAttempts} attempts: ${cause}`,

@@ -54,11 +54,11 @@ export function createSessionControl(deps: SessionControlDeps): SessionControl {
    * next start into the conversation it starts when it writes again (issue 12). A kill between
    * the forget and this leaves those messages to be replayed: see docs/guarantees.md.
    */
-  const rejectUnanswered = (chatId: ChatId): void => {
+  const rejectUnanswered = async (chatId: ChatId): Promise<void> => {
     const { journal } = deps;
-    for (const row of journal.pendingInbound()) {
+    for (const row of await journal.pendingInbound()) {
       if (chatKeyOf(row.chatId, deps.config) !== chatId) continue;
-      journal.markRejected(
+      await journal.markRejected(
         row.id,
         "forgotten",
         `Chat ${chatId} was forgotten before this message was answered`,
@@ -104,7 +104,7 @@ export function createSessionControl(deps: SessionControlDeps): SessionControl {
         // A person's session is forgotten whole: every handle of it starts afresh.
         const chats = manager.chatsOfSession(id);
         const archive = (await manager.forget(id)) ?? null;
-        for (const chat of chats) rejectUnanswered(chat);
+        for (const chat of chats) await rejectUnanswered(chat);
         return { archive };
       }
       await manager.stop(id);

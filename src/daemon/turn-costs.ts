@@ -28,12 +28,14 @@ export interface CostSoFar {
 }
 
 export interface TurnCosts {
-  /** Records a finished turn of the agent. Never throws: a journal failure is logged. */
-  record(reply: TurnReply): void;
+  /** Reads the sums from the journal; `costOf` knows nothing before. Never throws. */
+  load(): Promise<void>;
+  /** Records a finished turn of the agent. Never rejects: a journal failure is logged. */
+  record(reply: TurnReply): Promise<void>;
   /** The cost so far of these agent sessions (a chat's current and earlier ones). */
   costOf(sessionIds: readonly string[]): CostSoFar;
   /** A chat's recorded turns, newest first. */
-  recentTurns(chatId: string, limit: number): TurnRecord[];
+  recentTurns(chatId: string, limit: number): Promise<TurnRecord[]>;
 }
 
 /** Earlier turns searched for the figure a resumed process started from. */
@@ -41,32 +43,44 @@ const EARLIER_TURNS_SEARCHED = 50;
 
 export function createTurnCosts(deps: TurnCostsDeps): TurnCosts {
   const { journal, clock, logger } = deps;
-  /** By agent session id; loaded on first use. */
+  /** By agent session id; read from the journal by `load` or the first `record`. */
   let bySession: Map<string, SessionCost> | undefined;
 
-  const sums = (): Map<string, SessionCost> => {
-    bySession ??= new Map(journal.costBySession().map((cost) => [cost.sessionId, cost]));
+  const sums = async (): Promise<Map<string, SessionCost>> => {
+    if (bySession === undefined) {
+      const loaded = new Map((await journal.costBySession()).map((cost) => [cost.sessionId, cost]));
+      // A `record` that loaded them while this one waited keeps its own, which holds its turn.
+      bySession ??= loaded;
+    }
     return bySession;
   };
 
   return {
-    record(reply) {
+    async load() {
+      try {
+        await sums();
+      } catch (error) {
+        logger.error("turn-cost-load-failed", { cause: describeError(error) });
+      }
+    },
+
+    async record(reply) {
       // A reply of dispatch's own (a message given up on) is no turn of the agent.
       const report = reply.cost;
       if (report === undefined) return;
       try {
         const earlier: CostReading[] =
           report.previous === null && report.resumed
-            ? journal
-                .recentTurns(reply.chatId, {
+            ? (
+                await journal.recentTurns(reply.chatId, {
                   sessionId: reply.agentSessionId,
                   limit: EARLIER_TURNS_SEARCHED,
                 })
-                .map((turn) => ({ totalUsd: turn.totalCostUsd, totalTokens: turn.totalTokens }))
+              ).map((turn) => ({ totalUsd: turn.totalCostUsd, totalTokens: turn.totalTokens }))
             : [];
         const costUsd = turnCostUsd(report, earlier);
-        const current = sums();
-        journal.recordTurn({
+        const current = await sums();
+        await journal.recordTurn({
           chatId: reply.chatId,
           sessionId: reply.agentSessionId,
           messageUuids: reply.messageIds,
@@ -100,7 +114,7 @@ export function createTurnCosts(deps: TurnCostsDeps): TurnCosts {
 
     costOf(sessionIds) {
       const total: CostSoFar = { costUsd: 0, turns: 0, unknownTurns: 0 };
-      const current = sums();
+      const current = bySession ?? new Map<string, SessionCost>();
       for (const sessionId of new Set(sessionIds)) {
         const sum = current.get(sessionId);
         if (!sum) continue;

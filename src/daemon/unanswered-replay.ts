@@ -32,7 +32,7 @@ export interface InboxHandOver {
   /** Identity, tier and wrapping, then into the session, under `agentMessageId`. */
   deliverRecorded(row: RecordedMessage, agentMessageId: string): Promise<Taken>;
   /** Identity, tier and wrapping, in the envelope the message had before. */
-  prepare(row: RecordedMessage): Delivery;
+  prepare(row: RecordedMessage): Promise<Delivery>;
   /** Into the session on behalf of `rows`; a `Taken` per row, answered together. */
   handOver(
     rows: readonly RecordedMessage[],
@@ -50,7 +50,7 @@ export interface ReplayDeps {
   /** Where each message stands in its chat's transcript (`InboxDeps.findInTranscript`). */
   findInTranscript?: FindInTranscript;
   /** Records and sends an answer found in the transcript as the reply path does. */
-  onRecoveredReply?(reply: TurnReply): void;
+  onRecoveredReply?(reply: TurnReply): Promise<void>;
   /** The inbox's messages being answered, by journal id: a replayed row is claimed there first. */
   inflight: Map<number, Promise<Taken>>;
   inbox: InboxHandOver;
@@ -62,7 +62,7 @@ export interface ReplayDeps {
  * hold up every chat after it).
  */
 export async function replayPending(deps: ReplayDeps): Promise<number> {
-  const pending = deps.journal.pendingInbound().filter((row) => !deps.inflight.has(row.id));
+  const pending = (await deps.journal.pendingInbound()).filter((row) => !deps.inflight.has(row.id));
   const byChat = new Map<string, { row: InboundRow; claim: Deferred<Taken> }[]>();
   for (const row of pending) {
     // Claimed before the first await: a client that repeats a message id while the rows
@@ -153,16 +153,16 @@ async function replay(
   // Not in the transcript: a new hand-over, under a new id (the CLI skips an id its
   // transcript already holds, and would never answer).
   const [row] = rows;
-  const replays = deps.journal.recordAttempt(row!.id);
+  const replays = await deps.journal.recordAttempt(row!.id);
   return [await deps.inbox.deliverRecorded(row!, replayMessageId(row!.uuid, replays))];
 }
 
 /** Records and sends an answer found in the transcript, as if its turn had just ended. */
-function answerFromTranscript(
+async function answerFromTranscript(
   deps: ReplayDeps,
   rows: readonly InboundRow[],
   earlier: Extract<Sighting, { state: "answered" }>,
-): Taken[] {
+): Promise<Taken[]> {
   const chatId = normaliseChatIdFor(rows[0]!.chatId, deps.config);
   // Before the answer goes out: it serves the requests waiting for these rows on its way.
   const waiting = rows.map((row) => deps.inbox.waitInRequest(row));
@@ -170,7 +170,7 @@ function answerFromTranscript(
     deps.logger.info("message-answer-recover", { chatId, id: row.id });
     return agentMessageIds(row.uuid, row.attempts).at(-1)!;
   });
-  deps.onRecoveredReply?.({
+  await deps.onRecoveredReply?.({
     chatId,
     agentSessionId: earlier.agentSessionId as AgentSessionId,
     messageIds,
@@ -207,8 +207,10 @@ async function remind(
   rows: readonly InboundRow[],
   agentSessionId: string,
 ): Promise<Taken[]> {
-  const deliveries = rows.map((row) => deps.inbox.prepare(row));
-  const replays = rows.map((row) => deps.journal.recordAttempt(row.id));
+  const deliveries: Delivery[] = [];
+  for (const row of rows) deliveries.push(await deps.inbox.prepare(row));
+  const replays: number[] = [];
+  for (const row of rows) replays.push(await deps.journal.recordAttempt(row.id));
   const last = deliveries.at(-1)!;
   deps.logger.info("message-remind", {
     chatId: last.chatId,

@@ -73,7 +73,10 @@ export interface DaemonDashboardSourceDeps {
 /** What this source reads of `daemon/turn-costs.ts`. */
 export interface CostsLike {
   costOf(sessionIds: readonly string[]): { costUsd: number; turns: number; unknownTurns: number };
-  recentTurns(chatId: string, limit: number): Pick<TurnRecord, "messageUuids" | "costUsd">[];
+  recentTurns(
+    chatId: string,
+    limit: number,
+  ): Promise<Pick<TurnRecord, "messageUuids" | "costUsd">[]>;
 }
 
 export interface DaemonDashboardSource extends DashboardSource {
@@ -222,7 +225,8 @@ export function createDaemonDashboardSource(
         MAX_MIRROR_ENTRIES,
       );
       const turns = newer(fromFile, mirrored ? parseTranscriptEntries(mirrored) : []);
-      const records = deps.costs?.recentTurns(view.chat_id, deps.maxCostRecords ?? 1_000) ?? [];
+      const records =
+        (await deps.costs?.recentTurns(view.chat_id, deps.maxCostRecords ?? 1_000)) ?? [];
       return withRecordedCosts(turns, records);
     },
 

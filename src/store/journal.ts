@@ -5,9 +5,10 @@
  * as the message. The SQLite adapter is `sqlite-journal.ts`; `docs/journal.md` has the schema,
  * the states and the per-channel outbox policy.
  *
- * Every method is synchronous and every write is one transaction. Failures are `DispatchError`s
- * (`journal_*` codes); a logic error by the caller (an unknown id, answering twice) is
- * `journal_unknown_inbound`, `journal_unknown_outbox` or `journal_conflict`.
+ * Every method returns a promise (the PostgreSQL adapter waits on its server) and every write is
+ * one transaction, done when the promise resolves. Failures are `DispatchError`s (`journal_*`
+ * codes from SQLite, `database_*` from PostgreSQL); a logic error by the caller (an unknown id,
+ * answering twice) is `journal_unknown_inbound`, `journal_unknown_outbox` or `journal_conflict`.
  */
 import type { InboundMessage } from "../channels/channel.js";
 
@@ -149,62 +150,71 @@ export interface Journal {
    * row's, with `duplicate: true`. Messages without an external id are always new. The record
    * survives a crash of dispatch at once, a power cut once `sync()` (or a reply's record) is done.
    */
-  recordInbound(message: InboundMessage, options?: { cursor?: string }): RecordInboundResult;
+  recordInbound(
+    message: InboundMessage,
+    options?: { cursor?: string },
+  ): Promise<RecordInboundResult>;
   /**
    * Resolves when every write so far would survive a power cut. Off the event loop; calls that
    * come while one is under way share the next.
    */
   sync(): Promise<void>;
   /** received -> delivered; no change in any other state. */
-  markDelivered(id: number): void;
+  markDelivered(id: number): Promise<void>;
   /** received or delivered -> rejected, with why; no change in any other state. */
-  markRejected(id: number, code: string, message: string): void;
+  markRejected(id: number, code: string, message: string): Promise<void>;
   /**
    * Keeps the nonce of the envelope the message is handed to the agent in; recorded before the
    * agent can see it. A crash keeps it, a power cut only with the acknowledgment's `sync()`.
    */
-  recordEnvelopeNonce(id: number, nonce: string): void;
+  recordEnvelopeNonce(id: number, nonce: string): Promise<void>;
   /** Counts one more replay to a session; returns the new count. */
-  recordAttempt(id: number): number;
+  recordAttempt(id: number): Promise<number>;
   /**
    * One turn's reply answers `inboundIds` (each received or delivered): all become answered,
    * answered by the last id, which gets the outbox rows (parts 0..n-1, pending). Returns them,
    * on disk: this and every earlier write survive a power cut.
    */
-  markAnswered(inboundIds: readonly number[], reply: Reply): OutboxRow[];
+  markAnswered(inboundIds: readonly number[], reply: Reply): Promise<OutboxRow[]>;
   /** pending or failed -> sent; no change once sent or abandoned. */
-  markSent(inboundId: number, part: number): void;
+  markSent(inboundId: number, part: number): Promise<void>;
   /** pending or failed -> failed, with the error; counts the attempt. */
-  markSendFailed(inboundId: number, part: number, error: string): void;
+  markSendFailed(inboundId: number, part: number, error: string): Promise<void>;
   /** pending or failed -> abandoned, with the reason. */
-  abandon(inboundId: number, part: number, reason: string): void;
-  /** Messages received or delivered and not yet answered, oldest first (replay order). */
-  pendingInbound(): InboundRow[];
+  abandon(inboundId: number, part: number, reason: string): Promise<void>;
+  /**
+   * Messages received or delivered and not yet answered, oldest first (replay order); only those
+   * of one chat (as the channel gave its id) when `chatId` is given.
+   */
+  pendingInbound(options?: { chatId?: string }): Promise<InboundRow[]>;
   /** Reply parts pending or failed, by message then part. */
-  unsentOutbox(): OutboxRow[];
+  unsentOutbox(): Promise<OutboxRow[]>;
   /** Reply parts of `channel` recorded after outbox id `afterId`, oldest first, at most `limit`. */
-  replyEventsAfter(channel: string, afterId: number, limit: number): ReplyEvent[];
+  replyEventsAfter(channel: string, afterId: number, limit: number): Promise<ReplyEvent[]>;
   /** One reply part as a client sees it; undefined when it is not (or no longer) recorded. */
-  replyEvent(outboxId: number): ReplyEvent | undefined;
+  replyEvent(outboxId: number): Promise<ReplyEvent | undefined>;
   /** The id of the latest reply part recorded for `channel`; 0 when there is none. */
-  lastReplyEventId(channel: string): number;
-  cursor(channel: string): string | undefined;
+  lastReplyEventId(channel: string): Promise<number>;
+  cursor(channel: string): Promise<string | undefined>;
   /** Saves a cursor no message carries (rows a channel skipped, a first run's starting point). */
-  setCursor(channel: string, value: string): void;
-  findByExternalId(channel: string, externalId: string): InboundRow | undefined;
+  setCursor(channel: string, value: string): Promise<void>;
+  findByExternalId(channel: string, externalId: string): Promise<InboundRow | undefined>;
   /** Records a finished turn. Turns are kept when messages are pruned: they are the cost history. */
-  recordTurn(turn: TurnRecord): void;
+  recordTurn(turn: TurnRecord): Promise<void>;
   /** A chat's latest turns (of one agent session, when `sessionId` is given), newest first. */
-  recentTurns(chatId: string, options?: { sessionId?: string; limit?: number }): TurnRecord[];
+  recentTurns(
+    chatId: string,
+    options?: { sessionId?: string; limit?: number },
+  ): Promise<TurnRecord[]>;
   /** Every agent session's recorded turns and known cost. */
-  costBySession(): SessionCost[];
-  counts(): JournalCounts;
+  costBySession(): Promise<SessionCost[]>;
+  counts(): Promise<JournalCounts>;
   /**
    * Deletes answered and rejected messages (with their sent or abandoned reply parts) last
    * changed more than `olderThanMs` ago (default `DEFAULT_RETENTION_MS`). Messages still open,
    * and replies still pending or failed, are kept.
    */
-  prune(options?: { olderThanMs?: number }): PruneResult;
+  prune(options?: { olderThanMs?: number }): Promise<PruneResult>;
   /** Closes the database (shared with the transcript store: close the journal last). */
-  close(): void;
+  close(): Promise<void>;
 }

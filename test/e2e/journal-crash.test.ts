@@ -91,7 +91,7 @@ describe("journal under SIGKILL", () => {
           )
           .all() as Row[];
         const journal = createSqliteJournal({ db });
-        const cursor = Number(journal.cursor(CHANNEL));
+        const cursor = Number(await journal.cursor(CHANNEL));
         const highest = rows.at(-1)?.n ?? 0;
 
         // The cursor is the highest message inserted: it moved in the same transactions.
@@ -126,7 +126,7 @@ describe("journal under SIGKILL", () => {
         if (rank(lastRow) > lastStep || highest > last) beyondPrinted += 1;
 
         // A redelivery of the last message is a duplicate, answered with the recorded reply.
-        const again = journal.recordInbound({
+        const again = await journal.recordInbound({
           channel: CHANNEL,
           chatId: "+15550000000",
           text: "redelivered",
@@ -138,7 +138,7 @@ describe("journal under SIGKILL", () => {
           expect(again.reply, label).toEqual([`reply ${last} part 0`, `reply ${last} part 1`]);
         }
         expect(logger.records.filter((record) => record.level === "error")).toEqual([]);
-        journal.close();
+        await journal.close();
       } finally {
         if (db.open) db.close();
       }

@@ -103,18 +103,20 @@ async function contextMarkers(): Promise<{ said: string[]; answered: string[] }>
   return { said: list(match![1]!), answered: list(match![2]!) };
 }
 
-function journalStatuses(): Map<string, string> {
+async function journalStatuses(): Promise<Map<string, string>> {
   const db = openStateDatabase({
     path: path.join(home.home, "dispatch", "state", "journal.db"),
     logger: createMemoryLogger(),
   });
   const journal = createSqliteJournal({ db });
   try {
-    return new Map(
-      MARKERS.map((marker) => [marker, journal.findByExternalId("http", marker)?.status ?? "none"]),
-    );
+    const statuses = new Map<string, string>();
+    for (const marker of MARKERS) {
+      statuses.set(marker, (await journal.findByExternalId("http", marker))?.status ?? "none");
+    }
+    return statuses;
   } finally {
-    journal.close();
+    await journal.close();
   }
 }
 
@@ -142,7 +144,7 @@ async function expectEachAnsweredOnce(replies: Map<string, string>): Promise<voi
   expect(context.answered).toEqual(MARKERS);
   await daemon!.stop("SIGTERM");
   daemon = undefined;
-  expect([...journalStatuses().values()]).toEqual(MARKERS.map(() => "answered"));
+  expect([...(await journalStatuses()).values()]).toEqual(MARKERS.map(() => "answered"));
 }
 
 describe("killed while messages steer a turn", () => {

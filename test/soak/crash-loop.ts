@@ -213,7 +213,7 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
     await keepLog(options, home.home, options.restarts + 1, daemon, diagnostics);
     daemon = undefined;
 
-    const journal = readJournal(home.home, contactRuns);
+    const journal = await readJournal(home.home, contactRuns);
     const evidence: ContactEvidence[] = contactRuns.map((run, index) => ({
       contact: run.contact,
       messages: run.messages,
@@ -284,7 +284,10 @@ async function readContext(
 }
 
 /** Each message's journal row after the run, by marker (the HTTP `message_id`). */
-function readJournal(home: string, runs: readonly ContactRun[]): Map<string, { status: string }> {
+async function readJournal(
+  home: string,
+  runs: readonly ContactRun[],
+): Promise<Map<string, { status: string }>> {
   const db = openStateDatabase({
     path: path.join(home, "dispatch", "state", "journal.db"),
     logger: createMemoryLogger(),
@@ -293,12 +296,12 @@ function readJournal(home: string, runs: readonly ContactRun[]): Map<string, { s
   try {
     const rows = new Map<string, { status: string }>();
     for (const message of runs.flatMap((run) => run.messages)) {
-      const row = journal.findByExternalId("http", message.marker);
+      const row = await journal.findByExternalId("http", message.marker);
       if (row) rows.set(message.marker, { status: row.status });
     }
     return rows;
   } finally {
-    journal.close();
+    await journal.close();
   }
 }
 

@@ -32,23 +32,23 @@ const committed = (n: number, step: string) => process.stdout.write(`committed $
 const numberOf = (externalId: string | undefined) => Number(externalId?.slice("m-".length));
 const reply = (n: number) => ({ channel: CHANNEL, chatId: CHAT, parts: replyParts(n) });
 
-for (const row of journal.pendingInbound()) {
+for (const row of await journal.pendingInbound()) {
   const n = numberOf(row.externalId);
   if (row.status === "received") {
-    journal.markDelivered(row.id);
+    await journal.markDelivered(row.id);
     committed(n, "delivered");
   }
-  journal.markAnswered([row.id], reply(n));
+  await journal.markAnswered([row.id], reply(n));
   committed(n, "answered");
 }
-for (const row of journal.unsentOutbox()) {
+for (const row of await journal.unsentOutbox()) {
   if (row.part !== 0) continue;
-  journal.markSent(row.inboundId, 0);
+  await journal.markSent(row.inboundId, 0);
   committed(Number(/^reply (\d+) /.exec(row.text)?.[1]), "sent");
 }
 
-for (let n = Number(journal.cursor(CHANNEL) ?? "0") + 1; ; n += 1) {
-  const { id } = journal.recordInbound(
+for (let n = Number((await journal.cursor(CHANNEL)) ?? "0") + 1; ; n += 1) {
+  const { id } = await journal.recordInbound(
     {
       channel: CHANNEL,
       chatId: CHAT,
@@ -59,10 +59,10 @@ for (let n = Number(journal.cursor(CHANNEL) ?? "0") + 1; ; n += 1) {
     { cursor: String(n) },
   );
   committed(n, "received");
-  journal.markDelivered(id);
+  await journal.markDelivered(id);
   committed(n, "delivered");
-  journal.markAnswered([id], reply(n));
+  await journal.markAnswered([id], reply(n));
   committed(n, "answered");
-  journal.markSent(id, 0);
+  await journal.markSent(id, 0);
   committed(n, "sent");
 }

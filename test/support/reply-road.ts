@@ -2,6 +2,7 @@ import { createHttpReplyChannel } from "../../src/channels/http/http-reply-chann
 import type { Clock } from "../../src/utils/clock.js";
 import { createMetrics } from "../../src/daemon/metrics.js";
 import { ReplySender } from "../../src/daemon/reply-sender.js";
+import type { TurnReply } from "../../src/core/session.js";
 import type { Logger } from "../../src/logging/logger.js";
 import type { Journal } from "../../src/store/journal.js";
 import type { Registry } from "../../src/store/registry.js";
@@ -20,5 +21,11 @@ export function createReplyRoad(deps: {
   const http = createHttpReplyChannel({ logger: deps.logger });
   const sender = new ReplySender({ ...deps, metrics: createMetrics() });
   sender.addChannel(http);
-  return { onReply: sender.onReply, answeredInRequest: http };
+  return {
+    /** For the session manager, which does not wait. */
+    onReply: (reply: TurnReply): void => void sender.onReply(reply),
+    /** Resolves once the reply is recorded. */
+    recordReply: sender.onReply,
+    answeredInRequest: http,
+  };
 }

@@ -14,9 +14,9 @@ import { replyPayload } from "./reply-webhook.js";
 
 export interface ReplyEventLog {
   /** Reply parts recorded after `afterId`, oldest first, at most `limit`. */
-  after(afterId: number, limit: number): ReplyEvent[];
+  after(afterId: number, limit: number): Promise<ReplyEvent[]>;
   /** The latest reply part's id; 0 when there is none. */
-  lastId(): number;
+  lastId(): Promise<number>;
 }
 
 export interface SessionStateView {
@@ -65,7 +65,7 @@ export interface ApiEventsDeps {
 }
 
 export interface ApiEvents {
-  serve(c: Context): Response;
+  serve(c: Context): Promise<Response>;
   /** Streams open now. */
   open(): number;
 }
@@ -78,7 +78,7 @@ export function createApiEvents(deps: ApiEventsDeps): ApiEvents {
   const batchSize = deps.batchSize ?? 200;
   let open = 0;
 
-  const serve = (c: Context): Response => {
+  const serve = async (c: Context): Promise<Response> => {
     const resumeFrom = parseLastEventId(c.req.header("Last-Event-ID"));
     if (open >= maxStreams) {
       throw new DispatchError(
@@ -88,8 +88,14 @@ export function createApiEvents(deps: ApiEventsDeps): ApiEvents {
       );
     }
     open += 1;
-    // Without Last-Event-ID the stream starts now: replies recorded from here on.
-    const cursor = resumeFrom ?? deps.replies.lastId();
+    let cursor: number;
+    try {
+      // Without Last-Event-ID the stream starts now: replies recorded from here on.
+      cursor = resumeFrom ?? (await deps.replies.lastId());
+    } catch (error) {
+      open -= 1;
+      throw error;
+    }
     return streamSSE(c, async (stream) => {
       try {
         await run(stream, cursor);
@@ -130,7 +136,7 @@ export function createApiEvents(deps: ApiEventsDeps): ApiEvents {
       while (!ended) {
         const woken = new Promise<void>((resolve) => (wake = resolve));
         for (;;) {
-          const batch = deps.replies.after(cursor, batchSize);
+          const batch = await deps.replies.after(cursor, batchSize);
           for (const event of batch) {
             await stream.writeSSE({
               event: "reply",

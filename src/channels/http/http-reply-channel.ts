@@ -50,7 +50,7 @@ export interface HttpReplyChannelDeps {
   /** `channels.http.webhook`: every recorded reply part is delivered to it. */
   webhook?: ReplyWebhook;
   /** A recorded reply part by its outbox id (`Journal.replyEvent`), for the webhook. */
-  replyEvent?: (outboxId: number) => ReplyEvent | undefined;
+  replyEvent?: (outboxId: number) => Promise<ReplyEvent | undefined>;
   /** Called after each recorded reply (`answer`): `GET /v1/events` reads the new parts. */
   onReplyRecorded?: () => void;
 }
@@ -75,7 +75,7 @@ export function createHttpReplyChannel(deps: HttpReplyChannelDeps): HttpReplyCha
     send: async (chatId, text, outboxId) => {
       logger.debug("http-reply-text", { chatId, text });
       if (webhook === undefined || outboxId === undefined) return;
-      const event = deps.replyEvent?.(outboxId);
+      const event = await deps.replyEvent?.(outboxId);
       // Pruned meanwhile (after 30 days): nothing left to deliver.
       if (event === undefined) return;
       await webhook.deliver(event);

@@ -1,7 +1,7 @@
 /**
- * A PostgreSQL database for dispatch's shared state (the transcript mirror, chat ownership and
- * the registry today; the journal of a cluster later, `docs/cluster.md`): a connection pool, with
- * the schema migrated on open. Migrations are versioned in `dispatch_schema`; several daemons opening
+ * A PostgreSQL database for dispatch's shared state (the transcript mirror, chat ownership, the
+ * registry and the journal, `docs/cluster.md`): a connection pool, with the schema migrated on
+ * open. Migrations are versioned in `dispatch_schema`; several daemons opening
  * one database at once migrate it once, one after the other, under a transaction-level advisory
  * lock (released at commit, so it also holds behind a transaction-mode pooler). Every failure
  * leaves this module as a `DispatchError` that names the server (never the password), the cause
@@ -103,6 +103,79 @@ const MIGRATIONS: readonly string[] = [
     entries     INTEGER NOT NULL,
     imported_at BIGINT NOT NULL
   );
+  `,
+  // 3 -> 4: the journal (`postgres-journal.ts`), the SQLite journal's tables. Ids come from the
+  // database (identity columns), so several nodes can write one journal; a message is unique by
+  // (channel, external id), which `recordInbound` relies on for deduplication across nodes
+  // (NULLs are distinct: messages without an external id are always new). Outbox rows get an id
+  // in the order they were recorded, never reused: `GET /v1/events`' event id, read by channel
+  // through `outbox_channel`; `outbox_id` is a hash index, so it finds one id and cannot serve a
+  // walk by id across every channel. The open
+  // messages have partial indexes of their own, one by chat: a dead node's chats are replayed one by one.
+  `
+  CREATE TABLE inbound (
+    id             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    uuid           TEXT NOT NULL UNIQUE,
+    channel        TEXT NOT NULL,
+    external_id    TEXT,
+    chat_id        TEXT NOT NULL,
+    sender         TEXT,
+    group_name     TEXT,
+    text           TEXT NOT NULL,
+    received_at    BIGINT NOT NULL,
+    status         TEXT NOT NULL
+                   CHECK (status IN ('received', 'delivered', 'answered', 'rejected')),
+    attempts       INTEGER NOT NULL DEFAULT 0,
+    error_code     TEXT,
+    error_message  TEXT,
+    answered_by    BIGINT REFERENCES inbound (id),
+    envelope_nonce TEXT,
+    created_at     BIGINT NOT NULL,
+    updated_at     BIGINT NOT NULL,
+    UNIQUE (channel, external_id)
+  );
+  CREATE INDEX inbound_open ON inbound (id) WHERE status IN ('received', 'delivered');
+  CREATE INDEX inbound_open_chat ON inbound (chat_id, id)
+    WHERE status IN ('received', 'delivered');
+  CREATE INDEX inbound_status ON inbound (status, updated_at);
+  CREATE INDEX inbound_answered_by ON inbound (answered_by);
+  CREATE TABLE outbox (
+    id         BIGINT GENERATED ALWAYS AS IDENTITY,
+    inbound_id BIGINT NOT NULL REFERENCES inbound (id),
+    part       INTEGER NOT NULL,
+    channel    TEXT NOT NULL,
+    chat_id    TEXT NOT NULL,
+    text       TEXT NOT NULL,
+    status     TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed', 'abandoned')),
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    error      TEXT,
+    created_at BIGINT NOT NULL,
+    sent_at    BIGINT,
+    PRIMARY KEY (inbound_id, part)
+  );
+  CREATE INDEX outbox_unsent ON outbox (inbound_id, part) WHERE status IN ('pending', 'failed');
+  CREATE INDEX outbox_status ON outbox (status);
+  CREATE INDEX outbox_channel ON outbox (channel, id);
+  CREATE INDEX outbox_id ON outbox USING hash (id);
+  CREATE TABLE cursors (
+    channel    TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+  );
+  CREATE TABLE turns (
+    id             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    chat_id        TEXT NOT NULL,
+    session_id     TEXT NOT NULL,
+    message_uuids  TEXT NOT NULL,
+    ended_at       BIGINT NOT NULL,
+    duration_ms    BIGINT NOT NULL,
+    is_error       BOOLEAN NOT NULL,
+    total_cost_usd DOUBLE PRECISION NOT NULL,
+    total_tokens   BIGINT,
+    cost_usd       DOUBLE PRECISION
+  );
+  CREATE INDEX turns_chat ON turns (chat_id, id);
+  CREATE INDEX turns_session ON turns (session_id, id);
   `,
 ];
 

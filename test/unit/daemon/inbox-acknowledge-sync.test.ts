@@ -57,7 +57,7 @@ beforeEach(async () => {
 
 afterEach(async () => {
   releaseSync();
-  journal.close();
+  await journal.close();
   await rm(folder, { recursive: true, force: true });
 });
 
@@ -129,7 +129,7 @@ describe("acknowledging a message", () => {
     const result = await inbox.submit(message("m-2"), { wait: true });
     expect(result.reply).toContain("hello m-2");
     expect(syncs).toBe(0);
-    expect(journal.findByExternalId("http", "m-2")?.status).toBe("answered");
+    expect((await journal.findByExternalId("http", "m-2"))?.status).toBe("answered");
     await manager.shutdown();
   });
 });

@@ -44,7 +44,7 @@ beforeEach(async () => {
 
 afterEach(async () => {
   for (const stop of stops) await stop();
-  journal.close();
+  await journal.close();
   await rm(folder, { recursive: true, force: true });
 });
 
@@ -116,7 +116,7 @@ describe("the per-chat rate limit", () => {
     expect(refused.message).toContain(`Chat ${JOHN} sent more than 4 messages a minute`);
     expect(refused.retryAfterMs).toBe(15_000);
     // Refused before it was recorded: the client sends it again later, under the same id.
-    expect(journal.findByExternalId("http", `m-${counter}`)).toBeUndefined();
+    expect(await journal.findByExternalId("http", `m-${counter}`)).toBeUndefined();
     clock.advance(15_000);
     const later = await inbox.submit(message(JOHN, "again"), { wait: true });
     expect(later.reply).toContain("again");
@@ -136,8 +136,8 @@ describe("the per-chat rate limit", () => {
       // Resolves for the refused one too: the channel must not stop at it.
       await inbox.sink(inbound, { cursor: String(cursor) });
     }
-    expect(journal.cursor("imessage")).toBe("4");
-    const rejected = journal.findByExternalId("imessage", polled[2]!.externalId!)!;
+    expect(await journal.cursor("imessage")).toBe("4");
+    const rejected = (await journal.findByExternalId("imessage", polled[2]!.externalId!))!;
     expect(rejected).toMatchObject({ status: "rejected", errorCode: "rate_limited" });
     expect(rejected.errorMessage).toContain(`Chat ${JOHN} sent more than 2 messages a minute`);
     expect(logger.records).toContainEqual(
@@ -153,8 +153,10 @@ describe("the per-chat rate limit", () => {
     expect(told.join("\n")).not.toContain("kumquats");
     // A redelivery of the rejected message is refused again, quietly; it is never replayed.
     await inbox.sink(polled[2]!, { cursor: "4" });
-    expect(journal.findByExternalId("imessage", polled[2]!.externalId!)?.status).toBe("rejected");
-    expect(journal.pendingInbound().map((row) => row.externalId)).not.toContain(
+    expect((await journal.findByExternalId("imessage", polled[2]!.externalId!))?.status).toBe(
+      "rejected",
+    );
+    expect((await journal.pendingInbound()).map((row) => row.externalId)).not.toContain(
       polled[2]!.externalId,
     );
   });
@@ -163,10 +165,12 @@ describe("the per-chat rate limit", () => {
     const { inbox, agent } = start({ messagesPerChatPerMinute: 1 });
     // Recorded by an earlier run and not answered yet: the channel hands it over again.
     const earlier = message(JOHN, "recorded before", "imessage");
-    journal.recordInbound(earlier, { cursor: "1" });
+    await journal.recordInbound(earlier, { cursor: "1" });
     await inbox.sink(message(JOHN, "uses the budget", "imessage"), { cursor: "2" });
     await inbox.sink(earlier, { cursor: "2" });
-    expect(journal.findByExternalId("imessage", earlier.externalId!)?.status).not.toBe("rejected");
+    expect((await journal.findByExternalId("imessage", earlier.externalId!))?.status).not.toBe(
+      "rejected",
+    );
     await expect
       .poll(() =>
         agent.conversations
@@ -217,8 +221,8 @@ describe("the bound on new strangers", () => {
     await inbox.sink(message("first@example.com", "hello", "imessage"), { cursor: "1" });
     const second = message("second@example.com", "hello", "imessage");
     await inbox.sink(second, { cursor: "2" });
-    expect(journal.cursor("imessage")).toBe("2");
-    expect(journal.findByExternalId("imessage", second.externalId!)).toMatchObject({
+    expect(await journal.cursor("imessage")).toBe("2");
+    expect(await journal.findByExternalId("imessage", second.externalId!)).toMatchObject({
       status: "rejected",
       errorCode: "too_many_new_chats",
     });

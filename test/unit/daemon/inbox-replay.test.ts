@@ -67,7 +67,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  journal.close();
+  await journal.close();
   await rm(folder, { recursive: true, force: true });
 });
 
@@ -82,9 +82,9 @@ function message(chatId: string, externalId: string): InboundMessage {
 }
 
 /** A message the previous run took and handed to its session, and never answered. */
-function recordedBeforeCrash(chatId: string, externalId: string) {
-  const { id, uuid } = journal.recordInbound(message(chatId, externalId));
-  journal.markDelivered(id);
+async function recordedBeforeCrash(chatId: string, externalId: string) {
+  const { id, uuid } = await journal.recordInbound(message(chatId, externalId));
+  await journal.markDelivered(id);
   return { id, uuid };
 }
 
@@ -104,6 +104,7 @@ function start(
   // The daemon's reply path: the turn's messages are answered in the journal.
   const replies = createReplyRoad({ journal, registry, clock, logger: createMemoryLogger() });
   const recordReply = replies.onReply;
+  const recordRecovered = replies.recordReply;
   const manager = new SessionManager(
     {
       agent,
@@ -128,9 +129,9 @@ function start(
     journal,
     hasCredentials: true,
     ...(findInTranscript ? { findInTranscript } : {}),
-    onRecoveredReply: (reply) => {
+    onRecoveredReply: async (reply) => {
       recovered.push(reply);
-      recordReply(reply);
+      await recordRecovered(reply);
     },
     answeredInRequest: replies.answeredInRequest,
   });
@@ -146,8 +147,8 @@ function inputsMentioning(agent: FakeAgent, text: string): string[] {
 
 describe("replay after a crash", () => {
   it("lets a client that repeats its message id during the replay join it, handed over once", async () => {
-    const first = recordedBeforeCrash(JOHN, "john-1");
-    const second = recordedBeforeCrash(JOHN, "john-2");
+    const first = await recordedBeforeCrash(JOHN, "john-1");
+    const second = await recordedBeforeCrash(JOHN, "john-2");
     let release!: () => void;
     const firstLookedUp = new Promise<void>((resolve) => (release = resolve));
     const { agent, inbox } = start(async (_chatId, messages) => {
@@ -164,12 +165,12 @@ describe("replay after a crash", () => {
     const answered = await repeated;
     expect(answered.reply).toContain("hello john-2");
     expect(inputsMentioning(agent, "hello john-2")).toEqual([replayMessageId(second.uuid, 1)]);
-    expect(journal.findByExternalId("http", "john-2")?.status).toBe("answered");
+    expect((await journal.findByExternalId("http", "john-2"))?.status).toBe("answered");
   });
 
   it("replays chats side by side: one chat's slow replay does not hold up another's", async () => {
-    recordedBeforeCrash(JOHN, "john-1");
-    recordedBeforeCrash(JANE, "jane-1");
+    await recordedBeforeCrash(JOHN, "john-1");
+    await recordedBeforeCrash(JANE, "jane-1");
     let release!: () => void;
     const johnLookedUp = new Promise<void>((resolve) => (release = resolve));
     const { inbox } = start(async (chatId, messages) => {
@@ -180,13 +181,13 @@ describe("replay after a crash", () => {
     const replaying = inbox.replayPending();
     const jane = await inbox.submit(message(JANE, "jane-1"), { wait: true });
     expect(jane.reply).toContain("hello jane-1");
-    expect(journal.findByExternalId("http", "john-1")?.status).toBe("delivered");
+    expect((await journal.findByExternalId("http", "john-1"))?.status).toBe("delivered");
     release();
     expect(await replaying).toBe(2);
   });
 
   it("answers from the transcript a message the agent answered before the crash, asking nothing", async () => {
-    const john = recordedBeforeCrash(JOHN, "john-1");
+    const john = await recordedBeforeCrash(JOHN, "john-1");
     const asked: string[][] = [];
     const earlier: Sighting = {
       state: "answered",
@@ -206,7 +207,7 @@ describe("replay after a crash", () => {
     expect(repeated.reply).toBe("the earlier answer");
     expect(recovered).toHaveLength(1);
     expect(recovered[0]).toMatchObject({ text: "the earlier answer", isError: false });
-    expect(journal.findByExternalId("http", "john-1")).toMatchObject({
+    expect(await journal.findByExternalId("http", "john-1")).toMatchObject({
       id: john.id,
       status: "answered",
     });
@@ -214,7 +215,7 @@ describe("replay after a crash", () => {
   });
 
   it("hands a message over again under a new id per replay, and looks for every earlier id", async () => {
-    const john = recordedBeforeCrash(JOHN, "john-1");
+    const john = await recordedBeforeCrash(JOHN, "john-1");
     const asked: string[][] = [];
     const lookup: FindInTranscript = (_chatId, messages) => {
       asked.push(...messages.map(({ messageIds }) => [...messageIds]));
@@ -234,7 +235,7 @@ describe("replay after a crash", () => {
     expect(asked).toEqual([[john.uuid], [john.uuid, replayMessageId(john.uuid, 1)]]);
     expect(inputsMentioning(second.agent, "hello john-1")).toEqual([replayMessageId(john.uuid, 2)]);
     expect(repeated.reply).toContain("hello john-1");
-    expect(journal.findByExternalId("http", "john-1")).toMatchObject({
+    expect(await journal.findByExternalId("http", "john-1")).toMatchObject({
       status: "answered",
       attempts: 2,
     });
@@ -247,7 +248,7 @@ describe("replay after a crash", () => {
     const [firstInput] = before.agent.last.inputs;
     const [nonce] = envelopeNoncesIn(firstInput!.text);
     expect(nonce).toBeDefined();
-    expect(journal.findByExternalId("http", "john-1")?.envelopeNonce).toBe(nonce);
+    expect((await journal.findByExternalId("http", "john-1"))?.envelopeNonce).toBe(nonce);
     await before.manager.shutdown();
 
     const looked: (string | undefined)[] = [];
@@ -263,7 +264,8 @@ describe("replay after a crash", () => {
   });
 
   it("answers messages steered into one turn with that turn's reply, recorded once", async () => {
-    const rows = ["john-1", "john-2", "john-3"].map((id) => recordedBeforeCrash(JOHN, id));
+    const rows = [];
+    for (const id of ["john-1", "john-2", "john-3"]) rows.push(await recordedBeforeCrash(JOHN, id));
     const answered: Sighting = {
       state: "answered",
       text: "one answer to all three",
@@ -279,7 +281,7 @@ describe("replay after a crash", () => {
     expect(recovered).toHaveLength(1);
     expect(recovered[0]!.messageIds).toEqual(rows.map((row) => row.uuid));
     for (const [index, row] of rows.entries()) {
-      expect(journal.findByExternalId("http", `john-${index + 1}`)).toMatchObject({
+      expect(await journal.findByExternalId("http", `john-${index + 1}`)).toMatchObject({
         status: "answered",
         answeredBy: row.id === rows.at(-1)!.id ? row.id : rows.at(-1)!.id,
       });
@@ -309,12 +311,10 @@ describe("replay after a crash", () => {
       "john-2": { state: "unanswered", agentSessionId: sessionId },
       "john-3": { state: "unanswered", agentSessionId: sessionId },
     };
-    const nonces = new Map(
-      ["john-1", "john-2", "john-3", "john-4"].map((id) => [
-        journal.findByExternalId("http", id)!.envelopeNonce,
-        id,
-      ]),
-    );
+    const nonces = new Map<string | undefined, string>();
+    for (const id of ["john-1", "john-2", "john-3", "john-4"]) {
+      nonces.set((await journal.findByExternalId("http", id))!.envelopeNonce, id);
+    }
     const after = start(
       (_chatId, messages) =>
         Promise.resolve(messages.map((identity) => byText[nonces.get(identity.envelopeNonce)!])),
@@ -331,9 +331,9 @@ describe("replay after a crash", () => {
     const resumed = after.agent.conversations.slice(inputsBefore);
     expect(resumed).toHaveLength(1);
     expect(resumed[0]!.options).toMatchObject({ resume: true, sessionId });
-    const john2 = journal.findByExternalId("http", "john-2")!;
-    const john3 = journal.findByExternalId("http", "john-3")!;
-    const john4 = journal.findByExternalId("http", "john-4")!;
+    const john2 = (await journal.findByExternalId("http", "john-2"))!;
+    const john3 = (await journal.findByExternalId("http", "john-3"))!;
+    const john4 = (await journal.findByExternalId("http", "john-4"))!;
     const inputs = resumed[0]!.inputs;
     expect(inputs.map((input) => input.id)).toEqual([
       replayMessageId(john3.uuid, 1),

@@ -33,7 +33,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  journal.close();
+  await journal.close();
   await rm(folder, { recursive: true, force: true });
 });
 
@@ -51,15 +51,15 @@ function start() {
   return { http, sender, logger };
 }
 
-function record(externalId: string): number {
-  const { id } = journal.recordInbound({
+async function record(externalId: string): Promise<number> {
+  const { id } = await journal.recordInbound({
     channel: "http",
     chatId: JOHN,
     text: `hello ${externalId}`,
     externalId,
     receivedAt: new Date(),
   });
-  journal.markDelivered(id);
+  await journal.markDelivered(id);
   return id;
 }
 
@@ -80,18 +80,18 @@ function turn(recordIds: number[], text: string, isError = false): TurnReply {
 describe("ReplySender: one road to the waiting HTTP request", () => {
   it("serves the requests waiting for the rows a turn answers, once the reply is recorded", async () => {
     const { http, sender } = start();
-    const first = record("one");
-    const second = record("two");
+    const first = await record("one");
+    const second = await record("two");
     const waited = [first, second].map((id) =>
-      http.waitFor(id).then((answer) => ({
+      http.waitFor(id).then(async (answer) => ({
         answer,
         // What the journal holds when the request is answered.
-        status: journal.findByExternalId("http", id === first ? "one" : "two")?.status,
-        outbox: journal.unsentOutbox().length + journal.counts().outbox.sent,
+        status: (await journal.findByExternalId("http", id === first ? "one" : "two"))?.status,
+        outbox: (await journal.unsentOutbox()).length + (await journal.counts()).outbox.sent,
       })),
     );
 
-    sender.onReply(turn([first, second], "the answer"));
+    await sender.onReply(turn([first, second], "the answer"));
 
     for (const result of await Promise.all(waited)) {
       expect(result.answer).toEqual({ agentSessionId: "session-1", reply: "the answer" });
@@ -102,22 +102,22 @@ describe("ReplySender: one road to the waiting HTTP request", () => {
 
   it("answers a silent reply with null and records no part", async () => {
     const { http, sender } = start();
-    const id = record("quiet");
+    const id = await record("quiet");
     const waited = http.waitFor(id);
 
-    sender.onReply(turn([id], SILENT_REPLY));
+    await sender.onReply(turn([id], SILENT_REPLY));
 
     expect(await waited).toEqual({ agentSessionId: "session-1", reply: null });
-    expect(journal.counts().outbox.pending + journal.counts().outbox.sent).toBe(0);
-    expect(journal.findByExternalId("http", "quiet")?.status).toBe("answered");
+    expect((await journal.counts()).outbox.pending + (await journal.counts()).outbox.sent).toBe(0);
+    expect((await journal.findByExternalId("http", "quiet"))?.status).toBe("answered");
   });
 
   it("refuses the waiting request with agent_error when the turn failed", async () => {
     const { http, sender } = start();
-    const id = record("failed");
+    const id = await record("failed");
     const waited = http.waitFor(id);
 
-    sender.onReply(turn([id], "", true));
+    await sender.onReply(turn([id], "", true));
 
     await expect(waited).rejects.toMatchObject({
       code: "agent_error",
@@ -127,15 +127,15 @@ describe("ReplySender: one road to the waiting HTTP request", () => {
 
   it("leaves a request waiting for a row the turn did not answer", async () => {
     const { http, sender } = start();
-    const answered = record("answered");
-    const other = record("other");
+    const answered = await record("answered");
+    const other = await record("other");
     let settled = false;
     void http.waitFor(other).then(
       () => (settled = true),
       () => (settled = true),
     );
 
-    sender.onReply(turn([answered], "for the first only"));
+    await sender.onReply(turn([answered], "for the first only"));
     await new Promise((resolve) => setImmediate(resolve));
 
     expect(settled).toBe(false);
@@ -158,20 +158,23 @@ describe("ReplySender: a person's session answers on the handle that asked", () 
       },
     });
     const email = asChatId("john@example.com");
-    const { id } = journal.recordInbound({
+    const { id } = await journal.recordInbound({
       channel: "imessage",
       chatId: email,
       text: "what was the word?",
       externalId: "guid-1",
       receivedAt: new Date(),
     });
-    journal.markDelivered(id);
+    await journal.markDelivered(id);
 
     // The session's key chat is the phone (an HTTP chat); the message came from the email.
-    sender.onReply({ ...turn([id], "mango"), replyTo: { chatId: email, channel: "imessage" } });
+    await sender.onReply({
+      ...turn([id], "mango"),
+      replyTo: { chatId: email, channel: "imessage" },
+    });
     await new Promise((resolve) => setImmediate(resolve));
 
     expect(sent).toEqual([{ chatId: email, text: "mango" }]);
-    expect(journal.unsentOutbox()).toEqual([]);
+    expect(await journal.unsentOutbox()).toEqual([]);
   });
 });

@@ -36,7 +36,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  journal.close();
+  await journal.close();
   await rm(folder, { recursive: true, force: true });
 });
 
@@ -75,15 +75,15 @@ function start(webhook?: ReplyWebhook) {
   return sender;
 }
 
-function record(externalId: string): number {
-  const { id } = journal.recordInbound({
+async function record(externalId: string): Promise<number> {
+  const { id } = await journal.recordInbound({
     channel: "http",
     chatId: JOHN,
     text: `hello ${externalId}`,
     externalId,
     receivedAt: new Date(clock.now()),
   });
-  journal.markDelivered(id);
+  await journal.markDelivered(id);
   return id;
 }
 
@@ -113,10 +113,10 @@ describe("the reply webhook's delivery from the outbox", () => {
   it("retries a failing webhook with doubling waits until it answers, then marks the part sent", async () => {
     const { webhook, deliveries } = fakeWebhook(3);
     const sender = start(webhook);
-    const a = record("client-a");
-    const b = record("client-b");
+    const a = await record("client-a");
+    const b = await record("client-b");
     const started = clock.now();
-    sender.onReply(reply([a, b], "the answer"));
+    await sender.onReply(reply([a, b], "the answer"));
     await settle();
     expect(deliveries).toHaveLength(1);
     expect(deliveries[0]!.event).toMatchObject({
@@ -132,8 +132,8 @@ describe("the reply webhook's delivery from the outbox", () => {
     await advance(2_000);
     await advance(4_000);
     expect(deliveries.map((delivery) => delivery.at - started)).toEqual([0, 1_000, 3_000, 7_000]);
-    expect(journal.unsentOutbox()).toEqual([]);
-    expect(journal.counts().outbox.sent).toBe(1);
+    expect(await journal.unsentOutbox()).toEqual([]);
+    expect((await journal.counts()).outbox.sent).toBe(1);
     await advance(60 * 60_000);
     expect(deliveries).toHaveLength(4);
   });
@@ -141,44 +141,52 @@ describe("the reply webhook's delivery from the outbox", () => {
   it("waits at most five minutes between attempts, and keeps trying for about a day", async () => {
     const { webhook, deliveries } = fakeWebhook(Number.POSITIVE_INFINITY);
     const sender = start(webhook);
-    sender.onReply(reply([record("x")], "hello"));
+    await sender.onReply(reply([await record("x")], "hello"));
     await settle();
     for (let step = 0; step < 12; step += 1) await advance(5 * 60_000);
     const gaps = deliveries.slice(1).map((delivery, index) => delivery.at - deliveries[index]!.at);
     expect(Math.max(...gaps)).toBe(5 * 60_000);
-    expect(journal.unsentOutbox()).toHaveLength(1);
+    expect(await journal.unsentOutbox()).toHaveLength(1);
     expect(WEBHOOK_DELIVERY.maxAttempts * WEBHOOK_DELIVERY.maxDelayMs).toBeGreaterThanOrEqual(
       24 * 60 * 60_000,
     );
   });
 
   it("sends a part left unconfirmed by a crash again at start, to the webhook", async () => {
-    const id = record("before-crash");
-    journal.markAnswered([id], { channel: "http", chatId: JOHN, parts: ["recorded, not sent"] });
+    const id = await record("before-crash");
+    await journal.markAnswered([id], {
+      channel: "http",
+      chatId: JOHN,
+      parts: ["recorded, not sent"],
+    });
     clock.advance(60 * 60_000);
     const { webhook, deliveries } = fakeWebhook(0);
-    start(webhook).resendAfterRestart();
+    await start(webhook).resendAfterRestart();
     await settle();
     expect(deliveries.map((delivery) => delivery.event.messageIds)).toEqual([["before-crash"]]);
-    expect(journal.counts().outbox.sent).toBe(1);
+    expect((await journal.counts()).outbox.sent).toBe(1);
   });
 
   it("abandons an unconfirmed HTTP part at start when there is no webhook, as before", async () => {
-    const id = record("nobody-waits");
-    journal.markAnswered([id], { channel: "http", chatId: JOHN, parts: ["recorded, not sent"] });
-    start().resendAfterRestart();
+    const id = await record("nobody-waits");
+    await journal.markAnswered([id], {
+      channel: "http",
+      chatId: JOHN,
+      parts: ["recorded, not sent"],
+    });
+    await start().resendAfterRestart();
     await settle();
-    expect(journal.counts().outbox.abandoned).toBe(1);
+    expect((await journal.counts()).outbox.abandoned).toBe(1);
   });
 
   it("abandons a webhook part older than a day at start", async () => {
-    const id = record("too-old");
-    journal.markAnswered([id], { channel: "http", chatId: JOHN, parts: ["stale"] });
+    const id = await record("too-old");
+    await journal.markAnswered([id], { channel: "http", chatId: JOHN, parts: ["stale"] });
     clock.advance(24 * 60 * 60_000);
     const { webhook, deliveries } = fakeWebhook(0);
-    start(webhook).resendAfterRestart();
+    await start(webhook).resendAfterRestart();
     await settle();
     expect(deliveries).toEqual([]);
-    expect(journal.counts().outbox.abandoned).toBe(1);
+    expect((await journal.counts()).outbox.abandoned).toBe(1);
   });
 });

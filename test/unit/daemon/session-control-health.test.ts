@@ -57,7 +57,7 @@ beforeEach(async () => {
   journal = createSqliteJournal({ db });
 });
 afterEach(async () => {
-  journal.close();
+  await journal.close();
   await rm(folder, { recursive: true, force: true });
 });
 

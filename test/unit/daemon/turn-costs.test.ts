@@ -24,9 +24,10 @@ let journal: Journal;
 let logger: ReturnType<typeof createMemoryLogger>;
 let costs: TurnCosts;
 
-function open(): void {
+async function open(): Promise<void> {
   journal = createSqliteJournal({ db: openStateDatabase({ path, logger }), clock });
   costs = createTurnCosts({ journal, clock, logger });
+  await costs.load(); // as the daemon does at start
 }
 
 beforeEach(async () => {
@@ -34,10 +35,10 @@ beforeEach(async () => {
   path = join(folder, "journal.db");
   clock = new ManualClock(Date.parse("2026-03-01T12:00:00.000Z"));
   logger = createMemoryLogger();
-  open();
+  await open();
 });
 afterEach(async () => {
-  journal.close();
+  await journal.close();
   await rm(folder, { recursive: true, force: true });
 });
 
@@ -71,12 +72,12 @@ function turn(
 }
 
 describe("createTurnCosts", () => {
-  it("records each turn's own cost, and the cost so far survives a restart", () => {
-    costs.record(
+  it("records each turn's own cost, and the cost so far survives a restart", async () => {
+    await costs.record(
       turn(JOHN, "s-1", ["u-1"], { totalUsd: 0.01, totalTokens: 1_000, turnTokens: 1_000 }),
     );
     clock.advance(60_000);
-    costs.record(
+    await costs.record(
       turn(JOHN, "s-1", ["u-2", "u-3"], {
         totalUsd: 0.025,
         totalTokens: 2_200,
@@ -84,14 +85,14 @@ describe("createTurnCosts", () => {
         previous: { totalUsd: 0.01, totalTokens: 1_000 },
       }),
     );
-    costs.record(turn(JANE, "s-2", ["u-4"], { totalUsd: 0.5 }));
+    await costs.record(turn(JANE, "s-2", ["u-4"], { totalUsd: 0.5 }));
     expect(costs.costOf(["s-1"])).toEqual({ costUsd: 0.025, turns: 2, unknownTurns: 0 });
 
-    journal.close();
-    open();
+    await journal.close();
+    await open();
     expect(costs.costOf(["s-1"])).toEqual({ costUsd: 0.025, turns: 2, unknownTurns: 0 });
     expect(costs.costOf(["s-1", "s-2", "s-unknown"]).costUsd).toBeCloseTo(0.525, 10);
-    expect(costs.recentTurns(JOHN, 10)).toEqual([
+    expect(await costs.recentTurns(JOHN, 10)).toEqual([
       {
         chatId: JOHN,
         sessionId: "s-1",
@@ -105,16 +106,16 @@ describe("createTurnCosts", () => {
       },
       expect.objectContaining({ messageUuids: ["u-1"], costUsd: 0.01 }),
     ]);
-    expect(costs.recentTurns(JOHN, 1)).toHaveLength(1);
+    expect(await costs.recentTurns(JOHN, 1)).toHaveLength(1);
   });
 
-  it("finds what a resumed process started from among the session's recorded turns", () => {
-    costs.record(
+  it("finds what a resumed process started from among the session's recorded turns", async () => {
+    await costs.record(
       turn(JOHN, "s-1", ["u-1"], { totalUsd: 0.02, totalTokens: 5_000, turnTokens: 5_000 }),
     );
-    journal.close();
-    open(); // the daemon restarted; the agent resumes s-1 and carries its total over
-    costs.record(
+    await journal.close();
+    await open(); // the daemon restarted; the agent resumes s-1 and carries its total over
+    await costs.record(
       turn(JOHN, "s-1", ["u-2"], {
         totalUsd: 0.03,
         totalTokens: 7_500,
@@ -123,7 +124,7 @@ describe("createTurnCosts", () => {
       }),
     );
     // A resumed first turn whose start matches nothing recorded: unknown, counted apart.
-    costs.record(
+    await costs.record(
       turn(JOHN, "s-1", ["u-3"], {
         totalUsd: 0.04,
         totalTokens: 9_999,
@@ -131,26 +132,32 @@ describe("createTurnCosts", () => {
         resumed: true,
       }),
     );
-    expect(costs.recentTurns(JOHN, 10).map((record) => record.costUsd)).toEqual([null, 0.01, 0.02]);
+    expect((await costs.recentTurns(JOHN, 10)).map((record) => record.costUsd)).toEqual([
+      null,
+      0.01,
+      0.02,
+    ]);
     expect(costs.costOf(["s-1"])).toEqual({ costUsd: 0.03, turns: 3, unknownTurns: 1 });
   });
 
-  it("records nothing for a reply of dispatch's own, which is no turn of the agent", () => {
-    costs.record(turn(JOHN, "s-1", ["u-1"], undefined));
-    expect(costs.recentTurns(JOHN, 10)).toEqual([]);
+  it("records nothing for a reply of dispatch's own, which is no turn of the agent", async () => {
+    await costs.record(turn(JOHN, "s-1", ["u-1"], undefined));
+    expect(await costs.recentTurns(JOHN, 10)).toEqual([]);
     expect(costs.costOf(["s-1"])).toEqual({ costUsd: 0, turns: 0, unknownTurns: 0 });
   });
 
-  it("logs a journal failure instead of throwing into the reply path", () => {
-    journal.close();
-    expect(() => costs.record(turn(JOHN, "s-1", ["u-1"], { totalUsd: 0.01 }))).not.toThrow();
+  it("logs a journal failure instead of throwing into the reply path", async () => {
+    await journal.close();
+    await expect(
+      costs.record(turn(JOHN, "s-1", ["u-1"], { totalUsd: 0.01 })),
+    ).resolves.toBeUndefined();
     expect(logger.records.map((record) => record.message)).toContain("turn-cost-record-failed");
-    open();
+    await open();
   });
 });
 
 describe("Journal: turns", () => {
-  it("refuses a bad turn with a clear error and records nothing", () => {
+  it("refuses a bad turn with a clear error and records nothing", async () => {
     const base = {
       chatId: JOHN,
       sessionId: "s-1",
@@ -170,7 +177,7 @@ describe("Journal: turns", () => {
     ]) {
       let caught: unknown;
       try {
-        journal.recordTurn({ ...base, ...bad });
+        await journal.recordTurn({ ...base, ...bad });
       } catch (error) {
         caught = error;
       }
@@ -180,14 +187,14 @@ describe("Journal: turns", () => {
         /Cannot record a turn of chat \+15551234567/,
       );
     }
-    expect(journal.recentTurns(JOHN)).toEqual([]);
-    journal.recordTurn(base);
-    expect(journal.recentTurns(JOHN, { sessionId: "other" })).toEqual([]);
-    expect(journal.recentTurns(JOHN, { sessionId: "s-1" })).toHaveLength(1);
+    expect(await journal.recentTurns(JOHN)).toEqual([]);
+    await journal.recordTurn(base);
+    expect(await journal.recentTurns(JOHN, { sessionId: "other" })).toEqual([]);
+    expect(await journal.recentTurns(JOHN, { sessionId: "s-1" })).toHaveLength(1);
   });
 
-  it("adds the turns table to a journal of schema version 1, keeping its messages", () => {
-    journal.close();
+  it("adds the turns table to a journal of schema version 1, keeping its messages", async () => {
+    await journal.close();
     const old = new BetterSqlite3(path);
     // Today's schema less what versions 2 (turns), 4 (envelope_nonce), 5 (activity) and 6
     // (registry) added; 3 only adds an index with IF NOT EXISTS.
@@ -203,9 +210,9 @@ describe("Journal: turns", () => {
       )
       .run();
     old.close();
-    open();
-    expect(journal.pendingInbound().map((row) => row.uuid)).toEqual(["u-old"]);
-    costs.record(turn(JOHN, "s-1", ["u-old"], { totalUsd: 0.01 }));
+    await open();
+    expect((await journal.pendingInbound()).map((row) => row.uuid)).toEqual(["u-old"]);
+    await costs.record(turn(JOHN, "s-1", ["u-old"], { totalUsd: 0.01 }));
     expect(costs.costOf(["s-1"]).turns).toBe(1);
   });
 });

@@ -287,7 +287,7 @@ describe("createDaemonDashboardSource", () => {
           ? { costUsd: 0.5, turns: 4, unknownTurns: 1 }
           : { costUsd: 0, turns: 0, unknownTurns: 0 };
       },
-      recentTurns: () => [],
+      recentTurns: () => Promise.resolve([]),
     };
     set(JOHN, {
       session_id: "abc-123",
@@ -317,10 +317,10 @@ describe("createDaemonDashboardSource", () => {
       costOf: () => ({ costUsd: 0, turns: 0, unknownTurns: 0 }),
       recentTurns: (chatId, limit) => {
         expect([chatId, limit]).toEqual([JOHN, 1_000]);
-        return [
+        return Promise.resolve([
           { messageUuids: ["uuid-2"], costUsd: 0.25 },
           { messageUuids: ["uuid-1"], costUsd: 0.125 },
-        ];
+        ]);
       },
     };
     const dashboard = open({ costs });

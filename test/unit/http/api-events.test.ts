@@ -18,8 +18,9 @@ function setUp(options: { maxStreams?: number; heartbeatMs?: number } = {}) {
   const ends = new Set<() => void>();
   const events = createApiEvents({
     replies: {
-      after: (afterId, limit) => outbox.filter((event) => event.id > afterId).slice(0, limit),
-      lastId: () => outbox.at(-1)?.id ?? 0,
+      after: (afterId, limit) =>
+        Promise.resolve(outbox.filter((event) => event.id > afterId).slice(0, limit)),
+      lastId: () => Promise.resolve(outbox.at(-1)?.id ?? 0),
     },
     replyRecorded,
     sessions: {

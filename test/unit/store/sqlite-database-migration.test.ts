@@ -106,26 +106,26 @@ describe("schema migration 2 -> 3", () => {
 
 describe("schema migration 3 -> 4", () => {
   /** A journal at schema version 3 holding a message handed over before: version 5 less the column and the activity table. */
-  function versionThreeJournal(): void {
+  async function versionThreeJournal(): Promise<void> {
     const old = openStateDatabase({ path, logger: createMemoryLogger() });
     const journal = createSqliteJournal({ db: old });
-    const { id } = journal.recordInbound({
+    const { id } = await journal.recordInbound({
       channel: "http",
       chatId: "+15551234567",
       text: "sent before the upgrade",
       externalId: "before",
       receivedAt: new Date(),
     });
-    journal.markDelivered(id);
+    await journal.markDelivered(id);
     old.exec("ALTER TABLE inbound DROP COLUMN envelope_nonce; DROP TABLE activity");
     old.exec("DROP TABLE registry; DROP TABLE registry_import");
     old.pragma("user_version = 3");
     old.close();
   }
 
-  it("adds the envelope nonce to inbound, unset in the rows it finds, and keeps them", () => {
+  it("adds the envelope nonce to inbound, unset in the rows it finds, and keeps them", async () => {
     expect(SCHEMA_VERSION).toBe(7);
-    versionThreeJournal();
+    await versionThreeJournal();
     const logger = createMemoryLogger();
     db = openStateDatabase({ path, logger });
     expect(logger.records).toContainEqual(
@@ -135,12 +135,12 @@ describe("schema migration 3 -> 4", () => {
       }),
     );
     const journal = createSqliteJournal({ db });
-    const [row] = journal.pendingInbound();
+    const [row] = await journal.pendingInbound();
     expect(row).toMatchObject({ externalId: "before", status: "delivered" });
     expect(row).not.toHaveProperty("envelopeNonce");
 
-    journal.recordEnvelopeNonce(row!.id, "0123456789abcdef01234567");
-    expect(journal.findByExternalId("http", "before")?.envelopeNonce).toBe(
+    await journal.recordEnvelopeNonce(row!.id, "0123456789abcdef01234567");
+    expect((await journal.findByExternalId("http", "before"))?.envelopeNonce).toBe(
       "0123456789abcdef01234567",
     );
   });
@@ -170,7 +170,7 @@ describe("schema migration 4 -> 5", () => {
 });
 
 describe("schema migration 5 -> 6", () => {
-  it("numbers the outbox rows in the order they were recorded, never reusing a number", () => {
+  it("numbers the outbox rows in the order they were recorded, never reusing a number", async () => {
     const old = openStateDatabase({ path, logger: createMemoryLogger() });
     // The outbox as versions 1 to 5 had it: keyed by (inbound_id, part), no id.
     old.exec(`
@@ -205,30 +205,31 @@ describe("schema migration 5 -> 6", () => {
     expect(db.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION);
     const journal = createSqliteJournal({ db });
     // Recorded first, numbered first: (2, 0) went in before (1, 0).
-    expect(journal.replyEventsAfter("http", 0, 10).map((event) => [event.id, event.text])).toEqual([
+    const events = await journal.replyEventsAfter("http", 0, 10);
+    expect(events.map((event) => [event.id, event.text])).toEqual([
       [1, "second"],
       [2, "first"],
     ]);
-    expect(journal.replyEvent(2)?.messageIds).toEqual(["m-1"]);
-    expect(journal.replyEvent(1)?.messageIds).toEqual(["u-2"]);
-    expect(journal.unsentOutbox().map((row) => row.text)).toEqual(["second"]);
+    expect((await journal.replyEvent(2))?.messageIds).toEqual(["m-1"]);
+    expect((await journal.replyEvent(1))?.messageIds).toEqual(["u-2"]);
+    expect((await journal.unsentOutbox()).map((row) => row.text)).toEqual(["second"]);
     expect(indexesOf(db, "outbox")).toEqual(["outbox_channel", "outbox_status"]);
     // The deleted newest number is not given again.
     db.exec("DELETE FROM outbox WHERE id = 2");
-    journal.recordInbound({
+    await journal.recordInbound({
       channel: "http",
       chatId: "+15551234567",
       text: "third",
       receivedAt: new Date(3),
     });
-    const [row] = journal.markAnswered([3], {
+    const [row] = await journal.markAnswered([3], {
       channel: "http",
       chatId: "+15551234567",
       parts: ["third"],
     });
     expect(row!.id).toBe(3);
-    expect(journal.lastReplyEventId("http")).toBe(3);
-    expect(journal.lastReplyEventId("imessage")).toBe(0);
+    expect(await journal.lastReplyEventId("http")).toBe(3);
+    expect(await journal.lastReplyEventId("imessage")).toBe(0);
   });
 
   it("adds the registry tables, empty, and keeps what was there", async () => {

@@ -85,18 +85,22 @@ afterEach(async () => {
 
 describe("journal durability", () => {
   it("fsyncs a reply and a replay attempt; not a recorded message, nor the bookkeeping", async () => {
-    const recorded = journal.recordInbound({
+    const recorded = await journal.recordInbound({
       channel: "http",
       chatId: "+15551234567",
       text: "hello",
       externalId: "m-1",
       receivedAt: new Date(0),
     });
-    journal.markDelivered(recorded.id);
-    journal.recordAttempt(recorded.id);
-    journal.markAnswered([recorded.id], { channel: "http", chatId: "+15551234567", parts: ["hi"] });
-    journal.markSent(recorded.id, 0);
-    journal.recordTurn({
+    await journal.markDelivered(recorded.id);
+    await journal.recordAttempt(recorded.id);
+    await journal.markAnswered([recorded.id], {
+      channel: "http",
+      chatId: "+15551234567",
+      parts: ["hi"],
+    });
+    await journal.markSent(recorded.id, 0);
+    await journal.recordTurn({
       chatId: "+15551234567",
       sessionId: "session-1",
       messageUuids: [recorded.uuid],
@@ -153,7 +157,12 @@ describe("journal sync", () => {
 
   it("syncs the WAL the writes went to, once per call when the calls come one at a time", async () => {
     const datasync = await countDatasyncs();
-    journal.recordInbound({ channel: "http", chatId: "+1555", text: "a", receivedAt: new Date(0) });
+    await journal.recordInbound({
+      channel: "http",
+      chatId: "+1555",
+      text: "a",
+      receivedAt: new Date(0),
+    });
     await journal.sync();
     await journal.sync();
     expect(datasync).toHaveBeenCalledTimes(2);
@@ -169,7 +178,7 @@ describe("journal sync", () => {
 
   it("has nothing to do once the journal is closed: closing wrote everything out", async () => {
     await journal.sync();
-    journal.close();
+    await journal.close();
     const datasync = await countDatasyncs();
     await expect(journal.sync()).resolves.toBeUndefined();
     expect(datasync).not.toHaveBeenCalled();
