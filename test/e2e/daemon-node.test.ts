@@ -9,6 +9,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { defaultNodeId } from "../../src/config/database.js";
 import type { NodeView, SessionView } from "../../src/channels/http/control-plane.js";
 import { STAND_IN_PREFIX } from "../../src/stand-in/compose-reply.js";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
@@ -71,7 +72,7 @@ async function nodeEventually(matches: (node: NodeView) => boolean): Promise<Nod
 describe("dispatch start as a node", () => {
   it("lists itself in /v1/nodes, owns the sessions it serves, and leaves at SIGTERM", async () => {
     daemon = await startDaemonProcess(env);
-    const nodeId = `${os.hostname()}:${daemon.port}`;
+    const nodeId = defaultNodeId(os.hostname(), daemon.port);
     const first = await nodes();
     expect(first).toEqual([
       expect.objectContaining({

@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { defaultNodeId } from "../../src/config/database.js";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import { launchChromium, type Browser } from "../support/browser.js";
 import { freePort, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
@@ -64,7 +65,7 @@ describe("the dashboard shows the nodes", () => {
       wait: true,
     });
     expect(sent.status, JSON.stringify(sent.json)).toBe(200);
-    const nodeId = `${os.hostname()}:${daemon!.port}`;
+    const nodeId = defaultNodeId(os.hostname(), daemon!.port);
 
     await page.goto(`http://127.0.0.1:${daemon!.port}/`);
     await page.getByLabel("API token").fill(daemon!.token);
