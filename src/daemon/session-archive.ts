@@ -92,8 +92,10 @@ export async function openSessionArchive(deps: SessionArchiveDeps): Promise<Sess
   }
 
   const finish = async (folder: string, record: ForgetRecord): Promise<void> => {
-    const chatId = record.chat_id as ChatId;
-    if (deps.registry.get(chatId)?.session_name === record.session_name) {
+    // Every chat that still holds the name: a person's other handles share the session, and a
+    // kill before their removal was flushed leaves them registered. No other session can hold
+    // the name, as a name is never handed out while its archive holds it.
+    for (const chatId of deps.registry.chatsNamed(record.session_name)) {
       deps.registry.remove(chatId);
     }
     await deps.registry.flush();

@@ -36,6 +36,7 @@ import type { SessionStoreEntry, TranscriptStore } from "../../../src/store/tran
 
 const JOHN = asChatId("+15551234567");
 const JANE = asChatId("+15559876543");
+const JOHN_EMAIL = asChatId("john@example.com");
 const NOW = Date.parse("2026-11-25T10:00:00Z");
 
 function registered(name: string, sessionId: string, previous: string[] = []): RegistryEntry {
@@ -272,6 +273,17 @@ describe("session archive: a forget cut short by a crash is finished at the next
     expect(await restarted.finishPending()).toBe(1);
     await expectArchived(folder, john);
     expect(await restarted.finishPending()).toBe(0);
+  });
+
+  it("after the record, with a person's other handle still registered to the session", async () => {
+    const { john, folder } = await recordOnly();
+    // Both of John's handles, as if the removal of either had never been flushed.
+    registry.set(JOHN, registered("john-doe", "s-2", ["s-1"]));
+    registry.set(JOHN_EMAIL, registered("john-doe", "s-2"));
+    const restarted = await openSessionArchive(deps);
+    expect(await restarted.finishPending()).toBe(1);
+    await expectArchived(folder, john);
+    expect(registry.get(JOHN_EMAIL)).toBeUndefined();
   });
 
   // Found by test/e2e/forget-crash.test.ts: a start whose rename worked left the partial copy.
