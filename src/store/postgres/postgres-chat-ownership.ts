@@ -23,7 +23,7 @@ import {
   type NodeRow,
   type NodeState,
 } from "../chat-ownership.js";
-import { databaseError, type PostgresDatabase } from "./postgres-database.js";
+import { databaseError, queryRows, type PostgresDatabase } from "./postgres-database.js";
 
 /** What a fenced write is given: its transaction's connection, to query through. */
 export type PostgresTransaction = Pick<pg.PoolClient, "query">;
@@ -128,17 +128,8 @@ export function createPostgresChatOwnership(
   const { pool, target } = options.database;
   const clock = options.clock ?? systemClock;
 
-  async function query<Row extends object>(
-    action: string,
-    sql: string,
-    values: unknown[],
-  ): Promise<Row[]> {
-    try {
-      return (await pool.query<Row>(sql, values)).rows;
-    } catch (error) {
-      throw databaseError(error, target, action);
-    }
-  }
+  const query = <Row extends object>(action: string, sql: string, values: unknown[]) =>
+    queryRows<Row>(options.database, action, sql, values);
 
   async function leaseOf(sessionName: SessionName): Promise<Lease | undefined> {
     const rows = await query<LeaseRow>(

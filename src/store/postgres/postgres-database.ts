@@ -215,6 +215,51 @@ export async function openPostgresDatabase(
   return { pool, target, close: () => pool.end() };
 }
 
+/** One statement through the pool, atomic on its own; a failure names the server and `action`. */
+export async function queryRows<Row extends object>(
+  database: PostgresDatabase,
+  action: string,
+  sql: string,
+  values: unknown[],
+): Promise<Row[]> {
+  try {
+    return (await database.pool.query<Row>(sql, values)).rows;
+  } catch (error) {
+    throw databaseError(error, database.target, action);
+  }
+}
+
+/**
+ * Runs `work` in one transaction on one connection, rolled back when it throws; a connection the
+ * rollback found broken is discarded. A failure names the server and `action`.
+ */
+export async function inTransaction<T>(
+  database: PostgresDatabase,
+  action: string,
+  work: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  let client: pg.PoolClient;
+  try {
+    client = await database.pool.connect();
+  } catch (error) {
+    throw databaseError(error, database.target, action);
+  }
+  let broken = false;
+  try {
+    await client.query("BEGIN");
+    const result = await work(client);
+    await client.query("COMMIT");
+    return result;
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => {
+      broken = true;
+    });
+    throw databaseError(error, database.target, action);
+  } finally {
+    client.release(broken);
+  }
+}
+
 async function migrate(pool: pg.Pool, target: string, logger: Logger): Promise<void> {
   const client = await pool.connect();
   let broken = false;

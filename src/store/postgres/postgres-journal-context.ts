@@ -12,7 +12,7 @@ import type {
   SessionCostRecord,
   TurnRecordRow,
 } from "../journal-rows.js";
-import { databaseError, type PostgresDatabase } from "./postgres-database.js";
+import { inTransaction, queryRows, type PostgresDatabase } from "./postgres-database.js";
 
 export interface PostgresJournalContext {
   clock: Clock;
@@ -28,39 +28,12 @@ export function createPostgresJournalContext(
   database: PostgresDatabase,
   clock: Clock,
 ): PostgresJournalContext {
-  const { pool, target } = database;
+  const { target } = database;
   return {
     clock,
     target,
-    async query<Row extends object>(action: string, sql: string, values: unknown[]) {
-      try {
-        return (await pool.query<Row>(sql, values)).rows;
-      } catch (error) {
-        throw databaseError(error, target, action);
-      }
-    },
-    async transaction<T>(action: string, work: (client: pg.PoolClient) => Promise<T>) {
-      let client: pg.PoolClient;
-      try {
-        client = await pool.connect();
-      } catch (error) {
-        throw databaseError(error, target, action);
-      }
-      let broken = false;
-      try {
-        await client.query("BEGIN");
-        const result = await work(client);
-        await client.query("COMMIT");
-        return result;
-      } catch (error) {
-        await client.query("ROLLBACK").catch(() => {
-          broken = true;
-        });
-        throw databaseError(error, target, action);
-      } finally {
-        client.release(broken);
-      }
-    },
+    query: (action, sql, values) => queryRows(database, action, sql, values),
+    transaction: (action, work) => inTransaction(database, action, work),
   };
 }
 

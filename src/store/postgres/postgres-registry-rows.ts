@@ -17,7 +17,7 @@ import {
   type RegistryRowChange,
   type RegistryRows,
 } from "../registry-rows.js";
-import { databaseError, type PostgresDatabase } from "./postgres-database.js";
+import { inTransaction, queryRows, type PostgresDatabase } from "./postgres-database.js";
 
 export interface PostgresRegistryRowsOptions {
   database: PostgresDatabase;
@@ -34,40 +34,13 @@ const UPDATE_ROW = `UPDATE SET session_name = excluded.session_name,
     session_id = excluded.session_id, entry = excluded.entry, updated_at = excluded.updated_at`;
 
 export function createPostgresRegistryRows(options: PostgresRegistryRowsOptions): RegistryRows {
-  const { pool, target } = options.database;
+  const { target } = options.database;
   const clock = options.clock ?? systemClock;
 
-  async function query<Row extends object>(action: string, sql: string, values: unknown[]) {
-    try {
-      return (await pool.query<Row>(sql, values)).rows;
-    } catch (error) {
-      throw databaseError(error, target, action);
-    }
-  }
-
-  /** Runs `work` in a transaction on one connection; a connection left broken is discarded. */
-  async function transaction<T>(action: string, work: (client: pg.PoolClient) => Promise<T>) {
-    let client: pg.PoolClient;
-    try {
-      client = await pool.connect();
-    } catch (error) {
-      throw databaseError(error, target, action);
-    }
-    let broken = false;
-    try {
-      await client.query("BEGIN");
-      const result = await work(client);
-      await client.query("COMMIT");
-      return result;
-    } catch (error) {
-      await client.query("ROLLBACK").catch(() => {
-        broken = true;
-      });
-      throw databaseError(error, target, action);
-    } finally {
-      client.release(broken);
-    }
-  }
+  const query = <Row extends object>(action: string, sql: string, values: unknown[]) =>
+    queryRows<Row>(options.database, action, sql, values);
+  const transaction = <T>(action: string, work: (client: pg.PoolClient) => Promise<T>) =>
+    inTransaction(options.database, action, work);
 
   function columnsOf(changes: Iterable<readonly [ChatId, RegistryEntry]>) {
     const columns = {

@@ -18,7 +18,7 @@
 import { systemClock, type Clock } from "../../utils/clock.js";
 import { entryUuid, MAIN_SUBPATH, serialiseEntry, storedSubpath } from "../transcript-rows.js";
 import type { SessionKey, SessionStoreEntry, TranscriptStore } from "../transcript-store.js";
-import { databaseError, type PostgresDatabase } from "./postgres-database.js";
+import { queryRows, type PostgresDatabase } from "./postgres-database.js";
 
 export interface PostgresTranscriptStoreOptions {
   database: PostgresDatabase;
@@ -68,20 +68,10 @@ const MESSAGES = `
 export function createPostgresTranscriptStore(
   options: PostgresTranscriptStoreOptions,
 ): TranscriptStore {
-  const { pool, target } = options.database;
   const clock = options.clock ?? systemClock;
 
-  async function query<Row extends object>(
-    action: string,
-    sql: string,
-    values: unknown[],
-  ): Promise<Row[]> {
-    try {
-      return (await pool.query<Row>(sql, values)).rows;
-    } catch (error) {
-      throw databaseError(error, target, action);
-    }
-  }
+  const query = <Row extends object>(action: string, sql: string, values: unknown[]) =>
+    queryRows<Row>(options.database, action, sql, values);
 
   /** The tail of each session's writes, by `[projectKey, sessionId]`. */
   const writing = new Map<string, Promise<void>>();
