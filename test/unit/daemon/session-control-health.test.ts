@@ -105,7 +105,7 @@ function start() {
       clock,
       version: "test",
       shuttingDown: inbox.shuttingDown,
-      nodes: { ownerOf: () => null, listNodes: () => Promise.resolve([]) },
+      nodes: { self: "node-a", ownerOf: () => null, listNodes: () => Promise.resolve([]) },
     }),
     submit: inbox.submit,
   };

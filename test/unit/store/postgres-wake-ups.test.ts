@@ -279,16 +279,20 @@ describe("WakeUpListener", () => {
     await connection.until(3);
     expect(listener.backendPid).not.toBe(killed);
     await accept("after", "b");
-    await wakeUps.when((seen) => seen.some((wakeUp) => wakeUp.sessionName === "after"));
+    await wakeUps.when((seen) => seen.some((wakeUp) => sessionOf(wakeUp) === "after"));
     // The message sent while it was down was found: by a poll or the catch-up after
     // reconnecting, or (when the reconnect came first) by its notification.
     const found = [
       ...caughtUp.seen.flat(),
-      ...wakeUps.seen.map((wakeUp) => wakeUp.sessionName as string),
+      ...wakeUps.seen.map((wakeUp) => sessionOf(wakeUp) as string),
     ];
     expect(found).toContain("while-down");
   });
 });
+
+function sessionOf(wakeUp: WakeUp): string | undefined {
+  return wakeUp.kind === "outbox" ? undefined : wakeUp.sessionName;
+}
 
 describe("parseWakeUp", () => {
   it("reads what sendWakeUp sends, and nothing else", () => {
@@ -306,6 +310,12 @@ describe("parseWakeUp", () => {
     expect(
       parseWakeUp("dispatch_reply", '{"sessionName":"alice","node":"*","inboundIds":[7,8]}'),
     ).toEqual({ kind: "reply", sessionName: "alice", node: "*", inboundIds: [7, 8] });
+    expect(parseWakeUp("dispatch_outbox", '{"node":"mac","channel":"imessage"}')).toEqual({
+      kind: "outbox",
+      node: "mac",
+      channel: "imessage",
+    });
+    expect(parseWakeUp("dispatch_outbox", '{"node":"mac"}')).toBeUndefined();
     expect(parseWakeUp("other", '{"sessionName":"alice","owner":"b"}')).toBeUndefined();
     expect(parseWakeUp("dispatch_inbox", undefined)).toBeUndefined();
   });
