@@ -3,7 +3,7 @@
  * the contract every journal adapter passes (`journal-contract.ts`), what several processes
  * writing one journal at once get, how it reads, and how it fails.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { InboundMessage } from "../../../src/channels/channel.js";
 import type { Journal } from "../../../src/store/journal.js";
 import {
@@ -13,35 +13,24 @@ import {
 import { createPostgresJournal } from "../../../src/store/postgres/postgres-journal.js";
 import { ManualClock } from "../../support/manual-clock.js";
 import { createMemoryLogger } from "../../support/memory-logger.js";
-import { createTestDatabase } from "../../support/postgres-server.js";
+import { useTestDatabase } from "../../support/postgres-test-database.js";
 import { describeJournalContract, expectDispatchError } from "./journal-contract.js";
 
-let url: string;
-const opened: PostgresDatabase[] = [];
+const postgres = useTestDatabase();
 let current: PostgresDatabase;
-
-async function open(): Promise<PostgresDatabase> {
-  const database = await openPostgresDatabase({ url, logger: createMemoryLogger() });
-  opened.push(database);
-  return database;
-}
 
 const TABLES = "inbound, outbox, cursors, turns";
 
-beforeAll(async () => {
-  url = await createTestDatabase();
-});
-
 describeJournalContract("postgresql", {
   async create(clock) {
-    current = await open();
+    current = await postgres.open();
     await current.pool.query(`DROP TRIGGER IF EXISTS fail_inbound ON inbound`);
     await current.pool.query(`DROP TRIGGER IF EXISTS fail_cursors ON cursors`);
     await current.pool.query(`TRUNCATE ${TABLES} RESTART IDENTITY`);
     return createPostgresJournal({ database: current, clock });
   },
   async cleanup() {
-    await Promise.all(opened.splice(0).map((database) => database.close()));
+    await postgres.closeOpened();
   },
   async tableCount(table) {
     const { rows } = await current.pool.query<{ count: string }>(
@@ -104,11 +93,10 @@ describe("createPostgresJournal", () => {
   };
 
   beforeAll(async () => {
-    database = await openPostgresDatabase({ url, logger: createMemoryLogger() });
+    database = await postgres.open();
     await database.pool.query(`DROP TRIGGER IF EXISTS fail_inbound ON inbound`);
     await database.pool.query(`DROP TRIGGER IF EXISTS fail_cursors ON cursors`);
   });
-  afterAll(() => database.close());
 
   /** `count` journals, each on a pool of its own: as many processes. */
   async function processes(
@@ -116,7 +104,7 @@ describe("createPostgresJournal", () => {
   ): Promise<{ journals: Journal[]; close: () => Promise<void> }> {
     const databases = await Promise.all(
       Array.from({ length: count }, () =>
-        openPostgresDatabase({ url, logger: createMemoryLogger() }),
+        openPostgresDatabase({ url: postgres.url, logger: createMemoryLogger() }),
       ),
     );
     return {
@@ -314,7 +302,7 @@ describe("createPostgresJournal", () => {
   });
 
   it("fails with a database error once closed, naming no password", async () => {
-    const gone = await openPostgresDatabase({ url, logger: createMemoryLogger() });
+    const gone = await openPostgresDatabase({ url: postgres.url, logger: createMemoryLogger() });
     const journal = createPostgresJournal({ database: gone, clock });
     await journal.close();
     await journal.close(); // twice is fine

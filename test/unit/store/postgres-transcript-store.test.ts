@@ -3,49 +3,33 @@
  * (`test/support/postgres-server.ts`): the contract every adapter passes
  * (`transcript-store-contract.ts`), and how this one reads.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createMemoryLogger } from "../../support/memory-logger.js";
-import {
-  openPostgresDatabase,
-  type PostgresDatabase,
-} from "../../../src/store/postgres/postgres-database.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { PostgresDatabase } from "../../../src/store/postgres/postgres-database.js";
 import { createPostgresTranscriptStore } from "../../../src/store/postgres/postgres-transcript-store.js";
-import { createTestDatabase } from "../../support/postgres-server.js";
+import { useTestDatabase } from "../../support/postgres-test-database.js";
 import { describeTranscriptStoreContract } from "./transcript-store-contract.js";
 
-let url: string;
-const opened: PostgresDatabase[] = [];
-
-async function open(): Promise<PostgresDatabase> {
-  const database = await openPostgresDatabase({ url, logger: createMemoryLogger() });
-  opened.push(database);
-  return database;
-}
-
-beforeAll(async () => {
-  url = await createTestDatabase();
-});
+const postgres = useTestDatabase();
 
 describeTranscriptStoreContract("postgresql", {
   async create(clock) {
-    const database = await open();
+    const database = await postgres.open();
     await database.pool.query("TRUNCATE transcript_keys, transcript_entries");
     return createPostgresTranscriptStore({ database, clock });
   },
   async another(clock) {
-    return createPostgresTranscriptStore({ database: await open(), clock });
+    return createPostgresTranscriptStore({ database: await postgres.open(), clock });
   },
   async cleanup() {
-    await Promise.all(opened.splice(0).map((database) => database.close()));
+    await postgres.closeOpened();
   },
 });
 
 describe("createPostgresTranscriptStore", () => {
   let database: PostgresDatabase;
   beforeAll(async () => {
-    database = await openPostgresDatabase({ url, logger: createMemoryLogger() });
+    database = await postgres.open();
   });
-  afterAll(() => database.close());
 
   it("reads and writes through indexes, never a scan of every transcript", async () => {
     // The statements the store runs, as it runs them.
