@@ -1,12 +1,13 @@
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import { createChatDb, type ChatDbFixture } from "../support/chat-db.js";
-import { freePort, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
+import { startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
 import { envelopeHeaderFor } from "../support/envelope-header.js";
-import { makeTempHome, waitUntil } from "../support/real-manager.js";
+import { waitUntil } from "../support/real-manager.js";
+import { makeDaemonHome } from "../support/daemon-home.js";
 
 /**
  * One session per person (issue 15), through the real daemon, SDK and stand-in model: a contact's
@@ -52,22 +53,16 @@ async function ask(daemon: DaemonProcess, chatId: string, text: string): Promise
 }
 
 async function homeWith(config: object, contacts: object) {
-  const home = await makeTempHome();
+  const home = await makeDaemonHome({
+    modelUrl: model.url,
+    config,
+    contacts,
+    env: { DISPATCH_LOG_LEVEL: "info" },
+  });
   const dispatchHome = path.join(home.home, "dispatch");
-  await mkdir(dispatchHome, { recursive: true });
   const configFile = path.join(dispatchHome, "config.json");
   const contactsFile = path.join(dispatchHome, "contacts.json");
-  await writeFile(configFile, JSON.stringify(config));
-  await writeFile(contactsFile, JSON.stringify(contacts));
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: home.home,
-    DISPATCH_PORT: String(await freePort()),
-    DISPATCH_LOG_LEVEL: "info",
-    ANTHROPIC_BASE_URL: model.url,
-    ANTHROPIC_API_KEY: "test-key",
-  };
-  return { home, env, configFile, contactsFile };
+  return { home, env: home.env, configFile, contactsFile };
 }
 
 describe('one session per person (sessionScope "person", the default)', () => {
