@@ -13,7 +13,6 @@ import { afterEach, beforeEach } from "vitest";
 import { validateConfig } from "../../src/config/load-config.js";
 import type { Config } from "../../src/config/schema.js";
 import type { TurnReply } from "../../src/core/session.js";
-import { SessionManager } from "../../src/core/session-manager.js";
 import { Inbox, type InboxDeps } from "../../src/daemon/inbox.js";
 import { createMetrics, type Metrics } from "../../src/daemon/metrics.js";
 import {
@@ -27,10 +26,10 @@ import type { Registry } from "../../src/store/registry.js";
 import { openStateDatabase } from "../../src/store/sqlite-database.js";
 import { createSqliteJournal } from "../../src/store/sqlite-journal.js";
 import { FakeAgent } from "./fake-agent.js";
-import { fakeSessionDisk } from "./fake-session-disk.js";
 import { ManualClock } from "./manual-clock.js";
 import { createMemoryLogger } from "./memory-logger.js";
 import { createReplyRoad } from "./reply-road.js";
+import { startTestManager } from "./test-manager.js";
 
 /** The configuration on a Linux host with 8 GiB of memory: the defaults, `input` over them. */
 export function testConfig(input: Record<string, unknown> = {}): Config {
@@ -108,19 +107,13 @@ export function startInbox(options: InboxRigOptions) {
   const metrics: Metrics = createMetrics();
   const recovered: TurnReply[] = [];
   const replies = createReplyRoad({ journal, registry, clock, logger });
-  const manager = new SessionManager(
-    {
-      agent,
-      registry,
-      clock,
-      logger,
-      ...fakeSessionDisk(registry),
-      policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
-      onReply: replies.onReply,
-    },
-    { healthCheckIntervalMs: 300_000, idleTimeoutMs: 7_200_000, maxConsecutiveErrors: 3 },
-  );
-  manager.startup();
+  const manager = startTestManager({
+    agent,
+    registry,
+    clock,
+    logger,
+    onReply: replies.onReply,
+  });
   const inbox = new Inbox({
     manager,
     registry,
