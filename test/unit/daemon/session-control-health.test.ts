@@ -8,7 +8,7 @@ import { asChatId, type ChatId } from "../../../src/utils/ids.js";
 import { createSessionControl } from "../../../src/daemon/session-control.js";
 import { MemoryRegistry } from "../../../src/store/memory-registry.js";
 import type { RegistryEntry } from "../../../src/store/registry.js";
-import { makeEntry } from "../store/registry-contract.js";
+import { makeEntry } from "../../support/registry-entry.js";
 import { startInbox, testConfig, testContacts, useSqliteJournal } from "../../support/inbox-rig.js";
 
 const JOHN = "+15551234567";
