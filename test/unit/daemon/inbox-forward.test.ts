@@ -75,7 +75,7 @@ function message(chatId: string, externalId: string): InboundMessage {
   };
 }
 
-function start(options: { wakeFails?: boolean } = {}) {
+function start(options: { wakeFails?: boolean; here?: Set<string> } = {}) {
   const agent = new FakeAgent();
   const clock = new ManualClock();
   const registry = createMemoryRegistry();
@@ -110,7 +110,8 @@ function start(options: { wakeFails?: boolean } = {}) {
     router: {
       place: (delivery) => {
         placed.push(delivery);
-        return Promise.resolve(delivery.chatId === asChatId(JOHN) ? ELSEWHERE : undefined);
+        const elsewhere = delivery.chatId === asChatId(JOHN) && !options.here?.has(JOHN);
+        return Promise.resolve(elsewhere ? ELSEWHERE : undefined);
       },
       wake: (elsewhere) => {
         wakes.push(elsewhere);
@@ -209,6 +210,23 @@ describe("Inbox: a message whose session runs on another node", () => {
     expect(wakes).toEqual([]);
     expect(agent.conversations).toHaveLength(1);
     expect((await journal.findByExternalId("http", "jane-1"))?.status).toBe("answered");
+  });
+});
+
+describe("Inbox: a message forwarded, then its session taken over here", () => {
+  it("answers the waiting request once the session here answers it", async () => {
+    const here = new Set<string>();
+    const { agent, inbox } = start({ here });
+    const waiting = inbox.submit(message(JOHN, "john-1"), { wait: true });
+    await waitForRow("john-1");
+    await settle();
+    // node-b died; this node took John's session over, and hands over its open rows.
+    here.add(JOHN);
+    expect(await inbox.replayPending()).toBe(1);
+    const answered = await waiting;
+    expect(answered.reply).toContain("hello john-1");
+    expect(agent.conversations.flatMap((conversation) => conversation.inputs)).toHaveLength(1);
+    expect((await journal.findByExternalId("http", "john-1"))?.status).toBe("answered");
   });
 });
 
