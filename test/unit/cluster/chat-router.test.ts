@@ -367,6 +367,38 @@ describe("ChatRouter.place", () => {
     expect(messagesOf(b)).not.toContain("session-take-over");
   });
 
+  it("claims a session once when two messages of it are placed at once", async () => {
+    register(shared, ALICE_CHAT, "alice", a);
+    const [first, second] = await Promise.all([
+      a.router.place(delivery(ALICE_CHAT)),
+      a.router.place(delivery(ALICE_CHAT)),
+    ]);
+    expect([first, second]).toEqual([undefined, undefined]);
+    // One tenure: a second acquire would have given epoch 2, fencing out the first.
+    expect(await leaseOf(shared, ALICE)).toMatchObject({ owner: "node-a", epoch: 1 });
+    expect(a.replays).toHaveLength(1);
+  });
+
+  it("sends the message to the node that took the lease first when both nodes claim it", async () => {
+    // node-a read the lease as free (the read below), and node-b took it before node-a's acquire.
+    const ownership = createMemoryChatOwnership({
+      rows: shared.ownershipRows,
+      clock: shared.clock,
+    });
+    const racing = startNode(shared, "node-a", {
+      ownership: { ...ownership, leaseOf: () => Promise.resolve(undefined) },
+    });
+    register(shared, ALICE_CHAT, "alice", racing);
+    await leaseFor(shared, ALICE, "node-b");
+    expect(await racing.router.place(delivery(ALICE_CHAT))).toEqual({
+      node: "node-b",
+      sessionName: ALICE,
+    });
+    expect(racing.held.size).toBe(0);
+    expect(racing.replays).toEqual([]);
+    expect(racing.router.ownerOf(ALICE)).toBe("node-b");
+  });
+
   it("registers a chat no node has seen, under a name no node has given, before placing it", async () => {
     // Another node registered someone called Alice already.
     shared.registryRows.set(asChatId("+15550000099"), entry("alice"));
@@ -587,6 +619,16 @@ describe("ChatRouter: replies, wake-ups and a lost lease", () => {
     await settled(() => a.replays.length === 1);
     expect(a.replays).toEqual([[row.id]]);
     expect((await leaseOf(shared, ALICE))?.owner).toBe("node-a");
+  });
+
+  it("takes no session it is woken for while the daemon is stopping", async () => {
+    register(shared, ALICE_CHAT, "alice", a);
+    recordInbound(shared, ALICE_CHAT);
+    a.stopping = true;
+    a.router.onWakeUp({ kind: "inbox", sessionName: ALICE });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(await leaseOf(shared, ALICE)).toBeUndefined();
+    expect(a.replays).toEqual([]);
   });
 
   it("tells every node a reply was recorded, by the rows it answers", async () => {
