@@ -10,12 +10,14 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createHttpReplyChannel } from "../../../src/channels/http/http-reply-channel.js";
 import { ManualClock } from "../../support/manual-clock.js";
-import { asAgentSessionId, asChatId } from "../../../src/utils/ids.js";
+import { DispatchError } from "../../../src/utils/errors.js";
+import { asAgentSessionId, asChatId, asSessionName, type ChatId } from "../../../src/utils/ids.js";
 import type { TurnReply } from "../../../src/core/session.js";
 import { createMetrics } from "../../../src/daemon/metrics.js";
 import { ReplySender } from "../../../src/daemon/reply-sender.js";
 import { SILENT_REPLY } from "../../../src/daemon/tier-policy.js";
 import { createMemoryLogger } from "../../support/memory-logger.js";
+import type { Fence } from "../../../src/store/chat-ownership.js";
 import type { Journal } from "../../../src/store/journal.js";
 import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
 import { openStateDatabase } from "../../../src/store/sqlite-database.js";
@@ -176,5 +178,152 @@ describe("ReplySender: a person's session answers on the handle that asked", () 
 
     expect(sent).toEqual([{ chatId: email, text: "mango" }]);
     expect(await journal.unsentOutbox()).toEqual([]);
+  });
+});
+
+describe("ReplySender: a cluster's node records a reply under its lease", () => {
+  const LEASE: Fence = { sessionName: asSessionName("john-doe"), owner: "node-a", epoch: 3 };
+
+  /** A sender on `journal`, with an imessage channel that records what it sends. */
+  function startClustered(options: { refuse?: string; fence?: Fence; without?: "cluster" } = {}) {
+    const logger = createMemoryLogger();
+    const http = createHttpReplyChannel({ logger });
+    const sent: string[] = [];
+    const fences: (Fence | undefined)[] = [];
+    const told: { chatId: ChatId; inboundIds: readonly number[]; status?: string }[] = [];
+    const refusing: Journal = {
+      ...journal,
+      markAnswered: (ids, reply, answerOptions) => {
+        fences.push(answerOptions?.fence);
+        if (options.refuse !== undefined) {
+          return Promise.reject(new DispatchError(options.refuse, "refused by the test"));
+        }
+        return journal.markAnswered(ids, reply, answerOptions);
+      },
+    };
+    const registry = createMemoryRegistry();
+    registry.set(JOHN, {
+      session_name: asSessionName("john-doe"),
+      contact_name: "John",
+      tier: "favorite",
+      session_id: asAgentSessionId("session-1"),
+      created_at: "2026-01-01T00:00:00.000Z",
+      last_message_time: null,
+      chat_kind: "individual",
+      channel: "imessage",
+      previous_session_ids: [],
+      turns: 0,
+      errors: 0,
+      restarts: 0,
+    });
+    const sender = new ReplySender({
+      journal: refusing,
+      registry,
+      metrics: createMetrics(),
+      clock: new ManualClock(),
+      logger,
+      ...(options.without === "cluster"
+        ? {}
+        : {
+            cluster: {
+              fenceOf: (chatId: ChatId) => (chatId === JOHN ? options.fence : undefined),
+              replyRecorded: async (chatId: ChatId, inboundIds: readonly number[]) => {
+                // What the other nodes will read: the journal's row, as recorded by now.
+                const [answer] = await journal.answersTo(inboundIds);
+                told.push({ chatId, inboundIds, ...(answer ? { status: answer.status } : {}) });
+              },
+              handOff: () => Promise.resolve(),
+              maxLengthOf: () => undefined,
+            },
+          }),
+    });
+    sender.addChannel(http);
+    sender.addChannel({
+      name: "imessage",
+      maxMessageLength: 1000,
+      start: () => Promise.resolve(),
+      stop: () => Promise.resolve(),
+      send: (_chatId, text) => {
+        sent.push(text);
+        return Promise.resolve();
+      },
+    });
+    return { http, sender, logger, sent, fences, told };
+  }
+
+  async function recordImessage(externalId: string): Promise<number> {
+    const { id } = await journal.recordInbound({
+      channel: "imessage",
+      chatId: JOHN,
+      text: `hello ${externalId}`,
+      externalId,
+      receivedAt: new Date(),
+    });
+    await journal.markDelivered(id);
+    return id;
+  }
+
+  for (const code of ["journal_conflict", "lease_lost"]) {
+    it(`sends nothing and answers no waiter when the record is refused with ${code}`, async () => {
+      const { http, sender, logger, sent, told } = startClustered({ refuse: code, fence: LEASE });
+      const id = await recordImessage(`refused-${code}`);
+      let settled = false;
+      void http.waitFor(id).then(
+        () => (settled = true),
+        () => (settled = true),
+      );
+
+      await sender.onReply(turn([id], "answered elsewhere"));
+      await new Promise((resolve) => setImmediate(resolve));
+
+      expect(sent).toEqual([]);
+      expect(settled).toBe(false);
+      // The node that answers it serves the request from the journal.
+      expect(http.waitingFor()).toEqual([id]);
+      expect(told).toEqual([]);
+      expect(
+        logger.records.find((record) => record.message === "reply-drop")?.fields,
+      ).toMatchObject({ chatId: JOHN, reason: code });
+      expect(logger.records.map((record) => record.message)).not.toContain("reply-record-failed");
+      http.stopWaiting(id);
+    });
+  }
+
+  it("still sends, unrecorded, a reply the journal failed to record for another reason", async () => {
+    const { http, sender, sent, told } = startClustered({ refuse: "journal_failed", fence: LEASE });
+    const id = await recordImessage("journal-down");
+    const waited = http.waitFor(id);
+
+    await sender.onReply(turn([id], "sent all the same"));
+    await new Promise((resolve) => setImmediate(resolve));
+
+    expect(sent).toEqual(["sent all the same"]);
+    expect(await waited).toEqual({ agentSessionId: "session-1", reply: "sent all the same" });
+    expect(told).toEqual([]);
+  });
+
+  it("records under the lease fenceOf gives, tells the cluster once recorded, and sends", async () => {
+    const { sender, sent, fences, told } = startClustered({ fence: LEASE });
+    const first = await recordImessage("fenced-1");
+    const second = await recordImessage("fenced-2");
+
+    await sender.onReply(turn([first, second], "recorded under the lease"));
+    await new Promise((resolve) => setImmediate(resolve));
+
+    expect(fences).toEqual([LEASE]);
+    expect(told).toEqual([{ chatId: JOHN, inboundIds: [first, second], status: "answered" }]);
+    expect(sent).toEqual(["recorded under the lease"]);
+  });
+
+  it("records without a fence where fenceOf has none, and on a daemon that is no cluster's node", async () => {
+    const withoutTenure = startClustered();
+    await withoutTenure.sender.onReply(turn([await recordImessage("no-tenure")], "one"));
+    expect(withoutTenure.fences).toEqual([undefined]);
+
+    const embedded = startClustered({ without: "cluster" });
+    await embedded.sender.onReply(turn([await recordImessage("embedded")], "two"));
+    expect(embedded.fences).toEqual([undefined]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(embedded.sent).toEqual(["two"]);
   });
 });

@@ -228,6 +228,57 @@ export function describeChatOwnershipContract(
       });
     });
 
+    describe("every lease (listLeases, leaseCounts)", () => {
+      it("lists none and counts none before any node holds a lease", async () => {
+        await a.heartbeat(report("a"), 10_000);
+        expect(await a.listLeases()).toEqual([]);
+        expect(await a.leaseCounts()).toEqual(new Map());
+      });
+
+      it("lists every node's leases by session name, and counts them per node", async () => {
+        const carol = await held(b, "b", asSessionName("carol"));
+        const bob = await held(a, "a", BOB);
+        const alice = await held(a, "a", ALICE);
+        expect(await b.listLeases()).toEqual([alice, bob, carol]);
+        expect(await b.leaseCounts()).toEqual(
+          new Map([
+            ["a", 2],
+            ["b", 1],
+          ]),
+        );
+      });
+
+      it("keeps an expired lease with its owner until another node takes it over", async () => {
+        const alice = await held(a, "a", ALICE);
+        const bob = await held(a, "a", BOB);
+        clock.advance(LEASE_MS);
+        expect(await b.listLeases()).toEqual([alice, bob]);
+        expect(await b.leaseCounts()).toEqual(new Map([["a", 2]]));
+        const taken = await held(b, "b", ALICE);
+        expect(await a.listLeases()).toEqual([taken, bob]);
+        expect(await a.leaseCounts()).toEqual(
+          new Map([
+            ["a", 1],
+            ["b", 1],
+          ]),
+        );
+      });
+
+      it("leaves out released leases and those of a node that left", async () => {
+        const alice = await held(a, "a", ALICE);
+        await held(b, "b", BOB);
+        const carol = await held(b, "b", asSessionName("carol"));
+        expect(await a.release(alice)).toBe(true);
+        expect(await a.listLeases()).toEqual([
+          expect.objectContaining({ sessionName: BOB }),
+          carol,
+        ]);
+        await b.leave("b");
+        expect(await a.listLeases()).toEqual([]);
+        expect(await a.leaseCounts()).toEqual(new Map());
+      });
+    });
+
     describe("fenced writes", () => {
       it("runs the write while the lease is this tenure's, and gives its result", async () => {
         const lease = await held(a, "a");
@@ -262,6 +313,16 @@ export function describeChatOwnershipContract(
         const lease = await held(a, "a");
         clock.advance(LEASE_MS * 2);
         expect(await a.fencedWrite(lease, () => Promise.resolve(1))).toBe(1);
+      });
+
+      it("refuses the write for a session no node ever held, and says it is free", async () => {
+        const failure = await refusal(
+          a.fencedWrite({ sessionName: asSessionName("nobody"), owner: "a", epoch: 1 }, () =>
+            Promise.resolve(),
+          ),
+        );
+        expect(failure.code).toBe("lease_lost");
+        expect(failure.message).toContain("it is now free");
       });
 
       it("passes a failed write's error on", async () => {

@@ -7,7 +7,11 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { InboundMessage } from "../../../src/channels/channel.js";
 import { DispatchError } from "../../../src/utils/errors.js";
-import { DEFAULT_RETENTION_MS, type Journal } from "../../../src/store/journal.js";
+import {
+  DEFAULT_RETENTION_MS,
+  type InboundAnswer,
+  type Journal,
+} from "../../../src/store/journal.js";
 import { ManualClock } from "../../support/manual-clock.js";
 
 export interface JournalContractHooks {
@@ -462,6 +466,87 @@ export function describeJournalContract(adapter: string, hooks: JournalContractH
           "journal_unknown_outbox",
         );
         await expectDispatchError(() => journal.abandon(999, 0, "x"), "journal_unknown_outbox");
+      });
+    });
+
+    describe(`answersTo`, () => {
+      const byId = (answers: InboundAnswer[]) => [...answers].sort((a, b) => a.id - b.id);
+
+      it("tells where each message stands, with the reply only for an answered one", async () => {
+        const received = await journal.recordInbound(message({ chatId: "alice" }));
+        const delivered = await journal.recordInbound(message({ chatId: "bob" }));
+        const answered = await journal.recordInbound(message({ chatId: "carol" }));
+        const rejected = await journal.recordInbound(message({ chatId: "dave" }));
+        await journal.markDelivered(delivered.id);
+        await journal.markAnswered([answered.id], {
+          channel: "http",
+          chatId: "carol",
+          parts: ["first part", "second part", "third part"],
+        });
+        await journal.markRejected(rejected.id, "rate_limited", "too many messages");
+        const answers = await journal.answersTo([
+          received.id,
+          delivered.id,
+          answered.id,
+          rejected.id,
+        ]);
+        expect(byId(answers)).toEqual([
+          { id: received.id, chatId: "alice", status: "received", reply: [] },
+          { id: delivered.id, chatId: "bob", status: "delivered", reply: [] },
+          {
+            id: answered.id,
+            chatId: "carol",
+            status: "answered",
+            reply: ["first part", "second part", "third part"],
+          },
+          { id: rejected.id, chatId: "dave", status: "rejected", reply: [] },
+        ]);
+      });
+
+      it("gives every message of a turn the turn's reply, held by the last", async () => {
+        const first = await journal.recordInbound(message({ chatId: "alice" }));
+        const second = await journal.recordInbound(message({ chatId: "alice" }));
+        const third = await journal.recordInbound(message({ chatId: "alice" }));
+        await journal.markAnswered([first.id, second.id], {
+          channel: "http",
+          chatId: "alice",
+          parts: ["one reply", "in two parts"],
+        });
+        await journal.markAnswered([third.id], { channel: "http", chatId: "alice", parts: [] });
+        expect(byId(await journal.answersTo([first.id, second.id, third.id]))).toEqual([
+          {
+            id: first.id,
+            chatId: "alice",
+            status: "answered",
+            reply: ["one reply", "in two parts"],
+          },
+          {
+            id: second.id,
+            chatId: "alice",
+            status: "answered",
+            reply: ["one reply", "in two parts"],
+          },
+          // Answered with silence: answered, nothing to say.
+          { id: third.id, chatId: "alice", status: "answered", reply: [] },
+        ]);
+        // Asked for alone, the first still gets the reply its turn's last message holds.
+        expect(await journal.answersTo([first.id])).toEqual([
+          {
+            id: first.id,
+            chatId: "alice",
+            status: "answered",
+            reply: ["one reply", "in two parts"],
+          },
+        ]);
+      });
+
+      it("leaves out ids it never recorded", async () => {
+        const known = await journal.recordInbound(message({ chatId: "alice" }));
+        expect(await journal.answersTo([999, known.id, 1000])).toEqual([
+          { id: known.id, chatId: "alice", status: "received", reply: [] },
+        ]);
+        expect(await journal.answersTo([999])).toEqual([]);
+        expect(await journal.answersTo([])).toEqual([]);
       });
     });
 

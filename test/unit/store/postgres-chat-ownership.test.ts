@@ -10,6 +10,7 @@ import type { ChatOwnership, Lease } from "../../../src/store/chat-ownership.js"
 import type { PostgresDatabase } from "../../../src/store/postgres/postgres-database.js";
 import {
   createPostgresChatOwnership,
+  holdFence,
   type PostgresTransaction,
 } from "../../../src/store/postgres/postgres-chat-ownership.js";
 import { DispatchError } from "../../../src/utils/errors.js";
@@ -134,6 +135,71 @@ describe("createPostgresChatOwnership: fenced writes in real transactions", () =
       .catch((error: unknown) => (error as DispatchError).code);
     expect(refused).toBe("lease_lost");
     expect(await replies()).toEqual([{ node: "a", text: "1 under way" }]);
+  });
+});
+
+describe("holdFence: the fence of a write another adapter makes in its own transaction", () => {
+  let nodeA: PostgresDatabase;
+  let nodeB: PostgresDatabase;
+  let clock: ManualClock;
+  let a: ChatOwnership;
+  let b: ChatOwnership;
+
+  beforeAll(async () => {
+    nodeA = await postgres.open();
+    nodeB = await postgres.open();
+  });
+  beforeEach(async () => {
+    await nodeA.pool.query("TRUNCATE cluster_nodes, chat_leases");
+    clock = new ManualClock();
+    a = createPostgresChatOwnership({ database: nodeA, clock });
+    b = createPostgresChatOwnership({ database: nodeB, clock });
+  });
+
+  async function inTransaction<T>(work: (client: PostgresTransaction) => Promise<T>): Promise<T> {
+    const client = await nodeA.pool.connect();
+    try {
+      await client.query("BEGIN");
+      const result = await work(client);
+      await client.query("COMMIT");
+      return result;
+    } catch (error) {
+      await client.query("ROLLBACK");
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  it("holds the lease row until the transaction ends: a take-over waits, then gets the next epoch", async () => {
+    const result = await a.acquire(ALICE, "a", LEASE_MS);
+    if (!result.acquired) throw new Error("expected a to acquire");
+    clock.advance(LEASE_MS);
+    let takeOver: Promise<unknown> | undefined;
+    let settled = false;
+    await inTransaction(async (client) => {
+      await holdFence(client, result.lease, "the test database");
+      takeOver = b.acquire(ALICE, "b", LEASE_MS).finally(() => (settled = true));
+      await waitForLockWait(nodeA);
+      expect(settled).toBe(false);
+    });
+    expect(await takeOver).toMatchObject({
+      acquired: true,
+      lease: { owner: "b", epoch: result.lease.epoch + 1 },
+    });
+  });
+
+  it("throws lease_lost naming the new holder of a tenure taken over", async () => {
+    const result = await a.acquire(ALICE, "a", LEASE_MS);
+    if (!result.acquired) throw new Error("expected a to acquire");
+    clock.advance(LEASE_MS);
+    await b.acquire(ALICE, "b", LEASE_MS);
+    const failure = await inTransaction((client) =>
+      holdFence(client, result.lease, "the test database"),
+    ).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(DispatchError);
+    expect((failure as DispatchError).code).toBe("lease_lost");
+    expect((failure as DispatchError).message).toContain("held by node `b` with epoch 2");
   });
 });
 

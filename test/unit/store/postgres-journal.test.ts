@@ -3,14 +3,17 @@
  * the contract every journal adapter passes (`journal-contract.ts`), what several processes
  * writing one journal at once get, how it reads, and how it fails.
  */
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { InboundMessage } from "../../../src/channels/channel.js";
+import type { ChatOwnership, Lease } from "../../../src/store/chat-ownership.js";
 import type { Journal } from "../../../src/store/journal.js";
+import { createPostgresChatOwnership } from "../../../src/store/postgres/postgres-chat-ownership.js";
 import {
   openPostgresDatabase,
   type PostgresDatabase,
 } from "../../../src/store/postgres/postgres-database.js";
 import { createPostgresJournal } from "../../../src/store/postgres/postgres-journal.js";
+import { asSessionName } from "../../../src/utils/ids.js";
 import { ManualClock } from "../../support/manual-clock.js";
 import { createMemoryLogger } from "../../support/memory-logger.js";
 import { leadingColumns, planScans, recordStatements } from "../../support/postgres-plans.js";
@@ -286,5 +289,131 @@ describe("createPostgresJournal", () => {
     await journal.close();
     await journal.close(); // twice is fine
     await expectDispatchError(() => journal.pendingInbound(), "database_failed");
+  });
+});
+
+describe("createPostgresJournal: a reply recorded under a lease (markAnswered with a fence)", () => {
+  const LEASE_MS = 15_000;
+  const ALICE = asSessionName("alice");
+  let nodeA: PostgresDatabase;
+  let nodeB: PostgresDatabase;
+  let clock: ManualClock;
+  let ownershipA: ChatOwnership;
+  let ownershipB: ChatOwnership;
+  let journalA: Journal;
+  let journalB: Journal;
+  let counter = 0;
+  const reply = { channel: "http", chatId: "alice", parts: ["the reply", "in two parts"] };
+
+  beforeAll(async () => {
+    nodeA = await openPostgresDatabase({ url: postgres.url, logger: createMemoryLogger() });
+    nodeB = await openPostgresDatabase({ url: postgres.url, logger: createMemoryLogger() });
+  });
+  afterAll(async () => {
+    await Promise.all([nodeA.close(), nodeB.close()]);
+  });
+  beforeEach(async () => {
+    await nodeA.pool.query(`TRUNCATE ${TABLES}, cluster_nodes, chat_leases RESTART IDENTITY`);
+    clock = new ManualClock();
+    ownershipA = createPostgresChatOwnership({ database: nodeA, clock });
+    ownershipB = createPostgresChatOwnership({ database: nodeB, clock });
+    journalA = createPostgresJournal({ database: nodeA, clock });
+    journalB = createPostgresJournal({ database: nodeB, clock });
+  });
+
+  async function received(): Promise<number> {
+    counter += 1;
+    const { id } = await journalA.recordInbound({
+      channel: "http",
+      chatId: "alice",
+      text: `hello ${counter}`,
+      externalId: `fenced-${counter}`,
+      receivedAt: new Date(clock.now()),
+    });
+    return id;
+  }
+
+  async function acquired(ownership: ChatOwnership, node: string): Promise<Lease> {
+    const result = await ownership.acquire(ALICE, node, LEASE_MS);
+    if (!result.acquired) throw new Error(`${node} did not get the lease`);
+    return result.lease;
+  }
+
+  /** Nothing was recorded for `id`: still received, and no reply part anywhere. */
+  async function expectNothingRecorded(id: number): Promise<void> {
+    expect(await journalA.answersTo([id])).toEqual([
+      { id, chatId: "alice", status: "received", reply: [] },
+    ]);
+    expect(await journalA.unsentOutbox()).toEqual([]);
+  }
+
+  it("records the reply while the lease stands, and past its expiry while nobody took it", async () => {
+    const lease = await acquired(ownershipA, "node-a");
+    const first = await received();
+    const rows = await journalA.markAnswered([first], reply, { fence: lease });
+    expect(rows.map((row) => row.text)).toEqual(["the reply", "in two parts"]);
+    expect((await journalB.answersTo([first]))[0]?.status).toBe("answered");
+    // The fence is the epoch, not the clock: expired but not taken over, it still stands.
+    clock.advance(LEASE_MS * 2);
+    const second = await received();
+    await journalA.markAnswered([second], reply, { fence: lease });
+    expect((await journalB.answersTo([second]))[0]?.status).toBe("answered");
+  });
+
+  it("refuses with lease_lost and records nothing once another node took the lease over", async () => {
+    const lease = await acquired(ownershipA, "node-a");
+    const id = await received();
+    clock.advance(LEASE_MS + 1);
+    const taken = await acquired(ownershipB, "node-b");
+    expect(taken.epoch).toBeGreaterThan(lease.epoch);
+    const error = await expectDispatchError(
+      () => journalA.markAnswered([id], reply, { fence: lease }),
+      "lease_lost",
+    );
+    expect(error.message).toContain("node-b");
+    await expectNothingRecorded(id);
+    // The new owner records it under its own tenure.
+    await journalB.markAnswered([id], reply, { fence: taken });
+    expect((await journalA.answersTo([id]))[0]).toMatchObject({
+      status: "answered",
+      reply: ["the reply", "in two parts"],
+    });
+  });
+
+  it("refuses with lease_lost and records nothing once the lease was released", async () => {
+    const lease = await acquired(ownershipA, "node-a");
+    const id = await received();
+    expect(await ownershipA.release(lease)).toBe(true);
+    await expectDispatchError(
+      () => journalA.markAnswered([id], reply, { fence: lease }),
+      "lease_lost",
+    );
+    await expectNothingRecorded(id);
+  });
+
+  it("refuses the tenure before a node took its own lease back (a restart's new epoch)", async () => {
+    const before = await acquired(ownershipA, "node-a");
+    const after = await acquired(ownershipA, "node-a");
+    expect(after.epoch).toBeGreaterThan(before.epoch);
+    const id = await received();
+    await expectDispatchError(
+      () => journalA.markAnswered([id], reply, { fence: before }),
+      "lease_lost",
+    );
+    await expectNothingRecorded(id);
+    await journalA.markAnswered([id], reply, { fence: after });
+    expect((await journalA.answersTo([id]))[0]?.status).toBe("answered");
+  });
+
+  it("refuses a fence for a session no node ever held", async () => {
+    const id = await received();
+    await expectDispatchError(
+      () =>
+        journalA.markAnswered([id], reply, {
+          fence: { sessionName: asSessionName("nobody"), owner: "node-a", epoch: 1 },
+        }),
+      "lease_lost",
+    );
+    await expectNothingRecorded(id);
   });
 });

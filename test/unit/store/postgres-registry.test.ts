@@ -15,10 +15,12 @@ import {
 } from "../../../src/store/postgres/postgres-database.js";
 import { createPostgresRegistryRows } from "../../../src/store/postgres/postgres-registry-rows.js";
 import { openRowRegistry, type RowRegistry } from "../../../src/store/row-registry.js";
-import { asChatId } from "../../../src/utils/ids.js";
+import { createSessionName } from "../../../src/identity/session-name.js";
+import { asAgentSessionId, asChatId } from "../../../src/utils/ids.js";
 import {
   describeDurableRegistryContract,
   describeRegistryContract,
+  describeRowRegistryContract,
   makeEntry,
 } from "./registry-contract.js";
 
@@ -48,6 +50,15 @@ describeRegistryContract("postgresql rows", { create: fresh });
 describeDurableRegistryContract("postgresql rows", {
   create: fresh,
   openAgain: async () => (await open()).registry,
+});
+
+describeRowRegistryContract("postgresql rows", {
+  create: fresh,
+  openAgain: async () => (await open()).registry,
+  rows: async () => {
+    const database = await postgres.open();
+    return createPostgresRegistryRows({ database });
+  },
 });
 
 describe("PostgreSQL registry rows", () => {
@@ -160,3 +171,89 @@ function seed(name: string) {
     last_message_time: null,
   };
 }
+
+describe("PostgreSQL registry rows: new chats on two nodes", () => {
+  it("withNameLock lets one node pick names at a time", async () => {
+    await fresh();
+    const rowsOf = await Promise.all(
+      [0, 1].map(async () => {
+        const database = await postgres.open();
+        return createPostgresRegistryRows({ database });
+      }),
+    );
+    const events: string[] = [];
+    let inside = 0;
+    let most = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, (_, index) =>
+        rowsOf[index % 2]!.withNameLock(async () => {
+          inside += 1;
+          most = Math.max(most, inside);
+          events.push(`in ${index}`);
+          // Long enough that the other node's call is waiting on the lock meanwhile.
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          events.push(`out ${index}`);
+          inside -= 1;
+        }),
+      ),
+    );
+    expect(most).toBe(1);
+    expect(events).toHaveLength(16);
+  });
+
+  it("never gives one name to two people's new chats registered at the same time on two nodes", async () => {
+    await fresh();
+    const nodes = [(await open()).registry, (await open()).registry];
+    const rounds = 15;
+    for (let round = 0; round < rounds; round += 1) {
+      // Two people called John Doe, one on each node, at once; the entry as the router makes it.
+      await Promise.all(
+        nodes.map((node, index) =>
+          node.registerExclusive(asChatId(`+1555${round}00${index}`), (isNameTaken) =>
+            makeEntry(createSessionName("John Doe", isNameTaken), {
+              session_id: asAgentSessionId(`session-${round}-${index}`),
+            }),
+          ),
+        ),
+      );
+    }
+    const database = await postgres.open();
+    const { rows } = await database.pool.query<{ chat_id: string; session_name: string }>(
+      "SELECT chat_id, session_name FROM registry",
+    );
+    expect(rows).toHaveLength(rounds * 2);
+    expect(new Set(rows.map((row) => row.session_name)).size).toBe(rounds * 2);
+    // Each node holds its chats under the names the rows give them.
+    const stored = new Map(rows.map((row) => [row.chat_id, row.session_name]));
+    for (const node of nodes) {
+      for (const [chatId, entry] of [...node.entries()]) {
+        expect(entry.session_name).toBe(stored.get(chatId));
+      }
+    }
+    await Promise.all(nodes.map((node) => node.close()));
+  });
+
+  it("registers a chat both nodes are asked for at once only once, under one name", async () => {
+    await fresh();
+    const nodes = [(await open()).registry, (await open()).registry];
+    for (let round = 0; round < 10; round += 1) {
+      const chatId = asChatId(`+1555777${String(round).padStart(4, "0")}`);
+      const entries = await Promise.all(
+        nodes.map((node, index) =>
+          node.registerExclusive(chatId, (isNameTaken) =>
+            makeEntry(createSessionName("Jane Roe", isNameTaken), {
+              session_id: asAgentSessionId(`jane-${round}-${index}`),
+            }),
+          ),
+        ),
+      );
+      expect(entries[1]).toEqual(entries[0]);
+    }
+    const database = await postgres.open();
+    const { rows } = await database.pool.query<{ n: string; names: string }>(
+      "SELECT count(*) AS n, count(DISTINCT session_name) AS names FROM registry",
+    );
+    expect(rows[0]).toEqual({ n: "10", names: "10" });
+    await Promise.all(nodes.map((node) => node.close()));
+  });
+});

@@ -6,6 +6,8 @@ import { describe, expect, it } from "vitest";
 import { DispatchError } from "../../../src/utils/errors.js";
 import { asAgentSessionId, asChatId, asSessionName } from "../../../src/utils/ids.js";
 import type { Registry, RegistryEntry } from "../../../src/store/registry.js";
+import type { RegistryRows } from "../../../src/store/registry-rows.js";
+import type { RowRegistry } from "../../../src/store/row-registry.js";
 import type { ChatId } from "../../../src/utils/ids.js";
 import { makeEntry } from "../../support/registry-entry.js";
 
@@ -335,6 +337,227 @@ export function describeDurableRegistryContract(
         expect((await first.reload(JOHN))?.turns).toBe(9);
         await first.flush();
         expect((await second.reload(JOHN))?.turns).toBe(9);
+      } finally {
+        await second.close();
+        await first.close();
+      }
+    });
+  });
+}
+
+export interface RowRegistryContractHooks {
+  /** A row registry on fresh, empty storage; the suite closes it. */
+  create(): Promise<RowRegistry>;
+  /** Another row registry on the storage `create` made last: a cluster's other node. */
+  openAgain(): Promise<RowRegistry>;
+  /** The rows of the storage `create` made last, as an adapter of their own. */
+  rows(): Promise<RegistryRows>;
+}
+
+const SESSION_A = asAgentSessionId("aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa");
+const SESSION_B = asAgentSessionId("bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb");
+
+/**
+ * What a cluster's nodes need of the rows and of a `RowRegistry` over them
+ * (`cluster/chat-router.ts`): the chats of one session name read again, and a new chat
+ * registered under a name the rows do not hold, while no other process picks one.
+ */
+export function describeRowRegistryContract(
+  adapter: string,
+  hooks: RowRegistryContractHooks,
+): void {
+  describe(`Registry rows contract, session names: ${adapter}`, () => {
+    it("loadNamed gives the stored rows holding a name: every chat of it, and nothing else", async () => {
+      const registry = await hooks.create();
+      try {
+        registry.set(JOHN, makeEntry("john-doe", { session_id: SESSION_A }));
+        registry.set(JANE, makeEntry("john-doe", { session_id: SESSION_A }));
+        registry.set(FAMILY, makeEntry("family-chat", { chat_kind: "group", turns: 3 }));
+        await registry.flush();
+        const rows = await hooks.rows();
+        const named = await rows.loadNamed("john-doe");
+        expect([...named.keys()].sort()).toEqual([JANE, JOHN].sort());
+        expect(named.get(JOHN)).toEqual(makeEntry("john-doe", { session_id: SESSION_A }));
+        expect(await rows.loadNamed("family-chat")).toEqual(
+          new Map([[FAMILY, makeEntry("family-chat", { chat_kind: "group", turns: 3 })]]),
+        );
+        expect((await rows.loadNamed("nobody")).size).toBe(0);
+        // Whole names only.
+        expect((await rows.loadNamed("john")).size).toBe(0);
+        // What is stored, not what one process holds unwritten.
+        registry.remove(JANE);
+        expect([...(await rows.loadNamed("john-doe")).keys()].sort()).toEqual([JANE, JOHN].sort());
+        await registry.flush();
+        expect([...(await rows.loadNamed("john-doe")).keys()]).toEqual([JOHN]);
+      } finally {
+        await registry.close();
+      }
+    });
+
+    it("withNameLock gives back what its work gives, or its failure, and can be taken again", async () => {
+      const registry = await hooks.create();
+      try {
+        const rows = await hooks.rows();
+        expect(await rows.withNameLock(() => Promise.resolve(42))).toBe(42);
+        const failure = new DispatchError("test_failure", "the work failed");
+        await expect(rows.withNameLock(() => Promise.reject(failure))).rejects.toBe(failure);
+        // Not left held by the failure: the next one runs, and sees writes made under it.
+        const seen = await rows.withNameLock(async () => {
+          registry.set(JOHN, makeEntry("john-doe"));
+          await registry.flush();
+          return [...(await rows.loadNamed("john-doe")).keys()];
+        });
+        expect(seen).toEqual([JOHN]);
+      } finally {
+        await registry.close();
+      }
+    });
+
+    it("reloadNamed holds the other node's chats of a name, their newest session id, and drops a removed one", async () => {
+      const first = await hooks.create();
+      const second = await hooks.openAgain();
+      try {
+        first.set(JOHN, makeEntry("john-doe", { session_id: SESSION_A }));
+        first.set(FAMILY, makeEntry("family-chat", { chat_kind: "group" }));
+        await first.flush();
+        await second.reload(JOHN);
+        await second.reload(FAMILY);
+
+        // The other node runs the session: a new id, and the person's second handle joins it.
+        first.update(JOHN, {
+          session_id: SESSION_B,
+          previous_session_ids: [
+            { session_id: SESSION_A, replaced_at: "2026-02-02T10:00:00.000Z", reason: "restart" },
+          ],
+        });
+        first.set(JANE, makeEntry("john-doe", { session_id: SESSION_B }));
+        await first.flush();
+        expect((await second.reloadNamed("john-doe")).sort()).toEqual([JANE, JOHN].sort());
+        expect(second.get(JOHN)?.session_id).toBe(SESSION_B);
+        expect(second.get(JANE)?.session_id).toBe(SESSION_B);
+        expect(Object.isFrozen(second.get(JANE))).toBe(true);
+        // The other names are not touched.
+        expect(second.get(FAMILY)?.session_name).toBe("family-chat");
+
+        // A chat the other node forgot is dropped here too, with its name.
+        first.remove(JOHN);
+        first.remove(JANE);
+        await first.flush();
+        expect(await second.reloadNamed("john-doe")).toEqual([]);
+        expect(second.get(JOHN)).toBeUndefined();
+        expect(second.isNameTaken("john-doe")).toBe(false);
+      } finally {
+        await second.close();
+        await first.close();
+      }
+    });
+
+    it("reloadNamed keeps a change of its own not yet written: it is the newer one", async () => {
+      const first = await hooks.create();
+      const second = await hooks.openAgain();
+      try {
+        first.set(JOHN, makeEntry("john-doe", { session_id: SESSION_A }));
+        await first.flush();
+        await second.reload(JOHN);
+        second.update(JOHN, { turns: 9 });
+        expect(await second.reloadNamed("john-doe")).toEqual([JOHN]);
+        expect(second.get(JOHN)?.turns).toBe(9);
+        await second.flush();
+        expect((await first.reload(JOHN))?.turns).toBe(9);
+      } finally {
+        await second.close();
+        await first.close();
+      }
+    });
+
+    it("registerExclusive writes the new chat before it returns", async () => {
+      const first = await hooks.create();
+      const second = await hooks.openAgain();
+      try {
+        const entry = await first.registerExclusive(JOHN, () => makeEntry("john-doe"));
+        expect(entry).toEqual(makeEntry("john-doe"));
+        expect(first.get(JOHN)).toEqual(entry);
+        // On the other node, without a flush: the row is there.
+        expect(await second.reload(JOHN)).toEqual(entry);
+      } finally {
+        await second.close();
+        await first.close();
+      }
+    });
+
+    it("registerExclusive returns the row of a chat the other node registered, and registers nothing", async () => {
+      const first = await hooks.create();
+      const second = await hooks.openAgain();
+      try {
+        first.set(JOHN, makeEntry("john-doe", { session_id: SESSION_A }));
+        await first.flush();
+        let picks = 0;
+        const entry = await second.registerExclusive(JOHN, () => {
+          picks += 1;
+          return makeEntry("john-doe-2");
+        });
+        expect(picks).toBe(0);
+        expect(entry).toEqual(makeEntry("john-doe", { session_id: SESSION_A }));
+        expect(second.get(JOHN)?.session_name).toBe("john-doe");
+        expect(second.isNameTaken("john-doe-2")).toBe(false);
+        expect([...(await (await hooks.rows()).loadAll()).keys()]).toEqual([JOHN]);
+      } finally {
+        await second.close();
+        await first.close();
+      }
+    });
+
+    it("registerExclusive picks again when the name is held in the rows by a chat this node has not seen", async () => {
+      const first = await hooks.create();
+      const second = await hooks.openAgain();
+      try {
+        first.set(JOHN, makeEntry("john-doe", { session_id: SESSION_A }));
+        await first.flush();
+        const asked: string[][] = [];
+        const entry = await second.registerExclusive(JANE, (isNameTaken) => {
+          const taken = ["john-doe", "john-doe-2"].filter((name) => isNameTaken(name));
+          asked.push(taken);
+          return makeEntry(taken.includes("john-doe") ? "john-doe-2" : "john-doe");
+        });
+        // First pick: the name looked free here; the rows said otherwise; the second pick knew.
+        expect(asked).toEqual([[], ["john-doe"]]);
+        expect(entry.session_name).toBe("john-doe-2");
+        expect(second.get(JOHN)?.session_name).toBe("john-doe");
+        const stored = await (await hooks.rows()).loadAll();
+        expect(new Map([...stored].map(([chatId, row]) => [chatId, row.session_name]))).toEqual(
+          new Map([
+            [JOHN, "john-doe"],
+            [JANE, "john-doe-2"],
+          ]),
+        );
+      } finally {
+        await second.close();
+        await first.close();
+      }
+    });
+
+    it("registerExclusive lets a person's second handle join the session name with its session id", async () => {
+      const first = await hooks.create();
+      const second = await hooks.openAgain();
+      try {
+        first.set(JOHN, makeEntry("john-doe", { session_id: SESSION_A }));
+        await first.flush();
+        // As the router does: the person's handles are read again before the pick.
+        await second.reload(JOHN);
+        const entry = await second.registerExclusive(JANE, () => {
+          const person = second.get(JOHN)!;
+          return makeEntry(person.session_name, { session_id: person.session_id });
+        });
+        expect(entry).toMatchObject({ session_name: "john-doe", session_id: SESSION_A });
+        expect(second.chatsNamed("john-doe").sort()).toEqual([JANE, JOHN].sort());
+        const stored = await (await hooks.rows()).loadNamed("john-doe");
+        expect(new Map([...stored].map(([chatId, row]) => [chatId, row.session_id]))).toEqual(
+          new Map([
+            [JOHN, SESSION_A],
+            [JANE, SESSION_A],
+          ]),
+        );
+        expect((await first.reloadNamed("john-doe")).sort()).toEqual([JANE, JOHN].sort());
       } finally {
         await second.close();
         await first.close();

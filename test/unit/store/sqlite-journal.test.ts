@@ -13,6 +13,7 @@ import {
   type Database,
 } from "../../../src/store/sqlite-database.js";
 import { createSqliteJournal } from "../../../src/store/sqlite-journal.js";
+import { asSessionName } from "../../../src/utils/ids.js";
 import { describeJournalContract, expectDispatchError } from "./journal-contract.js";
 
 let folder: string;
@@ -253,5 +254,21 @@ describe("close", () => {
     } finally {
       reader.close();
     }
+  });
+});
+
+describe("markAnswered with a fence", () => {
+  it("records the reply whatever the fence names: the embedded journal has one node", async () => {
+    const { id } = await journal.recordInbound(message({ chatId: "alice" }));
+    // A tenure no lease table holds (there is none here): a PostgreSQL journal refuses it.
+    const rows = await journal.markAnswered(
+      [id],
+      { channel: "http", chatId: "alice", parts: ["recorded all the same"] },
+      { fence: { sessionName: asSessionName("alice"), owner: "some-other-node", epoch: 7 } },
+    );
+    expect(rows.map((row) => row.text)).toEqual(["recorded all the same"]);
+    expect(await journal.answersTo([id])).toEqual([
+      { id, chatId: "alice", status: "answered", reply: ["recorded all the same"] },
+    ]);
   });
 });

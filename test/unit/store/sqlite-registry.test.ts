@@ -14,6 +14,7 @@ import { asChatId } from "../../../src/utils/ids.js";
 import {
   describeDurableRegistryContract,
   describeRegistryContract,
+  describeRowRegistryContract,
   makeEntry,
 } from "./registry-contract.js";
 
@@ -41,6 +42,19 @@ describeRegistryContract("sqlite rows", { create: fresh });
 describeDurableRegistryContract("sqlite rows", {
   create: fresh,
   openAgain: () => openOn(join(folder!, "journal.db")),
+});
+
+describeRowRegistryContract("sqlite rows", {
+  create: fresh,
+  openAgain: () => openOn(join(folder!, "journal.db")),
+  rows: () => {
+    const db = openStateDatabase({
+      path: join(folder!, "journal.db"),
+      logger: createMemoryLogger(),
+    });
+    opened.push(db);
+    return Promise.resolve(createSqliteRegistryRows({ db }));
+  },
 });
 
 describe("SQLite registry rows", () => {

@@ -14,6 +14,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Clock } from "../../../src/utils/clock.js";
 import { ManualClock } from "../../support/manual-clock.js";
 import { DispatchError } from "../../../src/utils/errors.js";
+import { withMovedSessions } from "../../../src/store/moved-transcripts.js";
 import type {
   SessionKey,
   SessionStoreEntry,
@@ -399,6 +400,81 @@ export function describeTranscriptStoreContract(
           "-moved",
         ]);
         expect(await store.projectsOf("s-unknown")).toEqual([]);
+      });
+
+      it("projectsOf: the most recently written first", async () => {
+        const at = (projectKey: string) => ({ projectKey, sessionId: "s-1" });
+        await store.append(at("-first"), [entry("1", "a")]);
+        clock.advance(1_000);
+        await store.append(at("-second"), [entry("2", "b")]);
+        clock.advance(1_000);
+        await store.append(at("-third"), [entry("3", "c")]);
+        expect(await store.projectsOf("s-1")).toEqual(["-third", "-second", "-first"]);
+        // A later write to the oldest makes it the newest.
+        clock.advance(1_000);
+        await store.append(at("-first"), [entry("4", "d")]);
+        expect(await store.projectsOf("s-1")).toEqual(["-first", "-third", "-second"]);
+      });
+    });
+
+    describe("withMovedSessions (a session resumed under another project)", () => {
+      const UNDER_A: SessionKey = { projectKey: "-node-a-transcripts-john-doe", sessionId: "s-1" };
+      const UNDER_B: SessionKey = { ...UNDER_A, projectKey: "-node-b-transcripts-john-doe" };
+      const UNDER_C: SessionKey = { ...UNDER_A, projectKey: "-node-c-transcripts-john-doe" };
+      let moved: TranscriptStore;
+      beforeEach(() => {
+        moved = withMovedSessions(store);
+      });
+
+      it("loads a main transcript written under another project, and copies it under its own", async () => {
+        await store.append(UNDER_A, [entry("1", "hello"), entry("2", "remember cedar")]);
+        clock.advance(1_000);
+        expect(uuidsOf(await moved.load(UNDER_B))).toEqual(["1", "2"]);
+        // Copied: the store itself has it under B now, and A's is as it was.
+        expect(uuidsOf(await store.load(UNDER_B))).toEqual(["1", "2"]);
+        expect(uuidsOf(await store.load(UNDER_A))).toEqual(["1", "2"]);
+        expect(await store.projectsOf("s-1")).toEqual([UNDER_B.projectKey, UNDER_A.projectKey]);
+        // Loaded again, it is B's own: nothing is copied twice.
+        expect(uuidsOf(await moved.load(UNDER_B))).toEqual(["1", "2"]);
+        expect(await store.messageCount("s-1")).toBe(2);
+      });
+
+      it("a later load under a third project finds the newest copy, with what was appended after the move", async () => {
+        await store.append(UNDER_A, [entry("1", "hello")]);
+        clock.advance(1_000);
+        await moved.load(UNDER_B);
+        clock.advance(1_000);
+        // The session goes on under B (what the CLI appends through the store).
+        await moved.append(UNDER_B, [entry("2", "more under b")]);
+        clock.advance(1_000);
+        expect(uuidsOf(await moved.load(UNDER_C))).toEqual(["1", "2"]);
+        expect(uuidsOf(await store.load(UNDER_A))).toEqual(["1"]);
+        expect(uuidsOf(await store.load(UNDER_C))).toEqual(["1", "2"]);
+      });
+
+      it("keeps a transcript of its own project as it is, even when another project's is newer", async () => {
+        await store.append(UNDER_B, [entry("1", "b's own")]);
+        clock.advance(1_000);
+        await store.append(UNDER_A, [entry("1", "b's own"), entry("2", "only under a")]);
+        expect(uuidsOf(await moved.load(UNDER_B))).toEqual(["1"]);
+      });
+
+      it("loads null for a session written nowhere, and writes nothing", async () => {
+        await store.append({ ...UNDER_A, sessionId: "s-other" }, [entry("1", "another session")]);
+        expect(await moved.load(UNDER_B)).toBeNull();
+        expect(await store.projectsOf("s-1")).toEqual([]);
+        expect(await store.listSessions(UNDER_B.projectKey)).toEqual([]);
+      });
+
+      it("does not redirect a subagent's transcript", async () => {
+        const agentUnderA: SessionKey = { ...UNDER_A, subpath: "subagents/agent-abc" };
+        const agentUnderB: SessionKey = { ...UNDER_B, subpath: "subagents/agent-abc" };
+        await store.append(UNDER_A, [entry("1", "main")]);
+        await store.append(agentUnderA, [entry("x", "subagent")]);
+        expect(await moved.load(agentUnderB)).toBeNull();
+        expect(await store.load(agentUnderB)).toBeNull();
+        expect(await store.load(UNDER_B)).toBeNull();
+        expect(await store.listSubkeys(UNDER_B)).toEqual([]);
       });
     });
   });
