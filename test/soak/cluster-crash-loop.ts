@@ -49,6 +49,11 @@ export interface ClusterCrashLoopOptions extends Omit<CrashLoopOptions, "restart
   kills: number;
   /** `cluster.leaseSeconds` of every node (3 to 30). */
   leaseSeconds: number;
+  /**
+   * An empty database to run on (a vitest file's `createTestDatabase()`); without it the loop
+   * starts a private PostgreSQL server of its own and stops it at the end.
+   */
+  databaseUrl?: string;
 }
 
 export interface ClusterCrashLoopResult {
@@ -87,15 +92,19 @@ export async function runClusterCrashLoop(
     modelRequests: 0,
   };
   const asked = new Map<string, number>();
-  const folder = await mkdtemp(path.join(tmpdir(), "dispatch-soak-pg-"));
+  let folder: string | undefined;
   const deadline = new AbortController();
   setMaxListeners(0, deadline.signal);
   let server: Awaited<ReturnType<typeof startPostgresServer>> | undefined;
   let model: Awaited<ReturnType<typeof startStandInModel>> | undefined;
   let cluster: Cluster | undefined;
   try {
-    server = await startPostgresServer(folder);
-    const databaseUrl = await createDatabase(server);
+    let databaseUrl = options.databaseUrl;
+    if (databaseUrl === undefined) {
+      folder = await mkdtemp(path.join(tmpdir(), "dispatch-soak-pg-"));
+      server = await startPostgresServer(folder);
+      databaseUrl = await createDatabase(server);
+    }
     model = await startStandInModel();
     const names = Array.from({ length: options.contacts }, (_unused, index) =>
       contactName(index + 1),
@@ -244,7 +253,7 @@ export async function runClusterCrashLoop(
     await cluster?.stop();
     await model?.close();
     if (server) await stopPostgresServer(server.pid);
-    await rm(folder, { recursive: true, force: true });
+    if (folder) await rm(folder, { recursive: true, force: true });
   }
 }
 
