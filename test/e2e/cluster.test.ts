@@ -185,19 +185,18 @@ describe("three daemons on one PostgreSQL database", () => {
   });
 
   it("keeps each contact's context whichever node is asked", async () => {
-    const [first, second, third] = [0, 1, 2].map(
-      (round) => (index: number) => cluster.nodes[(index + round) % NODES]!,
-    );
+    // Contact i asks node i, then node i + 1, then node i + 2 (round the three).
+    const via = (index: number, turn: number) => cluster.nodes[(index + turn) % NODES]!;
     await inBatches(CONTACTS, 4, async (contact, index) => {
-      const remembered = await send(first!(index), contact, `remember the word ${contact.word}`);
+      const remembered = await send(via(index, 0), contact, `remember the word ${contact.word}`);
       expect(remembered.reply).toContain(`I will remember ${contact.word}`);
       sessionIds.set(contact.chatId, remembered.session_id);
 
-      const noted = await send(second!(index), contact, `${contact.key}-m0001 a note`);
+      const noted = await send(via(index, 1), contact, `${contact.key}-m0001 a note`);
       expect(noted.reply).toContain(`Answering ${contact.key}-m0001.`);
       expect(noted.session_id).toBe(remembered.session_id);
 
-      const recalled = await send(third!(index), contact, "what word did I ask you to remember?");
+      const recalled = await send(via(index, 2), contact, "what word did I ask you to remember?");
       expect(recalled.reply).toContain(`You asked me to remember ${contact.word}.`);
       expect(recalled.session_id).toBe(remembered.session_id);
     });
