@@ -46,6 +46,12 @@ export interface DaemonProcess {
   /** Sends `signal` and resolves with the exit code (null when killed by a signal). */
   stop(signal: NodeJS.Signals): Promise<number | null>;
   /**
+   * Sends `signal` to the daemon's process group and resolves once the daemon is gone. Only for
+   * a daemon started `detached`. Its agent CLIs are not in it: dispatch starts each in a group of
+   * its own (`src/agent/cli-process.ts`); `killTree` ends them too.
+   */
+  killGroup(signal: NodeJS.Signals): Promise<number | null>;
+  /**
    * A machine loss: SIGKILLs the daemon's process group and every process below it, each agent
    * CLI with its own process group (`killProcessTree`), and resolves once the daemon is gone.
    * Only for a daemon started `detached`, in a group of its own.
@@ -58,8 +64,8 @@ export interface StartDaemonOptions {
   /** Gets the pid at once, for a test that must act while the daemon is still starting. */
   onSpawn?: (pid: number) => void;
   /**
-   * Runs the daemon in a process group of its own (its pid is the group's id), so `killTree` can
-   * end it and everything it started at once, as a machine loss would.
+   * Runs the daemon in a process group of its own (its pid is the group's id), for `killGroup`,
+   * and for `killTree` to end it and everything it started at once, as a machine loss would.
    */
   detached?: boolean;
 }
@@ -117,6 +123,11 @@ export async function startDaemonProcess(
     output: () => output,
     stop: async (signal) => {
       child.kill(signal);
+      return exited;
+    },
+    killGroup: async (signal) => {
+      if (options.detached !== true) throw new Error("killGroup needs a daemon started detached");
+      process.kill(-child.pid!, signal);
       return exited;
     },
     killTree: async () => {
