@@ -156,11 +156,11 @@ async function markersOf(
   return { said: list(match![1]!), answered: list(match![2]!) };
 }
 
-/** The node that runs the most of these sessions. */
+/** The running node that runs the most of these sessions. */
 function busiest(sessions: ReadonlyMap<string, SessionView>): ClusterNode {
   const held = (node: ClusterNode) =>
     [...sessions.values()].filter((view) => view.node === node.id).length;
-  return [...cluster.nodes].sort((a, b) => held(b) - held(a))[0]!;
+  return cluster.running().sort((a, b) => held(b) - held(a))[0]!;
 }
 
 function count(list: readonly string[], item: string): number {

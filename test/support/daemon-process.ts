@@ -53,7 +53,7 @@ export interface DaemonProcess {
   killGroup(signal: NodeJS.Signals): Promise<number | null>;
   /**
    * A machine loss: SIGKILLs the daemon's process group and every process below it, each agent
-   * CLI with its own process group (`killProcessTree`), and resolves once the daemon is gone.
+   * CLI with its own process group (`killProcessTree`), and resolves once they are gone.
    * Only for a daemon started `detached`, in a group of its own.
    */
   killTree(): Promise<void>;
@@ -132,8 +132,9 @@ export async function startDaemonProcess(
     },
     killTree: async () => {
       if (options.detached !== true) throw new Error("killTree needs a daemon started detached");
-      killProcessTree(child.pid!);
+      const below = killProcessTree(child.pid!);
       await exited;
+      await gone(below);
     },
     api: async (method, route, body) => {
       const response = await fetch(`http://127.0.0.1:${port}${route}`, {
@@ -211,15 +212,25 @@ export function processesBelow(root: number): ProcessEntry[] {
  * A machine loss for a daemon started detached (`pid` is its process group's id): the group
  * SIGSTOPped, so it starts nothing more, then SIGKILLed with every process below it and the
  * process groups they lead. dispatch starts each agent CLI in a process group of its own
- * (`src/agent/cli-process.ts`), so the daemon's group alone would leave them running.
+ * (`src/agent/cli-process.ts`), so the daemon's group alone would leave them running. Returns
+ * the pids of the processes below it.
  */
-export function killProcessTree(pid: number): void {
+export function killProcessTree(pid: number): number[] {
   signal(-pid, "SIGSTOP");
   const below = processesBelow(pid);
   const ownGroup = processTable().find((entry) => entry.pid === process.pid)?.group;
   const groups = new Set([pid, ...below.map((entry) => entry.group)]);
   for (const group of groups) if (group !== ownGroup) signal(-group, "SIGKILL");
   for (const entry of below) signal(entry.pid, "SIGKILL");
+  return below.map((entry) => entry.pid);
+}
+
+/** Resolves once none of `pids` runs (a SIGKILL takes a moment to end a process), or after 10 s. */
+async function gone(pids: readonly number[]): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (pids.some(isRunning) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 /**
