@@ -21,11 +21,17 @@ export interface DaemonEndpoint {
   token: string;
 }
 
+/**
+ * Where a request goes: one daemon, or (a cluster) a choice made again for every attempt, so a
+ * request cut by a node's death is sent again to a node that lives.
+ */
+export type EndpointChoice = DaemonEndpoint | (() => DaemonEndpoint);
+
 export interface ContactClientOptions {
   /** `c07`: the prefix of its markers. */
   contact: string;
   chatId: string;
-  endpoint: DaemonEndpoint;
+  endpoint: EndpointChoice;
   random: SeededRandom;
   /** Pause between a reply and the next message. */
   thinkMs: Range;
@@ -161,18 +167,20 @@ export interface PostMessage {
  * Posts the message until a `200` (with `wait`) or a `202` (without) ends it, repeating the same
  * `message_id` after a network failure (the daemon died or is starting), a `503` or a `429`
  * (after its `Retry-After`). Any other status is final: it is recorded as the message's error.
- * A `202` has no reply: `reply` is then `(acknowledged)`.
+ * A `202` has no reply: `reply` is then `(acknowledged)`. With a choice of endpoints, each
+ * attempt asks it where to go.
  */
 export async function sendUntilAnswered(
   options: Pick<ContactClientOptions, "endpoint" | "random" | "signal">,
   body: PostMessage,
 ): Promise<Omit<MessageOutcome, "marker">> {
-  const { endpoint, random, signal } = options;
+  const { random, signal } = options;
   let attempts = 0;
   let lastFailure = "never sent";
   while (!signal.aborted) {
     attempts += 1;
     let waitMs = random.between(RETRY_MS.min, RETRY_MS.max);
+    const endpoint = typeof options.endpoint === "function" ? options.endpoint() : options.endpoint;
     try {
       const response = await fetch(`http://127.0.0.1:${endpoint.port}/v1/messages`, {
         method: "POST",

@@ -22,6 +22,7 @@ import {
   sendUntilAnswered,
   type ContactRun,
   type DaemonEndpoint,
+  type EndpointChoice,
   type Range,
   type Steering,
 } from "./contact-client.js";
@@ -255,17 +256,22 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
 async function writeContacts(home: string, names: readonly string[]): Promise<void> {
   const folder = path.join(home, "dispatch");
   await mkdir(folder, { recursive: true });
+  await writeFile(path.join(folder, "contacts.json"), JSON.stringify(contactsOf(names), null, 2));
+}
+
+/** The contacts file of the soak's contacts (`c01`, ...), each a favorite with one number. */
+export function contactsOf(names: readonly string[]): { contacts: unknown[] } {
   const contacts = names.map((name, index) => ({
     name: `Soak Contact ${name}`,
     tier: "favorite",
     handles: [chatIdOf(index + 1)],
   }));
-  await writeFile(path.join(folder, "contacts.json"), JSON.stringify({ contacts }, null, 2));
+  return { contacts };
 }
 
 /** Asks the contact's session which markers its context holds (`[[markers]]`). */
-async function readContext(
-  endpoint: DaemonEndpoint,
+export async function readContext(
+  endpoint: EndpointChoice,
   contact: string,
   chatId: string,
 ): Promise<ContextEvidence | undefined> {
@@ -317,7 +323,7 @@ async function keepLog(
   if (options.keepHome) await writeFile(path.join(home, `daemon-${run}.log`), daemon.output());
 }
 
-function tallyDaemonLog(output: string, diagnostics: CrashLoopDiagnostics): void {
+export function tallyDaemonLog(output: string, diagnostics: CrashLoopDiagnostics): void {
   diagnostics.replayedAtStart += output.split('"msg":"message-replay"').length - 1;
   diagnostics.recoveredFromTranscript += output.split('"msg":"message-answer-recover"').length - 1;
   diagnostics.unrecordedReplies += output.split('"msg":"reply-record-failed"').length - 1;
@@ -334,7 +340,7 @@ function tallyDaemonLog(output: string, diagnostics: CrashLoopDiagnostics): void
  * then lets the recorded requests go (a long soak would otherwise hold every conversation in
  * memory).
  */
-function tallyModelRequests(
+export function tallyModelRequests(
   model: StandInModel,
   asked: Map<string, number>,
   diagnostics: CrashLoopDiagnostics,

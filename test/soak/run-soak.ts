@@ -4,15 +4,25 @@
  * `/healthz` (later when it has answered nothing by then, so every run makes progress on a busy
  * machine), about 15 to 25 minutes on 2 cores. Prints the seed first, so a
  * run can be repeated with `--seed`; exits 1 unless nothing was lost, duplicated or out of order.
+ *
+ * `--nodes N` (2 or more) runs it on a cluster instead (`cluster-crash-loop.ts`): N daemons on one
+ * private PostgreSQL database, `--restarts` node kills (kill -9 of a node's process group, started
+ * again once its chats moved), contacts sending to random live nodes; the report adds the node
+ * kills and the failover time (median and max).
  */
 import { parseArgs } from "node:util";
+import { runClusterCrashLoop } from "./cluster-crash-loop.js";
 import { runCrashLoop } from "./crash-loop.js";
-import { formatReport } from "./report.js";
+import { formatClusterReport, formatReport } from "./report.js";
 import { passed } from "./judge.js";
 
 const HELP = `Usage: npm run soak -- [options]
 
-  --restarts N        SIGKILL restarts of the daemon (default 50)
+  --restarts N        SIGKILL restarts of the daemon (default 50); with --nodes, node kills
+  --nodes N           1 (default): one daemon; 2 or more: a cluster of N daemons on one private
+                      PostgreSQL database, a node picked at random killed (kill -9 of its
+                      process group) and started again once its chats moved to the others
+  --lease-seconds N   with --nodes: cluster.leaseSeconds of every node, 3 to 30 (default 5)
   --contacts N        contacts sending at once (default 20)
   --seed N            seed of the kill moments, pauses and reply delays (default: random)
   --kill-min-ms N     shortest run of the daemon before a kill, from /healthz (default 3000);
@@ -45,6 +55,8 @@ async function main(): Promise<number> {
       "kill-max-ms": { type: "string" },
       "drain-ms": { type: "string" },
       "steer-percent": { type: "string" },
+      nodes: { type: "string" },
+      "lease-seconds": { type: "string" },
       "keep-home": { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
@@ -66,6 +78,16 @@ async function main(): Promise<number> {
       `Expected \`--steer-percent\` to be a whole number from 0 to 100, got \`${values["steer-percent"]}\`. See --help.`,
     );
   }
+  const nodes = positiveInteger("--nodes", values.nodes, 1);
+  const leaseSeconds = positiveInteger("--lease-seconds", values["lease-seconds"], 5);
+  if (nodes > 1 && (leaseSeconds < 3 || leaseSeconds > 30)) {
+    throw new Error(
+      `Expected \`--lease-seconds\` to be a whole number from 3 to 30, got \`${leaseSeconds}\`. See --help.`,
+    );
+  }
+  if (nodes > 1 && values["keep-home"]) {
+    throw new Error("`--keep-home` keeps one daemon's home; it does not go with `--nodes`.");
+  }
   const seed = positiveInteger("--seed", values.seed, Math.floor(Math.random() * 2 ** 31));
   console.log(`seed ${seed}`);
   const interrupted = new AbortController();
@@ -75,8 +97,7 @@ async function main(): Promise<number> {
       interrupted.abort();
     });
   }
-  const result = await runCrashLoop({
-    restarts: positiveInteger("--restarts", values.restarts, 50),
+  const common = {
     contacts: positiveInteger("--contacts", values.contacts, 20),
     seed,
     killAfterMs: { min: killMin, max: killMax },
@@ -88,10 +109,16 @@ async function main(): Promise<number> {
       turnMs: { min: 1_000, max: 3_000 },
     },
     drainMs: positiveInteger("--drain-ms", values["drain-ms"], 5 * 60_000),
-    keepHome: values["keep-home"],
     signal: interrupted.signal,
-    log: (line) => console.log(`[${new Date().toISOString()}] ${line}`),
-  });
+    log: (line: string) => console.log(`[${new Date().toISOString()}] ${line}`),
+  };
+  const restarts = positiveInteger("--restarts", values.restarts, 50);
+  if (nodes > 1) {
+    const result = await runClusterCrashLoop({ ...common, nodes, kills: restarts, leaseSeconds });
+    console.log(`\n${formatClusterReport(result)}`);
+    return passed(result.verdict) ? 0 : 1;
+  }
+  const result = await runCrashLoop({ ...common, restarts, keepHome: values["keep-home"] });
   console.log(`\n${formatReport(result)}`);
   return passed(result.verdict) ? 0 : 1;
 }

@@ -238,7 +238,14 @@ async function startOnce(folder: string): Promise<PostgresServer> {
 
 /** A fresh, empty database on the run's server, for one test file; resolves with its URL. */
 export async function createTestDatabase(): Promise<string> {
-  const server = await sharedPostgresServer();
+  return createDatabase(await sharedPostgresServer());
+}
+
+/**
+ * A fresh, empty database on `server` (the run's, or one a script started itself, such as the
+ * cluster soak's); resolves with its URL.
+ */
+export async function createDatabase(server: PostgresServer): Promise<string> {
   const name = `dispatch_test_${randomBytes(6).toString("hex")}`;
   const client = new pg.Client({ connectionString: `${server.url}/postgres` });
   await client.connect();
