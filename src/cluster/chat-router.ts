@@ -36,7 +36,7 @@ import type { RowRegistry } from "../store/row-registry.js";
 import type { Clock } from "../utils/clock.js";
 import { describeError } from "../utils/errors.js";
 import type { ChatId, SessionName } from "../utils/ids.js";
-import { chooseNodeForNewChat, nodeForChannel } from "./placement.js";
+import { chooseNodeForNewChat, isLiveNode, nodeForChannel } from "./placement.js";
 
 /** The node's lease keeper, as far as the router takes and gives back leases through it. */
 export interface HeldLeases {
@@ -76,8 +76,14 @@ export interface ChatRouterDeps {
       | { kind: "reply"; sessionName: SessionName; inboundIds: number[] }
       | { kind: "outbox"; node: NodeId; channel: string },
   ): Promise<void>;
-  /** The inbox's replay of the journal's open messages that `include` picks. */
-  replay(include: (row: InboundRow) => boolean): Promise<number>;
+  /**
+   * The inbox's replay of the journal's open messages that `include` picks; with `awaitClaimed`,
+   * resolved once those being handed over already are in their session too.
+   */
+  replay(
+    include: (row: InboundRow) => boolean,
+    options?: { awaitClaimed?: boolean },
+  ): Promise<number>;
   /** The journal rows requests on this node wait for (the HTTP channel's). */
   waitingFor(): number[];
   /** Hands a reply another node recorded to the request here that waits for it. */
@@ -117,6 +123,8 @@ export class ChatRouter {
   /** When the registry was last caught up with (it was read whole just before the router). */
   private registryReadAt: number;
   private nodesRead: { at: number; rows: Promise<NodeRow[]> } | undefined;
+  /** The live nodes as of the last node listing (the sweep reads one every second). */
+  private liveNodes = new Set<NodeId>();
   /** Sessions being claimed here: a second claim joins the first. */
   private readonly claiming = new Map<SessionName, Promise<boolean>>();
   private sweeping: Promise<void> | undefined;
@@ -131,10 +139,15 @@ export class ChatRouter {
    * Where `delivery`'s session runs: undefined when here (this node holds its lease, or just took
    * it), else the node to wake. A new chat is registered first.
    */
-  async place(delivery: Delivery): Promise<Elsewhere | undefined> {
+  async place(delivery: Delivery, recordId?: number): Promise<Elsewhere | undefined> {
     const entry = await this.entryOf(delivery);
     const sessionName = entry.session_name;
-    if (this.heldLease(sessionName)) return undefined;
+    if (this.heldLease(sessionName)) {
+      // Messages of the session taken in before this one on another node (whose wake-up may
+      // still be on its way) go to the session first: a chat's messages keep their order.
+      if (recordId !== undefined) await this.replaySession(sessionName, recordId);
+      return undefined;
+    }
     const lease = await this.deps.ownership.leaseOf(sessionName);
     const now = this.deps.clock.now();
     if (lease && lease.owner !== this.deps.nodeId && lease.expiresAt > now) {
@@ -222,7 +235,9 @@ export class ChatRouter {
   /** The node that owns a session, as this node last saw it; null when none does. */
   ownerOf(sessionName: SessionName): NodeId | null {
     if (this.heldLease(sessionName)) return this.deps.nodeId;
-    return this.owners.get(sessionName) ?? null;
+    const owner = this.owners.get(sessionName);
+    // A node that left or stopped beating holds nothing any more, whatever the last listing said.
+    return owner !== undefined && this.liveNodes.has(owner) ? owner : null;
   }
 
   /** The keeper lost a lease: the session stops here; its new owner answers its messages. */
@@ -250,6 +265,7 @@ export class ChatRouter {
 
   private async sweepOnce(): Promise<void> {
     const { deps } = this;
+    await this.nodes(); // fresh for `ownerOf`
     if (!deps.stopping()) {
       await this.takeOverExpired();
       await this.pickUpOrphans();
@@ -350,10 +366,11 @@ export class ChatRouter {
       return false;
     }
     const { lease } = result;
+    // A released lease (its node left gracefully) names no owner: the last one seen here does.
+    const from = before?.owner || this.owners.get(sessionName);
     deps.held.hold(lease);
     this.tenures.set(sessionName, lease);
     this.owners.set(sessionName, deps.nodeId);
-    const from = before?.owner;
     if (from && from !== deps.nodeId) {
       this.logger.info("session-take-over", { sessionName, from, epoch: lease.epoch });
     } else {
@@ -363,11 +380,21 @@ export class ChatRouter {
     return true;
   }
 
-  /** Every open message of the session's chats that is not being answered here, handed over. */
-  private async replaySession(sessionName: SessionName): Promise<void> {
-    const chats = new Set<string>(await this.deps.registry.reloadNamed(sessionName));
+  /**
+   * Every open message of the session's chats that is not being answered here (recorded before
+   * journal row `before`, when given), handed over.
+   */
+  private async replaySession(sessionName: SessionName, before?: number): Promise<void> {
+    const chats =
+      before === undefined
+        ? new Set<string>(await this.deps.registry.reloadNamed(sessionName))
+        : new Set<string>(this.deps.registry.chatsNamed(sessionName));
     if (chats.size === 0) return;
-    await this.deps.replay((row) => chats.has(this.deps.chatKeyOf(row.chatId)));
+    await this.deps.replay(
+      (row) =>
+        (before === undefined || row.id < before) && chats.has(this.deps.chatKeyOf(row.chatId)),
+      { awaitClaimed: before !== undefined },
+    );
   }
 
   /** Replies recorded elsewhere for requests waiting here, from the journal. */
@@ -425,9 +452,16 @@ export class ChatRouter {
     const now = this.deps.clock.now();
     if (!this.nodesRead || now - this.nodesRead.at >= NODES_FRESH_MS) {
       const rows = this.deps.ownership.listNodes();
-      rows.catch(() => {
-        this.nodesRead = undefined;
-      });
+      rows.then(
+        (nodes) => {
+          this.liveNodes = new Set(
+            nodes.filter((node) => isLiveNode(node, now)).map((node) => node.nodeId),
+          );
+        },
+        () => {
+          this.nodesRead = undefined;
+        },
+      );
       this.nodesRead = { at: now, rows };
     }
     return this.nodesRead.rows;

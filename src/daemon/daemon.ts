@@ -315,7 +315,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
               wakeUp.kind === "reply" ? { ...wakeUp, node: EVERY_NODE } : wakeUp,
             ),
           sendUnsent: (options): Promise<void> => replies.sendUnsent(options),
-          replay: (include) => late.inbox!.replayPending(include),
+          replay: (include, options) => late.inbox!.replayPending(include, options),
           waitingFor: () => httpReplies.waitingFor(),
           answerWaiting: (chatId, answer, agentSessionId) =>
             httpReplies.answer?.({

@@ -109,10 +109,14 @@ export class Inbox {
    * Gives every message recorded but not answered before a restart to its session again
    * (`unanswered-replay.ts`).
    */
-  replayPending(include?: (row: InboundRow) => boolean): Promise<number> {
+  replayPending(
+    include?: (row: InboundRow) => boolean,
+    options: { awaitClaimed?: boolean } = {},
+  ): Promise<number> {
     return replayPending({
       ...this.deps,
       ...(include ? { include } : {}),
+      ...(options.awaitClaimed ? { awaitClaimed: true } : {}),
       inflight: this.inflight,
       inbox: {
         deliverRecorded: (row, agentMessageId) => this.deliverRecorded(row, agentMessageId),
@@ -359,9 +363,15 @@ export class Inbox {
     /** The id the agent gets the message with: the journal's, or a replay's (`replay`). */
     agentMessageId: string = row.uuid,
   ): Promise<Taken> {
-    const delivery = await this.prepare(row);
-    const elsewhere = await this.deps.router?.place(delivery);
-    if (elsewhere) return this.forward(row, delivery, elsewhere);
+    // A cluster's node records the nonce only when the message is handed over here: one it
+    // sends to another node's session stays a message no agent has seen (`unanswered-replay`).
+    const { router } = this.deps;
+    const delivery = await this.prepare(row, { recordNonce: router === undefined });
+    if (router) {
+      const elsewhere = await router.place(delivery, row.id);
+      if (elsewhere) return this.forward(row, delivery, elsewhere);
+      await this.recordNonce(row, delivery);
+    }
     const [taken] = await this.handOver([row], { ...delivery, messageId: agentMessageId });
     return taken!;
   }
@@ -420,7 +430,10 @@ export class Inbox {
    * Identity, tier and wrapping, in the envelope the message had before when it had one, whose
    * nonce is recorded before the agent can see it; a final refusal is recorded as such.
    */
-  private async prepare(row: RecordedMessage): Promise<Delivery> {
+  private async prepare(
+    row: RecordedMessage,
+    options: { recordNonce: boolean } = { recordNonce: true },
+  ): Promise<Delivery> {
     const { config, contacts, journal } = this.deps;
     let delivery;
     try {
@@ -435,11 +448,16 @@ export class Inbox {
       }
       throw error;
     }
+    if (options.recordNonce) await this.recordNonce(row, delivery);
+    return delivery;
+  }
+
+  /** Keeps the envelope's nonce before the agent can see the message (a replay finds it by it). */
+  private async recordNonce(row: RecordedMessage, delivery: Delivery): Promise<void> {
     const nonce = delivery.envelope?.nonce;
     if (row.envelopeNonce === undefined && nonce !== undefined) {
-      await journal.recordEnvelopeNonce(row.id, nonce);
+      await this.deps.journal.recordEnvelopeNonce(row.id, nonce);
     }
-    return delivery;
   }
 
   /**

@@ -56,6 +56,11 @@ export interface ReplayDeps {
   inbox: InboxHandOver;
   /** Only the rows it picks (a cluster's node replays the sessions it takes); default: all. */
   include?: (row: InboundRow) => boolean;
+  /**
+   * Also waits until the rows it picks that were being handed over already are in their
+   * session (a cluster's node, before it hands over a later message of the session).
+   */
+  awaitClaimed?: boolean;
 }
 
 /**
@@ -64,9 +69,10 @@ export interface ReplayDeps {
  * hold up every chat after it).
  */
 export async function replayPending(deps: ReplayDeps): Promise<number> {
-  const pending = (await deps.journal.pendingInbound()).filter(
-    (row) => !deps.inflight.has(row.id) && (deps.include?.(row) ?? true),
-  );
+  const open = (await deps.journal.pendingInbound()).filter((row) => deps.include?.(row) ?? true);
+  // Being handed over already (by the inbox, or a replay under way): theirs.
+  const claimed = open.flatMap((row) => deps.inflight.get(row.id) ?? []);
+  const pending = open.filter((row) => !deps.inflight.has(row.id));
   const byChat = new Map<string, { row: InboundRow; claim: Deferred<Taken> }[]>();
   for (const row of pending) {
     // Claimed before the first await: a client that repeats a message id while the rows
@@ -76,7 +82,9 @@ export async function replayPending(deps: ReplayDeps): Promise<number> {
     const key = chatKeyOf(row.chatId, deps.config);
     byChat.set(key, [...(byChat.get(key) ?? []), { row, claim }]);
   }
-  await Promise.all([...byChat.values()].map((claimed) => replayChat(deps, claimed)));
+  await Promise.all([...byChat.values()].map((rows) => replayChat(deps, rows)));
+  // A cluster's node hands a message over only once those before it are in the session.
+  if (deps.awaitClaimed) await Promise.all(claimed.map((taken) => taken.catch(() => undefined)));
   return pending.length;
 }
 

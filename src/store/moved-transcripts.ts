@@ -3,10 +3,10 @@
  * was written under another project. The CLI names a project after the session's working
  * directory, and that differs between a cluster's nodes (each has its own transcripts folder) or
  * after a folder moved: a resume on the new node would look under a key never written and find
- * nothing. So a main transcript missing under its own key is copied there from the project that
- * wrote the session last, and loaded from it: the CLI resumes with its whole context, and its new
- * entries follow the old ones under the new key, where the next node to take the session finds
- * them all.
+ * nothing, or a stale copy from when the session last ran there. So when another project holds
+ * a longer copy of a main transcript than its own key, that copy replaces this key's and is
+ * loaded: the CLI resumes with its whole context, and its new entries follow the old ones under
+ * this key, where the next node to take the session finds them all.
  *
  * A decorator, not part of the stores: their contract (the SDK's conformance suite) is that a key
  * never written loads as null.
@@ -18,15 +18,24 @@ export function withMovedSessions(store: TranscriptStore): TranscriptStore {
     append: (key, entries) => store.append(key, entries),
     load: async (key: SessionKey): Promise<SessionStoreEntry[] | null> => {
       const own = await store.load(key);
-      if (own !== null || key.subpath !== undefined) return own;
-      const [latest] = (await store.projectsOf(key.sessionId)).filter(
+      if (key.subpath !== undefined) return own;
+      const others = (await store.projectsOf(key.sessionId)).filter(
         (projectKey) => projectKey !== key.projectKey,
       );
-      if (latest === undefined) return null;
-      const entries = await store.load({ projectKey: latest, sessionId: key.sessionId });
-      if (entries === null || entries.length === 0) return entries;
-      await store.append(key, entries);
-      return entries;
+      // The longest copy is the newest: each node that resumed the session started from the
+      // whole of the one before, then added to it. (Not the latest write time: nodes' clocks
+      // differ, and the node before may have written last while it was being fenced out.)
+      let longest = own;
+      for (const projectKey of others) {
+        const copy = await store.load({ projectKey, sessionId: key.sessionId });
+        if (copy !== null && copy.length > (longest?.length ?? 0)) longest = copy;
+      }
+      if (longest === own || longest === null) return own;
+      // This project's copy (none, or a stale one from when the session last ran here) becomes
+      // the newest one, so the CLI's next entries follow it.
+      if (own !== null) await store.delete(key);
+      await store.append(key, longest);
+      return longest;
     },
     listSessions: (projectKey) => store.listSessions(projectKey),
     delete: (key) => store.delete(key),

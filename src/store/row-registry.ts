@@ -102,6 +102,8 @@ export class RowRegistry implements Registry {
   private timer: { dueMs: number; cancel: () => void } | undefined;
   private consecutiveFailures = 0;
   private closing: Promise<void> | undefined;
+  /** The last `registerExclusive` of this process, settled either way. */
+  private registering: Promise<void> = Promise.resolve();
 
   private constructor(options: RowRegistryOptions) {
     this.rows = options.rows;
@@ -254,7 +256,21 @@ export class RowRegistry implements Registry {
    * and written before the lock is let go: two nodes never give two new chats one name. A chat
    * registered meanwhile (by another node) keeps its row, which is returned.
    */
-  async registerExclusive(
+  registerExclusive(
+    chatId: ChatId,
+    make: (isNameTaken: (name: string) => boolean) => RegistryEntry,
+  ): Promise<RegistryEntry> {
+    // One at a time in this process: each holds a connection waiting on the lock, and its work
+    // needs more of the same pool; many at once would hold every connection waiting.
+    const registered = this.registering.then(() => this.registerNow(chatId, make));
+    this.registering = registered.then(
+      () => undefined,
+      () => undefined,
+    );
+    return registered;
+  }
+
+  private registerNow(
     chatId: ChatId,
     make: (isNameTaken: (name: string) => boolean) => RegistryEntry,
   ): Promise<RegistryEntry> {
@@ -267,7 +283,15 @@ export class RowRegistry implements Registry {
         const unknown = [...holders].filter(([other]) => this.memory.get(other) === undefined);
         if (unknown.length === 0) {
           this.memory.set(chatId, entry);
-          await this.flush();
+          try {
+            await this.flush();
+          } catch (error) {
+            // Not written under the lock: it must not be written later, outside it, under a
+            // name another node may have given meanwhile.
+            this.pending.delete(chatId);
+            this.memory.unload(chatId);
+            throw error;
+          }
           return entry;
         }
         // Held by chats another node registered: known now, the name counts as taken (or, for

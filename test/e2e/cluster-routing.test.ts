@@ -215,7 +215,7 @@ describe("two nodes on one database", () => {
     // The turn runs (its model request is delayed) when the machine is lost.
     const requests = model.requests.length;
     while (model.requests.length === requests) await sleep(50);
-    await dead.daemon!.killGroup("SIGKILL");
+    await dead.daemon!.killTree();
     await cut;
     // The client sends it again, to the node that is left.
     const again = await send(live, JOHN, "[[delay 4000]] what word did I ask you to remember?", {

@@ -334,8 +334,15 @@ describe("ChatRouter.place", () => {
       node: "node-b",
       sessionName: ALICE,
     });
+    // The views name it while its node is live, as the sweep's node listing last saw it.
+    await heartbeat(shared, "node-b", { liveSlotsFree: 2 });
+    await a.router.sweep();
     expect(a.router.ownerOf(ALICE)).toBe("node-b");
     expect((await leaseOf(shared, ALICE))?.owner).toBe("node-b");
+    await heartbeat(shared, "node-b", { liveSlotsFree: 2, state: "gone" });
+    shared.clock.advance(500); // past the router's reuse of a node listing
+    await a.router.sweep();
+    expect(a.router.ownerOf(ALICE)).toBeNull();
   });
 
   it("takes an expired lease over when placement picks this node, logging session-take-over with from", async () => {

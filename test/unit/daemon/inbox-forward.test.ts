@@ -228,6 +228,22 @@ describe("Inbox: a message forwarded, then its session taken over here", () => {
     expect(agent.conversations.flatMap((conversation) => conversation.inputs)).toHaveLength(1);
     expect((await journal.findByExternalId("http", "john-1"))?.status).toBe("answered");
   });
+
+  it("hands a forwarded message to the session that takes it over under its own id, as never handed over", async () => {
+    // The forwarding node recorded the envelope's nonce before it placed the message, so the
+    // owner took it for one an agent had seen: a transcript search and a replay id.
+    const here = new Set<string>();
+    const { agent, inbox } = start({ here });
+    await inbox.submit(message(JOHN, "john-1"), { wait: false });
+    here.add(JOHN);
+    expect(await inbox.replayPending()).toBe(1);
+    await settle();
+    const row = (await journal.findByExternalId("http", "john-1"))!;
+    expect(
+      agent.conversations.flatMap((conversation) => conversation.inputs.map((input) => input.id)),
+    ).toEqual([row.uuid]);
+    expect(row.attempts).toBe(0);
+  });
 });
 
 /** The journal row of `externalId`, once recorded. */

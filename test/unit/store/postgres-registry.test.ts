@@ -256,4 +256,50 @@ describe("PostgreSQL registry rows: new chats on two nodes", () => {
     expect(rows[0]).toEqual({ n: "10", names: "10" });
     await Promise.all(nodes.map((node) => node.close()));
   });
+
+  it("registers as many new chats at once on one node as its pool has connections", async () => {
+    // Each registration held a pool connection waiting on the lock while its work asked the
+    // same pool for more: ten at once held all ten, and the first failed after 10 s.
+    await fresh();
+    const { registry } = await open();
+    const results = await Promise.allSettled(
+      Array.from({ length: 12 }, (_, index) =>
+        registry.registerExclusive(asChatId(`+1555123${String(index).padStart(4, "0")}`), () =>
+          makeEntry(`new-chat-${index}`),
+        ),
+      ),
+    );
+    expect(results.filter((outcome) => outcome.status === "rejected")).toEqual([]);
+    expect(registry.size).toBe(12);
+    await registry.close();
+  });
+
+  it("leaves no name behind from a registration whose write failed", async () => {
+    // The failed entry stayed pending and was written later, outside the lock, under the name
+    // another node had given a second person meanwhile.
+    await fresh();
+    const [first, second] = [await open(), await open()];
+    const john = asChatId("+15550000001");
+    const other = asChatId("+15550000002");
+    await first.database.pool.query(
+      `ALTER TABLE registry ADD CONSTRAINT refuse_john CHECK (chat_id <> '${john}')`,
+    );
+    const make = (isNameTaken: (name: string) => boolean) =>
+      makeEntry(createSessionName("John Doe", isNameTaken));
+    try {
+      await expect(first.registry.registerExclusive(john, make)).rejects.toMatchObject({
+        code: "registry_write_failed",
+      });
+      expect((await second.registry.registerExclusive(other, make)).session_name).toBe("john-doe");
+    } finally {
+      await first.database.pool.query("ALTER TABLE registry DROP CONSTRAINT refuse_john");
+    }
+    await first.registry.flush().catch(() => undefined);
+    const { rows } = await first.database.pool.query<{ chat_id: string }>(
+      "SELECT chat_id FROM registry WHERE session_name = 'john-doe'",
+    );
+    expect(rows.map((row) => row.chat_id)).toEqual([other]);
+    expect(first.registry.get(john)).toBeUndefined();
+    await Promise.all([first.registry.close(), second.registry.close()]);
+  });
 });

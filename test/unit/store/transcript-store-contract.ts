@@ -452,11 +452,20 @@ export function describeTranscriptStoreContract(
         expect(uuidsOf(await store.load(UNDER_C))).toEqual(["1", "2"]);
       });
 
-      it("keeps a transcript of its own project as it is, even when another project's is newer", async () => {
+      it("replaces its own project's stale copy with another project's longer one (a session back on a node it ran on)", async () => {
         await store.append(UNDER_B, [entry("1", "b's own")]);
         clock.advance(1_000);
         await store.append(UNDER_A, [entry("1", "b's own"), entry("2", "only under a")]);
-        expect(uuidsOf(await moved.load(UNDER_B))).toEqual(["1"]);
+        expect(uuidsOf(await moved.load(UNDER_B))).toEqual(["1", "2"]);
+        expect(uuidsOf(await store.load(UNDER_B))).toEqual(["1", "2"]);
+      });
+
+      it("keeps its own project's copy when it is the longest, whatever was written later", async () => {
+        await store.append(UNDER_B, [entry("1", "first"), entry("2", "second")]);
+        clock.advance(1_000);
+        await store.append(UNDER_A, [entry("1", "first")]);
+        expect(uuidsOf(await moved.load(UNDER_B))).toEqual(["1", "2"]);
+        expect(uuidsOf(await store.load(UNDER_A))).toEqual(["1"]);
       });
 
       it("loads null for a session written nowhere, and writes nothing", async () => {
