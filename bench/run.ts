@@ -26,13 +26,26 @@ import type { BenchContext, Scenario } from "./lib/scenario.js";
 import { evaluateTargets, targetRows } from "./lib/targets.js";
 import { coldStart } from "./scenarios/cold-start.js";
 import { envelope } from "./scenarios/envelope.js";
+import { leases } from "./scenarios/leases.js";
 import { memory } from "./scenarios/memory.js";
 import { registry } from "./scenarios/registry.js";
-import { scale } from "./scenarios/scale.js";
+import { scale, scaleCluster, scalePostgres } from "./scenarios/scale.js";
 import { warmTurn } from "./scenarios/warm-turn.js";
+import { warmTurnPostgres } from "./scenarios/warm-turn-postgres.js";
 
-/** In the order they run: the quiet ones first, the scale run (which loads the machine) last. */
-const SCENARIOS = [warmTurn, coldStart, memory, registry, envelope, scale] as Scenario<unknown>[];
+/** In the order they run: the quiet ones first, the scale runs (which load the machine) last. */
+const SCENARIOS = [
+  warmTurn,
+  warmTurnPostgres,
+  coldStart,
+  memory,
+  registry,
+  leases,
+  envelope,
+  scale,
+  scalePostgres,
+  scaleCluster,
+] as Scenario<unknown>[];
 
 function positive<Key extends string>(
   flag: string,
@@ -149,7 +162,7 @@ async function main(): Promise<void> {
     sections.push({ title: scenario.name, rows: scenario.rows(result) });
   }
   const targets = evaluateTargets(results);
-  sections.push({ title: "targets (issues 5 and 17)", rows: targetRows(targets) });
+  sections.push({ title: "targets (issues 5, 14 and 17)", rows: targetRows(targets) });
 
   process.stdout.write(`${formatTable(sections)}\n`);
   if (options.markdown) process.stdout.write(`\n${formatMarkdown(sections)}\n`);
