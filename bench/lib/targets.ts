@@ -97,7 +97,7 @@ export function evaluateTargets(results: Record<string, unknown>): TargetCheck[]
 function postgresScaleTarget(nodes: string, result: unknown): TargetCheck {
   const target =
     `scale on PostgreSQL, ${nodes}: 0 failed, turns on every node, every pool within its ` +
-    `bound, each daemon's peak RSS <= 120 MB (issue 14)`;
+    `bound, nodes agree on owners, each daemon's peak RSS <= 120 MB (issue 14)`;
   if (result === undefined) return { target, met: null, measured: "not run" };
   if (!("settings" in (result as object))) {
     return { target, met: null, measured: `left out: ${(result as { skipped: string }).skipped}` };
@@ -109,12 +109,14 @@ function postgresScaleTarget(nodes: string, result: unknown): TargetCheck {
     met:
       scale.failed === 0 &&
       scale.poolWithinBound &&
+      scale.ownerViewsDisagree === 0 &&
       scale.nodes.every((node) => node.turns > 0 && node.peakDaemonRssMb <= 120),
     measured:
       `${scale.failed} failed of ${scale.messages}; turns per node ${list(scale.nodes.map((node) => node.turns))}; ` +
       `most live per node ${list(scale.nodes.map((node) => Math.max(node.maxLiveMetrics, node.maxLiveReported)))} ` +
       `(bound ${scale.settings.maxLiveSessions}), most CLIs ${list(scale.nodes.map((node) => node.maxAgentProcesses))} ` +
-      `(bound ${scale.processBound}); peak daemon RSS ${list(scale.nodes.map((node) => node.peakDaemonRssMb))} MB`,
+      `(bound ${scale.processBound}); peak daemon RSS ${list(scale.nodes.map((node) => node.peakDaemonRssMb))} MB` +
+      (scale.nodes.length > 1 ? `; ${scale.ownerViewsDisagree} chats with owners in dispute` : ""),
   };
 }
 

@@ -142,6 +142,8 @@ export interface ScaleResult {
   topology: ScaleTopology;
   /** Per node; one entry for a single daemon. */
   nodes: NodeScale[];
+  /** Chats whose owner (`node` of `GET /v1/sessions`) one node names differently from another. */
+  ownerViewsDisagree: number;
   /** Every PostgreSQL process's CPU per message, when the daemons ran on PostgreSQL. */
   serverCpuPerMessageMs?: number;
   messages: number;
@@ -308,8 +310,8 @@ async function run(context: BenchContext, topology: ScaleTopology): Promise<Scal
       )),
     );
     // A node's id as it names itself (an embedded daemon's default: host name and port).
-    const views = await nodes[0]!.daemon.getJson<NodeView[]>("/v1/nodes");
-    if (!onPostgres) nodes[0]!.nodeId = views[0]?.node_id ?? "";
+    const selfView = await nodes[0]!.daemon.getJson<NodeView[]>("/v1/nodes");
+    if (!onPostgres) nodes[0]!.nodeId = selfView[0]?.node_id ?? "";
     context.log(
       `scale: ${sends.length} messages from ${settings.senders} of ${settings.registered} chats, ` +
         `~${settings.ratePerSecond}/s (sending takes ~${Math.round((sends.at(-1)?.dueMs ?? 0) / 1000)} s), ` +
@@ -443,10 +445,22 @@ async function run(context: BenchContext, topology: ScaleTopology): Promise<Scal
     await Promise.all([metricsPoller, nodesPoller]);
     const machineAfter = await machineCpuTicks();
     const serverCpuMs = server ? (await server.cpuMs()) - serverCpuBefore : 0;
-    const sessions =
-      await nodes[0]!.daemon.getJson<{ node: string | null; session_id: string | null }[]>(
-        "/v1/sessions",
-      );
+    // Every node's view of every chat's owner: in a cluster they must agree.
+    const views = await Promise.all(
+      nodes.map((node) =>
+        node.daemon.getJson<{ chat_id: string; node: string | null; session_id: string | null }[]>(
+          "/v1/sessions",
+        ),
+      ),
+    );
+    const sessions = views[0]!;
+    const ownerOf = new Map(sessions.map((session) => [session.chat_id, session.node]));
+    const ownerViewsDisagree = new Set(
+      views
+        .slice(1)
+        .flatMap((view) => view.filter((session) => ownerOf.get(session.chat_id) !== session.node))
+        .map((session) => session.chat_id),
+    ).size;
     const processBound = settings.maxLiveSessions + settings.spareProcesses;
     const perNode: NodeScale[] = [];
     let treeMs = 0;
@@ -500,6 +514,7 @@ async function run(context: BenchContext, topology: ScaleTopology): Promise<Scal
       settings,
       topology,
       nodes: perNode,
+      ownerViewsDisagree,
       ...(server ? { serverCpuPerMessageMs: round(serverCpuMs / sends.length, 1) } : {}),
       messages: sends.length,
       answered,
@@ -610,6 +625,14 @@ function rows(result: ScaleResult | { skipped: string }): Row[] {
       value: `${Math.round(result.cpu.machineBusyShare * 100)}%`,
     },
     { measure: "GET /metrics (median)", value: ms(result.metricsScrapeMs.median) },
+    ...(several
+      ? [
+          {
+            measure: "chats whose owner one node names differently from another (GET /v1/sessions)",
+            value: String(result.ownerViewsDisagree),
+          },
+        ]
+      : []),
     ...(several || topology.database === "postgresql"
       ? result.nodes.flatMap((node) => [
           {
