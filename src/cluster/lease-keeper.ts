@@ -64,6 +64,11 @@ export class LeaseKeeper {
     this.held.delete(sessionName);
   }
 
+  /** Whether this node holds the session's lease (as far as the last renewal knows). */
+  holds(sessionName: SessionName): boolean {
+    return this.held.has(sessionName);
+  }
+
   /** The leases this node holds, as last renewed. */
   leases(): Lease[] {
     return [...this.held.values()];

@@ -283,6 +283,25 @@ export class SessionManager {
   }
 
   /**
+   * A cluster's node lost the session's lease (`cluster/chat-router.ts`): stops it here and drops
+   * its queue, whose waiters hear `lease_lost`; the node that holds the lease now answers those
+   * messages from the journal. Its registry entries stay.
+   */
+  async relinquish(chatId: ChatId): Promise<void> {
+    const key = this.keyOf(chatId);
+    await this.opening.get(key)?.catch(() => undefined);
+    await this.stopLive(key);
+    this.ledger.dropChat(
+      key,
+      new DispatchError(
+        "lease_lost",
+        `The session of chat ${chatId} moved to another node of the cluster, which answers it`,
+      ),
+    );
+    this.log.info("session-stop", { chatId: key, reason: "lease-lost" });
+  }
+
+  /**
    * Stops the session, drops its registry entries (every chat of a person's session) and
    * archives its files, the CLI's data and its transcript copy: its chats start afresh next
    * time, under a new name. Resolves with where the files went, or undefined for a chat that was

@@ -18,7 +18,7 @@ import { databasePassword } from "../config/database.js";
 import type { Config } from "../config/schema.js";
 import { systemClock, type Clock } from "../utils/clock.js";
 import { describeError } from "../utils/errors.js";
-import type { ChatId } from "../utils/ids.js";
+import type { ChatId, SessionName } from "../utils/ids.js";
 import { SessionManager } from "../core/session-manager.js";
 import { createActivityFeed } from "../dashboard/activity-feed.js";
 import { createDaemonContacts } from "../dashboard/daemon-contacts.js";
@@ -40,6 +40,7 @@ import {
 } from "../store/postgres/postgres-database.js";
 import { createPostgresRegistryRows } from "../store/postgres/postgres-registry-rows.js";
 import { createPostgresTranscriptStore } from "../store/postgres/postgres-transcript-store.js";
+import { withMovedSessions } from "../store/moved-transcripts.js";
 import { openRowRegistry } from "../store/row-registry.js";
 import { createSessionFolders } from "../store/session-folders.js";
 import { createSqliteActivityStore } from "../store/sqlite-activity-store.js";
@@ -58,6 +59,10 @@ import { watchContactsFile } from "./contacts-reload.js";
 import { acquireInstanceLock, type InstanceLock } from "./instance-lock.js";
 import { createMetrics } from "./metrics.js";
 import { startNodePresence, type NodePresence } from "./node-presence.js";
+import { ChatRouter } from "../cluster/chat-router.js";
+import type { LostLease } from "../cluster/lease-policy.js";
+import { EVERY_NODE, sendWakeUp, WakeUpListener } from "../store/postgres/postgres-wake-ups.js";
+import { chatKeyOf } from "./intake.js";
 import { createSessionControl } from "./session-control.js";
 import { createTierPolicy } from "./tier-policy.js";
 import { openJournal } from "./open-journal.js";
@@ -161,6 +166,9 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       });
     // Held so that a change (from the dashboard, or an edit of the file) applies without a restart.
     const contacts = createContactsHolder(await readContacts());
+    const channels: Channel[] = [];
+    const channelStates: StartInfo["channels"] = [];
+    let server: HttpServer | undefined;
     const database = openStateDatabase({ path: paths.journalFile, logger });
     // With a database URL, the journal, the registry and the transcript mirror live in PostgreSQL
     // (a cluster's shared state, docs/cluster.md); the dashboard's activity stays in journal.db.
@@ -237,7 +245,8 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       logger,
       env: agentEnv,
       processes: agentProcesses.tracker,
-      transcripts,
+      // A session resumed on another node (or from a moved folder) finds its transcript.
+      transcripts: withMovedSessions(transcripts),
       spares: config.spareProcesses,
       // Spares are prewarmed with one tier's tools; most new chats are favorites.
       spareAllowedTools: config.tiers.favorite?.allowedTools ?? [],
@@ -263,7 +272,74 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     await turnCosts.load();
     // The way out: each turn's reply, recorded against the journal rows it answers, to the
     // channel of its chat (channels are added below, before any message comes in).
-    const replies = new ReplySender({ journal, registry, metrics, clock, logger });
+    // With a database, this daemon is a node of a cluster (docs/cluster.md): sessions run where
+    // their lease is, and the router says where that is. Embedded, it is the only node.
+    const nodeId = config.database.nodeId;
+    const ownership = shared
+      ? createPostgresChatOwnership({ database: shared, clock })
+      : createMemoryChatOwnership({ clock });
+    const folders = createSessionFolders(config.transcriptsDir, {
+      claudeDir,
+      isArchived: (sessionName) => archive.holds(sessionName),
+    });
+    // Set once the node has joined (below), before any message can come in.
+    const self: { node?: NodePresence } = {};
+    const late: { inbox?: Inbox; manager?: SessionManager } = {};
+    const router = shared
+      ? new ChatRouter({
+          nodeId,
+          leaseMs: config.cluster.leaseSeconds * 1000,
+          ownership,
+          held: {
+            hold: (lease) => self.node!.leases.hold(lease),
+            holds: (sessionName) => self.node?.leases.holds(sessionName) ?? false,
+          },
+          registry,
+          journal,
+          clock,
+          logger,
+          chatKeyOf: (chatId) => chatKeyOf(chatId, config),
+          ...(config.sessionScope === "person"
+            ? { personOf: (chatId: ChatId) => handlesOfPerson(contacts, chatId) }
+            : {}),
+          nameInUse: (name) => folders.isInUse(name),
+          wake: (wakeUp) =>
+            sendWakeUp(
+              shared.pool,
+              wakeUp.kind === "inbox" ? wakeUp : { ...wakeUp, node: EVERY_NODE },
+            ),
+          replay: (include) => late.inbox!.replayPending(include),
+          waitingFor: () => httpReplies.waitingFor(),
+          answerWaiting: (chatId, answer, agentSessionId) =>
+            httpReplies.answer?.({
+              chatId,
+              answers: [answer.id],
+              agentSessionId,
+              text: answer.reply.length > 0 ? answer.reply.join("\n\n") : null,
+              ...(answer.status === "rejected"
+                ? { failure: "the message was refused on the node that answers its chat" }
+                : {}),
+            }),
+          relinquish: (chatId) => late.manager!.relinquish(chatId),
+          stopping: () => late.inbox?.shuttingDown() ?? false,
+        })
+      : undefined;
+    const replies = new ReplySender({
+      journal,
+      registry,
+      metrics,
+      clock,
+      logger,
+      ...(router
+        ? {
+            cluster: {
+              fenceOf: (chatId: ChatId) => router.fenceOf(chatId),
+              replyRecorded: (chatId: ChatId, ids: readonly number[]) =>
+                router.replyRecorded(chatId, ids),
+            },
+          }
+        : {}),
+    });
     // HTTP clients that wait get their reply from that path too, by the journal ids it answers;
     // the others from the reply webhook (retried from the outbox) and `GET /v1/events`.
     const replyRecorded = createSignal();
@@ -287,10 +363,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       {
         agent,
         registry,
-        folders: createSessionFolders(config.transcriptsDir, {
-          claudeDir,
-          isArchived: (sessionName) => archive.holds(sessionName),
-        }),
+        folders,
         archive,
         clock,
         logger,
@@ -343,9 +416,10 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       findInTranscript: createTranscriptFinder({ registry, transcripts }),
       onRecoveredReply: replies.onReply,
       answeredInRequest: httpReplies,
+      ...(router ? { router } : {}),
     });
-    // This daemon as a node (docs/cluster.md); its row is written once the HTTP API listens.
-    const self: { node?: NodePresence } = {};
+    late.inbox = inbox;
+    late.manager = manager;
     const control = {
       ...createSessionControl({
         manager,
@@ -393,10 +467,30 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       logger,
     });
     undo.push(() => contactsReload.close());
+    // This daemon as a node: its row written (a failure stops the start: it cannot join), its
+    // leases renewed from now on. Before the HTTP API, which may take a message for any chat.
+    const node = await startNodePresence({
+      ownership,
+      nodeId,
+      address: () => `http://127.0.0.1:${server?.port ?? config.port}`,
+      channels: () => channelStates.filter((channel) => channel.on).map((channel) => channel.name),
+      pool: () => manager.pool(),
+      state: () => (inbox.shuttingDown() ? "draining" : "serving"),
+      chatsOf: () =>
+        router ? ownership.leaseCounts() : Promise.resolve(new Map([[nodeId, registry.size]])),
+      ...(router
+        ? {
+            ownerOf: (sessionName: SessionName) => router.ownerOf(sessionName),
+            onLost: (lost: LostLease) => void router.lost(lost.lease),
+          }
+        : {}),
+      leaseMs: config.cluster.leaseSeconds * 1000,
+      clock,
+      logger,
+    });
+    self.node = node;
+    undo.push(() => node.leave());
 
-    const channels: Channel[] = [];
-    const channelStates: StartInfo["channels"] = [];
-    let server: HttpServer | undefined;
     if (config.channels.http.enabled) {
       // The dashboard (issue 7) shares the API's server and token: `/`, `/assets/*`, `/v1/dashboard/*`.
       const dashboard = createDaemonDashboardSource({
@@ -508,28 +602,46 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       undo.push(() => channel.stop());
       channelStates.push({ name: channel.name, on: true });
     }
-    const nodeId = config.database.nodeId;
-    const node = await startNodePresence({
-      // Embedded: this daemon is the only node. With a database, every node's row is shared.
-      ownership: shared
-        ? createPostgresChatOwnership({ database: shared, clock })
-        : createMemoryChatOwnership({ clock }),
-      nodeId,
-      address: `http://127.0.0.1:${server?.port ?? config.port}`,
-      channels: () => channelStates.filter((channel) => channel.on).map((channel) => channel.name),
-      pool: () => manager.pool(),
-      state: () => (inbox.shuttingDown() ? "draining" : "serving"),
-      // Until sessions take leases, this one node owns every registered chat.
-      chatsOf: (id) => (id === nodeId ? registry.size : 0),
-      leaseMs: config.cluster.leaseSeconds * 1000,
-      clock,
-      logger,
-    });
-    self.node = node;
-    undo.push(() => node.leave());
+    // Its channels are up: the row says so before anything is placed by it.
+    await node.refresh();
+    // A cluster's node hears of messages for its sessions and of replies to its requests.
+    const wakeUps =
+      router && config.database.url !== undefined
+        ? new WakeUpListener({
+            url: config.database.url,
+            nodeId,
+            logger,
+            clock,
+            onWakeUp: (wakeUp) => router.onWakeUp(wakeUp),
+            catchUp: () => router.sweep(),
+          })
+        : undefined;
+    if (wakeUps) {
+      await wakeUps.start();
+      undo.push(() => wakeUps.stop());
+    }
     // What a crash left: replies recorded but not confirmed sent, messages never answered.
-    await replies.resendAfterRestart();
-    const replayed = await inbox.replayPending();
+    // In a cluster, replies of the HTTP channel are each node's own to send (the others may be
+    // sending theirs now), and a channel this node lacks is another node's.
+    await replies.resendAfterRestart(
+      router
+        ? {
+            include: (row) =>
+              row.channel !== "http" && channels.some((channel) => channel.name === row.channel),
+          }
+        : {},
+    );
+    let replayed = 0;
+    let stopSweeping = (): void => undefined;
+    if (router) {
+      // The first sweep takes back this node's sessions and takes over dead nodes' ones; the
+      // sweep goes on every second.
+      await router.sweep();
+      stopSweeping = clock.every(CLUSTER_SWEEP_MS, () => void router.sweep());
+      undo.push(() => Promise.resolve(stopSweeping()));
+    } else {
+      replayed = await inbox.replayPending();
+    }
 
     logger.info("daemon-start", {
       version: DISPATCH_VERSION,
@@ -560,6 +672,9 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
           });
         await server?.close();
         await manager.shutdown();
+        stopSweeping();
+        await router?.sweep();
+        await wakeUps?.stop();
         // Its sessions stopped: the row says `gone` and its chats are free for other nodes.
         await node
           .leave()
@@ -595,6 +710,9 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     throw error;
   }
 }
+
+/** How often a cluster's node sweeps (`ChatRouter.sweep`): the failover's granularity. */
+const CLUSTER_SWEEP_MS = 1_000;
 
 /** The PostgreSQL database `database.url` names, opened and migrated; undefined without one. */
 async function openSharedDatabase(

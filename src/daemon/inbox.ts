@@ -17,6 +17,7 @@ import { createIntakeLimits, type IntakeLimits } from "./intake-limits.js";
 import { identifyChat, normaliseChatIdFor, prepareDelivery } from "./intake.js";
 import type { Metrics } from "./metrics.js";
 import { replayPending } from "./unanswered-replay.js";
+import type { ChatRouter, Elsewhere } from "../cluster/chat-router.js";
 
 export interface InboxDeps {
   manager: SessionManager;
@@ -44,6 +45,12 @@ export interface InboxDeps {
    * replies is waited for there, where the reply path (`reply-sender.ts`) hands it over.
    */
   answeredInRequest?: Pick<HttpReplyChannel, "name" | "waitFor" | "stopWaiting">;
+  /**
+   * A cluster's node (`cluster/chat-router.ts`): where each message's session runs. A message
+   * whose session runs on another node stays in the journal and that node is woken; its reply
+   * comes back through the router. Unset: every session runs here.
+   */
+  router?: Pick<ChatRouter, "place" | "wake">;
 }
 
 export interface Taken {
@@ -80,6 +87,11 @@ const LIMIT_REFUSALS = new Set(["rate_limited", "too_many_new_chats"]);
 export class Inbox {
   /** Messages being answered, by journal id: a repeated delivery joins the first. */
   private readonly inflight = new Map<number, Promise<Taken>>();
+  /**
+   * Messages another node answers (a cluster), by journal id, until their reply comes: a repeat
+   * joins the first. Apart from `inflight`, which says what this node is answering.
+   */
+  private readonly forwarded = new Map<number, Promise<Taken>>();
   /** Takes of a message with an external id, by channel and id, until each has settled. */
   private readonly taking = new Map<string, Promise<void>>();
   private readonly limits: IntakeLimits;
@@ -97,9 +109,10 @@ export class Inbox {
    * Gives every message recorded but not answered before a restart to its session again
    * (`unanswered-replay.ts`).
    */
-  replayPending(): Promise<number> {
+  replayPending(include?: (row: InboundRow) => boolean): Promise<number> {
     return replayPending({
       ...this.deps,
+      ...(include ? { include } : {}),
       inflight: this.inflight,
       inbox: {
         deliverRecorded: (row, agentMessageId) => this.deliverRecorded(row, agentMessageId),
@@ -207,7 +220,7 @@ export class Inbox {
         });
         const row = (await journal.findByExternalId(message.channel, message.externalId!))!;
         // Looked at after the last wait: a replay may have claimed it meanwhile.
-        const earlier = this.inflight.get(recorded.id);
+        const earlier = this.inflight.get(recorded.id) ?? this.forwarded.get(recorded.id);
         if (earlier) return await earlier;
         if (recorded.status === "answered") return this.alreadyAnswered(row, recorded.reply ?? []);
         if (recorded.status === "rejected") {
@@ -218,6 +231,9 @@ export class Inbox {
         }
         // Recorded but not being answered (refused for a passing reason earlier): try again.
       }
+      // Claimed meanwhile by a cluster's pick-up of the journal (`chat-router.ts`): join it.
+      const claimed = this.inflight.get(recorded.id) ?? this.forwarded.get(recorded.id);
+      if (claimed) return await claimed;
       const row: RecordedMessage = {
         ...message,
         id: recorded.id,
@@ -344,8 +360,60 @@ export class Inbox {
     agentMessageId: string = row.uuid,
   ): Promise<Taken> {
     const delivery = await this.prepare(row);
+    const elsewhere = await this.deps.router?.place(delivery);
+    if (elsewhere) return this.forward(row, delivery, elsewhere);
     const [taken] = await this.handOver([row], { ...delivery, messageId: agentMessageId });
     return taken!;
+  }
+
+  /**
+   * A cluster's message whose session runs on another node: it stays in the journal, that node
+   * is woken, and a request waiting here gets the reply when the router hands it over.
+   */
+  private async forward(
+    row: RecordedMessage,
+    delivery: Delivery,
+    elsewhere: Elsewhere,
+  ): Promise<Taken> {
+    // Before the wake-up: the reply can come back before it returns.
+    const waited = this.waitInRequest(row);
+    this.inflight.delete(row.id);
+    try {
+      await this.deps.router!.wake(elsewhere);
+    } catch (error) {
+      // The owner's sweep finds it in the journal all the same, within a second or so.
+      this.deps.logger.warn("message-wake-up-fail", {
+        id: row.id,
+        node: elsewhere.node,
+        cause: describeError(error),
+      });
+    }
+    this.deps.metrics.messagesReceived.inc({ channel: row.channel });
+    this.deps.logger.debug("message-forward", { id: row.id, node: elsewhere.node });
+    const entry = this.deps.registry.get(delivery.chatId);
+    const accepted: SubmitResult = {
+      chat_id: delivery.chatId,
+      message_id: row.externalId ?? row.uuid,
+      session_name: elsewhere.sessionName,
+      session_id: entry?.session_id ?? null,
+    };
+    const answered = waited
+      ? waited.then((answer) => ({
+          ...accepted,
+          session_id: answer.agentSessionId,
+          reply: answer.reply,
+        }))
+      : Promise.resolve(accepted);
+    answered.catch(() => undefined);
+    const taken: Taken = { accepted, answered };
+    const joined = Promise.resolve(taken);
+    this.forwarded.set(row.id, joined);
+    void answered
+      .finally(() => {
+        if (this.forwarded.get(row.id) === joined) this.forwarded.delete(row.id);
+      })
+      .catch(() => undefined);
+    return taken;
   }
 
   /**
@@ -407,6 +475,10 @@ export class Inbox {
     const refused = accepted.reply.then(
       () => new Promise<never>(() => undefined),
       (error: unknown) => {
+        // The session moved to another node (a cluster): the reply comes from there.
+        if (error instanceof DispatchError && error.code === "lease_lost") {
+          return new Promise<never>(() => undefined);
+        }
         stopWaiting();
         throw error;
       },

@@ -7,6 +7,7 @@
  */
 import type { NodeView } from "../channels/http/control-plane.js";
 import { LeaseKeeper } from "../cluster/lease-keeper.js";
+import type { LostLease } from "../cluster/lease-policy.js";
 import type { PoolStatus } from "../core/live-session-pool.js";
 import type { Logger } from "../logging/logger.js";
 import type { ChatOwnership, NodeId, NodeState } from "../store/chat-ownership.js";
@@ -17,8 +18,8 @@ import { toNodeView } from "./node-view.js";
 export interface NodePresenceOptions {
   ownership: ChatOwnership;
   nodeId: NodeId;
-  /** Where this node's HTTP API is. */
-  address: string;
+  /** Where this node's HTTP API is (read at every heartbeat: known once it listens). */
+  address: () => string;
   /** The channels on now (read at every heartbeat). */
   channels: () => string[];
   /** The session manager's pool: its slots taken and its bound. */
@@ -26,10 +27,14 @@ export interface NodePresenceOptions {
   /** `draining` once the daemon is stopping. */
   state: () => NodeState;
   /**
-   * How many chats a node owns. Until sessions take leases (issue 14), the one embedded node owns
-   * every registered chat.
+   * How many chats each node owns: the leases each holds in a cluster; on one embedded node, every
+   * registered chat is its own.
    */
-  chatsOf: (nodeId: NodeId) => number;
+  chatsOf: () => Promise<Map<NodeId, number>>;
+  /** The node that owns a session: the router's view in a cluster; else this node. */
+  ownerOf?: (sessionName: SessionName) => NodeId | null;
+  /** A lease this node held is lost (a cluster's router stops the session). */
+  onLost?: (lost: LostLease) => void;
   /** `cluster.leaseSeconds` in ms. */
   leaseMs: number;
   clock: Clock;
@@ -38,8 +43,12 @@ export interface NodePresenceOptions {
 
 export interface NodePresence {
   nodeId: NodeId;
+  /** The leases this node holds, renewed with its heartbeat (`lease-keeper.ts`). */
+  leases: Pick<LeaseKeeper, "hold" | "holds" | "forget">;
   /** The node that owns a session; on one embedded node, this one. */
   ownerOf(sessionName: SessionName): NodeId | null;
+  /** Writes the node's row now (its channels came up), with a renewal of its leases. */
+  refresh(): Promise<void>;
   /** Every node's row, as `GET /v1/nodes` shows it. */
   listNodes(): Promise<NodeView[]>;
   /** A graceful stop: the row becomes `gone` and every lease of this node is handed back. */
@@ -59,7 +68,7 @@ export async function startNodePresence(options: NodePresenceOptions): Promise<N
     report: () => {
       const pool = options.pool();
       return {
-        address: options.address,
+        address: options.address(),
         startedAt,
         liveSlotsFree: Math.max(0, pool.bound - pool.live),
         liveSlotsTotal: pool.bound,
@@ -67,25 +76,25 @@ export async function startNodePresence(options: NodePresenceOptions): Promise<N
         state: options.state(),
       };
     },
-    // No session holds a lease yet (docs/cluster.md, "Not yet"), so none can be lost.
-    onLost: (lost) =>
-      options.logger.warn("lease-lose-unhandled", { sessionName: lost.lease.sessionName }),
+    onLost: (lost) => options.onLost?.(lost),
   });
   await keeper.start();
-  options.logger.info("node-join", { address: options.address, leaseMs });
+  options.logger.info("node-join", { address: options.address(), leaseMs });
   let leaving: Promise<void> | undefined;
   return {
     nodeId,
-    ownerOf: () => nodeId,
+    leases: keeper,
+    refresh: () => keeper.tick(),
+    ownerOf: (sessionName) => options.ownerOf?.(sessionName) ?? nodeId,
     async listNodes() {
       const now = clock.now();
-      const rows = await ownership.listNodes();
+      const [rows, chats] = await Promise.all([ownership.listNodes(), options.chatsOf()]);
       return rows.map((row) =>
         toNodeView({
           row,
           leaseMs,
           now,
-          chats: options.chatsOf(row.nodeId),
+          chats: chats.get(row.nodeId) ?? 0,
           self: row.nodeId === nodeId,
         }),
       );

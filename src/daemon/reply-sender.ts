@@ -5,6 +5,7 @@ import { DispatchError, describeError } from "../utils/errors.js";
 import type { ChatId } from "../utils/ids.js";
 import type { TurnReply } from "../core/session.js";
 import type { Logger } from "../logging/logger.js";
+import type { Fence } from "../store/chat-ownership.js";
 import type { Journal, OutboxRow } from "../store/journal.js";
 import type { Registry } from "../store/registry.js";
 import type { Metrics } from "./metrics.js";
@@ -16,7 +17,21 @@ export interface ReplySenderDeps {
   metrics: Metrics;
   clock: Clock;
   logger: Logger;
+  /**
+   * A cluster's node: the lease a chat's reply is recorded under (`ChatRouter.fenceOf`), and
+   * what to tell the other nodes once it is recorded (a request there may wait for it).
+   */
+  cluster?: {
+    fenceOf(chatId: ChatId): Fence | undefined;
+    replyRecorded(chatId: ChatId, inboundIds: readonly number[]): Promise<void>;
+  };
 }
+
+/**
+ * A record refused because the message is answered elsewhere: another node answered it (a
+ * cluster), or this node's lease of the session was taken over. Nothing is sent for it.
+ */
+const ANSWERED_ELSEWHERE = new Set(["journal_conflict", "lease_lost"]);
 
 /**
  * The outbound path: each finished turn becomes outbox rows in the journal (one per part, split
@@ -81,7 +96,13 @@ export class ReplySender {
     let rows: OutboxRow[];
     // Recorded one after the other per chat, so that its replies start out in the order its
     // turns ended (an asynchronous journal could otherwise commit a later one first).
-    const record = () => journal.markAnswered(inboundIds, { channel: channelName, chatId, parts });
+    const fence = this.deps.cluster?.fenceOf(reply.chatId);
+    const record = () =>
+      journal.markAnswered(
+        inboundIds,
+        { channel: channelName, chatId, parts },
+        fence === undefined ? {} : { fence },
+      );
     const before = this.recording.get(reply.chatId);
     const recorded = before === undefined ? record() : before.then(record);
     const settled = recorded.then(
@@ -95,6 +116,10 @@ export class ReplySender {
     try {
       rows = await recorded;
     } catch (error) {
+      if (error instanceof DispatchError && ANSWERED_ELSEWHERE.has(error.code)) {
+        logger.warn("reply-drop", { chatId, reason: error.code, cause: error.message });
+        return;
+      }
       // The reply is not lost with the journal: it still goes out, just unrecorded.
       logger.error("reply-record-failed", { chatId, cause: describeError(error) });
       answer();
@@ -103,6 +128,7 @@ export class ReplySender {
     }
     // Recorded, on disk: a request waiting for it may be answered now.
     answer();
+    void this.deps.cluster?.replyRecorded(reply.chatId, inboundIds);
     void this.sendRows(rows);
   };
 
@@ -127,10 +153,11 @@ export class ReplySender {
    * without one it has nobody waiting any more (a client that repeats its `message_id` gets it
    * from the journal, `GET /v1/events` from the outbox): it is abandoned.
    */
-  async resendAfterRestart(): Promise<void> {
+  async resendAfterRestart(options: { include?: (row: OutboxRow) => boolean } = {}): Promise<void> {
     const now = this.deps.clock.now();
     const resend: OutboxRow[] = [];
     for (const row of await this.deps.journal.unsentOutbox()) {
+      if (options.include && !options.include(row)) continue;
       const policy = this.policyOf(row.channel);
       const fresh = now - row.createdAt.getTime() < policy.resendWindowMs;
       if (fresh && row.attempts < policy.maxAttempts && this.channels.has(row.channel)) {

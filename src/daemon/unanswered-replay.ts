@@ -54,6 +54,8 @@ export interface ReplayDeps {
   /** The inbox's messages being answered, by journal id: a replayed row is claimed there first. */
   inflight: Map<number, Promise<Taken>>;
   inbox: InboxHandOver;
+  /** Only the rows it picks (a cluster's node replays the sessions it takes); default: all. */
+  include?: (row: InboundRow) => boolean;
 }
 
 /**
@@ -62,7 +64,9 @@ export interface ReplayDeps {
  * hold up every chat after it).
  */
 export async function replayPending(deps: ReplayDeps): Promise<number> {
-  const pending = (await deps.journal.pendingInbound()).filter((row) => !deps.inflight.has(row.id));
+  const pending = (await deps.journal.pendingInbound()).filter(
+    (row) => !deps.inflight.has(row.id) && (deps.include?.(row) ?? true),
+  );
   const byChat = new Map<string, { row: InboundRow; claim: Deferred<Taken> }[]>();
   for (const row of pending) {
     // Claimed before the first await: a client that repeats a message id while the rows
@@ -125,7 +129,7 @@ async function sightingsOf(
   rows: readonly InboundRow[],
 ): Promise<(Sighting | undefined)[]> {
   const unknown = rows.map(() => undefined);
-  if (!deps.findInTranscript) return unknown;
+  if (!deps.findInTranscript || rows.every(neverHandedOver)) return unknown;
   try {
     return await deps.findInTranscript(
       normaliseChatIdFor(rows[0]!.chatId, deps.config),
@@ -150,9 +154,12 @@ async function replay(
 ): Promise<Taken[]> {
   if (sighting?.state === "answered") return answerFromTranscript(deps, rows, sighting);
   if (sighting?.state === "unanswered") return remind(deps, rows, sighting.agentSessionId);
+  const [row] = rows;
+  // Never given to an agent (a cluster's node woken for it, or one that died before): the first
+  // hand-over, under its own id.
+  if (neverHandedOver(row!)) return [await deps.inbox.deliverRecorded(row!, row!.uuid)];
   // Not in the transcript: a new hand-over, under a new id (the CLI skips an id its
   // transcript already holds, and would never answer).
-  const [row] = rows;
   const replays = await deps.journal.recordAttempt(row!.id);
   return [await deps.inbox.deliverRecorded(row!, replayMessageId(row!.uuid, replays))];
 }
@@ -226,6 +233,14 @@ async function remind(
       reminder: unansweredReminder(rows.length),
     },
   });
+}
+
+/**
+ * A row no agent can have seen: its envelope nonce is recorded before any hand-over, and a
+ * replay counts an attempt first.
+ */
+function neverHandedOver(row: InboundRow): boolean {
+  return row.status === "received" && row.envelopeNonce === undefined && row.attempts === 0;
 }
 
 interface Deferred<T> {

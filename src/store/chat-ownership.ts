@@ -97,6 +97,10 @@ export interface ChatOwnership<Transaction = unknown> {
   leaseOf(sessionName: SessionName): Promise<Lease | undefined>;
   /** The leases `owner` holds (expired ones included, until someone takes them). */
   leasesOf(owner: NodeId): Promise<Lease[]>;
+  /** Every lease some node holds (expired ones included), by session name. */
+  listLeases(): Promise<Lease[]>;
+  /** How many leases each node holds (expired ones included, until someone takes them). */
+  leaseCounts(): Promise<Map<NodeId, number>>;
   /** Leases held by some node but past their expiry: the chats of a dead node, to take over. */
   expiredLeases(limit: number): Promise<Lease[]>;
   /**

@@ -11,6 +11,7 @@
  * answering twice) is `journal_unknown_inbound`, `journal_unknown_outbox` or `journal_conflict`.
  */
 import type { InboundMessage } from "../channels/channel.js";
+import type { Fence } from "./chat-ownership.js";
 
 export const INBOUND_STATUSES = ["received", "delivered", "answered", "rejected"] as const;
 /**
@@ -98,6 +99,16 @@ export interface RecordInboundResult {
   envelopeNonce?: string;
 }
 
+/** Where a message stands, and the reply that answered it (`Journal.answersTo`). */
+export interface InboundAnswer {
+  id: number;
+  /** The chat as the channel gave its id. */
+  chatId: string;
+  status: InboundStatus;
+  /** The parts of the reply that answered it; empty unless answered (or for silence). */
+  reply: string[];
+}
+
 export interface Reply {
   channel: string;
   chatId: string;
@@ -173,9 +184,15 @@ export interface Journal {
   /**
    * One turn's reply answers `inboundIds` (each received or delivered): all become answered,
    * answered by the last id, which gets the outbox rows (parts 0..n-1, pending). Returns them,
-   * on disk: this and every earlier write survive a power cut.
+   * on disk: this and every earlier write survive a power cut. With `fence` (a cluster's node,
+   * `chat-ownership.ts`), it is recorded only while that lease still stands, else it rejects with
+   * `lease_lost` and records nothing; the embedded journal has one node and ignores it.
    */
-  markAnswered(inboundIds: readonly number[], reply: Reply): Promise<OutboxRow[]>;
+  markAnswered(
+    inboundIds: readonly number[],
+    reply: Reply,
+    options?: { fence?: Fence },
+  ): Promise<OutboxRow[]>;
   /** pending or failed -> sent; no change once sent or abandoned. */
   markSent(inboundId: number, part: number): Promise<void>;
   /** pending or failed -> failed, with the error; counts the attempt. */
@@ -199,6 +216,11 @@ export interface Journal {
   /** Saves a cursor no message carries (rows a channel skipped, a first run's starting point). */
   setCursor(channel: string, value: string): Promise<void>;
   findByExternalId(channel: string, externalId: string): Promise<InboundRow | undefined>;
+  /**
+   * Where each of `inboundIds` stands, with the reply that answered it: for a request waiting on
+   * one node for a reply another node recorded (`docs/cluster.md`). Unknown ids are left out.
+   */
+  answersTo(inboundIds: readonly number[]): Promise<InboundAnswer[]>;
   /** Records a finished turn. Turns are kept when messages are pruned: they are the cost history. */
   recordTurn(turn: TurnRecord): Promise<void>;
   /** A chat's latest turns (of one agent session, when `sessionId` is given), newest first. */

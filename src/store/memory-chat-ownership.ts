@@ -147,6 +147,19 @@ export function createMemoryChatOwnership(
       return Promise.resolve(held.map(copy).sort(bySessionName));
     },
 
+    listLeases() {
+      const held = [...rows.leases.values()].filter((lease) => lease.owner !== FREE_OWNER);
+      return Promise.resolve(held.map(copy).sort(bySessionName));
+    },
+
+    leaseCounts() {
+      const counts = new Map<NodeId, number>();
+      for (const lease of rows.leases.values()) {
+        if (lease.owner !== FREE_OWNER) counts.set(lease.owner, (counts.get(lease.owner) ?? 0) + 1);
+      }
+      return Promise.resolve(counts);
+    },
+
     expiredLeases(limit: number) {
       const now = clock.now();
       const expired = [...rows.leases.values()]

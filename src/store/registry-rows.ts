@@ -31,6 +31,14 @@ export interface RegistryRows {
   loadAll(): Promise<Map<ChatId, RegistryEntry>>;
   /** One chat's row, validated; undefined when it has none. */
   loadOne(chatId: ChatId): Promise<RegistryEntry | undefined>;
+  /** The rows of the chats holding session name `name` (lower case, as every name is). */
+  loadNamed(name: string): Promise<Map<ChatId, RegistryEntry>>;
+  /**
+   * Runs `work` while no other process of this database picks a new chat's session name: for a
+   * cluster's nodes, which each hold the rows in memory and would otherwise give two new chats
+   * one name. The embedded adapter has one process (the instance lock), so it just runs `work`.
+   */
+  withNameLock<T>(work: () => Promise<T>): Promise<T>;
   /**
    * Writes every change in one transaction: all or none. Deletes go first, so a name a removed
    * chat held can go to another chat in the same batch. `durable`: the commit survives a power

@@ -214,6 +214,53 @@ export class RowRegistry implements Registry {
     return this.memory.get(chatId);
   }
 
+  /**
+   * `reload` for every chat holding session name `name` in the rows, and for those this process
+   * holds under it: a session another node ran (its chats, its newest session id).
+   */
+  async reloadNamed(name: string): Promise<ChatId[]> {
+    await this.inFlight?.catch(() => undefined);
+    const stored = await this.rows.loadNamed(name);
+    const chats = new Set([...stored.keys(), ...this.memory.chatsNamed(name)]);
+    for (const chatId of chats) {
+      if (this.pending.has(chatId) || this.writing.has(chatId)) continue;
+      this.memory.unload(chatId);
+      const entry = stored.get(chatId);
+      if (entry !== undefined) this.memory.load(chatId, entry);
+      this.export?.changed(chatId);
+    }
+    return this.memory.chatsNamed(name);
+  }
+
+  /**
+   * Registers a new chat with the entry `make` gives, its name checked against the rows as well
+   * as this process's memory, while no other process picks a name (`RegistryRows.withNameLock`),
+   * and written before the lock is let go: two nodes never give two new chats one name. A chat
+   * registered meanwhile (by another node) keeps its row, which is returned.
+   */
+  async registerExclusive(
+    chatId: ChatId,
+    make: (isNameTaken: (name: string) => boolean) => RegistryEntry,
+  ): Promise<RegistryEntry> {
+    return this.rows.withNameLock(async () => {
+      const existing = await this.reload(chatId);
+      if (existing !== undefined) return existing;
+      for (;;) {
+        const entry = make((name) => this.memory.isNameTaken(name));
+        const holders = await this.rows.loadNamed(entry.session_name);
+        const unknown = [...holders].filter(([other]) => this.memory.get(other) === undefined);
+        if (unknown.length === 0) {
+          this.memory.set(chatId, entry);
+          await this.flush();
+          return entry;
+        }
+        // Held by chats another node registered: known now, the name counts as taken (or, for
+        // a person's session, is joined with its session id) at the next pick.
+        for (const [other, held] of unknown) this.memory.load(other, held);
+      }
+    });
+  }
+
   async flush(): Promise<void> {
     this.cancelTimer();
     const target = this.version;

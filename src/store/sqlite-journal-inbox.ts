@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { InboundMessage } from "../channels/channel.js";
-import type { Journal, RecordInboundResult } from "./journal.js";
+import type { InboundAnswer, Journal, RecordInboundResult } from "./journal.js";
 import {
   checkInbound,
   duplicateResult,
@@ -24,6 +24,7 @@ export type JournalInbox = Pick<
   | "recordAttempt"
   | "pendingInbound"
   | "findByExternalId"
+  | "answersTo"
   | "cursor"
   | "setCursor"
 >;
@@ -171,6 +172,17 @@ export function createSqliteJournalInbox(context: SqliteJournalContext): Journal
         const row = statements.byExternalId.get(channel, externalId);
         return row === undefined ? undefined : toInboundRow(row);
       });
+    },
+    answersTo(inboundIds) {
+      return run("read", () =>
+        inboundIds.flatMap((id): InboundAnswer[] => {
+          const row = statements.byId.get(id);
+          if (row === undefined) return [];
+          const reply =
+            row.status === "answered" ? statements.replyOf.all(row.answered_by ?? row.id) : [];
+          return [{ id, chatId: row.chat_id, status: row.status, reply }];
+        }),
+      );
     },
     cursor(channel) {
       return run("read", () => statements.cursor.get(channel));

@@ -38,6 +38,9 @@ export function createSqliteRegistryRows(options: SqliteRegistryRowsOptions): Re
           "SELECT chat_id, entry FROM registry",
         ),
         one: db.prepare<[string], string>("SELECT entry FROM registry WHERE chat_id = ?").pluck(),
+        named: db.prepare<[string], { chat_id: string; entry: string }>(
+          "SELECT chat_id, entry FROM registry WHERE session_name = ?",
+        ),
         upsert: db.prepare(
           `INSERT INTO registry (chat_id, session_name, session_id, entry, updated_at)
            VALUES (@chatId, @sessionName, @sessionId, @entry, @now)
@@ -104,6 +107,16 @@ export function createSqliteRegistryRows(options: SqliteRegistryRowsOptions): Re
         return text === undefined ? undefined : decodeEntry(chatId, text, location);
       });
     },
+    loadNamed(name) {
+      return settle("read the registry from", () => {
+        const entries = new Map<ChatId, RegistryEntry>();
+        for (const row of statements.named.iterate(name)) {
+          entries.set(row.chat_id as ChatId, decodeEntry(row.chat_id, row.entry, location));
+        }
+        return entries;
+      });
+    },
+    withNameLock: (work) => work(),
     write(changes, { durable }) {
       return settle("write the registry to", () =>
         durable ? durably(() => writeBatch(changes)) : writeBatch(changes),

@@ -74,7 +74,8 @@ export function createSqliteTranscriptStore(
       .pluck(),
     projectsOf: db
       .prepare<[string], string>(
-        `SELECT project_key FROM transcript_keys WHERE session_id = ? AND subpath = ''`,
+        `SELECT project_key FROM transcript_keys WHERE session_id = ? AND subpath = ''
+         ORDER BY mtime DESC, project_key`,
       )
       .pluck(),
     messages: db

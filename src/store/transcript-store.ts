@@ -46,6 +46,9 @@ export interface TranscriptStore {
    * project that holds the most of them: what a resume of that session should bring back.
    */
   messageCount(sessionId: string): Promise<number>;
-  /** The projects holding a main transcript of the session (one, unless its folder moved). */
+  /**
+   * The projects holding a main transcript of the session (one, unless its folder moved, or it
+   * ran on several nodes of a cluster), the most recently written first.
+   */
   projectsOf(sessionId: string): Promise<string[]>;
 }

@@ -44,6 +44,11 @@ export interface DaemonProcess {
   output(): string;
   /** Sends `signal` and resolves with the exit code (null when killed by a signal). */
   stop(signal: NodeJS.Signals): Promise<number | null>;
+  /**
+   * Sends `signal` to the daemon's whole process group, its agent CLIs included (a lost
+   * machine), and resolves once the daemon is gone. Only for a daemon started `detached`.
+   */
+  killGroup(signal: NodeJS.Signals): Promise<number | null>;
   api(method: string, route: string, body?: unknown): Promise<{ status: number; json: unknown }>;
 }
 
@@ -54,7 +59,11 @@ export interface DaemonProcess {
 export async function startDaemonProcess(
   env: NodeJS.ProcessEnv,
   args: string[] = [],
-  options: { onSpawn?: (pid: number) => void } = {},
+  options: {
+    onSpawn?: (pid: number) => void;
+    /** In a process group of its own, for `killGroup`. */
+    detached?: boolean;
+  } = {},
 ): Promise<DaemonProcess> {
   const port = Number(env.DISPATCH_PORT);
   const child: ChildProcessWithoutNullStreams = spawn(
@@ -63,6 +72,7 @@ export async function startDaemonProcess(
     {
       env,
       cwd: REPO,
+      detached: options.detached ?? false,
     },
   );
   if (child.pid !== undefined) options.onSpawn?.(child.pid);
@@ -96,6 +106,11 @@ export async function startDaemonProcess(
     output: () => output,
     stop: async (signal) => {
       child.kill(signal);
+      return exited;
+    },
+    killGroup: async (signal) => {
+      if (!options.detached) throw new Error("killGroup needs a daemon started detached");
+      process.kill(-child.pid!, signal);
       return exited;
     },
     api: async (method, route, body) => {

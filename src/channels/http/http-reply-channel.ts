@@ -21,11 +21,14 @@ export interface HttpReplyChannel extends Channel {
   waitFor(recordId: number): Promise<WaitedReply>;
   /** Nobody waits for `recordId` any more (the message was refused, or its waiter failed). */
   stopWaiting(recordId: number): void;
+  /** The journal rows requests wait for now. */
+  waitingFor(): number[];
 }
 
 interface Waiter {
   resolve(reply: WaitedReply): void;
   reject(error: Error): void;
+  promise: Promise<WaitedReply>;
 }
 
 /** iMessage's practical limit per bubble; HTTP clients take long texts whole. */
@@ -97,12 +100,21 @@ export function createHttpReplyChannel(deps: HttpReplyChannelDeps): HttpReplyCha
       }
     },
     waitFor(recordId) {
-      return new Promise<WaitedReply>((resolve, reject) => {
-        waiters.set(recordId, { resolve, reject });
+      // A second wait for one row (a cluster's node that forwarded it, then took its session
+      // over) shares the first: both are answered.
+      const earlier = waiters.get(recordId);
+      if (earlier) return earlier.promise;
+      let waiter!: Waiter;
+      const promise = new Promise<WaitedReply>((resolve, reject) => {
+        waiter = { resolve, reject, promise: undefined! };
       });
+      waiter.promise = promise;
+      waiters.set(recordId, waiter);
+      return promise;
     },
     stopWaiting(recordId) {
       waiters.delete(recordId);
     },
+    waitingFor: () => [...waiters.keys()],
   };
 }

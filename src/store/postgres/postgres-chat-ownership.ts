@@ -227,6 +227,26 @@ export function createPostgresChatOwnership(
       return rows.map(leaseOfRow);
     },
 
+    async listLeases() {
+      const rows = await query<LeaseRow>(
+        "read",
+        `SELECT ${LEASE_COLUMNS} FROM chat_leases WHERE owner_node IS NOT NULL
+         ORDER BY session_name`,
+        [],
+      );
+      return rows.map(leaseOfRow);
+    },
+
+    async leaseCounts() {
+      const rows = await query<{ owner_node: string; count: string }>(
+        "read",
+        `SELECT owner_node, count(*) AS count FROM chat_leases
+         WHERE owner_node IS NOT NULL GROUP BY owner_node`,
+        [],
+      );
+      return new Map(rows.map((row) => [row.owner_node, Number(row.count)]));
+    },
+
     async expiredLeases(limit: number) {
       const rows = await query<LeaseRow>(
         "read",
@@ -251,23 +271,13 @@ export function createPostgresChatOwnership(
       let broken = false;
       let open = false;
       try {
-        let rows: LeaseRow[];
         try {
           await client.query("BEGIN");
           open = true;
-          rows = (
-            await client.query<LeaseRow>(
-              `SELECT ${LEASE_COLUMNS} FROM chat_leases WHERE session_name = $1 FOR UPDATE`,
-              [fence.sessionName],
-            )
-          ).rows;
         } catch (error) {
           throw databaseError(error, target, "write to");
         }
-        const row = rows[0];
-        if (row?.owner_node !== fence.owner || Number(row.epoch) !== fence.epoch) {
-          throw leaseLostError(fence, row?.owner_node ? leaseOfRow(row) : undefined);
-        }
+        await holdFence(client, fence, target);
         const result = await write(client);
         try {
           await client.query("COMMIT");
@@ -288,6 +298,34 @@ export function createPostgresChatOwnership(
       }
     },
   };
+}
+
+/**
+ * In a transaction: takes the lease row of `fence`'s session (`FOR UPDATE`, until the
+ * transaction ends, so a take-over waits for the write) and checks it still names `fence`'s owner
+ * and epoch; else throws `lease_lost`. The fence of `fencedWrite`, and of a write another adapter
+ * makes in its own transaction (the journal's reply record).
+ */
+export async function holdFence(
+  client: PostgresTransaction,
+  fence: Fence,
+  target: string,
+): Promise<void> {
+  let rows: LeaseRow[];
+  try {
+    rows = (
+      await client.query<LeaseRow>(
+        `SELECT ${LEASE_COLUMNS} FROM chat_leases WHERE session_name = $1 FOR UPDATE`,
+        [fence.sessionName],
+      )
+    ).rows;
+  } catch (error) {
+    throw databaseError(error, target, "write to");
+  }
+  const row = rows[0];
+  if (row?.owner_node !== fence.owner || Number(row.epoch) !== fence.epoch) {
+    throw leaseLostError(fence, row?.owner_node ? leaseOfRow(row) : undefined);
+  }
 }
 
 function bySessionName(a: Lease, b: Lease): number {

@@ -8,7 +8,7 @@
  * transaction, inserts nothing, and reads the first's row.
  */
 import { randomUUID } from "node:crypto";
-import type { RecordInboundResult } from "../journal.js";
+import type { InboundStatus, RecordInboundResult } from "../journal.js";
 import {
   checkInbound,
   duplicateResult,
@@ -37,6 +37,14 @@ const INSERT = `
 const BY_EXTERNAL_ID = `SELECT ${INBOUND_COLUMNS} FROM inbound WHERE channel = $1 AND external_id = $2`;
 
 const REPLY_OF = `SELECT text FROM outbox WHERE inbound_id = $1 ORDER BY part`;
+
+const ANSWERS_TO = `
+  SELECT inbound.id, inbound.chat_id, inbound.status,
+    CASE WHEN inbound.status = 'answered' THEN array(
+      SELECT outbox.text FROM outbox
+      WHERE outbox.inbound_id = coalesce(inbound.answered_by, inbound.id) ORDER BY outbox.part)
+    ELSE '{}'::text[] END AS reply
+  FROM inbound WHERE inbound.id = ANY($1::bigint[]) ORDER BY inbound.id`;
 
 /**
  * An update of one row that tells a row that did not change (its state forbids it) from one that
@@ -128,6 +136,21 @@ export function createPostgresJournalInbox(context: PostgresJournalContext): Jou
     async findByExternalId(channel, externalId) {
       const [row] = await query<InboundRecord>("read", BY_EXTERNAL_ID, [channel, externalId]);
       return row === undefined ? undefined : toInboundRow(fromInbound(row));
+    },
+    async answersTo(inboundIds) {
+      if (inboundIds.length === 0) return [];
+      const rows = await query<{
+        id: string;
+        chat_id: string;
+        status: InboundStatus;
+        reply: string[];
+      }>("read", ANSWERS_TO, [[...inboundIds]]);
+      return rows.map((row) => ({
+        id: Number(row.id),
+        chatId: row.chat_id,
+        status: row.status,
+        reply: row.reply,
+      }));
     },
     async cursor(channel) {
       const [row] = await query<{ value: string }>(

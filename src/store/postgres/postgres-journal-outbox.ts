@@ -17,6 +17,7 @@ import {
 } from "../journal-rows.js";
 import type { InboundStatus, OutboxRow, ReplyEvent } from "../journal.js";
 import type { JournalOutbox } from "../sqlite-journal-outbox.js";
+import { holdFence } from "./postgres-chat-ownership.js";
 import { fromOutbox, type PostgresJournalContext } from "./postgres-journal-context.js";
 
 const LOCK = `SELECT id, status FROM inbound WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE`;
@@ -90,11 +91,13 @@ export function createPostgresJournalOutbox(context: PostgresJournalContext): Jo
   };
 
   return {
-    async markAnswered(inboundIds, reply) {
+    async markAnswered(inboundIds, reply, options = {}) {
       checkAnswered(inboundIds);
       const ids = [...new Set(inboundIds)];
       const answeredBy = inboundIds.at(-1)!;
       return transaction("write to", async (client): Promise<OutboxRow[]> => {
+        // First: a node whose lease was taken over records nothing (`holdFence`).
+        if (options.fence) await holdFence(client, options.fence, target);
         const now = clock.now();
         const locked = await client.query<{ id: string; status: InboundStatus }>(LOCK, [ids]);
         const statuses = new Map(locked.rows.map((row) => [Number(row.id), row.status]));

@@ -30,6 +30,9 @@ const UPSERT = `
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
     AS batch (chat_id, session_name, session_id, entry)
   ON CONFLICT (chat_id) DO %s`;
+/** The advisory lock key new chats' names are picked under (`withNameLock`): any fixed bigint. */
+const SESSION_NAMES_LOCK = 0x64697370_6e616d65n.toString();
+
 const UPDATE_ROW = `UPDATE SET session_name = excluded.session_name,
     session_id = excluded.session_id, entry = excluded.entry, updated_at = excluded.updated_at`;
 
@@ -97,6 +100,26 @@ export function createPostgresRegistryRows(options: PostgresRegistryRowsOptions)
       );
       const row = rows[0];
       return row === undefined ? undefined : decodeEntry(chatId, row.entry, target);
+    },
+
+    async loadNamed(name) {
+      const rows = await query<{ chat_id: string; entry: string }>(
+        "read the registry from",
+        "SELECT chat_id, entry FROM registry WHERE session_name = $1",
+        [name],
+      );
+      return new Map(
+        rows.map((row) => [row.chat_id as ChatId, decodeEntry(row.chat_id, row.entry, target)]),
+      );
+    },
+
+    // A transaction-level advisory lock, held until `work` is done and the transaction ends:
+    // released at commit, so it holds behind a transaction-mode pooler too. Rare (a new chat).
+    withNameLock(work) {
+      return transaction("lock the session names of", async (client) => {
+        await client.query("SELECT pg_advisory_xact_lock($1)", [SESSION_NAMES_LOCK]);
+        return work();
+      });
     },
 
     async write(changes: readonly RegistryRowChange[], { durable }) {

@@ -182,7 +182,8 @@ export function createPostgresTranscriptStore(
     async projectsOf(sessionId) {
       const rows = await query<{ project_key: string }>(
         "read a transcript from",
-        `SELECT project_key FROM transcript_keys WHERE session_id = $1 AND subpath = $2`,
+        `SELECT project_key FROM transcript_keys WHERE session_id = $1 AND subpath = $2
+         ORDER BY mtime DESC, project_key`,
         [sessionId, MAIN_SUBPATH],
       );
       return rows.map((row) => row.project_key);

@@ -29,7 +29,10 @@ export const WAKE_UP_CHANNELS = { inbox: "dispatch_inbox", reply: "dispatch_repl
 
 export type WakeUp =
   | { kind: "inbox"; sessionName: SessionName; owner: NodeId }
-  | { kind: "reply"; sessionName: SessionName; node: NodeId; messageId: string };
+  | { kind: "reply"; sessionName: SessionName; node: NodeId; inboundIds: number[] };
+
+/** A reply wake-up's `node` that addresses every node. */
+export const EVERY_NODE = "*";
 
 /** What a wake-up can be sent through: the pool, or a transaction's connection. */
 export type Queryable = Pick<pg.Pool, "query"> | Pick<pg.PoolClient, "query">;
@@ -67,9 +70,13 @@ export function parseWakeUp(channel: string, payload: string | undefined): WakeU
   }
   if (channel === WAKE_UP_CHANNELS.reply) {
     const node = text("node");
-    const messageId = text("messageId");
-    return node && messageId
-      ? { kind: "reply", sessionName: asSessionName(sessionName), node, messageId }
+    const ids = fields.inboundIds;
+    const inboundIds =
+      Array.isArray(ids) && ids.length > 0 && ids.every((id) => Number.isSafeInteger(id))
+        ? (ids as number[])
+        : undefined;
+    return node && inboundIds
+      ? { kind: "reply", sessionName: asSessionName(sessionName), node, inboundIds }
       : undefined;
   }
   return undefined;
@@ -223,7 +230,8 @@ export class WakeUpListener {
       this.options.logger.warn("wake-up-malformed", { channel });
       return;
     }
-    if (addresseeOf(wakeUp) !== this.options.nodeId) return;
+    const addressee = addresseeOf(wakeUp);
+    if (addressee !== this.options.nodeId && addressee !== EVERY_NODE) return;
     try {
       this.options.onWakeUp(wakeUp);
     } catch (error) {

@@ -27,11 +27,11 @@ async function start() {
   const node = await startNodePresence({
     ownership,
     nodeId: "mac-mini:7878",
-    address: "http://127.0.0.1:7878",
+    address: () => "http://127.0.0.1:7878",
     channels: () => channels,
     pool: () => pool,
     state: () => state,
-    chatsOf: (nodeId) => (nodeId === "mac-mini:7878" ? 3 : 0),
+    chatsOf: () => Promise.resolve(new Map([["mac-mini:7878", 3]])),
     leaseMs: LEASE_MS,
     clock,
     logger: createMemoryLogger(),

@@ -12,6 +12,7 @@ import {
   type PostgresDatabase,
 } from "../../../src/store/postgres/postgres-database.js";
 import {
+  EVERY_NODE,
   parseWakeUp,
   sendWakeUp,
   WakeUpListener,
@@ -146,17 +147,24 @@ describe("WakeUpListener", () => {
       kind: "reply",
       sessionName: ALICE,
       node: "c",
-      messageId: "m-0",
+      inboundIds: [1],
     });
     await sendWakeUp(nodeA.pool, {
       kind: "reply",
       sessionName: ALICE,
       node: "b",
-      messageId: "m-1",
+      inboundIds: [2, 3],
     });
-    await wakeUps.until(1);
+    await sendWakeUp(nodeA.pool, {
+      kind: "reply",
+      sessionName: ALICE,
+      node: EVERY_NODE,
+      inboundIds: [4],
+    });
+    await wakeUps.until(2);
     expect(wakeUps.seen).toEqual([
-      { kind: "reply", sessionName: ALICE, node: "b", messageId: "m-1" },
+      { kind: "reply", sessionName: ALICE, node: "b", inboundIds: [2, 3] },
+      { kind: "reply", sessionName: ALICE, node: EVERY_NODE, inboundIds: [4] },
     ]);
   });
 
@@ -292,6 +300,12 @@ describe("parseWakeUp", () => {
     expect(parseWakeUp("dispatch_inbox", "not json")).toBeUndefined();
     expect(parseWakeUp("dispatch_inbox", '{"sessionName":"alice"}')).toBeUndefined();
     expect(parseWakeUp("dispatch_reply", '{"sessionName":"alice","node":"b"}')).toBeUndefined();
+    expect(
+      parseWakeUp("dispatch_reply", '{"sessionName":"alice","node":"b","inboundIds":["7"]}'),
+    ).toBeUndefined();
+    expect(
+      parseWakeUp("dispatch_reply", '{"sessionName":"alice","node":"*","inboundIds":[7,8]}'),
+    ).toEqual({ kind: "reply", sessionName: "alice", node: "*", inboundIds: [7, 8] });
     expect(parseWakeUp("other", '{"sessionName":"alice","owner":"b"}')).toBeUndefined();
     expect(parseWakeUp("dispatch_inbox", undefined)).toBeUndefined();
   });
