@@ -105,9 +105,10 @@ export interface NodeScale {
   failed: number;
   /** Turns it ran (`dispatch_turns_total` over the run): where the agents worked. */
   turns: number;
-  /** Chats whose session it owned at the end (`GET /v1/sessions`' `node`), and of them those started (with a session id). */
+  /** Started sessions it names itself the owner of at the end (its own `GET /v1/sessions`). */
   sessionsAtEnd: number;
-  startedSessionsAtEnd: number;
+  /** Chats it held at the end (`GET /v1/nodes`' `chats`: its leases). */
+  chatsAtEnd: number;
   /** The most chats it held (`GET /v1/nodes`' `chats`), over the samples. */
   maxChats: number;
   /** The most live sessions: by its /metrics (every 15 s) and its `GET /v1/nodes` pool (2 s). */
@@ -142,8 +143,16 @@ export interface ScaleResult {
   topology: ScaleTopology;
   /** Per node; one entry for a single daemon. */
   nodes: NodeScale[];
-  /** Chats whose owner (`node` of `GET /v1/sessions`) one node names differently from another. */
+  /**
+   * Started chats (a session id in some node's view) whose owner (`node` of `GET /v1/sessions`)
+   * one node names differently from another.
+   */
   ownerViewsDisagree: number;
+  /**
+   * Chats never started (no session id in any node's view, so no node holds their lease) that
+   * some node names an owner for, where `node` should be null.
+   */
+  unstartedWithOwner: number;
   /** Every PostgreSQL process's CPU per message, when the daemons ran on PostgreSQL. */
   serverCpuPerMessageMs?: number;
   messages: number;
@@ -213,6 +222,33 @@ interface RunningNode {
   turnsBefore: number;
   cpuBefore: number;
   treeCpuBefore: number;
+}
+
+interface ChatOwnerView {
+  chat_id: string;
+  node: string | null;
+  session_id: string | null;
+}
+
+/** How far the nodes' `GET /v1/sessions` agree on each chat's owner. Pure. */
+export function ownerAgreement(views: readonly (readonly ChatOwnerView[])[]): {
+  disagree: number;
+  unstartedWithOwner: number;
+} {
+  const byChat = new Map<string, ChatOwnerView[]>();
+  for (const view of views) {
+    for (const session of view) {
+      byChat.set(session.chat_id, [...(byChat.get(session.chat_id) ?? []), session]);
+    }
+  }
+  let disagree = 0;
+  let unstartedWithOwner = 0;
+  for (const seen of byChat.values()) {
+    const started = seen.some((session) => session.session_id !== null);
+    if (started && new Set(seen.map((session) => session.node)).size > 1) disagree += 1;
+    if (!started && seen.some((session) => session.node !== null)) unstartedWithOwner += 1;
+  }
+  return { disagree, unstartedWithOwner };
 }
 
 /** PostgreSQL could not start here (not installed, say): the run is left out, not failed. */
@@ -445,7 +481,7 @@ async function run(context: BenchContext, topology: ScaleTopology): Promise<Scal
     await Promise.all([metricsPoller, nodesPoller]);
     const machineAfter = await machineCpuTicks();
     const serverCpuMs = server ? (await server.cpuMs()) - serverCpuBefore : 0;
-    // Every node's view of every chat's owner: in a cluster they must agree.
+    // Every node's view of every chat's owner (`node`): in a cluster they must agree.
     const views = await Promise.all(
       nodes.map((node) =>
         node.daemon.getJson<{ chat_id: string; node: string | null; session_id: string | null }[]>(
@@ -453,20 +489,14 @@ async function run(context: BenchContext, topology: ScaleTopology): Promise<Scal
         ),
       ),
     );
-    const sessions = views[0]!;
-    const ownerOf = new Map(sessions.map((session) => [session.chat_id, session.node]));
-    const ownerViewsDisagree = new Set(
-      views
-        .slice(1)
-        .flatMap((view) => view.filter((session) => ownerOf.get(session.chat_id) !== session.node))
-        .map((session) => session.chat_id),
-    ).size;
+    const owners = ownerAgreement(views);
+    const finalCounts = await nodes[0]!.daemon.getJson<NodeView[]>("/v1/nodes");
     const processBound = settings.maxLiveSessions + settings.spareProcesses;
     const perNode: NodeScale[] = [];
     let treeMs = 0;
     let daemonMs = 0;
     let evictions = 0;
-    for (const node of nodes) {
+    for (const [index, node] of nodes.entries()) {
       const metrics = await node.daemon.metrics();
       evictions += metricTotal(metrics, "dispatch_pool_evictions");
       node.maxLiveMetrics = Math.max(
@@ -479,14 +509,17 @@ async function run(context: BenchContext, topology: ScaleTopology): Promise<Scal
       daemonMs += nodeDaemon;
       const peaks = await node.sampler.stop();
       const maxLive = Math.max(node.maxLiveMetrics, node.maxLiveReported);
-      const owned = sessions.filter((session) => session.node === node.nodeId);
+      // A session it runs has its id in this node's memory; a chat no node holds is left out.
+      const owned = views[index]!.filter(
+        (session) => session.node === node.nodeId && session.session_id !== null,
+      );
       perNode.push({
         nodeId: node.nodeId,
         requests: node.requests,
         failed: node.failed,
         turns: metricTotal(metrics, "dispatch_turns_total") - node.turnsBefore,
         sessionsAtEnd: owned.length,
-        startedSessionsAtEnd: owned.filter((session) => session.session_id !== null).length,
+        chatsAtEnd: finalCounts.find((view) => view.node_id === node.nodeId)?.chats ?? 0,
         maxChats: node.maxChats,
         maxLiveMetrics: node.maxLiveMetrics,
         maxLiveReported: node.maxLiveReported,
@@ -514,7 +547,8 @@ async function run(context: BenchContext, topology: ScaleTopology): Promise<Scal
       settings,
       topology,
       nodes: perNode,
-      ownerViewsDisagree,
+      ownerViewsDisagree: owners.disagree,
+      unstartedWithOwner: owners.unstartedWithOwner,
       ...(server ? { serverCpuPerMessageMs: round(serverCpuMs / sends.length, 1) } : {}),
       messages: sends.length,
       answered,
@@ -628,8 +662,12 @@ function rows(result: ScaleResult | { skipped: string }): Row[] {
     ...(several
       ? [
           {
-            measure: "chats whose owner one node names differently from another (GET /v1/sessions)",
+            measure: "started chats whose owner two nodes name differently (GET /v1/sessions)",
             value: String(result.ownerViewsDisagree),
+          },
+          {
+            measure: "chats never started that a node names an owner for (should be null)",
+            value: String(result.unstartedWithOwner),
           },
         ]
       : []),
@@ -640,8 +678,8 @@ function rows(result: ScaleResult | { skipped: string }): Row[] {
             value: `${node.requests} (${node.failed}) / ${node.turns}`,
           },
           {
-            measure: `${node.nodeId}: sessions it owns at the end (started ones) / most chats held`,
-            value: `${node.sessionsAtEnd} (${node.startedSessionsAtEnd}) / ${node.maxChats}`,
+            measure: `${node.nodeId}: sessions it runs at the end (/v1/sessions) / chats held at the end, most (/v1/nodes)`,
+            value: `${node.sessionsAtEnd} / ${node.chatsAtEnd}, ${node.maxChats}`,
           },
           {
             measure: `${node.nodeId}: most live by /metrics, by /v1/nodes (pool) / most CLIs / peak RSS`,
