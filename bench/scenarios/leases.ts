@@ -4,7 +4,8 @@
  * server on loopback with fsync on.
  *
  * - **A fenced write against the same write unfenced.** The write is one journal row (a turn's
- *   record in `turns`, a write every turn makes). Unfenced it is one statement, committed on its
+ *   record in `turns`, a write every turn makes), and the reply's record (`markAnswered`), the
+ *   write a cluster's node fences in the message path. Unfenced it is one statement, committed on its
  *   own; fenced (`fencedWrite`) it is `BEGIN`, the lease row taken `FOR UPDATE` and its owner and
  *   epoch checked, the statement, `COMMIT`. The same write in a plain transaction (`BEGIN`, the
  *   statement, `COMMIT`) tells the transaction's round trips apart from the fence's check. The
@@ -23,12 +24,20 @@ import { createLogger } from "../../src/logging/logger.js";
 import type { Fence, Lease } from "../../src/store/chat-ownership.js";
 import { openPostgresDatabase } from "../../src/store/postgres/postgres-database.js";
 import { createPostgresChatOwnership } from "../../src/store/postgres/postgres-chat-ownership.js";
+import { createPostgresJournal } from "../../src/store/postgres/postgres-journal.js";
 import { asSessionName } from "../../src/utils/ids.js";
 import { postgresFailure, startBenchPostgres, type BenchPostgres } from "../lib/postgres.js";
 import type { BenchContext, Row, Scenario } from "../lib/scenario.js";
 import { round, roundSummary, summarize, type Summary } from "../lib/stats.js";
 
 const LEASE_MS = 60_000;
+
+/**
+ * The writes compared: a turn's row as one statement, in a plain transaction and fenced; and the
+ * reply's record (`markAnswered`: the message answered and the outbox row, in one transaction),
+ * unfenced as on one node and fenced as a cluster's node records it (the lease row taken first).
+ */
+type Kind = "unfenced" | "transaction" | "fenced" | "reply" | "replyFenced";
 const SIZES = [1, 100, 1000];
 
 export interface WriteCost {
@@ -57,9 +66,11 @@ export interface LeaseSizeRun {
 }
 
 export interface LeasesResult {
-  write: { unfenced: WriteCost; transaction: WriteCost; fenced: WriteCost };
-  /** The fenced write's median over the unfenced one's, and the difference. */
+  write: Record<Kind, WriteCost>;
+  /** The fenced write's median less the unfenced one's. */
   fenceOverheadMs: number;
+  /** The same for the reply's record. */
+  replyFenceOverheadMs: number;
   sizes: LeaseSizeRun[];
 }
 
@@ -114,22 +125,46 @@ async function run(context: BenchContext): Promise<LeasesResult | { skipped: str
         JSON.stringify([randomUUID()]),
         Date.now(),
       ];
-      const kinds = {
-        unfenced: () => pool.query(insert, values()),
-        transaction: async () => {
-          const client = await pool.connect();
-          try {
-            await client.query("BEGIN");
-            await client.query(insert, values());
-            await client.query("COMMIT");
-          } finally {
-            client.release();
-          }
+      // Each kind: what is timed, after what is made ready for it untimed (a message to answer).
+      const journal = createPostgresJournal({ database });
+      const chatId = "+15550000001";
+      const message = async () =>
+        (
+          await journal.recordInbound({
+            channel: "http",
+            chatId,
+            text: "bench",
+            receivedAt: new Date(),
+          })
+        ).id;
+      const reply = { channel: "http", chatId, parts: ["bench reply"] };
+      const kinds: Record<
+        Kind,
+        { ready?: () => Promise<number>; write: (id: number) => Promise<unknown> }
+      > = {
+        unfenced: { write: () => pool.query(insert, values()) },
+        transaction: {
+          write: async () => {
+            const client = await pool.connect();
+            try {
+              await client.query("BEGIN");
+              await client.query(insert, values());
+              await client.query("COMMIT");
+            } finally {
+              client.release();
+            }
+          },
         },
-        fenced: () =>
-          ownership.fencedWrite(fence, (transaction) => transaction.query(insert, values())),
+        fenced: {
+          write: () =>
+            ownership.fencedWrite(fence, (transaction) => transaction.query(insert, values())),
+        },
+        reply: { ready: message, write: (id) => journal.markAnswered([id], reply) },
+        replyFenced: {
+          ready: message,
+          write: (id) => journal.markAnswered([id], reply, { fence }),
+        },
       };
-      type Kind = keyof typeof kinds;
       const names = Object.keys(kinds) as Kind[];
       const samples = context.quick ? 60 : 400;
       const block = samples / 4;
@@ -137,25 +172,32 @@ async function run(context: BenchContext): Promise<LeasesResult | { skipped: str
       const meters = new Map<Kind, Meter>(
         names.map((name) => [name, { clientUs: 0, serverMs: 0 }]),
       );
-      for (const name of names) for (let index = 0; index < 10; index += 1) await kinds[name]();
+      const once = async (name: Kind) => kinds[name].write((await kinds[name].ready?.()) ?? 0);
+      for (const name of names) for (let index = 0; index < 10; index += 1) await once(name);
       // Wall time and the driver's CPU: the kinds take turns, write by write, in a rotating order.
       for (let index = 0; index < samples; index += 1) {
         for (let offset = 0; offset < names.length; offset += 1) {
           const name = names[(index + offset) % names.length]!;
+          const id = (await kinds[name].ready?.()) ?? 0;
           const clientBefore = process.cpuUsage();
           const started = performance.now();
-          await kinds[name]();
+          await kinds[name].write(id);
           walls.get(name)!.push(performance.now() - started);
           const client = process.cpuUsage(clientBefore);
           meters.get(name)!.clientUs += client.user + client.system;
         }
       }
-      // The server's CPU, read from /proc in 10 ms ticks: in blocks of one kind, rotated.
+      // The server's CPU, read from /proc in 10 ms ticks: in blocks of one kind, rotated, with
+      // the messages to answer recorded before the block.
       for (let roundIndex = 0; roundIndex < 4; roundIndex += 1) {
         for (let offset = 0; offset < names.length; offset += 1) {
           const name = names[(roundIndex + offset) % names.length]!;
+          const ids: number[] = [];
+          for (let index = 0; index < block; index += 1) {
+            ids.push((await kinds[name].ready?.()) ?? 0);
+          }
           const serverBefore = await server.cpuMs();
-          for (let index = 0; index < block; index += 1) await kinds[name]();
+          for (const id of ids) await kinds[name].write(id);
           meters.get(name)!.serverMs += (await server.cpuMs()) - serverBefore;
         }
       }
@@ -169,6 +211,8 @@ async function run(context: BenchContext): Promise<LeasesResult | { skipped: str
         unfenced: cost("unfenced"),
         transaction: cost("transaction"),
         fenced: cost("fenced"),
+        reply: cost("reply"),
+        replyFenced: cost("replyFenced"),
       };
       context.log(`leases: ${samples} writes of each kind measured`);
 
@@ -243,6 +287,7 @@ async function run(context: BenchContext): Promise<LeasesResult | { skipped: str
       return {
         write,
         fenceOverheadMs: round(write.fenced.wallMs.median - write.unfenced.wallMs.median, 2),
+        replyFenceOverheadMs: round(write.replyFenced.wallMs.median - write.reply.wallMs.median, 2),
         sizes,
       };
     } finally {
@@ -287,6 +332,18 @@ function rows(result: LeasesResult | { skipped: string }): Row[] {
     {
       measure: "fence's cost at the median (fenced - unfenced)",
       value: `${result.fenceOverheadMs} ms`,
+    },
+    {
+      measure: "a reply's record (markAnswered: message answered + outbox row), unfenced",
+      value: writeValue(write.reply),
+    },
+    {
+      measure: "the same fenced, as a cluster node records it (lease row FOR UPDATE first)",
+      value: writeValue(write.replyFenced),
+    },
+    {
+      measure: "fence's cost on the reply's record at the median",
+      value: `${result.replyFenceOverheadMs} ms`,
     },
     ...result.sizes.flatMap((size) => [
       {
