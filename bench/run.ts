@@ -6,6 +6,8 @@
  *   npm run bench -- --quick       a short run for CI smoke use
  *   npm run bench -- --only warmTurn,registry
  *   npm run bench -- --only envelope    envelope bytes per message, request bytes at turns 1/50/200
+ *   npm run bench -- --only warmTurnPostgres,leases   the warm turn on PostgreSQL, fences, leases
+ *   npm run bench -- --only scalePostgres,scaleCluster   the scale run on 1 and on 3 PostgreSQL nodes
  *   npm run bench -- --runner tsx  run the daemon from source instead of compiled JavaScript
  *   npm run bench -- --markdown    also print the table as Markdown (for docs/performance.md)
  *   npm run bench -- --only scale --scale-rate 1 --scale-senders 200
