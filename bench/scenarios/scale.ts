@@ -27,6 +27,7 @@ import {
   type BenchHome,
 } from "../lib/daemon.js";
 import { BENCH_TIER } from "../lib/direct-sdk.js";
+import { ownerAgreement } from "../lib/owner-agreement.js";
 import { postgresFailure, startBenchPostgres, type BenchPostgres } from "../lib/postgres.js";
 import { contactsFile, phoneNumber, registryFile } from "../lib/fixtures.js";
 import { startBenchModel } from "../lib/model.js";
@@ -222,33 +223,6 @@ interface RunningNode {
   turnsBefore: number;
   cpuBefore: number;
   treeCpuBefore: number;
-}
-
-interface ChatOwnerView {
-  chat_id: string;
-  node: string | null;
-  session_id: string | null;
-}
-
-/** How far the nodes' `GET /v1/sessions` agree on each chat's owner. Pure. */
-export function ownerAgreement(views: readonly (readonly ChatOwnerView[])[]): {
-  disagree: number;
-  unstartedWithOwner: number;
-} {
-  const byChat = new Map<string, ChatOwnerView[]>();
-  for (const view of views) {
-    for (const session of view) {
-      byChat.set(session.chat_id, [...(byChat.get(session.chat_id) ?? []), session]);
-    }
-  }
-  let disagree = 0;
-  let unstartedWithOwner = 0;
-  for (const seen of byChat.values()) {
-    const started = seen.some((session) => session.session_id !== null);
-    if (started && new Set(seen.map((session) => session.node)).size > 1) disagree += 1;
-    if (!started && seen.some((session) => session.node !== null)) unstartedWithOwner += 1;
-  }
-  return { disagree, unstartedWithOwner };
 }
 
 /** PostgreSQL could not start here (not installed, say): the run is left out, not failed. */
