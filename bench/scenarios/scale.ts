@@ -89,6 +89,10 @@ export const QUICK_SCALE: ScaleSettings = {
  * scraping it more often would itself load a daemon with 10,000 of them.
  */
 const SCRAPE_INTERVAL_MS = 15_000;
+/** Longer than a node's lease listing for its views is kept (`src/cluster/chat-router.ts`). */
+const OWNER_VIEWS_SETTLE_MS = 7_000;
+/** The series of turns that ended in an error. */
+const ERROR_TURNS = 'dispatch_turns_total{outcome="error"}';
 /** How often `GET /v1/nodes` is read (from each node in turn): every node's pool and chats. */
 const NODES_INTERVAL_MS = 2_000;
 
@@ -106,6 +110,8 @@ export interface NodeScale {
   failed: number;
   /** Turns it ran (`dispatch_turns_total` over the run): where the agents worked. */
   turns: number;
+  /** Of them, turns that ended in an error (`outcome="error"`). */
+  errorTurns: number;
   /** Started sessions it names itself the owner of at the end (its own `GET /v1/sessions`). */
   sessionsAtEnd: number;
   /** Chats it held at the end (`GET /v1/nodes`' `chats`: its leases). */
@@ -221,6 +227,7 @@ interface RunningNode {
   maxChats: number;
   poolTotal: number;
   turnsBefore: number;
+  errorTurnsBefore: number;
   cpuBefore: number;
   treeCpuBefore: number;
 }
@@ -309,6 +316,7 @@ async function run(context: BenchContext, topology: ScaleTopology): Promise<Scal
         maxChats: 0,
         poolTotal: 0,
         turnsBefore: 0,
+        errorTurnsBefore: 0,
         cpuBefore: 0,
         treeCpuBefore: 0,
       };
@@ -328,7 +336,9 @@ async function run(context: BenchContext, topology: ScaleTopology): Promise<Scal
         `${topology.nodes} ${topology.database} node(s), pool ${settings.maxLiveSessions} each`,
     );
     for (const node of nodes) {
-      node.turnsBefore = metricTotal(await node.daemon.metrics(), "dispatch_turns_total");
+      const metrics = await node.daemon.metrics();
+      node.turnsBefore = metricTotal(metrics, "dispatch_turns_total");
+      node.errorTurnsBefore = metrics.get(ERROR_TURNS) ?? 0;
       node.cpuBefore = await cpuMs(node.daemon.pid);
       node.treeCpuBefore = await treeCpuMs(node.daemon.pid);
     }
@@ -455,7 +465,9 @@ async function run(context: BenchContext, topology: ScaleTopology): Promise<Scal
     await Promise.all([metricsPoller, nodesPoller]);
     const machineAfter = await machineCpuTicks();
     const serverCpuMs = server ? (await server.cpuMs()) - serverCpuBefore : 0;
-    // Every node's view of every chat's owner (`node`): in a cluster they must agree.
+    // Every node's view of every chat's owner (`node`): in a cluster they must agree, once each
+    // has read the leases again (a node reads every lease at most every 5 s, for its views).
+    if (nodes.length > 1) await sleep(OWNER_VIEWS_SETTLE_MS);
     const views = await Promise.all(
       nodes.map((node) =>
         node.daemon.getJson<{ chat_id: string; node: string | null; session_id: string | null }[]>(
@@ -492,6 +504,7 @@ async function run(context: BenchContext, topology: ScaleTopology): Promise<Scal
         requests: node.requests,
         failed: node.failed,
         turns: metricTotal(metrics, "dispatch_turns_total") - node.turnsBefore,
+        errorTurns: (metrics.get(ERROR_TURNS) ?? 0) - node.errorTurnsBefore,
         sessionsAtEnd: owned.length,
         chatsAtEnd: finalCounts.find((view) => view.node_id === node.nodeId)?.chats ?? 0,
         maxChats: node.maxChats,
@@ -648,8 +661,8 @@ function rows(result: ScaleResult | { skipped: string }): Row[] {
     ...(several || topology.database === "postgresql"
       ? result.nodes.flatMap((node) => [
           {
-            measure: `${node.nodeId}: requests sent to it (failed) / turns it ran`,
-            value: `${node.requests} (${node.failed}) / ${node.turns}`,
+            measure: `${node.nodeId}: requests sent to it (failed) / turns it ran (in error)`,
+            value: `${node.requests} (${node.failed}) / ${node.turns} (${node.errorTurns})`,
           },
           {
             measure: `${node.nodeId}: sessions it runs at the end (/v1/sessions) / chats held at the end, most (/v1/nodes)`,
