@@ -16,7 +16,7 @@
  *   (`resumeConfigDirs`).
  */
 import { realpathSync } from "node:fs";
-import { open, readdir, realpath, stat } from "node:fs/promises";
+import { open, readdir, stat } from "node:fs/promises";
 import path from "node:path";
 
 /** Longest key the CLI uses whole; a longer one is cut and followed by a hash. */
@@ -30,30 +30,45 @@ export function claudeProjectKey(cwd: string): string {
 }
 
 /**
- * The paths a session's folder may have had as the CLI's working folder: as configured, and
- * with the transcripts folder's links resolved (the CLI sees the resolved one). Synchronous: a
- * new chat's name is checked with it, once per candidate.
+ * The paths a session's working folder may have had as the CLI's working folder: as given, and
+ * with its links resolved (the CLI sees the resolved one); a folder not created yet (or already
+ * removed) has its parent's links resolved, the transcripts folder's. Synchronous: a new chat's
+ * name is checked with it, once per candidate.
  */
-export function sessionFolderPaths(transcriptsDir: string, sessionName: string): string[] {
-  const root = path.resolve(transcriptsDir);
-  let realRoot = root;
-  try {
-    realRoot = realpathSync(root);
-  } catch {
-    // not created yet: no link to resolve
-  }
-  const paths = [path.join(root, sessionName), path.join(realRoot, sessionName)];
-  return [...new Set(paths)];
+export function workingFolderPaths(cwd: string): string[] {
+  const given = path.resolve(cwd);
+  return [...new Set([given, resolvedPath(given)])];
 }
 
-/** The CLI's project folders for a session's folder: one per path in `sessionFolderPaths`. */
+/** `folder` with its links resolved, else its parent's (it does not exist), else as given. */
+function resolvedPath(folder: string): string {
+  try {
+    return realpathSync(folder);
+  } catch {
+    // not created yet: its parent may still be reached through a link
+  }
+  try {
+    return path.join(realpathSync(path.dirname(folder)), path.basename(folder));
+  } catch {
+    return folder;
+  }
+}
+
+/** The CLI's project folder names for a working folder: one per path in `workingFolderPaths`. */
+export function claudeProjectKeys(cwd: string): string[] {
+  return [...new Set(workingFolderPaths(cwd).map(claudeProjectKey))];
+}
+
+/** The CLI's project folders for a session's folder, `<transcriptsDir>/<sessionName>`. */
 export function claudeProjectFolders(
   claudeDir: string,
   transcriptsDir: string,
   sessionName: string,
 ): { key: string; folder: string }[] {
-  const keys = new Set(sessionFolderPaths(transcriptsDir, sessionName).map(claudeProjectKey));
-  return [...keys].map((key) => ({ key, folder: path.join(projectsFolderOf(claudeDir), key) }));
+  return claudeProjectKeys(path.join(transcriptsDir, sessionName)).map((key) => ({
+    key,
+    folder: path.join(projectsFolderOf(claudeDir), key),
+  }));
 }
 
 /** Java's `String.hashCode` over UTF-16 code units, as the CLI hashes a long path. */
@@ -96,16 +111,6 @@ export function transcriptFileOf(claudeDir: string, projectKey: string, sessionI
   return path.join(projectsFolderOf(claudeDir), projectKey, `${sessionId}.jsonl`);
 }
 
-/**
- * The project folder names the CLI may have used for a working folder: its path as given and,
- * when a link leads to it, its real path (the CLI sees the resolved one).
- */
-export async function projectKeysOf(cwd: string): Promise<string[]> {
-  const real = await realpath(cwd).catch(() => undefined);
-  const paths = real !== undefined && real !== cwd ? [cwd, real] : [cwd];
-  return [...new Set(paths.map(claudeProjectKey))];
-}
-
 export interface TranscriptLocation {
   /** The CLI's config folder: `~/.claude`, or `CLAUDE_CONFIG_DIR`. */
   claudeDir: string;
@@ -122,7 +127,7 @@ export async function findTranscriptFile(
   location: TranscriptLocation,
 ): Promise<string | undefined> {
   if (!SAFE_SESSION_ID.test(location.sessionId)) return undefined;
-  const own = await projectKeysOf(location.cwd);
+  const own = claudeProjectKeys(location.cwd);
   const entries = await readdir(projectsFolderOf(location.claudeDir), {
     withFileTypes: true,
   }).catch(() => []);

@@ -36,7 +36,7 @@ import type { RowRegistry } from "../store/row-registry.js";
 import type { Clock } from "../utils/clock.js";
 import { describeError } from "../utils/errors.js";
 import type { ChatId, SessionName } from "../utils/ids.js";
-import { chooseNodeForNewChat } from "./placement.js";
+import { chooseNodeForNewChat, nodeForChannel } from "./placement.js";
 
 /** The node's lease keeper, as far as the router takes and gives back leases through it. */
 export interface HeldLeases {
@@ -52,7 +52,13 @@ export interface ChatRouterDeps {
   held: HeldLeases;
   registry: Pick<
     RowRegistry,
-    "get" | "reload" | "reloadNamed" | "registerExclusive" | "chatsNamed" | "isNameTaken"
+    | "get"
+    | "reload"
+    | "reloadNamed"
+    | "reloadChangedSince"
+    | "registerExclusive"
+    | "chatsNamed"
+    | "isNameTaken"
   >;
   journal: Pick<Journal, "pendingInbound" | "answersTo">;
   clock: Clock;
@@ -67,7 +73,8 @@ export interface ChatRouterDeps {
   wake(
     wakeUp:
       | { kind: "inbox"; sessionName: SessionName; owner: NodeId }
-      | { kind: "reply"; sessionName: SessionName; inboundIds: number[] },
+      | { kind: "reply"; sessionName: SessionName; inboundIds: number[] }
+      | { kind: "outbox"; node: NodeId; channel: string },
   ): Promise<void>;
   /** The inbox's replay of the journal's open messages that `include` picks. */
   replay(include: (row: InboundRow) => boolean): Promise<number>;
@@ -75,6 +82,8 @@ export interface ChatRouterDeps {
   waitingFor(): number[];
   /** Hands a reply another node recorded to the request here that waits for it. */
   answerWaiting(chatId: ChatId, answer: InboundAnswer, agentSessionId: string): void;
+  /** Sends the reply parts of channels this node has that another node recorded. */
+  sendUnsent(options: { channel?: string; olderThanMs?: number }): Promise<void>;
   /** Stops the session of `chatId` here and drops its queue: its lease is lost. */
   relinquish(chatId: ChatId): Promise<void>;
   /** Whether the daemon is stopping: it takes no session then. */
@@ -91,8 +100,13 @@ export interface Elsewhere {
 const NODES_FRESH_MS = 500;
 /** A message younger than this is left to the node that accepted it (it is routing it now). */
 const ROUTING_GRACE_MS = 1_000;
-/** How often the sweep reads every lease, for `ownerOf`. */
+/**
+ * How often the sweep reads every lease (for `ownerOf`) and the registry rows other nodes changed
+ * (so this node's views list every chat of the cluster).
+ */
 const OWNERS_REFRESH_MS = 5_000;
+/** How far back a registry catch-up looks past the last one: the nodes' clocks may differ. */
+const CLOCK_SKEW_MARGIN_MS = 30_000;
 
 export class ChatRouter {
   /** Each session's last tenure here, kept after a loss: a late reply is fenced by it. */
@@ -100,6 +114,8 @@ export class ChatRouter {
   /** Owners as last read (a lease listing, a placement), for the views. */
   private owners = new Map<SessionName, NodeId>();
   private ownersReadAt = Number.NEGATIVE_INFINITY;
+  /** When the registry was last caught up with (it was read whole just before the router). */
+  private registryReadAt: number;
   private nodesRead: { at: number; rows: Promise<NodeRow[]> } | undefined;
   /** Sessions being claimed here: a second claim joins the first. */
   private readonly claiming = new Map<SessionName, Promise<boolean>>();
@@ -108,6 +124,7 @@ export class ChatRouter {
 
   constructor(private readonly deps: ChatRouterDeps) {
     this.logger = deps.logger.child({ nodeId: deps.nodeId });
+    this.registryReadAt = deps.clock.now();
   }
 
   /**
@@ -128,6 +145,7 @@ export class ChatRouter {
     const target = chooseNodeForNewChat(await this.nodes(), sessionName, now);
     // This node's own lease from before a restart is taken back here, whatever placement says.
     if (target && target.nodeId !== this.deps.nodeId && lease?.owner !== this.deps.nodeId) {
+      this.owners.set(sessionName, target.nodeId); // it takes the lease once woken
       return { node: target.nodeId, sessionName };
     }
     if (await this.claim(sessionName, lease)) return undefined;
@@ -146,10 +164,21 @@ export class ChatRouter {
 
   /** A wake-up for this node: messages to pick up, or a reply a request here may wait for. */
   onWakeUp(
-    wakeUp: { kind: "inbox"; sessionName: SessionName } | { kind: "reply"; inboundIds: number[] },
+    wakeUp:
+      | { kind: "inbox"; sessionName: SessionName }
+      | { kind: "reply"; inboundIds: number[] }
+      | { kind: "outbox"; channel: string },
   ): void {
     if (wakeUp.kind === "reply") {
       void this.answerWaiting(wakeUp.inboundIds);
+      return;
+    }
+    if (wakeUp.kind === "outbox") {
+      void this.deps
+        .sendUnsent({ channel: wakeUp.channel })
+        .catch((error: unknown) =>
+          this.logger.warn("reply-send-unsent-fail", { cause: describeError(error) }),
+        );
       return;
     }
     if (this.deps.stopping()) return;
@@ -160,6 +189,23 @@ export class ChatRouter {
   fenceOf(chatId: ChatId): Fence | undefined {
     const name = this.deps.registry.get(chatId)?.session_name;
     return name === undefined ? undefined : this.tenures.get(name);
+  }
+
+  /**
+   * Reply parts on `channel`, which this node does not have, are recorded: the live node that has
+   * it sends them. None has it now: they wait in the journal for one that starts with it.
+   */
+  async handOff(channel: string): Promise<void> {
+    const node = nodeForChannel(await this.nodes(), channel, undefined, this.deps.clock.now());
+    if (node === undefined) {
+      this.logger.warn("reply-channel-missing", { channel });
+      return;
+    }
+    await this.deps
+      .wake({ kind: "outbox", node: node.nodeId, channel })
+      .catch((error: unknown) =>
+        this.logger.warn("reply-wake-up-fail", { channel, cause: describeError(error) }),
+      );
   }
 
   /** A reply is recorded: every node looks whether a request of its own waits for it. */
@@ -209,10 +255,15 @@ export class ChatRouter {
       await this.pickUpOrphans();
     }
     await this.answerWaiting(deps.waitingFor());
-    if (deps.clock.now() - this.ownersReadAt >= OWNERS_REFRESH_MS) {
+    const now = deps.clock.now();
+    if (now - this.ownersReadAt >= OWNERS_REFRESH_MS) {
       const leases = await deps.ownership.listLeases();
       this.owners = new Map(leases.map((lease) => [lease.sessionName, lease.owner]));
-      this.ownersReadAt = deps.clock.now();
+      await deps.registry.reloadChangedSince(this.registryReadAt - CLOCK_SKEW_MARGIN_MS);
+      // Parts of this node's channels whose wake-up was lost.
+      await deps.sendUnsent({ olderThanMs: OWNERS_REFRESH_MS });
+      this.ownersReadAt = now;
+      this.registryReadAt = now;
     }
   }
 

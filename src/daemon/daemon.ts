@@ -5,8 +5,14 @@ import { createAgentProcessFile } from "../agent/agent-processes.js";
 import { agentChildEnv } from "../agent/child-env.js";
 import { createClaudeSdkAgent } from "../agent/claude-sdk-agent.js";
 import type { Channel } from "../channels/channel.js";
-import { createImessageChannel } from "../channels/imessage/imessage-channel.js";
-import { createSignalChannel } from "../channels/signal/signal-channel.js";
+import {
+  createImessageChannel,
+  IMESSAGE_MAX_MESSAGE_LENGTH,
+} from "../channels/imessage/imessage-channel.js";
+import {
+  createSignalChannel,
+  SIGNAL_MAX_MESSAGE_LENGTH,
+} from "../channels/signal/signal-channel.js";
 import { loadOrCreateApiToken } from "../channels/http/api-token.js";
 import { createApiEvents, createSignal } from "../channels/http/api-events.js";
 import { createHttpApi } from "../channels/http/http-api.js";
@@ -285,7 +291,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     // Set once the node has joined (below), before any message can come in.
     const self: { node?: NodePresence } = {};
     const late: { inbox?: Inbox; manager?: SessionManager } = {};
-    const router = shared
+    const router: ChatRouter | undefined = shared
       ? new ChatRouter({
           nodeId,
           leaseMs: config.cluster.leaseSeconds * 1000,
@@ -306,8 +312,9 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
           wake: (wakeUp) =>
             sendWakeUp(
               shared.pool,
-              wakeUp.kind === "inbox" ? wakeUp : { ...wakeUp, node: EVERY_NODE },
+              wakeUp.kind === "reply" ? { ...wakeUp, node: EVERY_NODE } : wakeUp,
             ),
+          sendUnsent: (options): Promise<void> => replies.sendUnsent(options),
           replay: (include) => late.inbox!.replayPending(include),
           waitingFor: () => httpReplies.waitingFor(),
           answerWaiting: (chatId, answer, agentSessionId) =>
@@ -336,6 +343,8 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
               fenceOf: (chatId: ChatId) => router.fenceOf(chatId),
               replyRecorded: (chatId: ChatId, ids: readonly number[]) =>
                 router.replyRecorded(chatId, ids),
+              handOff: (channel: string) => router.handOff(channel),
+              maxLengthOf: (channel: string) => CHANNEL_MAX_MESSAGE_LENGTHS[channel],
             },
           }
         : {}),
@@ -432,6 +441,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         demo: options.demo,
         shuttingDown: inbox.shuttingDown,
         nodes: {
+          self: nodeId,
           ownerOf: (sessionName) => self.node?.ownerOf(sessionName) ?? null,
           listNodes: () => self.node?.listNodes() ?? Promise.resolve([]),
         },
@@ -710,6 +720,12 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     throw error;
   }
 }
+
+/** The channels' message limits, for a reply split on a node that does not have the channel. */
+const CHANNEL_MAX_MESSAGE_LENGTHS: Record<string, number> = {
+  imessage: IMESSAGE_MAX_MESSAGE_LENGTH,
+  signal: SIGNAL_MAX_MESSAGE_LENGTH,
+};
 
 /** How often a cluster's node sweeps (`ChatRouter.sweep`): the failover's granularity. */
 const CLUSTER_SWEEP_MS = 1_000;

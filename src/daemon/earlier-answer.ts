@@ -17,6 +17,7 @@
  * the turn as attachments, but each keeps its envelope.
  */
 import { createHash } from "node:crypto";
+import { contentBlocks, recordOf, textOf, type TranscriptLine } from "../agent/transcript-line.js";
 import type { ChatId } from "../utils/ids.js";
 import { envelopeNoncesIn } from "../identity/wrap-message.js";
 import type { Registry } from "../store/registry.js";
@@ -117,39 +118,14 @@ interface Turn {
   failed: boolean;
 }
 
-type Line = Record<string, unknown>;
-
-function record(value: unknown): Line | undefined {
-  return typeof value === "object" && value !== null && !Array.isArray(value)
-    ? (value as Line)
-    : undefined;
-}
-
-function blocksOf(content: unknown): Line[] {
-  if (typeof content === "string") return [{ type: "text", text: content }];
-  if (!Array.isArray(content)) return [];
-  return content.flatMap((block) => {
-    const value = record(block);
-    return value ? [value] : [];
-  });
-}
-
-function textOf(blocks: readonly Line[]): string {
-  return blocks
-    .flatMap((block) =>
-      block.type === "text" && typeof block.text === "string" ? [block.text] : [],
-    )
-    .join("\n");
-}
-
 /**
  * A message the CLI took in while a turn ran (during a tool call): an attachment entry that
  * carries its text and the id it was pushed with, folded into the turn.
  */
-function queuedMessageOf(line: Line): { id: unknown; text: string } | undefined {
-  const attachment = record(line.attachment);
+function queuedMessageOf(line: TranscriptLine): { id: unknown; text: string } | undefined {
+  const attachment = recordOf(line.attachment);
   if (line.type !== "attachment" || attachment?.type !== "queued_command") return undefined;
-  return { id: attachment.source_uuid, text: textOf(blocksOf(attachment.prompt)) };
+  return { id: attachment.source_uuid, text: textOf(attachment.prompt) };
 }
 
 /**
@@ -172,15 +148,15 @@ export function turnsOf(entries: readonly unknown[]): Turn[] {
     });
   };
   for (const entry of entries) {
-    const line = record(entry);
+    const line = recordOf(entry);
     if (!line || line.isSidechain === true) continue;
     const queued = queuedMessageOf(line);
     if (queued) {
       if (current) addInput(current, queued.id, queued.text);
       continue;
     }
-    const message = record(line.message);
-    const blocks = blocksOf(message?.content);
+    const message = recordOf(line.message);
+    const blocks = contentBlocks(message?.content);
     if (line.type === "user" && line.isMeta !== true && line.isCompactSummary !== true) {
       if (blocks.some((block) => block.type === "tool_result")) continue;
       if (!blocks.some((block) => block.type === "text")) continue;

@@ -85,7 +85,7 @@ export async function startNodePresence(options: NodePresenceOptions): Promise<N
     nodeId,
     leases: keeper,
     refresh: () => keeper.tick(),
-    ownerOf: (sessionName) => options.ownerOf?.(sessionName) ?? nodeId,
+    ownerOf: (sessionName) => (options.ownerOf ? options.ownerOf(sessionName) : nodeId),
     async listNodes() {
       const now = clock.now();
       const [rows, chats] = await Promise.all([ownership.listNodes(), options.chatsOf()]);

@@ -24,6 +24,13 @@ export interface ReplySenderDeps {
   cluster?: {
     fenceOf(chatId: ChatId): Fence | undefined;
     replyRecorded(chatId: ChatId, inboundIds: readonly number[]): Promise<void>;
+    /**
+     * Parts on a channel this node does not have (iMessage runs on one Mac) are recorded, and
+     * the node that has it is told to send them (`sendUnsent` there).
+     */
+    handOff(channel: string): Promise<void>;
+    /** The longest message of a channel this node does not have, to split its replies to. */
+    maxLengthOf(channel: string): number | undefined;
   };
 }
 
@@ -43,6 +50,8 @@ export class ReplySender {
   private readonly channels = new Map<string, Channel>();
   /** Each chat's latest reply being recorded, settled either way. */
   private readonly recording = new Map<ChatId, Promise<void>>();
+  /** Outbox ids being sent (or waiting for a retry) here: `sendUnsent` leaves them alone. */
+  private readonly sending = new Set<number>();
 
   constructor(private readonly deps: ReplySenderDeps) {}
 
@@ -75,7 +84,12 @@ export class ReplySender {
       logger.info("reply-silent", { chatId });
     } else {
       text = reply.text;
-      parts = splitMessage(text, channel?.maxMessageLength ?? Number.MAX_SAFE_INTEGER);
+      parts = splitMessage(
+        text,
+        channel?.maxMessageLength ??
+          this.deps.cluster?.maxLengthOf(channelName) ??
+          Number.MAX_SAFE_INTEGER,
+      );
     }
     const answer = (): void => {
       for (const each of this.channels.values()) {
@@ -174,6 +188,26 @@ export class ReplySender {
     void this.sendRows(resend);
   }
 
+  /**
+   * A cluster's node: sends the parts recorded for a channel it has (of one channel, or of all
+   * but HTTP, whose parts each node sends itself) that no one here is sending, recorded at least
+   * `olderThanMs` ago: those another node recorded without the channel, woken for (`handOff`)
+   * or found by the sweep.
+   */
+  async sendUnsent(options: { channel?: string; olderThanMs?: number } = {}): Promise<void> {
+    const now = this.deps.clock.now();
+    const rows = (await this.deps.journal.unsentOutbox()).filter(
+      (row) =>
+        row.channel !== "http" &&
+        this.channels.has(row.channel) &&
+        (options.channel === undefined || row.channel === options.channel) &&
+        !this.sending.has(row.id) &&
+        now - row.createdAt.getTime() >= (options.olderThanMs ?? 0),
+    );
+    if (rows.length > 0) this.deps.logger.debug("reply-send-unsent", { parts: rows.length });
+    await this.sendRows(rows);
+  }
+
   private policyOf(channelName: string): DeliveryPolicy {
     return this.channels.get(channelName)?.delivery ?? DEFAULT_DELIVERY;
   }
@@ -183,9 +217,25 @@ export class ReplySender {
   }
 
   private async sendRows(rows: readonly OutboxRow[]): Promise<void> {
+    const { cluster } = this.deps;
+    if (cluster) {
+      const elsewhere = new Set(
+        rows.filter((row) => !this.channels.has(row.channel)).map((row) => row.channel),
+      );
+      for (const channel of elsewhere) void cluster.handOff(channel);
+      if (elsewhere.size > 0) rows = rows.filter((row) => !elsewhere.has(row.channel));
+    }
     // Parts of one reply go out in order; a failed part holds back the ones after it.
     for (const row of rows) {
-      if (!(await this.sendRow(row))) return;
+      if (this.sending.has(row.id)) return;
+      this.sending.add(row.id);
+      let sent: boolean;
+      try {
+        sent = await this.sendRow(row);
+      } finally {
+        this.sending.delete(row.id);
+      }
+      if (!sent) return;
     }
   }
 

@@ -30,6 +30,8 @@ export interface SessionControlDeps {
   shuttingDown(): boolean;
   /** The cluster's nodes and which one owns a session (`node-presence.ts`). */
   nodes: {
+    /** This node's id. */
+    self: string;
     ownerOf(sessionName: SessionName): string | null;
     listNodes(): Promise<NodeView[]>;
   };
@@ -82,6 +84,23 @@ export function createSessionControl(deps: SessionControlDeps): SessionControl {
     },
   });
 
+  /**
+   * A session runs on one node of a cluster: another node's session is restarted, stopped or
+   * forgotten there, never here (its agent, its queue and its files are there).
+   */
+  const refuseElsewhere = async (chatId: ChatId): Promise<void> => {
+    const entry = registry.get(chatId);
+    const owner = entry ? deps.nodes.ownerOf(entry.session_name) : null;
+    if (owner === null || owner === deps.nodes.self) return;
+    const address = (await deps.nodes.listNodes()).find((node) => node.node_id === owner)?.address;
+    throw new DispatchError(
+      "session_elsewhere",
+      `The session of chat ${chatId} runs on node \`${owner}\`` +
+        (address ? ` (${address})` : "") +
+        ": restart, stop or forget it through that node's API (`dispatch status` there lists it)",
+    );
+  };
+
   return {
     listSessions: () => manager.list().map(toView),
 
@@ -93,6 +112,7 @@ export function createSessionControl(deps: SessionControlDeps): SessionControl {
     async restartSession(chatId) {
       const id = normalise(chatId);
       if (deps.shuttingDown()) throw shuttingDownError();
+      await refuseElsewhere(id);
       await manager.restart(id);
       return toView(manager.status(id)!);
     },
@@ -100,6 +120,7 @@ export function createSessionControl(deps: SessionControlDeps): SessionControl {
     async stopSession(chatId, options): Promise<StopResult> {
       const id = normalise(chatId);
       if (!registry.get(id)) throw notFound(id);
+      await refuseElsewhere(id);
       if (options.forget) {
         // A person's session is forgotten whole: every handle of it starts afresh.
         const chats = manager.chatsOfSession(id);

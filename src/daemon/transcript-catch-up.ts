@@ -22,7 +22,7 @@ import os from "node:os";
 import path from "node:path";
 import { describeError } from "../utils/errors.js";
 import {
-  projectKeysOf,
+  claudeProjectKeys,
   projectsFolderOf,
   RESUME_FOLDER,
   resumeConfigDirs,
@@ -141,7 +141,7 @@ export async function catchUpTranscriptCopies(deps: TranscriptCatchUpDeps): Prom
     sessions.add(entry.session_id);
     try {
       const cwd = path.join(path.resolve(deps.transcriptsDir), entry.session_name);
-      const projectKeys = await projectKeysOf(cwd);
+      const projectKeys = claudeProjectKeys(cwd);
       const files: { projectKey: string; file: string }[] = [];
       for (const projectKey of projectKeys) {
         ours.add(projectKey);

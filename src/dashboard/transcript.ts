@@ -12,6 +12,13 @@
  * `subtype: "turn_duration"`; an SDK message log has `result` lines with `total_cost_usd` and
  * `duration_ms`. Each is used when present.
  */
+import {
+  contentBlocks,
+  parseTranscriptLine,
+  recordOf,
+  textOf,
+  type TranscriptLine,
+} from "../agent/transcript-line.js";
 import { unescapeTags } from "../identity/escape-tags.js";
 import { readEnvelopes } from "../identity/read-envelopes.js";
 import type { Heard } from "../identity/wrap-message.js";
@@ -103,8 +110,6 @@ const TELLING_FIELDS = [
   "prompt",
 ];
 
-type Line = Record<string, unknown>;
-
 interface TurnBuilder {
   turn: TranscriptTurn;
   /** Usage per API message id: streamed blocks repeat it. */
@@ -117,7 +122,7 @@ interface TurnBuilder {
 }
 
 export function parseTranscript(jsonlText: string): TranscriptTurn[] {
-  return parseTranscriptEntries(jsonlText.split("\n").map(parseLine));
+  return parseTranscriptEntries(jsonlText.split("\n").map(parseTranscriptLine));
 }
 
 /**
@@ -173,14 +178,14 @@ export function parseTranscriptEntries(entries: readonly unknown[]): TranscriptT
   };
 
   for (const entry of entries) {
-    const line = record(entry);
+    const line = recordOf(entry);
     if (!line || line.isSidechain === true) continue;
     const at = typeof line.timestamp === "string" ? line.timestamp : null;
     switch (line.type) {
       case "user": {
         if (line.isMeta === true || line.isCompactSummary === true) break;
-        const content = record(line.message)?.content;
-        const results = blocksOf(content).filter((block) => block.type === "tool_result");
+        const content = recordOf(line.message)?.content;
+        const results = contentBlocks(content).filter((block) => block.type === "tool_result");
         if (results.length > 0) {
           const builder = current ?? startTurn();
           for (const result of results) attachResult(builder, result);
@@ -193,7 +198,7 @@ export function parseTranscriptEntries(entries: readonly unknown[]): TranscriptT
         break;
       }
       case "attachment": {
-        const attachment = record(line.attachment);
+        const attachment = recordOf(line.attachment);
         // A message queued mid-turn, as the CLI records it when it steers the running turn.
         if (attachment?.type === "queued_command" && typeof attachment.prompt === "string") {
           for (const input of unwrap(attachment.prompt, at, null)) {
@@ -229,38 +234,6 @@ export function parseTranscriptEntries(entries: readonly unknown[]): TranscriptT
     }
   }
   return builders.map(finish);
-}
-
-function parseLine(text: string): Line | undefined {
-  if (text.trim() === "") return undefined;
-  try {
-    return record(JSON.parse(text));
-  } catch {
-    return undefined;
-  }
-}
-
-function record(value: unknown): Line | undefined {
-  return typeof value === "object" && value !== null && !Array.isArray(value)
-    ? (value as Line)
-    : undefined;
-}
-
-function blocksOf(content: unknown): Line[] {
-  if (!Array.isArray(content)) return [];
-  return content.flatMap((block) => {
-    const value = record(block);
-    return value ? [value] : [];
-  });
-}
-
-function textOf(content: unknown): string {
-  if (typeof content === "string") return content;
-  return blocksOf(content)
-    .flatMap((block) =>
-      block.type === "text" && typeof block.text === "string" ? [block.text] : [],
-    )
-    .join("\n");
 }
 
 function numberOf(value: unknown): number | null {
@@ -324,21 +297,21 @@ function unwrapPrompt(
   };
 }
 
-function parseHeader(text: string): Line | undefined {
+function parseHeader(text: string): TranscriptLine | undefined {
   try {
-    return record(JSON.parse(text));
+    return recordOf(JSON.parse(text));
   } catch {
     return undefined;
   }
 }
 
-function addAssistant(builder: TurnBuilder, line: Line, at: string | null): void {
-  const message = record(line.message);
+function addAssistant(builder: TurnBuilder, line: TranscriptLine, at: string | null): void {
+  const message = recordOf(line.message);
   const { turn } = builder;
   const model = stringOf(message?.model);
   if (model !== null && model !== "<synthetic>") turn.model = model;
   const messageId = stringOf(message?.id) ?? stringOf(line.uuid);
-  const usage = record(message?.usage);
+  const usage = recordOf(message?.usage);
   if (messageId !== null && usage) {
     builder.usage.set(messageId, {
       input: numberOf(usage.input_tokens) ?? 0,
@@ -354,7 +327,7 @@ function addAssistant(builder: TurnBuilder, line: Line, at: string | null): void
     builder.explicitDurationMs = (builder.explicitDurationMs ?? 0) + durationMs;
   if (line.isApiErrorMessage === true || typeof line.error === "string") turn.is_error = true;
 
-  for (const block of blocksOf(message?.content)) {
+  for (const block of contentBlocks(message?.content)) {
     if (block.type === "text" && typeof block.text === "string" && block.text.trim() !== "") {
       turn.steps.push({ kind: "text", text: block.text, at });
     } else if (block.type === "tool_use") {
@@ -375,19 +348,16 @@ function addAssistant(builder: TurnBuilder, line: Line, at: string | null): void
   }
 }
 
-function attachResult(builder: TurnBuilder, block: Line): void {
+function attachResult(builder: TurnBuilder, block: TranscriptLine): void {
   const call = builder.tools.get(stringOf(block.tool_use_id) ?? "");
   if (!call) return;
   const content = block.content;
-  call.result = shorten(
-    typeof content === "string" ? content : textOf(content),
-    MAX_TOOL_RESULT_CHARS,
-  );
+  call.result = shorten(textOf(content), MAX_TOOL_RESULT_CHARS);
   call.is_error = block.is_error === true;
 }
 
 function summarise(input: unknown): string {
-  const fields = record(input);
+  const fields = recordOf(input);
   if (fields) {
     for (const name of TELLING_FIELDS) {
       const value = fields[name];

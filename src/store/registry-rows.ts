@@ -31,6 +31,11 @@ export interface RegistryRows {
   loadAll(): Promise<Map<ChatId, RegistryEntry>>;
   /** One chat's row, validated; undefined when it has none. */
   loadOne(chatId: ChatId): Promise<RegistryEntry | undefined>;
+  /**
+   * The rows written at or after `sinceMs` (the adapter's clock), for a cluster's node catching up
+   * with what other nodes registered. A deleted row is not among them.
+   */
+  loadChangedSince(sinceMs: number): Promise<Map<ChatId, RegistryEntry>>;
   /** The rows of the chats holding session name `name` (lower case, as every name is). */
   loadNamed(name: string): Promise<Map<ChatId, RegistryEntry>>;
   /**

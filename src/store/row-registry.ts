@@ -215,6 +215,22 @@ export class RowRegistry implements Registry {
   }
 
   /**
+   * Holds what the rows written at or after `sinceMs` say (other nodes' chats and changes), but
+   * for chats with a change of this process not yet written; returns how many it read.
+   */
+  async reloadChangedSince(sinceMs: number): Promise<number> {
+    await this.inFlight?.catch(() => undefined);
+    const stored = await this.rows.loadChangedSince(sinceMs);
+    for (const [chatId, entry] of stored) {
+      if (this.pending.has(chatId) || this.writing.has(chatId)) continue;
+      this.memory.unload(chatId);
+      this.memory.load(chatId, entry);
+      this.export?.changed(chatId);
+    }
+    return stored.size;
+  }
+
+  /**
    * `reload` for every chat holding session name `name` in the rows, and for those this process
    * holds under it: a session another node ran (its chats, its newest session id).
    */

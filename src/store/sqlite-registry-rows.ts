@@ -38,6 +38,9 @@ export function createSqliteRegistryRows(options: SqliteRegistryRowsOptions): Re
           "SELECT chat_id, entry FROM registry",
         ),
         one: db.prepare<[string], string>("SELECT entry FROM registry WHERE chat_id = ?").pluck(),
+        changedSince: db.prepare<[number], { chat_id: string; entry: string }>(
+          "SELECT chat_id, entry FROM registry WHERE updated_at >= ?",
+        ),
         named: db.prepare<[string], { chat_id: string; entry: string }>(
           "SELECT chat_id, entry FROM registry WHERE session_name = ?",
         ),
@@ -105,6 +108,15 @@ export function createSqliteRegistryRows(options: SqliteRegistryRowsOptions): Re
       return settle("read the registry from", () => {
         const text = statements.one.get(chatId);
         return text === undefined ? undefined : decodeEntry(chatId, text, location);
+      });
+    },
+    loadChangedSince(sinceMs) {
+      return settle("read the registry from", () => {
+        const entries = new Map<ChatId, RegistryEntry>();
+        for (const row of statements.changedSince.iterate(sinceMs)) {
+          entries.set(row.chat_id as ChatId, decodeEntry(row.chat_id, row.entry, location));
+        }
+        return entries;
       });
     },
     loadNamed(name) {

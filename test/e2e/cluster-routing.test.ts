@@ -5,6 +5,9 @@
  * - a chat asked through either node is answered by one session, on the node that holds its
  *   lease, with its whole context, and the waiting request gets the reply wherever it came in;
  * - two new chats whose contacts share a name get two names, whichever node registers them;
+ * - a new chat's session goes to the node with the most free live-session slots;
+ * - a Signal message comes in on the node that has Signal, its session runs on the other, and
+ *   the reply goes back out through the node that has Signal;
  * - `kill -9` of the owner's process group (a lost machine): the other node takes the session
  *   over once its lease runs out, resumes it from the transcript in PostgreSQL, and answers the
  *   message the dead node had accepted once.
@@ -18,6 +21,8 @@ import { startStandInModel, type StandInModel } from "../../src/stand-in/model-s
 import { freePort, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
 import { createTestDatabase } from "../support/postgres-server.js";
 import { makeTempHome } from "../support/real-manager.js";
+import { startSignalCliStandIn, type SignalCliStandIn } from "../support/signal-cli-stand-in.js";
+import { directText, type Sender } from "../support/signal-envelopes.js";
 
 const JOHN = "+15551234567";
 const OTHER_JOHN = "+15557654321";
@@ -30,11 +35,15 @@ interface Node {
   daemon?: DaemonProcess;
 }
 
+const ACCOUNT = "+15550000000";
+const JOHN_ON_SIGNAL: Sender = { number: JOHN, uuid: "0e1a2b3c-4d5e-4f60-8172-839405a6b7c8" };
+
 let model: StandInModel;
+let signalCli: SignalCliStandIn;
 let database: pg.Client;
 const nodes: Node[] = [];
 
-async function makeNode(id: string, url: string): Promise<Node> {
+async function makeNode(id: string, url: string, config: Record<string, unknown>): Promise<Node> {
   const home = await makeTempHome();
   const dir = path.join(home.home, "dispatch");
   await mkdir(dir, { recursive: true });
@@ -50,7 +59,7 @@ async function makeNode(id: string, url: string): Promise<Node> {
   );
   await writeFile(
     path.join(dir, "config.json"),
-    JSON.stringify({ spareProcesses: 0, cluster: { leaseSeconds: 3 } }),
+    JSON.stringify({ spareProcesses: 0, cluster: { leaseSeconds: 3 }, ...config }),
   );
   return {
     id,
@@ -73,7 +82,15 @@ beforeAll(async () => {
   model = await startStandInModel();
   database = new pg.Client({ connectionString: url });
   await database.connect();
-  for (const id of ["node-a", "node-b"]) nodes.push(await makeNode(id, url));
+  signalCli = await startSignalCliStandIn({ account: ACCOUNT });
+  // Node a has Signal and room for two live sessions; node b has eight, so new chats go there.
+  nodes.push(
+    await makeNode("node-a", url, {
+      maxLiveSessions: 2,
+      channels: { signal: { enabled: true, url: signalCli.url, account: ACCOUNT } },
+    }),
+    await makeNode("node-b", url, { maxLiveSessions: 8 }),
+  );
   for (const node of nodes) {
     node.daemon = await startDaemonProcess(node.env, [], { detached: true });
   }
@@ -87,6 +104,7 @@ afterAll(async () => {
   }
   for (const node of nodes) await node.daemon?.stop("SIGKILL");
   await database?.end();
+  await signalCli?.close();
   await model?.close();
   for (const node of nodes) await node.home.remove();
 });
@@ -122,7 +140,7 @@ describe("two nodes on one database", () => {
     expect(recall.reply).toContain("You asked me to remember cinnamon");
     expect(recall.session_id).toBe(first.session_id);
     const owner = (await session(a, JOHN)).node;
-    expect(["node-a", "node-b"]).toContain(owner);
+    expect(owner).toBe("node-b");
     // One session: only the owner's log started or resumed one for John.
     const starters = nodes.filter((node) =>
       logLines(node).some(
@@ -136,7 +154,7 @@ describe("two nodes on one database", () => {
     expect(rows).toEqual([{ owner_node: owner }]);
   });
 
-  it("give two new chats of contacts with one name two session names, one per node", async () => {
+  it("give two new chats of contacts with one name two session names, whichever node registers them", async () => {
     const [a, b] = nodes as [Node, Node];
     const [mine, theirs] = await Promise.all([
       send(a, OTHER_JOHN, "hello from the other John"),
@@ -152,6 +170,33 @@ describe("two nodes on one database", () => {
       { chat_id: JOHN, session_name: "john-doe" },
       { chat_id: OTHER_JOHN, session_name: "john-doe-2" },
     ]);
+  });
+
+  it("send a reply out through the node that has its channel", async () => {
+    const [a] = nodes as [Node, Node];
+    await signalCli.whenConnected();
+    signalCli.push(directText(JOHN_ON_SIGNAL, "what word did I ask you to remember?"));
+    const deadline = Date.now() + 60_000;
+    let sends: Record<string, unknown>[] = [];
+    while (sends.length === 0 && Date.now() < deadline) {
+      await sleep(100);
+      sends = signalCli.sends();
+    }
+    expect(sends.map((send) => [send.recipient, send.message])).toEqual([
+      [[JOHN], "[stand-in model] You asked me to remember cinnamon."],
+    ]);
+    // Taken in on node a, answered by node b's session, sent by node a.
+    expect((await session(a, JOHN)).node).toBe("node-b");
+    expect(
+      logLines(nodes[1]!).some(
+        (line) => line.includes('"session-start"') && line.includes(`"chatId":"${JOHN}"`),
+      ),
+    ).toBe(true);
+    const { rows } = await database.query<{ channel: string; status: string }>(
+      "SELECT channel, status FROM outbox WHERE chat_id = $1 AND channel = 'signal'",
+      [JOHN],
+    );
+    expect(rows).toEqual([{ channel: "signal", status: "sent" }]);
   });
 
   it("fail a session over when its owner's machine is lost, answering what it had accepted once", async () => {
@@ -179,7 +224,10 @@ describe("two nodes on one database", () => {
     expect(again.reply).toContain("You asked me to remember cinnamon");
     expect(
       logLines(live).filter(
-        (line) => line.includes('"session-take-over"') && line.includes(`"from":"${ownerId}"`),
+        (line) =>
+          line.includes('"session-take-over"') &&
+          line.includes('"sessionName":"john-doe"') &&
+          line.includes(`"from":"${ownerId}"`),
       ),
     ).toHaveLength(1);
     expect((await session(live, JOHN)).node).toBe(live.id);

@@ -1,7 +1,5 @@
-import { mkdir, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { connect, type Socket } from "node:net";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import {
@@ -9,7 +7,7 @@ import {
   startDaemonProcess,
   type DaemonProcess,
 } from "../support/daemon-process.js";
-import { daemonEnv } from "../support/daemon-home.js";
+import { daemonEnv, makeDaemonHome, type DaemonHome } from "../support/daemon-home.js";
 import { makeTempHome } from "../support/real-manager.js";
 
 /**
@@ -20,18 +18,15 @@ import { makeTempHome } from "../support/real-manager.js";
 const HALF_SENT_CONNECTIONS = 400;
 
 let model: StandInModel;
-let home: { home: string; remove(): Promise<void> };
+let home: DaemonHome;
 let env: NodeJS.ProcessEnv;
 let daemon: DaemonProcess | undefined;
 
 beforeAll(async () => {
   model = await startStandInModel();
-  home = await makeTempHome();
-  const dispatchHome = path.join(home.home, "dispatch");
-  await mkdir(dispatchHome, { recursive: true });
-  await writeFile(
-    path.join(dispatchHome, "config.json"),
-    JSON.stringify({
+  home = await makeDaemonHome({
+    modelUrl: model.url,
+    config: {
       unknownSenders: "respond",
       spareProcesses: 0,
       channels: {
@@ -41,9 +36,9 @@ beforeAll(async () => {
           maxConnections: 200,
         },
       },
-    }),
-  );
-  env = await daemonEnv(home.home, model.url);
+    },
+  });
+  env = home.env;
   daemon = await startDaemonProcess(env);
 });
 

@@ -1,6 +1,5 @@
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import { createChatDb, type ChatDbFixture } from "../support/chat-db.js";
@@ -8,12 +7,16 @@ import { envelopeHeaderFor } from "../support/envelope-header.js";
 import { startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
 import { daemonEnv } from "../support/daemon-home.js";
 import { makeTempHome } from "../support/real-manager.js";
+import {
+  readRecordedSends,
+  RECORDING_SEND,
+  waitForRecordedSends,
+} from "../support/recorded-sends.js";
 
 /**
  * The whole daemon with its iMessage channel: a chat.db with the real schema, rows inserted as
  * Messages writes them, and a recording send command standing in for osascript.
  */
-const RECORDING_SEND = fileURLToPath(new URL("../support/recording-send.mjs", import.meta.url));
 const JOHN = "+15551234567";
 const JANE = "jane@example.com";
 
@@ -66,24 +69,8 @@ afterAll(async () => {
   await home.remove();
 });
 
-async function sent(): Promise<string[][]> {
-  const text = await readFile(recordFile, "utf8");
-  return text
-    .split("\n")
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as string[]);
-}
-
-async function waitForSent(count: number): Promise<string[][]> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const lines = await sent();
-    if (lines.length >= count) return lines;
-    if (Date.now() > deadline)
-      throw new Error(`expected ${count} sends, got ${JSON.stringify(lines)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const sent = () => readRecordedSends(recordFile);
+const waitForSent = (count: number) => waitForRecordedSends(recordFile, count);
 
 describe("the daemon's iMessage channel, end to end", () => {
   it("answers one-to-one and group texts to the right recipient, reading attributedBody-only rows", async () => {

@@ -5,45 +5,33 @@
  * database its rows are the embedded adapter's, in the process, so a second start is one fresh
  * node again.
  */
-import { mkdir, writeFile } from "node:fs/promises";
+
 import os from "node:os";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defaultNodeId } from "../../src/config/database.js";
 import type { NodeView, SessionView } from "../../src/channels/http/control-plane.js";
 import { STAND_IN_PREFIX } from "../../src/stand-in/compose-reply.js";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
-import { freePort, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
-import { makeTempHome } from "../support/real-manager.js";
+import { startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
+import { makeDaemonHome, type DaemonHome } from "../support/daemon-home.js";
 
 const JOHN = "+15551234567";
 
 let model: StandInModel;
-let home: { home: string; remove(): Promise<void> };
+let home: DaemonHome;
 let env: NodeJS.ProcessEnv;
 let daemon: DaemonProcess | undefined;
 
 beforeAll(async () => {
   model = await startStandInModel();
-  home = await makeTempHome();
-  await mkdir(path.join(home.home, "dispatch"), { recursive: true });
-  await writeFile(
-    path.join(home.home, "dispatch", "contacts.json"),
-    JSON.stringify({ contacts: [{ name: "John Doe", tier: "favorite", handles: [JOHN] }] }),
-  );
-  // A heartbeat every second (a third of the lease), so the pool's change shows soon.
-  await writeFile(
-    path.join(home.home, "dispatch", "config.json"),
-    JSON.stringify({ maxLiveSessions: 3, spareProcesses: 0, cluster: { leaseSeconds: 3 } }),
-  );
-  env = {
-    PATH: process.env.PATH,
-    HOME: home.home,
-    DISPATCH_PORT: String(await freePort()),
-    DISPATCH_LOG_LEVEL: "debug",
-    ANTHROPIC_BASE_URL: model.url,
-    ANTHROPIC_API_KEY: "test-key",
-  };
+  home = await makeDaemonHome({
+    modelUrl: model.url,
+    contacts: { contacts: [{ name: "John Doe", tier: "favorite", handles: [JOHN] }] },
+    // A heartbeat every second (a third of the lease), so the pool's change shows soon.
+    config: { maxLiveSessions: 3, spareProcesses: 0, cluster: { leaseSeconds: 3 } },
+    env: { DISPATCH_LOG_LEVEL: "debug" },
+  });
+  env = home.env;
 });
 
 afterAll(async () => {

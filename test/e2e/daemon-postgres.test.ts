@@ -6,26 +6,21 @@
  * connection, so any password passes): it appears in no log line, `dispatch status` or dashboard
  * answer.
  */
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
-import {
-  freePort,
-  runCli,
-  startDaemonProcess,
-  type DaemonProcess,
-} from "../support/daemon-process.js";
+import { runCli, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
 import { readRegistryRows } from "../support/home-registry.js";
 import { createTestDatabase } from "../support/postgres-server.js";
-import { makeTempHome } from "../support/real-manager.js";
+import { makeDaemonHome, type DaemonHome } from "../support/daemon-home.js";
 
 const JOHN = "+15551234567";
 const PASSWORD = "Pg-Secret-4f9d2c";
 
 let model: StandInModel;
-let home: { home: string; remove(): Promise<void> };
+let home: DaemonHome;
 let env: NodeJS.ProcessEnv;
 let database: pg.Client;
 let daemon: DaemonProcess | undefined;
@@ -39,24 +34,18 @@ interface Reply {
 beforeAll(async () => {
   const url = await createTestDatabase();
   model = await startStandInModel();
-  home = await makeTempHome();
-  await mkdir(path.join(home.home, "dispatch"), { recursive: true });
-  await writeFile(
-    path.join(home.home, "dispatch", "contacts.json"),
-    JSON.stringify({ contacts: [{ name: "John Doe", tier: "favorite", handles: [JOHN] }] }),
-  );
   const withPassword = new URL(url);
   withPassword.password = PASSWORD;
-  env = {
-    PATH: process.env.PATH,
-    HOME: home.home,
-    DISPATCH_PORT: String(await freePort()),
-    DISPATCH_LOG_LEVEL: "debug",
-    DISPATCH_DATABASE_URL: withPassword.toString(),
-    DISPATCH_NODE_ID: "node-a",
-    ANTHROPIC_BASE_URL: model.url,
-    ANTHROPIC_API_KEY: "test-key",
-  };
+  home = await makeDaemonHome({
+    modelUrl: model.url,
+    contacts: { contacts: [{ name: "John Doe", tier: "favorite", handles: [JOHN] }] },
+    env: {
+      DISPATCH_LOG_LEVEL: "debug",
+      DISPATCH_DATABASE_URL: withPassword.toString(),
+      DISPATCH_NODE_ID: "node-a",
+    },
+  });
+  env = home.env;
   database = new pg.Client({ connectionString: url });
   await database.connect();
 });

@@ -1,10 +1,9 @@
-import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
-import { freePort, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
-import { makeTempHome } from "../support/real-manager.js";
+import { startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
+import { makeDaemonHome, type DaemonHome } from "../support/daemon-home.js";
 import { startSignalCliStandIn, type SignalCliStandIn } from "../support/signal-cli-stand-in.js";
 import { directText, groupText, type Sender } from "../support/signal-envelopes.js";
 
@@ -20,7 +19,7 @@ const GROUP_ID = "+bE4U3zEhCjHKSaPzWImMpnCbU8A1r0/Pmpi+EfPWms=";
 
 let model: StandInModel;
 let signalCli: SignalCliStandIn;
-let home: { home: string; remove(): Promise<void> };
+let home: DaemonHome;
 let env: NodeJS.ProcessEnv;
 let journalFile: string;
 let daemon: DaemonProcess | undefined;
@@ -28,34 +27,22 @@ let daemon: DaemonProcess | undefined;
 beforeAll(async () => {
   model = await startStandInModel();
   signalCli = await startSignalCliStandIn({ account: ACCOUNT });
-  home = await makeTempHome();
-  const dispatchHome = path.join(home.home, "dispatch");
-  journalFile = path.join(dispatchHome, "state", "journal.db");
-  await mkdir(dispatchHome, { recursive: true });
-  await writeFile(
-    path.join(dispatchHome, "config.json"),
-    JSON.stringify({
+  home = await makeDaemonHome({
+    modelUrl: model.url,
+    config: {
       unknownSenders: "respond",
       channels: { signal: { enabled: true, url: signalCli.url, account: ACCOUNT } },
-    }),
-  );
-  await writeFile(
-    path.join(dispatchHome, "contacts.json"),
-    JSON.stringify({
+    },
+    contacts: {
       contacts: [
         { name: "John Doe", tier: "favorite", handles: [JOHN.number] },
         { name: "Jane Roe", tier: "family", handles: [`signal:${JANE.uuid}`] },
       ],
       groups: [{ chat_id: `signal-group:${GROUP_ID}`, name: "Family Chat", tier: "family" }],
-    }),
-  );
-  env = {
-    PATH: process.env.PATH,
-    HOME: home.home,
-    DISPATCH_PORT: String(await freePort()),
-    ANTHROPIC_BASE_URL: model.url,
-    ANTHROPIC_API_KEY: "test-key",
-  };
+    },
+  });
+  journalFile = path.join(home.home, "dispatch", "state", "journal.db");
+  env = home.env;
 });
 
 afterAll(async () => {

@@ -3,22 +3,21 @@
  * playwright-core) against the real daemon as a child process and the stand-in model: the Health
  * view's Nodes panel shows the daemon's node, and a session it served names it as its node.
  */
-import { mkdir, writeFile } from "node:fs/promises";
+
 import os from "node:os";
-import path from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defaultNodeId } from "../../src/config/database.js";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import { launchChromium, type Browser } from "../support/browser.js";
-import { freePort, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
-import { makeTempHome } from "../support/real-manager.js";
+import { startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
+import { makeDaemonHome, type DaemonHome } from "../support/daemon-home.js";
 
 const JOHN = "+15551234567";
 const WAIT_MS = 20_000;
 
 let model: StandInModel;
-let home: { home: string; remove(): Promise<void> };
+let home: DaemonHome;
 let daemon: DaemonProcess | undefined;
 let browser: Browser | undefined;
 let page: Page;
@@ -26,23 +25,12 @@ let page: Page;
 beforeAll(async () => {
   browser = await launchChromium();
   model = await startStandInModel();
-  home = await makeTempHome();
-  await mkdir(path.join(home.home, "dispatch"), { recursive: true });
-  await writeFile(
-    path.join(home.home, "dispatch", "contacts.json"),
-    JSON.stringify({ contacts: [{ name: "John Doe", tier: "favorite", handles: [JOHN] }] }),
-  );
-  await writeFile(
-    path.join(home.home, "dispatch", "config.json"),
-    JSON.stringify({ maxLiveSessions: 4, spareProcesses: 0, cluster: { leaseSeconds: 3 } }),
-  );
-  daemon = await startDaemonProcess({
-    PATH: process.env.PATH,
-    HOME: home.home,
-    DISPATCH_PORT: String(await freePort()),
-    ANTHROPIC_BASE_URL: model.url,
-    ANTHROPIC_API_KEY: "test-key",
+  home = await makeDaemonHome({
+    modelUrl: model.url,
+    contacts: { contacts: [{ name: "John Doe", tier: "favorite", handles: [JOHN] }] },
+    config: { maxLiveSessions: 4, spareProcesses: 0, cluster: { leaseSeconds: 3 } },
   });
+  daemon = await startDaemonProcess(home.env);
   page = await browser.context.newPage();
 }, 90_000);
 

@@ -1,15 +1,8 @@
-import { mkdir } from "node:fs/promises";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import { launchChromium, type Browser } from "../support/browser.js";
-import {
-  freePort,
-  runCli,
-  startDaemonProcess,
-  type DaemonProcess,
-} from "../support/daemon-process.js";
-import { makeTempHome } from "../support/real-manager.js";
+import { runCli, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
+import { makeDaemonHome, type DaemonHome } from "../support/daemon-home.js";
 
 /**
  * `dispatch dashboard`: the real CLI asks the real daemon for a one-time sign-in link, and
@@ -18,7 +11,7 @@ import { makeTempHome } from "../support/real-manager.js";
 const WAIT_MS = 20_000;
 
 let model: StandInModel;
-let home: { home: string; remove(): Promise<void> };
+let home: DaemonHome;
 let daemon: DaemonProcess | undefined;
 let browser: Browser | undefined;
 let cliEnv: NodeJS.ProcessEnv;
@@ -26,18 +19,10 @@ let cliEnv: NodeJS.ProcessEnv;
 beforeAll(async () => {
   browser = await launchChromium();
   model = await startStandInModel();
-  home = await makeTempHome();
-  await mkdir(path.join(home.home, "dispatch"), { recursive: true });
-  const port = String(await freePort());
-  daemon = await startDaemonProcess({
-    PATH: process.env.PATH,
-    HOME: home.home,
-    DISPATCH_PORT: port,
-    ANTHROPIC_BASE_URL: model.url,
-    ANTHROPIC_API_KEY: "test-key",
-  });
+  home = await makeDaemonHome({ modelUrl: model.url });
+  daemon = await startDaemonProcess(home.env);
   // No DISPLAY and no DISPATCH_API_TOKEN: the CLI reads the token file, and has no browser.
-  cliEnv = { PATH: process.env.PATH, HOME: home.home, DISPATCH_PORT: port };
+  cliEnv = { PATH: process.env.PATH, HOME: home.home, DISPATCH_PORT: home.env.DISPATCH_PORT };
 }, 90_000);
 
 afterAll(async () => {

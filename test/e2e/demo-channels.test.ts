@@ -1,19 +1,18 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startDaemon, type RunningDaemon } from "../../src/daemon/daemon.js";
 import { createMemoryLogger } from "../support/memory-logger.js";
 import { createChatDb, type ChatDbFixture } from "../support/chat-db.js";
 import { freePort } from "../support/daemon-process.js";
 import { makeTempHome } from "../support/real-manager.js";
+import { RECORDING_SEND } from "../support/recorded-sends.js";
 
 /**
  * Which channels `dispatch start --demo` turns on, on a Mac (the platform is injected; on Linux
  * iMessage is off by default anyway). Regression guard for issue 12: demo mode answers every
  * chat and left iMessage on, so a demo would have answered every real iMessage sender.
  */
-const RECORDING_SEND = fileURLToPath(new URL("../support/recording-send.mjs", import.meta.url));
 
 let home: { home: string; remove(): Promise<void> };
 let chatDb: ChatDbFixture;

@@ -9,7 +9,7 @@ import { lstat, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { asAgentSessionId, asChatId, asSessionName, type ChatId } from "../../src/utils/ids.js";
+import { asAgentSessionId, asChatId, type ChatId } from "../../src/utils/ids.js";
 import { FORGET_RECORD, openSessionArchive } from "../../src/daemon/session-archive.js";
 import { openHomeRegistry } from "../support/home-registry.js";
 import { createMemoryLogger } from "../support/memory-logger.js";
@@ -19,6 +19,7 @@ import { openStateDatabase } from "../../src/store/sqlite-database.js";
 import { createSqliteTranscriptStore } from "../../src/store/sqlite-transcript-store.js";
 import type { SessionStoreEntry, TranscriptStore } from "../../src/store/transcript-store.js";
 import { runAndKill } from "../support/run-and-kill.js";
+import { makeEntry } from "../support/registry-entry.js";
 
 const ROUNDS = 12;
 const CHATS = 4;
@@ -35,20 +36,13 @@ interface Chat {
 }
 
 function entryOf(name: string, sessionId: string): RegistryEntry {
-  return {
-    session_name: asSessionName(name),
+  return makeEntry(name, {
     contact_name: null,
-    tier: "favorite",
     session_id: asAgentSessionId(sessionId),
     created_at: "2026-11-25T09:00:00.000Z",
-    last_message_time: null,
-    chat_kind: "individual",
     channel: "http",
-    previous_session_ids: [],
     turns: 1,
-    errors: 0,
-    restarts: 0,
-  };
+  });
 }
 
 /** A home with `CHATS` registered sessions, each with files, CLI data and a transcript copy. */

@@ -1,14 +1,14 @@
 import { spawn } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { mkdir, writeFile } from "node:fs/promises";
+
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import { verifyWebhookSignature } from "../../src/channels/http/reply-webhook.js";
-import { freePort, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
+import { startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
 import { openEventStream, type StreamEvent } from "../support/event-stream-reader.js";
-import { makeTempHome } from "../support/real-manager.js";
+import { makeDaemonHome, type DaemonHome } from "../support/daemon-home.js";
 
 /**
  * Replies for HTTP clients that do not wait (issue 15): the reply webhook, retried from the
@@ -78,7 +78,7 @@ class Receiver {
 }
 
 let model: StandInModel;
-let home: { home: string; remove(): Promise<void> };
+let home: DaemonHome;
 let daemon: DaemonProcess | undefined;
 let env: NodeJS.ProcessEnv;
 const receiver = new Receiver();
@@ -86,24 +86,12 @@ const receiver = new Receiver();
 beforeAll(async () => {
   model = await startStandInModel();
   await receiver.start();
-  home = await makeTempHome();
-  const dispatchHome = path.join(home.home, "dispatch");
-  await mkdir(dispatchHome, { recursive: true });
-  await writeFile(
-    path.join(dispatchHome, "contacts.json"),
-    JSON.stringify({ contacts: [{ name: "John Doe", tier: "favorite", handles: [JOHN] }] }),
-  );
-  await writeFile(
-    path.join(dispatchHome, "config.json"),
-    JSON.stringify({ channels: { http: { webhook: { url: receiver.url, secret: SECRET } } } }),
-  );
-  env = {
-    PATH: process.env.PATH,
-    HOME: home.home,
-    DISPATCH_PORT: String(await freePort()),
-    ANTHROPIC_BASE_URL: model.url,
-    ANTHROPIC_API_KEY: "test-key",
-  };
+  home = await makeDaemonHome({
+    modelUrl: model.url,
+    contacts: { contacts: [{ name: "John Doe", tier: "favorite", handles: [JOHN] }] },
+    config: { channels: { http: { webhook: { url: receiver.url, secret: SECRET } } } },
+  });
+  env = home.env;
   daemon = await startDaemonProcess(env);
 }, 90_000);
 

@@ -3,10 +3,9 @@
  * test writes as Messages would, the real clock and poller, and the send command pointed at a
  * recording script run as a child process.
  */
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { mkdtempSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { InboundMessage } from "../../src/channels/channel.js";
 import {
@@ -17,8 +16,8 @@ import { systemClock } from "../../src/utils/clock.js";
 import { asChatId } from "../../src/utils/ids.js";
 import { createMemoryLogger } from "../support/memory-logger.js";
 import { PHOTO, createChatDb, removeChatDb, type ChatDbFixture } from "../support/chat-db.js";
+import { readRecordedSends, RECORDING_SEND } from "../support/recorded-sends.js";
 
-const RECORDING_SEND = fileURLToPath(new URL("../support/recording-send.mjs", import.meta.url));
 const ALICE = "+15551234567";
 const BOB = "+15557654321";
 const CAROL = "carol@example.com";
@@ -100,14 +99,6 @@ async function cursorSaved(): Promise<void> {
   }
 }
 
-const sent = (): string[][] =>
-  existsSync(recordFile)
-    ? readFileSync(recordFile, "utf8")
-        .trim()
-        .split("\n")
-        .map((line) => JSON.parse(line) as string[])
-    : [];
-
 const TRICKY_TEXTS = [
   'He said "hi" and left',
   "back\\slash \\n not a newline, C:\\Users\\x\\",
@@ -135,7 +126,7 @@ describe("iMessage channel against a chat.db", () => {
       await active.send(asChatId(received[0]?.chatId ?? ""), text);
       await active.send(asChatId(received[1]?.chatId ?? ""), text);
     }
-    expect(sent()).toEqual(
+    expect(await readRecordedSends(recordFile)).toEqual(
       TRICKY_TEXTS.flatMap((text) => [
         ["buddy", ALICE, text],
         ["chat", "iMessage;+;chat123456789", text],

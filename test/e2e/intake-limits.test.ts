@@ -1,7 +1,6 @@
 import { readFileSync } from "node:fs";
 import { mkdir, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import BetterSqlite3 from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
@@ -10,13 +9,13 @@ import { startDaemonProcess, type DaemonProcess } from "../support/daemon-proces
 import { daemonEnv } from "../support/daemon-home.js";
 import { readRegistryRows } from "../support/home-registry.js";
 import { makeTempHome, waitUntil } from "../support/real-manager.js";
+import { RECORDING_SEND } from "../support/recorded-sends.js";
 
 /**
  * Fair limits on what comes in (issue 12), through the real daemon process, the real SDK and its
  * CLI against the stand-in model: one rate budget per person however their number is written,
  * on every channel, and a bounded intake of new strangers that never holds up a contact.
  */
-const RECORDING_SEND = fileURLToPath(new URL("../support/recording-send.mjs", import.meta.url));
 const JOHN = "+15551234567";
 const JANE = "jane@example.com";
 

@@ -1,12 +1,17 @@
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import { createChatDb, type ChatDbFixture } from "../support/chat-db.js";
-import { freePort, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
+import { startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
 import { envelopeHeaderFor } from "../support/envelope-header.js";
-import { makeTempHome, waitUntil } from "../support/real-manager.js";
+import { waitUntil } from "../support/real-manager.js";
+import { makeDaemonHome } from "../support/daemon-home.js";
+import {
+  readRecordedSends,
+  RECORDING_SEND,
+  waitForRecordedSends,
+} from "../support/recorded-sends.js";
 
 /**
  * One session per person (issue 15), through the real daemon, SDK and stand-in model: a contact's
@@ -14,7 +19,6 @@ import { makeTempHome, waitUntil } from "../support/real-manager.js";
  * the handle it was asked on; a handle added to contacts.json while it runs joins; with
  * `sessionScope: "chat"` they stay apart, and switching back to `"person"` merges them at start.
  */
-const RECORDING_SEND = fileURLToPath(new URL("../support/recording-send.mjs", import.meta.url));
 const PHONE = "+15551234567";
 const EMAIL = "john@example.com";
 const WORK = "john@work.example.com";
@@ -52,22 +56,16 @@ async function ask(daemon: DaemonProcess, chatId: string, text: string): Promise
 }
 
 async function homeWith(config: object, contacts: object) {
-  const home = await makeTempHome();
+  const home = await makeDaemonHome({
+    modelUrl: model.url,
+    config,
+    contacts,
+    env: { DISPATCH_LOG_LEVEL: "info" },
+  });
   const dispatchHome = path.join(home.home, "dispatch");
-  await mkdir(dispatchHome, { recursive: true });
   const configFile = path.join(dispatchHome, "config.json");
   const contactsFile = path.join(dispatchHome, "contacts.json");
-  await writeFile(configFile, JSON.stringify(config));
-  await writeFile(contactsFile, JSON.stringify(contacts));
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: home.home,
-    DISPATCH_PORT: String(await freePort()),
-    DISPATCH_LOG_LEVEL: "info",
-    ANTHROPIC_BASE_URL: model.url,
-    ANTHROPIC_API_KEY: "test-key",
-  };
-  return { home, env, configFile, contactsFile };
+  return { home, env: home.env, configFile, contactsFile };
 }
 
 describe('one session per person (sessionScope "person", the default)', () => {
@@ -102,25 +100,8 @@ describe('one session per person (sessionScope "person", the default)', () => {
     await setup.home.remove();
   });
 
-  async function sent(): Promise<string[][]> {
-    const text = await readFile(recordFile, "utf8");
-    return text
-      .split("\n")
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as string[]);
-  }
-
-  async function waitForSent(count: number): Promise<string[][]> {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const lines = await sent();
-      if (lines.length >= count) return lines;
-      if (Date.now() > deadline) {
-        throw new Error(`expected ${count} sends, got ${JSON.stringify(lines)}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
+  const sent = () => readRecordedSends(recordFile);
+  const waitForSent = (count: number) => waitForRecordedSends(recordFile, count);
 
   it("shares one memory between a person's phone and email, answering each on its own handle", async () => {
     chatDb.oneToOneChat(PHONE);

@@ -4,20 +4,20 @@
  * once, from the journal the database kept. Real daemon processes, the real SDK and CLI, the
  * stand-in model, the test run's private PostgreSQL server.
  */
-import { mkdir, writeFile } from "node:fs/promises";
+
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pg from "pg";
 import BetterSqlite3 from "better-sqlite3";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
-import { freePort, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
+import { startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
 import { createTestDatabase } from "../support/postgres-server.js";
-import { makeTempHome } from "../support/real-manager.js";
+import { makeDaemonHome, type DaemonHome } from "../support/daemon-home.js";
 
 const CHATS = ["+15551230001", "+15551230002", "+15551230003"];
 
 let model: StandInModel;
-let home: { home: string; remove(): Promise<void> };
+let home: DaemonHome;
 let env: NodeJS.ProcessEnv;
 let daemon: DaemonProcess | undefined;
 let url: string;
@@ -25,26 +25,18 @@ let url: string;
 beforeAll(async () => {
   url = await createTestDatabase();
   model = await startStandInModel();
-  home = await makeTempHome();
-  await mkdir(path.join(home.home, "dispatch"), { recursive: true });
-  await writeFile(
-    path.join(home.home, "dispatch", "contacts.json"),
-    JSON.stringify({
+  home = await makeDaemonHome({
+    modelUrl: model.url,
+    contacts: {
       contacts: CHATS.map((handle, index) => ({
         name: `Person ${index + 1}`,
         tier: "favorite",
         handles: [handle],
       })),
-    }),
-  );
-  env = {
-    PATH: process.env.PATH,
-    HOME: home.home,
-    DISPATCH_PORT: String(await freePort()),
-    ANTHROPIC_BASE_URL: model.url,
-    ANTHROPIC_API_KEY: "test-key",
-    DISPATCH_DATABASE_URL: url,
-  };
+    },
+    env: { DISPATCH_DATABASE_URL: url },
+  });
+  env = home.env;
   daemon = await startDaemonProcess(env);
 });
 

@@ -3,7 +3,6 @@
  * every change it reported durable (and at most one more), and a sessions.json export that
  * parses.
  */
-import { spawn } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { asChatId } from "../../src/utils/ids.js";
 import { openHomeRegistry, readRegistryRows } from "../support/home-registry.js";
 import { createMemoryLogger } from "../support/memory-logger.js";
+import { runAndKill } from "../support/run-and-kill.js";
 
 const ROUNDS = 24;
 const COUNTER_CHAT = asChatId("counter@example.com");
@@ -25,37 +25,11 @@ interface Round {
  * Starts the writer, waits for its first commit (so the kill lands while it writes, not while
  * tsx compiles), kills it after `killAfterMs` and reports the last commit it printed.
  */
-function runAndKill(path: string, killAfterMs: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", WRITER, path], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    let timer: NodeJS.Timeout | undefined;
-    const startup = setTimeout(() => child.kill("SIGKILL"), 30_000);
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk;
-      if (timer === undefined && stdout.includes("committed ")) {
-        clearTimeout(startup);
-        timer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
-      }
-    });
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    child.on("error", reject);
-    // "close": the child is gone and its stdout is read to the end.
-    child.on("close", (_code, signal) => {
-      clearTimeout(startup);
-      const commits = [...stdout.matchAll(/^committed (\d+)$/gm)].map((match) => Number(match[1]));
-      if (signal !== "SIGKILL" || commits.length === 0) {
-        reject(
-          new Error(`writer ended with ${signal ?? "no signal"} before committing: ${stderr}`),
-        );
-        return;
-      }
-      resolve(commits.at(-1)!);
-    });
-  });
+async function writeAndKill(folder: string, killAfterMs: number): Promise<number> {
+  const stdout = await runAndKill(WRITER, [folder], { readyMark: "committed ", killAfterMs });
+  const commits = [...stdout.matchAll(/^committed (\d+)$/gm)].map((match) => Number(match[1]));
+  if (commits.length === 0) throw new Error(`the writer printed no commit: ${stdout}`);
+  return commits.at(-1)!;
 }
 
 describe("registry rows under SIGKILL", () => {
@@ -74,7 +48,7 @@ describe("registry rows under SIGKILL", () => {
     let previous = 0;
     for (let round = 0; round < ROUNDS; round += 1) {
       const killAfterMs = 20 + Math.floor(Math.random() * 131);
-      const lastCommitted = await runAndKill(folder, killAfterMs);
+      const lastCommitted = await writeAndKill(folder, killAfterMs);
       const leftovers = (await readdir(stateDir)).filter(
         (name) =>
           name.startsWith("sessions.json") &&

@@ -15,25 +15,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
+import { deferred, type Deferred } from "../support/deferred.js";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve(value: T): void;
-  reject(error: unknown): void;
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 /** An async iterable we push into: the SDK's streaming input. */
 function createPushQueue<T>(): { iterable: AsyncIterable<T>; push(item: T): void; end(): void } {

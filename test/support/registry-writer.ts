@@ -6,10 +6,11 @@
  *
  * Run: node --import tsx test/support/registry-writer.ts <home>
  */
-import { asChatId, asSessionName } from "../../src/utils/ids.js";
+import { asChatId } from "../../src/utils/ids.js";
 import { createLogger } from "../../src/logging/logger.js";
 import type { RegistryEntry } from "../../src/store/registry.js";
 import { openHomeRegistry } from "./home-registry.js";
+import { makeEntry } from "./registry-entry.js";
 
 const COUNTER_CHAT = asChatId("counter@example.com");
 
@@ -20,20 +21,12 @@ if (home === undefined) {
 }
 
 function entry(name: string): RegistryEntry {
-  return {
-    session_name: asSessionName(name),
+  return makeEntry(name, {
     contact_name: null,
     tier: "unknown",
-    session_id: null,
     created_at: new Date().toISOString(),
-    last_message_time: null,
-    chat_kind: "individual",
     channel: "http",
-    previous_session_ids: [],
-    turns: 0,
-    errors: 0,
-    restarts: 0,
-  };
+  });
 }
 
 const registry = await openHomeRegistry(

@@ -24,6 +24,8 @@ const STATUS_BY_CODE: ReadonlyMap<string, ErrorStatus> = new Map<string, ErrorSt
   // The dashboard's contacts view: a change the contacts file refuses, or made to an old copy.
   ["contacts_invalid", 400],
   ["contacts_changed", 409],
+  // A cluster's session runs on another node: restart, stop or forget it there.
+  ["session_elsewhere", 409],
   ["payload_too_large", 413],
   // The Host header names a host the server does not answer for (a DNS-rebound request).
   ["host_not_allowed", 421],

@@ -1,6 +1,5 @@
 // @ts-check
 /// <reference lib="dom" />
-/* global setTimeout, clearTimeout */
 /**
  * The Contacts view: every contact and group of contacts.json with its tier and handles, which
  * handles have sessions, and the chats no one claims; a form to add or edit a contact, checked by
@@ -9,6 +8,7 @@
 import { ApiError, request } from "./api.js";
 import { h, replaceChildren, setText } from "./dom.js";
 import { plural } from "./format.js";
+import { createReloadThrottle } from "./reload-throttle.js";
 
 /**
  * @typedef {import("./app.js").Context} Context
@@ -43,9 +43,8 @@ export function createContactsView(context) {
    */
   let editing;
   let destroyed = false;
-  let lastLoadMs = 0;
-  /** @type {ReturnType<typeof setTimeout> | undefined} */
-  let pending;
+  // Sessions changed (a new chat, a state): load again, at most every two seconds.
+  const reload = createReloadThrottle(() => void load(), 2_000);
 
   const heading = h("h1", { id: "contacts-title" }, "Contacts");
   const count = h("p", { class: "count", role: "status" }, "Loading…");
@@ -148,7 +147,7 @@ export function createContactsView(context) {
   );
 
   async function load() {
-    lastLoadMs = Date.now();
+    reload.loadStarted();
     try {
       /** @type {Contacts} */
       const loaded = await request("GET", CONTACTS_PATH);
@@ -463,18 +462,10 @@ export function createContactsView(context) {
 
   return {
     element,
-    update() {
-      // Sessions changed (a new chat, a state): load again, at most every two seconds.
-      if (pending !== undefined) return;
-      const waitMs = Math.max(0, 2_000 - (Date.now() - lastLoadMs));
-      pending = setTimeout(() => {
-        pending = undefined;
-        void load();
-      }, waitMs);
-    },
+    update: reload.request,
     destroy() {
       destroyed = true;
-      clearTimeout(pending);
+      reload.cancel();
     },
   };
 }

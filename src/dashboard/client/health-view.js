@@ -18,6 +18,7 @@ import {
   relativeTime,
   uptime,
 } from "./format.js";
+import { createReloadThrottle } from "./reload-throttle.js";
 
 /**
  * @typedef {import("./app.js").Context} Context
@@ -50,13 +51,12 @@ const REFRESH_MS = 5_000;
 export function createHealthView(context) {
   let destroyed = false;
   let loading = false;
-  let lastLoadMs = 0;
+  // Sessions changed: load again, at most once a second.
+  const reload = createReloadThrottle(() => void load(), 1_000);
   /** @type {Health | undefined} the last figures, drawn again when the window's width changes */
   let lastHealth;
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   let resizeTimer;
-  /** @type {ReturnType<typeof setTimeout> | undefined} */
-  let pending;
 
   /** @param {string} label */
   const stat = (label) => {
@@ -133,7 +133,7 @@ export function createHealthView(context) {
   async function load() {
     if (loading || destroyed) return;
     loading = true;
-    lastLoadMs = Date.now();
+    reload.loadStarted();
     try {
       /** @type {[Health, Node[] | Error]} */
       const [health, nodeList] = await Promise.all([
@@ -477,19 +477,11 @@ export function createHealthView(context) {
 
   return {
     element,
-    update() {
-      // Sessions changed: load again, at most once a second.
-      if (pending !== undefined) return;
-      const waitMs = Math.max(0, 1_000 - (Date.now() - lastLoadMs));
-      pending = setTimeout(() => {
-        pending = undefined;
-        void load();
-      }, waitMs);
-    },
+    update: reload.request,
     destroy() {
       destroyed = true;
       clearInterval(timer);
-      clearTimeout(pending);
+      reload.cancel();
       clearTimeout(resizeTimer);
       window.removeEventListener("resize", onResize);
     },

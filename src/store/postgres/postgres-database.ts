@@ -177,6 +177,11 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX turns_chat ON turns (chat_id, id);
   CREATE INDEX turns_session ON turns (session_id, id);
   `,
+  // 4 -> 5: a cluster's nodes read the registry rows changed since their last look
+  // (`RegistryRows.loadChangedSince`), every few seconds.
+  `
+  CREATE INDEX registry_updated ON registry (updated_at);
+  `,
 ];
 
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;

@@ -102,6 +102,17 @@ export function createPostgresRegistryRows(options: PostgresRegistryRowsOptions)
       return row === undefined ? undefined : decodeEntry(chatId, row.entry, target);
     },
 
+    async loadChangedSince(sinceMs) {
+      const rows = await query<{ chat_id: string; entry: string }>(
+        "read the registry from",
+        "SELECT chat_id, entry FROM registry WHERE updated_at >= $1",
+        [Math.floor(sinceMs)],
+      );
+      return new Map(
+        rows.map((row) => [row.chat_id as ChatId, decodeEntry(row.chat_id, row.entry, target)]),
+      );
+    },
+
     async loadNamed(name) {
       const rows = await query<{ chat_id: string; entry: string }>(
         "read the registry from",

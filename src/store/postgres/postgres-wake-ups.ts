@@ -25,11 +25,16 @@ import { describeError } from "../../utils/errors.js";
 import { asSessionName, type SessionName } from "../../utils/ids.js";
 import { describeTarget } from "./postgres-database.js";
 
-export const WAKE_UP_CHANNELS = { inbox: "dispatch_inbox", reply: "dispatch_reply" } as const;
+export const WAKE_UP_CHANNELS = {
+  inbox: "dispatch_inbox",
+  reply: "dispatch_reply",
+  outbox: "dispatch_outbox",
+} as const;
 
 export type WakeUp =
   | { kind: "inbox"; sessionName: SessionName; owner: NodeId }
-  | { kind: "reply"; sessionName: SessionName; node: NodeId; inboundIds: number[] };
+  | { kind: "reply"; sessionName: SessionName; node: NodeId; inboundIds: number[] }
+  | { kind: "outbox"; node: NodeId; channel: string };
 
 /** A reply wake-up's `node` that addresses every node. */
 export const EVERY_NODE = "*";
@@ -62,6 +67,11 @@ export function parseWakeUp(channel: string, payload: string | undefined): WakeU
   if (typeof value !== "object" || value === null) return undefined;
   const fields = value as Record<string, unknown>;
   const text = (key: string) => (typeof fields[key] === "string" ? fields[key] : undefined);
+  if (channel === WAKE_UP_CHANNELS.outbox) {
+    const node = text("node");
+    const outboxChannel = text("channel");
+    return node && outboxChannel ? { kind: "outbox", node, channel: outboxChannel } : undefined;
+  }
   const sessionName = text("sessionName");
   if (!sessionName) return undefined;
   if (channel === WAKE_UP_CHANNELS.inbox) {
@@ -176,7 +186,11 @@ export class WakeUpListener {
     try {
       await client.connect();
       const { rows } = await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
-      await client.query(`LISTEN ${WAKE_UP_CHANNELS.inbox}; LISTEN ${WAKE_UP_CHANNELS.reply}`);
+      await client.query(
+        Object.values(WAKE_UP_CHANNELS)
+          .map((name) => `LISTEN ${name}`)
+          .join("; "),
+      );
       // Dropped after the last answer but before this line: not a connection to keep.
       if (dropped) throw dropped;
       if (this.stopping) {

@@ -7,7 +7,7 @@ import {
   claudeProjectFolders,
   claudeProjectKey,
   readTranscriptFile,
-  sessionFolderPaths,
+  workingFolderPaths,
 } from "../../../src/agent/claude-cli-layout.js";
 
 describe("claudeProjectKey", () => {
@@ -27,7 +27,7 @@ describe("claudeProjectKey", () => {
   });
 });
 
-describe("sessionFolderPaths and claudeProjectFolders", () => {
+describe("workingFolderPaths and claudeProjectFolders", () => {
   let root: string;
   beforeEach(async () => {
     root = await mkdtemp(path.join(tmpdir(), "dispatch-project-folder-"));
@@ -42,7 +42,7 @@ describe("sessionFolderPaths and claudeProjectFolders", () => {
     await mkdir(real);
     await symlink(real, linked);
     const realRoot = await realpath(real);
-    expect(sessionFolderPaths(linked, "john-doe")).toEqual([
+    expect(workingFolderPaths(path.join(linked, "john-doe"))).toEqual([
       path.join(linked, "john-doe"),
       path.join(realRoot, "john-doe"),
     ]);
@@ -56,7 +56,9 @@ describe("sessionFolderPaths and claudeProjectFolders", () => {
 
   it("names one folder when nothing is linked, or the transcripts folder does not exist yet", () => {
     const missing = path.join(root, "not-yet");
-    expect(sessionFolderPaths(missing, "john-doe")).toEqual([path.join(missing, "john-doe")]);
+    expect(workingFolderPaths(path.join(missing, "john-doe"))).toEqual([
+      path.join(missing, "john-doe"),
+    ]);
   });
 });
 

@@ -10,22 +10,7 @@ import {
 } from "../../../src/agent/spare-processes.js";
 import { AsyncQueue } from "../../../src/agent/async-queue.js";
 import type { Logger } from "../../../src/logging/logger.js";
-
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve(value: T): void;
-  reject(error: unknown): void;
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
+import { deferred, type Deferred } from "../../support/deferred.js";
 
 /** A parked process that exits when told to or when closed. */
 class FakeSpare {

@@ -14,16 +14,13 @@ import {
   createMemoryOwnershipRows,
 } from "../../../src/store/memory-chat-ownership.js";
 import { createPostgresChatOwnership } from "../../../src/store/postgres/postgres-chat-ownership.js";
-import {
-  openPostgresDatabase,
-  type PostgresDatabase,
-} from "../../../src/store/postgres/postgres-database.js";
+import type { PostgresDatabase } from "../../../src/store/postgres/postgres-database.js";
 import type { Clock } from "../../../src/utils/clock.js";
 import { DispatchError } from "../../../src/utils/errors.js";
 import { asSessionName } from "../../../src/utils/ids.js";
 import { ManualClock } from "../../support/manual-clock.js";
 import { createMemoryLogger, type LogRecord } from "../../support/memory-logger.js";
-import { createTestDatabase } from "../../support/postgres-server.js";
+import { useTestDatabase } from "../../support/postgres-test-database.js";
 
 const LEASE_MS = 15_000;
 const ALICE = asSessionName("alice");
@@ -51,14 +48,14 @@ const memory: Storage = {
 };
 
 function postgres(): Storage {
+  const database = useTestDatabase();
   let poolA: PostgresDatabase;
   let poolB: PostgresDatabase;
   return {
     name: "postgresql",
     async open() {
-      const url = await createTestDatabase();
-      poolA = await openPostgresDatabase({ url, logger: createMemoryLogger() });
-      poolB = await openPostgresDatabase({ url, logger: createMemoryLogger() });
+      poolA = await database.open();
+      poolB = await database.open();
     },
     async nodes(clock) {
       await poolA.pool.query("TRUNCATE cluster_nodes, chat_leases");
@@ -67,9 +64,7 @@ function postgres(): Storage {
         b: createPostgresChatOwnership({ database: poolB, clock }),
       };
     },
-    async close() {
-      await Promise.all([poolA.close(), poolB.close()]);
-    },
+    close: () => database.closeOpened(),
   };
 }
 

@@ -4,13 +4,11 @@
  * that never saw it (a replacement under a new id) gets the message itself.
  */
 import { describe, expect, it } from "vitest";
-import { ManualClock } from "../../support/manual-clock.js";
 import { asChatId, type AgentSessionId } from "../../../src/utils/ids.js";
-import { SessionManager, type Delivery } from "../../../src/core/session-manager.js";
-import { createMemoryLogger } from "../../support/memory-logger.js";
+import type { Delivery } from "../../../src/core/session-manager.js";
 import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
 import { FakeAgent } from "../../support/fake-agent.js";
-import { fakeSessionDisk } from "../../support/fake-session-disk.js";
+import { startTestManager } from "../../support/test-manager.js";
 
 const JOHN = asChatId("+15551234567");
 const REMINDER = "answer the messages above";
@@ -18,19 +16,10 @@ const REMINDER = "answer the messages above";
 function setup() {
   const agent = new FakeAgent();
   const registry = createMemoryRegistry();
-  const manager = new SessionManager(
-    {
-      agent,
-      registry,
-      clock: new ManualClock(),
-      logger: createMemoryLogger(),
-      ...fakeSessionDisk(registry),
-      policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
-      onReply: () => undefined,
-    },
-    { healthCheckIntervalMs: 300_000, idleTimeoutMs: 7_200_000, maxConsecutiveErrors: 3 },
-  );
-  manager.startup();
+  const manager = startTestManager({
+    agent,
+    registry,
+  });
   return { agent, registry, manager };
 }
 

@@ -10,13 +10,9 @@ import { parseContacts } from "../../../src/identity/contacts.js";
 import { handlesOfPerson, peopleOf } from "../../../src/identity/person-handles.js";
 import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
 import type { RegistryEntry } from "../../../src/store/registry.js";
-import {
-  asAgentSessionId,
-  asChatId,
-  asSessionName,
-  type AgentSessionId,
-} from "../../../src/utils/ids.js";
+import { asAgentSessionId, asChatId, type AgentSessionId } from "../../../src/utils/ids.js";
 import { createMemoryLogger } from "../../support/memory-logger.js";
+import { makeEntry } from "../../support/registry-entry.js";
 
 const PHONE = asChatId("+15551234567");
 const EMAIL = asChatId("john@example.com");
@@ -34,21 +30,13 @@ function entry(
   lastMessageTime: string | null,
   overrides: Partial<RegistryEntry> = {},
 ): RegistryEntry {
-  return {
-    session_name: asSessionName(name),
-    contact_name: "John Doe",
-    tier: "favorite",
+  return makeEntry(name, {
     session_id: sessionId,
-    created_at: "2026-02-01T10:00:00.000Z",
     last_message_time: lastMessageTime,
-    chat_kind: "individual",
     channel: "imessage",
-    previous_session_ids: [],
     turns: 3,
-    errors: 0,
-    restarts: 0,
     ...overrides,
-  };
+  });
 }
 
 describe("personSessionOf", () => {

@@ -4,12 +4,10 @@
  * left blank, and the rebuild is recorded.
  */
 import { describe, expect, it } from "vitest";
-import { ManualClock } from "../../support/manual-clock.js";
 import { asChatId, type AgentSessionId } from "../../../src/utils/ids.js";
 import { judgeResume } from "../../../src/core/resume-check.js";
 import {
   HISTORY_MISSING,
-  SessionManager,
   type Delivery,
   type HandoffReason,
 } from "../../../src/core/session-manager.js";
@@ -17,7 +15,7 @@ import type { TurnReply } from "../../../src/core/session.js";
 import { createMemoryLogger } from "../../support/memory-logger.js";
 import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
 import { FakeAgent } from "../../support/fake-agent.js";
-import { fakeSessionDisk } from "../../support/fake-session-disk.js";
+import { startTestManager } from "../../support/test-manager.js";
 
 const JOHN = asChatId("+15551234567");
 
@@ -50,28 +48,21 @@ function setup(options: SetupOptions) {
   const replies: TurnReply[] = [];
   const replaced: string[] = [];
   const handoffs: { sessionId: AgentSessionId; reason: HandoffReason }[] = [];
-  const manager = new SessionManager(
-    {
-      agent,
-      registry,
-      clock: new ManualClock(),
-      logger,
-      ...fakeSessionDisk(registry),
-      policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
-      onReply: (reply) => replies.push(reply),
-      handoffFor: (sessionId, reason) => {
-        handoffs.push({ sessionId, reason });
-        return Promise.resolve("[dispatch handoff] Contact: remember the word cedar");
-      },
-      ...(copied ? { copiedMessagesOf: (sessionId) => Promise.resolve(copied(sessionId)) } : {}),
-      onSessionEvent: (event) => {
-        if (event.type === "replace") replaced.push(event.reason);
-      },
-      random: () => 0,
+  const manager = startTestManager({
+    agent,
+    registry,
+    logger,
+    onReply: (reply) => replies.push(reply),
+    handoffFor: (sessionId, reason) => {
+      handoffs.push({ sessionId, reason });
+      return Promise.resolve("[dispatch handoff] Contact: remember the word cedar");
     },
-    { healthCheckIntervalMs: 300_000, idleTimeoutMs: 7_200_000, maxConsecutiveErrors: 3 },
-  );
-  manager.startup();
+    ...(copied ? { copiedMessagesOf: (sessionId) => Promise.resolve(copied(sessionId)) } : {}),
+    onSessionEvent: (event) => {
+      if (event.type === "replace") replaced.push(event.reason);
+    },
+    random: () => 0,
+  });
   return { manager, agent, registry, logger, replies, replaced, handoffs };
 }
 

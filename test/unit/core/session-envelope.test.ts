@@ -1,13 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../support/manual-clock.js";
 import { asChatId } from "../../../src/utils/ids.js";
-import { SessionManager, type Delivery } from "../../../src/core/session-manager.js";
+import type { Delivery } from "../../../src/core/session-manager.js";
 import { readEnvelopes } from "../../../src/identity/read-envelopes.js";
 import { createEnvelope } from "../../../src/identity/wrap-message.js";
 import { createMemoryLogger } from "../../support/memory-logger.js";
 import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
 import { FakeAgent } from "../../support/fake-agent.js";
-import { fakeSessionDisk } from "../../support/fake-session-disk.js";
+import { startTestManager } from "../../support/test-manager.js";
 
 /**
  * Issue 17: a session wraps each message in its envelope as it hands it to its agent, saying
@@ -22,20 +22,13 @@ function setup() {
   const agent = new FakeAgent();
   const logger = createMemoryLogger();
   const registry = createMemoryRegistry();
-  const manager = new SessionManager(
-    {
-      agent,
-      registry,
-      clock,
-      logger,
-      ...fakeSessionDisk(registry),
-      policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
-      onReply: () => undefined,
-      random: () => 0,
-    },
-    { healthCheckIntervalMs: 5 * MINUTE, idleTimeoutMs: 120 * MINUTE, maxConsecutiveErrors: 3 },
-  );
-  manager.startup();
+  const manager = startTestManager({
+    agent,
+    registry,
+    clock,
+    logger,
+    random: () => 0,
+  });
   let minute = 0;
   const fromJohn = (text: string, channel = "imessage"): Delivery => ({
     chatId: JOHN,

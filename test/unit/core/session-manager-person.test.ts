@@ -1,15 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { JOINED_PERSON } from "../../../src/core/person-sessions.js";
-import { SessionManager, type Delivery } from "../../../src/core/session-manager.js";
+import type { Delivery } from "../../../src/core/session-manager.js";
 import type { TurnReply } from "../../../src/core/session.js";
 import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
 import { asChatId, type ChatId } from "../../../src/utils/ids.js";
 import { FakeAgent } from "../../support/fake-agent.js";
 import { fakeSessionDisk } from "../../support/fake-session-disk.js";
 import { ManualClock } from "../../support/manual-clock.js";
-import { createMemoryLogger } from "../../support/memory-logger.js";
+import { startTestManager } from "../../support/test-manager.js";
 
-const MINUTE = 60_000;
 const PHONE = asChatId("+15551234567");
 const EMAIL = asChatId("john@example.com");
 const JANE = asChatId("+15559876543");
@@ -22,28 +21,22 @@ function setup(people: ChatId[][] | undefined) {
   const interims: ChatId[] = [];
   const disk = fakeSessionDisk(registry);
   const agent = new FakeAgent();
-  const manager = new SessionManager(
-    {
-      agent,
-      registry,
-      clock,
-      logger: createMemoryLogger(),
-      folders: disk.folders,
-      archive: disk.archive,
-      policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
-      onReply: (reply) => replies.push(reply),
-      sendInterim: (chatId) => {
-        interims.push(chatId);
-        return Promise.resolve();
-      },
-      ...(people
-        ? { personOf: (chatId: ChatId) => people.find((person) => person.includes(chatId)) }
-        : {}),
-      random: () => 0,
+  const manager = startTestManager({
+    agent,
+    registry,
+    clock,
+    folders: disk.folders,
+    archive: disk.archive,
+    onReply: (reply) => replies.push(reply),
+    sendInterim: (chatId) => {
+      interims.push(chatId);
+      return Promise.resolve();
     },
-    { healthCheckIntervalMs: 5 * MINUTE, idleTimeoutMs: 120 * MINUTE, maxConsecutiveErrors: 3 },
-  );
-  manager.startup();
+    ...(people
+      ? { personOf: (chatId: ChatId) => people.find((person) => person.includes(chatId)) }
+      : {}),
+    random: () => 0,
+  });
   return { manager, agent, registry, replies, interims, disk };
 }
 

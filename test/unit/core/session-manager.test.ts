@@ -1,17 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../support/manual-clock.js";
 import { asChatId, type ChatId } from "../../../src/utils/ids.js";
-import {
-  SessionManager,
-  type Delivery,
-  type SessionManagerOptions,
-} from "../../../src/core/session-manager.js";
+import type { Delivery, SessionManagerOptions } from "../../../src/core/session-manager.js";
 import type { TurnReply } from "../../../src/core/session.js";
 import { TURN_LIMIT_NOTICES } from "../../../src/core/turn-limit.js";
 import { createMemoryLogger } from "../../support/memory-logger.js";
 import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
 import { FakeAgent } from "../../support/fake-agent.js";
 import { fakeSessionDisk } from "../../support/fake-session-disk.js";
+import { startTestManager } from "../../support/test-manager.js";
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -25,7 +22,7 @@ function setup(options: Partial<SessionManagerOptions> = {}, agent = new FakeAge
   const replies: TurnReply[] = [];
   const disk = fakeSessionDisk(registry);
   const { prepared } = disk;
-  const manager = new SessionManager(
+  const manager = startTestManager(
     {
       agent,
       registry,
@@ -33,18 +30,11 @@ function setup(options: Partial<SessionManagerOptions> = {}, agent = new FakeAge
       logger,
       folders: disk.folders,
       archive: disk.archive,
-      policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
       onReply: (reply) => replies.push(reply),
       random: () => 0,
     },
-    {
-      healthCheckIntervalMs: 5 * MINUTE,
-      idleTimeoutMs: 2 * HOUR,
-      maxConsecutiveErrors: 3,
-      ...options,
-    },
+    options,
   );
-  manager.startup();
   return { manager, agent, clock, registry, logger, replies, prepared, disk };
 }
 
@@ -114,19 +104,12 @@ describe("SessionManager", () => {
     await first.manager.shutdown();
     expect(first.agent.last.closed).toBe(true);
 
-    const second = new SessionManager(
-      {
-        agent: first.agent,
-        registry: first.registry,
-        clock: first.clock,
-        logger: first.logger,
-        ...fakeSessionDisk(first.registry),
-        policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
-        onReply: () => undefined,
-      },
-      { healthCheckIntervalMs: 5 * MINUTE, idleTimeoutMs: 2 * HOUR, maxConsecutiveErrors: 3 },
-    );
-    second.startup();
+    const second = startTestManager({
+      agent: first.agent,
+      registry: first.registry,
+      clock: first.clock,
+      logger: first.logger,
+    });
     expect(first.agent.conversations).toHaveLength(1); // startup starts nothing
 
     const reply = await second.deliver(delivery(JOHN, "again"));

@@ -6,12 +6,10 @@
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../support/manual-clock.js";
 import { asChatId } from "../../../src/utils/ids.js";
-import { SessionManager } from "../../../src/core/session-manager.js";
 import type { TurnReply } from "../../../src/core/session.js";
-import { createMemoryLogger } from "../../support/memory-logger.js";
 import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
 import { FakeAgent } from "../../support/fake-agent.js";
-import { fakeSessionDisk } from "../../support/fake-session-disk.js";
+import { startTestManager } from "../../support/test-manager.js";
 
 const JOHN = asChatId("+15551234567");
 
@@ -32,20 +30,13 @@ describe("a message retried after an overload", () => {
     const clock = new ManualClock();
     const replies: TurnReply[] = [];
     const registry = createMemoryRegistry();
-    const manager = new SessionManager(
-      {
-        agent,
-        registry,
-        clock,
-        logger: createMemoryLogger(),
-        ...fakeSessionDisk(registry),
-        policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
-        onReply: (reply) => replies.push(reply),
-        random: () => 0.5,
-      },
-      { healthCheckIntervalMs: 300_000, idleTimeoutMs: 7_200_000, maxConsecutiveErrors: 3 },
-    );
-    manager.startup();
+    const manager = startTestManager({
+      agent,
+      registry,
+      clock,
+      onReply: (reply) => replies.push(reply),
+      random: () => 0.5,
+    });
 
     const delivered = manager.deliver({
       chatId: JOHN,

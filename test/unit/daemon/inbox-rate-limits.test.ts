@@ -3,91 +3,28 @@
  * send again (HTTP) is refused before it is recorded; a polling channel's is recorded, rejected
  * with the reason, and its cursor moves on. Real SQLite journal, fake agent, manual clock.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import type { InboundMessage } from "../../../src/channels/channel.js";
 import { RateLimitedError } from "../../../src/channels/http/http-errors.js";
-import { validateConfig } from "../../../src/config/load-config.js";
-import { ManualClock } from "../../support/manual-clock.js";
-import { SessionManager } from "../../../src/core/session-manager.js";
-import { Inbox } from "../../../src/daemon/inbox.js";
-import { createMetrics } from "../../../src/daemon/metrics.js";
-import { parseContacts } from "../../../src/identity/contacts.js";
-import { createMemoryLogger } from "../../support/memory-logger.js";
-import type { Journal } from "../../../src/store/journal.js";
-import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
-import { openStateDatabase } from "../../../src/store/sqlite-database.js";
-import { createSqliteJournal } from "../../../src/store/sqlite-journal.js";
-import { FakeAgent } from "../../support/fake-agent.js";
-import { fakeSessionDisk } from "../../support/fake-session-disk.js";
-import { createReplyRoad } from "../../support/reply-road.js";
+import { startInbox, testConfig, testContacts, useSqliteJournal } from "../../support/inbox-rig.js";
 
 const JOHN = "+15551234567";
-const context = {
-  homeDir: "/home/ada",
-  platform: "linux" as const,
-  totalMemoryBytes: 8 * 1024 ** 3,
-};
 
-let folder: string;
-let journal: Journal;
-let stops: (() => Promise<void>)[];
-
-beforeEach(async () => {
-  folder = await mkdtemp(join(tmpdir(), "dispatch-limits-"));
-  const db = openStateDatabase({ path: join(folder, "journal.db"), logger: createMemoryLogger() });
-  journal = createSqliteJournal({ db });
-  stops = [];
-});
+const sqlite = useSqliteJournal("dispatch-limits-");
+const stops: (() => Promise<void>)[] = [];
 
 afterEach(async () => {
-  for (const stop of stops) await stop();
-  await journal.close();
-  await rm(folder, { recursive: true, force: true });
+  for (const stop of stops.splice(0)) await stop();
 });
 
 function start(configInput: Record<string, unknown>) {
-  const validated = validateConfig({ defaultRegion: "US", ...configInput }, context);
-  if (!validated.ok) throw new Error(validated.problems.join("\n"));
-  const config = validated.config;
-  const contacts = parseContacts(
-    { contacts: [{ name: "John Doe", tier: "favorite", handles: [JOHN] }] },
-    { knownTiers: Object.keys(config.tiers), defaultRegion: "US" },
-  );
-  const agent = new FakeAgent();
-  const registry = createMemoryRegistry();
-  const clock = new ManualClock();
-  const logger = createMemoryLogger();
-  const replies = createReplyRoad({ journal, registry, clock, logger: createMemoryLogger() });
-  const manager = new SessionManager(
-    {
-      agent,
-      registry,
-      clock,
-      logger,
-      ...fakeSessionDisk(registry),
-      policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
-      onReply: replies.onReply,
-    },
-    { healthCheckIntervalMs: 300_000, idleTimeoutMs: 7_200_000, maxConsecutiveErrors: 3 },
-  );
-  manager.startup();
-  stops.push(() => manager.shutdown());
-  const inbox = new Inbox({
-    manager,
-    registry,
-    contacts,
-    config,
-    metrics: createMetrics(),
-    clock,
-    logger,
-    journal,
-    hasCredentials: true,
-    answeredInRequest: replies.answeredInRequest,
+  const config = testConfig({ defaultRegion: "US", ...configInput });
+  const contacts = testContacts(config, [{ name: "John Doe", tier: "favorite", handles: [JOHN] }], {
+    defaultRegion: "US",
   });
-  return { inbox, agent, registry, clock, logger };
+  const started = startInbox({ journal: sqlite.journal, config, contacts });
+  stops.push(() => started.manager.shutdown());
+  return started;
 }
 
 let counter = 0;
@@ -116,7 +53,7 @@ describe("the per-chat rate limit", () => {
     expect(refused.message).toContain(`Chat ${JOHN} sent more than 4 messages a minute`);
     expect(refused.retryAfterMs).toBe(15_000);
     // Refused before it was recorded: the client sends it again later, under the same id.
-    expect(await journal.findByExternalId("http", `m-${counter}`)).toBeUndefined();
+    expect(await sqlite.journal.findByExternalId("http", `m-${counter}`)).toBeUndefined();
     clock.advance(15_000);
     const later = await inbox.submit(message(JOHN, "again"), { wait: true });
     expect(later.reply).toContain("again");
@@ -136,8 +73,8 @@ describe("the per-chat rate limit", () => {
       // Resolves for the refused one too: the channel must not stop at it.
       await inbox.sink(inbound, { cursor: String(cursor) });
     }
-    expect(await journal.cursor("imessage")).toBe("4");
-    const rejected = (await journal.findByExternalId("imessage", polled[2]!.externalId!))!;
+    expect(await sqlite.journal.cursor("imessage")).toBe("4");
+    const rejected = (await sqlite.journal.findByExternalId("imessage", polled[2]!.externalId!))!;
     expect(rejected).toMatchObject({ status: "rejected", errorCode: "rate_limited" });
     expect(rejected.errorMessage).toContain(`Chat ${JOHN} sent more than 2 messages a minute`);
     expect(logger.records).toContainEqual(
@@ -153,10 +90,10 @@ describe("the per-chat rate limit", () => {
     expect(told.join("\n")).not.toContain("kumquats");
     // A redelivery of the rejected message is refused again, quietly; it is never replayed.
     await inbox.sink(polled[2]!, { cursor: "4" });
-    expect((await journal.findByExternalId("imessage", polled[2]!.externalId!))?.status).toBe(
-      "rejected",
-    );
-    expect((await journal.pendingInbound()).map((row) => row.externalId)).not.toContain(
+    expect(
+      (await sqlite.journal.findByExternalId("imessage", polled[2]!.externalId!))?.status,
+    ).toBe("rejected");
+    expect((await sqlite.journal.pendingInbound()).map((row) => row.externalId)).not.toContain(
       polled[2]!.externalId,
     );
   });
@@ -165,12 +102,12 @@ describe("the per-chat rate limit", () => {
     const { inbox, agent } = start({ messagesPerChatPerMinute: 1 });
     // Recorded by an earlier run and not answered yet: the channel hands it over again.
     const earlier = message(JOHN, "recorded before", "imessage");
-    await journal.recordInbound(earlier, { cursor: "1" });
+    await sqlite.journal.recordInbound(earlier, { cursor: "1" });
     await inbox.sink(message(JOHN, "uses the budget", "imessage"), { cursor: "2" });
     await inbox.sink(earlier, { cursor: "2" });
-    expect((await journal.findByExternalId("imessage", earlier.externalId!))?.status).not.toBe(
-      "rejected",
-    );
+    expect(
+      (await sqlite.journal.findByExternalId("imessage", earlier.externalId!))?.status,
+    ).not.toBe("rejected");
     await expect
       .poll(() =>
         agent.conversations
@@ -221,8 +158,8 @@ describe("the bound on new strangers", () => {
     await inbox.sink(message("first@example.com", "hello", "imessage"), { cursor: "1" });
     const second = message("second@example.com", "hello", "imessage");
     await inbox.sink(second, { cursor: "2" });
-    expect(await journal.cursor("imessage")).toBe("2");
-    expect(await journal.findByExternalId("imessage", second.externalId!)).toMatchObject({
+    expect(await sqlite.journal.cursor("imessage")).toBe("2");
+    expect(await sqlite.journal.findByExternalId("imessage", second.externalId!)).toMatchObject({
       status: "rejected",
       errorCode: "too_many_new_chats",
     });

@@ -8,17 +8,9 @@
  *   handed over again and stood twice in the session's context, and were answered twice
  *   (issue 12).
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { InboundMessage } from "../../../src/channels/channel.js";
-import { validateConfig } from "../../../src/config/load-config.js";
-import { ManualClock } from "../../support/manual-clock.js";
 import { asChatId } from "../../../src/utils/ids.js";
-import { SessionManager } from "../../../src/core/session-manager.js";
-import type { TurnReply } from "../../../src/core/session.js";
-import { Inbox } from "../../../src/daemon/inbox.js";
 import {
   replayMessageId,
   type FindInTranscript,
@@ -26,50 +18,20 @@ import {
 } from "../../../src/daemon/earlier-answer.js";
 import { unansweredReminder } from "../../../src/daemon/unanswered-reminder.js";
 import { envelopeNoncesIn } from "../../../src/identity/wrap-message.js";
-import { createMetrics } from "../../../src/daemon/metrics.js";
-import { parseContacts } from "../../../src/identity/contacts.js";
-import { createMemoryLogger } from "../../support/memory-logger.js";
-import type { Journal } from "../../../src/store/journal.js";
-import { createMemoryRegistry } from "../../../src/store/memory-registry.js";
 import type { Registry } from "../../../src/store/registry.js";
-import { openStateDatabase } from "../../../src/store/sqlite-database.js";
-import { createSqliteJournal } from "../../../src/store/sqlite-journal.js";
-import { FakeAgent } from "../../support/fake-agent.js";
-import { fakeSessionDisk } from "../../support/fake-session-disk.js";
-import { createReplyRoad } from "../../support/reply-road.js";
+import type { FakeAgent } from "../../support/fake-agent.js";
+import { startInbox, testConfig, testContacts, useSqliteJournal } from "../../support/inbox-rig.js";
 
 const JOHN = "+15551234567";
 const JANE = "+15559876543";
 
-const result = validateConfig(
-  {},
-  { homeDir: "/home/ada", platform: "linux", totalMemoryBytes: 8 * 1024 ** 3 },
-);
-if (!result.ok) throw new Error(result.problems.join("\n"));
-const config = result.config;
-const contacts = parseContacts(
-  {
-    contacts: [
-      { name: "John Doe", tier: "favorite", handles: [JOHN] },
-      { name: "Jane Roe", tier: "favorite", handles: [JANE] },
-    ],
-  },
-  { knownTiers: Object.keys(config.tiers) },
-);
+const config = testConfig();
+const contacts = testContacts(config, [
+  { name: "John Doe", tier: "favorite", handles: [JOHN] },
+  { name: "Jane Roe", tier: "favorite", handles: [JANE] },
+]);
 
-let folder: string;
-let journal: Journal;
-
-beforeEach(async () => {
-  folder = await mkdtemp(join(tmpdir(), "dispatch-replay-"));
-  const db = openStateDatabase({ path: join(folder, "journal.db"), logger: createMemoryLogger() });
-  journal = createSqliteJournal({ db });
-});
-
-afterEach(async () => {
-  await journal.close();
-  await rm(folder, { recursive: true, force: true });
-});
+const sqlite = useSqliteJournal("dispatch-replay-");
 
 function message(chatId: string, externalId: string): InboundMessage {
   return {
@@ -83,8 +45,8 @@ function message(chatId: string, externalId: string): InboundMessage {
 
 /** A message the previous run took and handed to its session, and never answered. */
 async function recordedBeforeCrash(chatId: string, externalId: string) {
-  const { id, uuid } = await journal.recordInbound(message(chatId, externalId));
-  await journal.markDelivered(id);
+  const { id, uuid } = await sqlite.journal.recordInbound(message(chatId, externalId));
+  await sqlite.journal.markDelivered(id);
   return { id, uuid };
 }
 
@@ -96,46 +58,13 @@ function start(
   findInTranscript?: FindInTranscript,
   previous?: { agent: FakeAgent; registry: Registry },
 ) {
-  const agent = previous?.agent ?? new FakeAgent();
-  const recovered: TurnReply[] = [];
-  const clock = new ManualClock();
-  const registry = previous?.registry ?? createMemoryRegistry();
-  const logger = createMemoryLogger();
-  // The daemon's reply path: the turn's messages are answered in the journal.
-  const replies = createReplyRoad({ journal, registry, clock, logger: createMemoryLogger() });
-  const recordReply = replies.onReply;
-  const recordRecovered = replies.recordReply;
-  const manager = new SessionManager(
-    {
-      agent,
-      registry,
-      clock,
-      logger,
-      ...fakeSessionDisk(registry),
-      policyFor: () => ({ allowedTools: [], disallowedTools: [], permissionMode: "dontAsk" }),
-      onReply: recordReply,
-    },
-    { healthCheckIntervalMs: 300_000, idleTimeoutMs: 7_200_000, maxConsecutiveErrors: 3 },
-  );
-  manager.startup();
-  const inbox = new Inbox({
-    manager,
-    registry,
-    contacts,
+  return startInbox({
+    journal: sqlite.journal,
     config,
-    metrics: createMetrics(),
-    clock,
-    logger,
-    journal,
-    hasCredentials: true,
-    ...(findInTranscript ? { findInTranscript } : {}),
-    onRecoveredReply: async (reply) => {
-      recovered.push(reply);
-      await recordRecovered(reply);
-    },
-    answeredInRequest: replies.answeredInRequest,
+    contacts,
+    ...previous,
+    inbox: findInTranscript ? { findInTranscript } : {},
   });
-  return { agent, inbox, manager, recovered, registry };
 }
 
 function inputsMentioning(agent: FakeAgent, text: string): string[] {
@@ -165,7 +94,7 @@ describe("replay after a crash", () => {
     const answered = await repeated;
     expect(answered.reply).toContain("hello john-2");
     expect(inputsMentioning(agent, "hello john-2")).toEqual([replayMessageId(second.uuid, 1)]);
-    expect((await journal.findByExternalId("http", "john-2"))?.status).toBe("answered");
+    expect((await sqlite.journal.findByExternalId("http", "john-2"))?.status).toBe("answered");
   });
 
   it("replays chats side by side: one chat's slow replay does not hold up another's", async () => {
@@ -181,7 +110,7 @@ describe("replay after a crash", () => {
     const replaying = inbox.replayPending();
     const jane = await inbox.submit(message(JANE, "jane-1"), { wait: true });
     expect(jane.reply).toContain("hello jane-1");
-    expect((await journal.findByExternalId("http", "john-1"))?.status).toBe("delivered");
+    expect((await sqlite.journal.findByExternalId("http", "john-1"))?.status).toBe("delivered");
     release();
     expect(await replaying).toBe(2);
   });
@@ -207,7 +136,7 @@ describe("replay after a crash", () => {
     expect(repeated.reply).toBe("the earlier answer");
     expect(recovered).toHaveLength(1);
     expect(recovered[0]).toMatchObject({ text: "the earlier answer", isError: false });
-    expect(await journal.findByExternalId("http", "john-1")).toMatchObject({
+    expect(await sqlite.journal.findByExternalId("http", "john-1")).toMatchObject({
       id: john.id,
       status: "answered",
     });
@@ -235,7 +164,7 @@ describe("replay after a crash", () => {
     expect(asked).toEqual([[john.uuid], [john.uuid, replayMessageId(john.uuid, 1)]]);
     expect(inputsMentioning(second.agent, "hello john-1")).toEqual([replayMessageId(john.uuid, 2)]);
     expect(repeated.reply).toContain("hello john-1");
-    expect(await journal.findByExternalId("http", "john-1")).toMatchObject({
+    expect(await sqlite.journal.findByExternalId("http", "john-1")).toMatchObject({
       status: "answered",
       attempts: 2,
     });
@@ -248,7 +177,7 @@ describe("replay after a crash", () => {
     const [firstInput] = before.agent.last.inputs;
     const [nonce] = envelopeNoncesIn(firstInput!.text);
     expect(nonce).toBeDefined();
-    expect((await journal.findByExternalId("http", "john-1"))?.envelopeNonce).toBe(nonce);
+    expect((await sqlite.journal.findByExternalId("http", "john-1"))?.envelopeNonce).toBe(nonce);
     await before.manager.shutdown();
 
     const looked: (string | undefined)[] = [];
@@ -281,7 +210,7 @@ describe("replay after a crash", () => {
     expect(recovered).toHaveLength(1);
     expect(recovered[0]!.messageIds).toEqual(rows.map((row) => row.uuid));
     for (const [index, row] of rows.entries()) {
-      expect(await journal.findByExternalId("http", `john-${index + 1}`)).toMatchObject({
+      expect(await sqlite.journal.findByExternalId("http", `john-${index + 1}`)).toMatchObject({
         status: "answered",
         answeredBy: row.id === rows.at(-1)!.id ? row.id : rows.at(-1)!.id,
       });
@@ -313,7 +242,7 @@ describe("replay after a crash", () => {
     };
     const nonces = new Map<string | undefined, string>();
     for (const id of ["john-1", "john-2", "john-3", "john-4"]) {
-      nonces.set((await journal.findByExternalId("http", id))!.envelopeNonce, id);
+      nonces.set((await sqlite.journal.findByExternalId("http", id))!.envelopeNonce, id);
     }
     const after = start(
       (_chatId, messages) =>
@@ -331,9 +260,9 @@ describe("replay after a crash", () => {
     const resumed = after.agent.conversations.slice(inputsBefore);
     expect(resumed).toHaveLength(1);
     expect(resumed[0]!.options).toMatchObject({ resume: true, sessionId });
-    const john2 = (await journal.findByExternalId("http", "john-2"))!;
-    const john3 = (await journal.findByExternalId("http", "john-3"))!;
-    const john4 = (await journal.findByExternalId("http", "john-4"))!;
+    const john2 = (await sqlite.journal.findByExternalId("http", "john-2"))!;
+    const john3 = (await sqlite.journal.findByExternalId("http", "john-3"))!;
+    const john4 = (await sqlite.journal.findByExternalId("http", "john-4"))!;
     const inputs = resumed[0]!.inputs;
     expect(inputs.map((input) => input.id)).toEqual([
       replayMessageId(john3.uuid, 1),

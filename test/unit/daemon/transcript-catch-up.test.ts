@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Clock } from "../../../src/utils/clock.js";
 import { ManualClock } from "../../support/manual-clock.js";
-import { asAgentSessionId, asChatId, asSessionName } from "../../../src/utils/ids.js";
+import { asAgentSessionId, asChatId } from "../../../src/utils/ids.js";
 import {
   catchUpAfterUncleanStop,
   catchUpTranscriptCopies,
@@ -23,6 +23,7 @@ import type { RegistryEntry } from "../../../src/store/registry.js";
 import { openStateDatabase, type Database } from "../../../src/store/sqlite-database.js";
 import { createSqliteTranscriptStore } from "../../../src/store/sqlite-transcript-store.js";
 import type { SessionStoreEntry, TranscriptStore } from "../../../src/store/transcript-store.js";
+import { makeEntry } from "../../support/registry-entry.js";
 
 const entry = (uuid: string | undefined, type = "user"): SessionStoreEntry =>
   uuid === undefined ? { type } : { type, uuid };
@@ -61,20 +62,13 @@ describe("parseTranscriptLines", () => {
 
 /** A registry entry of a chat that has talked before, under `sessionId`. */
 function registeredChat(name: string, contactName: string, sessionId: string): RegistryEntry {
-  return {
-    session_name: asSessionName(name),
+  return makeEntry(name, {
     contact_name: contactName,
-    tier: "favorite",
     session_id: asAgentSessionId(sessionId),
     created_at: "2026-11-25T09:00:00.000Z",
-    last_message_time: null,
-    chat_kind: "individual",
     channel: "http",
-    previous_session_ids: [],
     turns: 1,
-    errors: 0,
-    restarts: 0,
-  };
+  });
 }
 
 /**

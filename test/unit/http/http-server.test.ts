@@ -6,6 +6,7 @@ import { startHttpServer, type HttpServer } from "../../../src/channels/http/htt
 import { DispatchError } from "../../../src/utils/errors.js";
 import { createMemoryLogger } from "../../support/memory-logger.js";
 import { FakeControlPlane } from "../../support/fake-control-plane.js";
+import { deferred } from "../../support/deferred.js";
 
 const TOKEN = "server-test-token";
 const servers: HttpServer[] = [];
@@ -15,12 +16,6 @@ afterEach(async () => {
   for (const agent of agents.splice(0)) agent.destroy();
   await Promise.all(servers.splice(0).map((server) => server.close()));
 });
-
-function deferred() {
-  let resolve!: () => void;
-  const promise = new Promise<void>((done) => (resolve = done));
-  return { promise, resolve };
-}
 
 async function start(options: { port?: number; closeGraceMs?: number } = {}) {
   const control = new FakeControlPlane();

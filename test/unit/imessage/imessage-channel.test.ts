@@ -15,6 +15,7 @@ import { DispatchError } from "../../../src/utils/errors.js";
 import { asChatId } from "../../../src/utils/ids.js";
 import { createMemoryLogger } from "../../support/memory-logger.js";
 import { createChatDb, removeChatDb, type ChatDbFixture } from "../../support/chat-db.js";
+import { deferred, type Deferred } from "../../support/deferred.js";
 
 const POLL_MS = 500;
 const ALICE = "+15551234567";
@@ -25,12 +26,6 @@ interface Received {
   cursor: string | undefined;
 }
 
-function deferred() {
-  let resolve!: () => void;
-  const promise = new Promise<void>((done) => (resolve = done));
-  return { promise, resolve };
-}
-
 let directory: string;
 let dbPath: string;
 let clock: ManualClock;
@@ -39,7 +34,7 @@ let logger: ReturnType<typeof createMemoryLogger>;
 let received: Received[];
 let sinkCalls: number;
 let sinkFailures: number;
-let sinkGate: ReturnType<typeof deferred> | undefined;
+let sinkGate: Deferred | undefined;
 let savedCursors: string[];
 let commands: (readonly string[])[];
 let commandResult: CommandResult;

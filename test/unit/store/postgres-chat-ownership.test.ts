@@ -5,12 +5,9 @@
  * real transaction shows: a paused node's write after a take-over is refused and leaves nothing,
  * and a take-over waits for a fenced write under way.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ChatOwnership, Lease } from "../../../src/store/chat-ownership.js";
-import {
-  openPostgresDatabase,
-  type PostgresDatabase,
-} from "../../../src/store/postgres/postgres-database.js";
+import type { PostgresDatabase } from "../../../src/store/postgres/postgres-database.js";
 import {
   createPostgresChatOwnership,
   type PostgresTransaction,
@@ -18,34 +15,22 @@ import {
 import { DispatchError } from "../../../src/utils/errors.js";
 import { asSessionName } from "../../../src/utils/ids.js";
 import { ManualClock } from "../../support/manual-clock.js";
-import { createMemoryLogger } from "../../support/memory-logger.js";
-import { createTestDatabase } from "../../support/postgres-server.js";
+import { useTestDatabase } from "../../support/postgres-test-database.js";
 import { describeChatOwnershipContract } from "./chat-ownership-contract.js";
 
-let url: string;
-const opened: PostgresDatabase[] = [];
-
-async function open(): Promise<PostgresDatabase> {
-  const database = await openPostgresDatabase({ url, logger: createMemoryLogger() });
-  opened.push(database);
-  return database;
-}
-
-beforeAll(async () => {
-  url = await createTestDatabase();
-});
+const postgres = useTestDatabase();
 
 describeChatOwnershipContract("postgresql", {
   async create(clock) {
-    const database = await open();
+    const database = await postgres.open();
     await database.pool.query("TRUNCATE cluster_nodes, chat_leases");
     return createPostgresChatOwnership({ database, clock });
   },
   async another(clock) {
-    return createPostgresChatOwnership({ database: await open(), clock });
+    return createPostgresChatOwnership({ database: await postgres.open(), clock });
   },
   async cleanup() {
-    await Promise.all(opened.splice(0).map((database) => database.close()));
+    await postgres.closeOpened();
   },
 });
 
@@ -60,14 +45,11 @@ describe("createPostgresChatOwnership: fenced writes in real transactions", () =
   let b: ChatOwnership<PostgresTransaction>;
 
   beforeAll(async () => {
-    nodeA = await openPostgresDatabase({ url, logger: createMemoryLogger() });
-    nodeB = await openPostgresDatabase({ url, logger: createMemoryLogger() });
+    nodeA = await postgres.open();
+    nodeB = await postgres.open();
     await nodeA.pool.query(
       "CREATE TABLE replies (session_name TEXT NOT NULL, node TEXT NOT NULL, text TEXT NOT NULL)",
     );
-  });
-  afterAll(async () => {
-    await Promise.all([nodeA.close(), nodeB.close()]);
   });
   beforeEach(async () => {
     await nodeA.pool.query("TRUNCATE cluster_nodes, chat_leases, replies");

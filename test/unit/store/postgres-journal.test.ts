@@ -3,7 +3,7 @@
  * the contract every journal adapter passes (`journal-contract.ts`), what several processes
  * writing one journal at once get, how it reads, and how it fails.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { InboundMessage } from "../../../src/channels/channel.js";
 import type { Journal } from "../../../src/store/journal.js";
 import {
@@ -13,35 +13,25 @@ import {
 import { createPostgresJournal } from "../../../src/store/postgres/postgres-journal.js";
 import { ManualClock } from "../../support/manual-clock.js";
 import { createMemoryLogger } from "../../support/memory-logger.js";
-import { createTestDatabase } from "../../support/postgres-server.js";
+import { leadingColumns, planScans, recordStatements } from "../../support/postgres-plans.js";
+import { useTestDatabase } from "../../support/postgres-test-database.js";
 import { describeJournalContract, expectDispatchError } from "./journal-contract.js";
 
-let url: string;
-const opened: PostgresDatabase[] = [];
+const postgres = useTestDatabase();
 let current: PostgresDatabase;
-
-async function open(): Promise<PostgresDatabase> {
-  const database = await openPostgresDatabase({ url, logger: createMemoryLogger() });
-  opened.push(database);
-  return database;
-}
 
 const TABLES = "inbound, outbox, cursors, turns";
 
-beforeAll(async () => {
-  url = await createTestDatabase();
-});
-
 describeJournalContract("postgresql", {
   async create(clock) {
-    current = await open();
+    current = await postgres.open();
     await current.pool.query(`DROP TRIGGER IF EXISTS fail_inbound ON inbound`);
     await current.pool.query(`DROP TRIGGER IF EXISTS fail_cursors ON cursors`);
     await current.pool.query(`TRUNCATE ${TABLES} RESTART IDENTITY`);
     return createPostgresJournal({ database: current, clock });
   },
   async cleanup() {
-    await Promise.all(opened.splice(0).map((database) => database.close()));
+    await postgres.closeOpened();
   },
   async tableCount(table) {
     const { rows } = await current.pool.query<{ count: string }>(
@@ -104,11 +94,10 @@ describe("createPostgresJournal", () => {
   };
 
   beforeAll(async () => {
-    database = await openPostgresDatabase({ url, logger: createMemoryLogger() });
+    database = await postgres.open();
     await database.pool.query(`DROP TRIGGER IF EXISTS fail_inbound ON inbound`);
     await database.pool.query(`DROP TRIGGER IF EXISTS fail_cursors ON cursors`);
   });
-  afterAll(() => database.close());
 
   /** `count` journals, each on a pool of its own: as many processes. */
   async function processes(
@@ -116,7 +105,7 @@ describe("createPostgresJournal", () => {
   ): Promise<{ journals: Journal[]; close: () => Promise<void> }> {
     const databases = await Promise.all(
       Array.from({ length: count }, () =>
-        openPostgresDatabase({ url, logger: createMemoryLogger() }),
+        openPostgresDatabase({ url: postgres.url, logger: createMemoryLogger() }),
       ),
     );
     return {
@@ -186,21 +175,10 @@ describe("createPostgresJournal", () => {
   });
 
   it("reads and writes through indexes searched by their leading column", async () => {
-    const statements: { sql: string; values: unknown[] }[] = [];
+    const watched = recordStatements(database);
+    const statements = watched.statements;
     const pool = database.pool;
-    const watched = new Proxy(pool, {
-      get(target, key) {
-        if (key === "query") {
-          return (sql: string, values: unknown[]) => {
-            statements.push({ sql, values });
-            return target.query(sql, values);
-          };
-        }
-        const value: unknown = Reflect.get(target, key);
-        return typeof value === "function" ? (value as () => unknown).bind(target) : value;
-      },
-    });
-    const journal = createPostgresJournal({ database: { ...database, pool: watched }, clock });
+    const journal = createPostgresJournal({ database: watched.database, clock });
     const recorded = await journal.recordInbound(message({ externalId: "plan" }));
     await journal.markDelivered(recorded.id);
     await journal.recordEnvelopeNonce(recorded.id, "nonce");
@@ -222,15 +200,7 @@ describe("createPostgresJournal", () => {
     // prune): their plans are checked below from the SQL they share with the module.
     expect(statements.length).toBeGreaterThanOrEqual(11);
 
-    const { rows: indexes } = await pool.query<{ index: string; leading: string }>(
-      `SELECT index_class.relname AS index, attribute.attname AS leading
-       FROM pg_index JOIN pg_class AS index_class ON index_class.oid = pg_index.indexrelid
-       JOIN pg_attribute AS attribute
-         ON attribute.attrelid = pg_index.indrelid AND attribute.attnum = pg_index.indkey[0]
-       WHERE pg_index.indrelid IN ('inbound'::regclass, 'outbox'::regclass,
-         'cursors'::regclass, 'turns'::regclass)`,
-    );
-    const leadingColumn = new Map(indexes.map((row) => [row.index, row.leading]));
+    const leadingColumn = await leadingColumns(pool, ["inbound", "outbox", "cursors", "turns"]);
     // Partial indexes hold only open rows: reading one whole reads no closed message.
     const partial = new Set(["inbound_open", "outbox_unsent"]);
     const transactionStatements = [
@@ -273,12 +243,9 @@ describe("createPostgresJournal", () => {
       );
       await client.query("ANALYZE inbound, outbox, cursors, turns");
       await client.query("SET LOCAL enable_seqscan = off");
-      for (const { sql, values } of [...statements, ...transactionStatements]) {
-        const { rows } = await client.query<{ "QUERY PLAN": unknown }>(
-          `EXPLAIN (FORMAT JSON) ${sql}`,
-          values,
-        );
-        const scans = scansOf(rows[0]!["QUERY PLAN"]);
+      for (const statement of [...statements, ...transactionStatements]) {
+        const sql = statement.sql;
+        const scans = await planScans(client, statement);
         expect(
           scans.map((scan) => scan.type),
           sql,
@@ -314,35 +281,10 @@ describe("createPostgresJournal", () => {
   });
 
   it("fails with a database error once closed, naming no password", async () => {
-    const gone = await openPostgresDatabase({ url, logger: createMemoryLogger() });
+    const gone = await openPostgresDatabase({ url: postgres.url, logger: createMemoryLogger() });
     const journal = createPostgresJournal({ database: gone, clock });
     await journal.close();
     await journal.close(); // twice is fine
     await expectDispatchError(() => journal.pendingInbound(), "database_failed");
   });
 });
-
-interface Scan {
-  type: string;
-  index?: string;
-  condition?: string;
-}
-
-/** Every node of an `EXPLAIN (FORMAT JSON)` plan that reads a table or an index. */
-function scansOf(plan: unknown): Scan[] {
-  const found: Scan[] = [];
-  const visit = (node: unknown) => {
-    if (Array.isArray(node)) return node.forEach(visit);
-    if (typeof node !== "object" || node === null) return;
-    const record = node as Record<string, unknown>;
-    if (typeof record["Node Type"] === "string" && /Scan$/.test(record["Node Type"])) {
-      const scan: Scan = { type: record["Node Type"] };
-      if (typeof record["Index Name"] === "string") scan.index = record["Index Name"];
-      if (typeof record["Index Cond"] === "string") scan.condition = record["Index Cond"];
-      found.push(scan);
-    }
-    for (const value of Object.values(record)) visit(value);
-  };
-  visit(plan);
-  return found;
-}

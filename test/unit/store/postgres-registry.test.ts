@@ -6,9 +6,9 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { createMemoryLogger } from "../../support/memory-logger.js";
-import { createTestDatabase } from "../../support/postgres-server.js";
+import { useTestDatabase } from "../../support/postgres-test-database.js";
 import {
   openPostgresDatabase,
   type PostgresDatabase,
@@ -22,20 +22,11 @@ import {
   makeEntry,
 } from "./registry-contract.js";
 
-let url: string;
-const opened: PostgresDatabase[] = [];
-
-beforeAll(async () => {
-  url = await createTestDatabase();
-});
-
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((database) => database.close()));
-});
+const postgres = useTestDatabase();
+afterEach(() => postgres.closeOpened());
 
 async function open(): Promise<{ registry: RowRegistry; database: PostgresDatabase }> {
-  const database = await openPostgresDatabase({ url, logger: createMemoryLogger() });
-  opened.push(database);
+  const database = await postgres.open();
   const registry = await openRowRegistry({
     rows: createPostgresRegistryRows({ database }),
     logger: createMemoryLogger(),
@@ -44,7 +35,10 @@ async function open(): Promise<{ registry: RowRegistry; database: PostgresDataba
 }
 
 async function fresh(): Promise<RowRegistry> {
-  const cleaner = await openPostgresDatabase({ url, logger: createMemoryLogger() });
+  const cleaner = await openPostgresDatabase({
+    url: postgres.url,
+    logger: createMemoryLogger(),
+  });
   await cleaner.pool.query("TRUNCATE registry, registry_import");
   await cleaner.close();
   return (await open()).registry;
@@ -122,10 +116,7 @@ describe("PostgreSQL registry rows: the import", () => {
       await writeFile(files[0]!, JSON.stringify({ "+15550000001": seed("node-a-chat") }));
       await writeFile(files[1]!, JSON.stringify({ "+15550000002": seed("node-b-chat") }));
       const loggers = [createMemoryLogger(), createMemoryLogger()];
-      const databases = await Promise.all(
-        loggers.map(() => openPostgresDatabase({ url, logger: createMemoryLogger() })),
-      );
-      opened.push(...databases);
+      const databases = await Promise.all(loggers.map(() => postgres.open()));
       const registries = await Promise.all(
         databases.map((database, index) =>
           openRowRegistry({

@@ -3,67 +3,41 @@
  * (`test/support/postgres-server.ts`): the contract every adapter passes
  * (`transcript-store-contract.ts`), and how this one reads.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createMemoryLogger } from "../../support/memory-logger.js";
-import {
-  openPostgresDatabase,
-  type PostgresDatabase,
-} from "../../../src/store/postgres/postgres-database.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { PostgresDatabase } from "../../../src/store/postgres/postgres-database.js";
 import { createPostgresTranscriptStore } from "../../../src/store/postgres/postgres-transcript-store.js";
-import { createTestDatabase } from "../../support/postgres-server.js";
+import { leadingColumns, planScans, recordStatements } from "../../support/postgres-plans.js";
+import { useTestDatabase } from "../../support/postgres-test-database.js";
 import { describeTranscriptStoreContract } from "./transcript-store-contract.js";
 
-let url: string;
-const opened: PostgresDatabase[] = [];
-
-async function open(): Promise<PostgresDatabase> {
-  const database = await openPostgresDatabase({ url, logger: createMemoryLogger() });
-  opened.push(database);
-  return database;
-}
-
-beforeAll(async () => {
-  url = await createTestDatabase();
-});
+const postgres = useTestDatabase();
 
 describeTranscriptStoreContract("postgresql", {
   async create(clock) {
-    const database = await open();
+    const database = await postgres.open();
     await database.pool.query("TRUNCATE transcript_keys, transcript_entries");
     return createPostgresTranscriptStore({ database, clock });
   },
   async another(clock) {
-    return createPostgresTranscriptStore({ database: await open(), clock });
+    return createPostgresTranscriptStore({ database: await postgres.open(), clock });
   },
   async cleanup() {
-    await Promise.all(opened.splice(0).map((database) => database.close()));
+    await postgres.closeOpened();
   },
 });
 
 describe("createPostgresTranscriptStore", () => {
   let database: PostgresDatabase;
   beforeAll(async () => {
-    database = await openPostgresDatabase({ url, logger: createMemoryLogger() });
+    database = await postgres.open();
   });
-  afterAll(() => database.close());
 
   it("reads and writes through indexes, never a scan of every transcript", async () => {
     // The statements the store runs, as it runs them.
-    const statements: { sql: string; values: unknown[] }[] = [];
+    const watched = recordStatements(database);
+    const statements = watched.statements;
     const pool = database.pool;
-    const watched = new Proxy(pool, {
-      get(target, key) {
-        if (key === "query") {
-          return (sql: string, values: unknown[]) => {
-            statements.push({ sql, values });
-            return target.query(sql, values);
-          };
-        }
-        const value: unknown = Reflect.get(target, key);
-        return typeof value === "function" ? (value as () => unknown).bind(target) : value;
-      },
-    });
-    const store = createPostgresTranscriptStore({ database: { ...database, pool: watched } });
+    const store = createPostgresTranscriptStore({ database: watched.database });
     const key = { projectKey: "-p", sessionId: "s-1" };
     await store.append(key, [{ type: "user", uuid: "u1" }]);
     await store.load(key);
@@ -78,25 +52,15 @@ describe("createPostgresTranscriptStore", () => {
     // Each index a plan uses must be searched by its leading column: a condition on a later
     // column alone still shows as an index scan, yet reads the whole index. Sequential scans are
     // priced out, so a plan that still has one had no index to use.
-    const { rows: indexes } = await pool.query<{ index: string; leading: string }>(
-      `SELECT index_class.relname AS index, attribute.attname AS leading
-       FROM pg_index JOIN pg_class AS index_class ON index_class.oid = pg_index.indexrelid
-       JOIN pg_attribute AS attribute
-         ON attribute.attrelid = pg_index.indrelid AND attribute.attnum = pg_index.indkey[0]
-       WHERE pg_index.indrelid IN ('transcript_keys'::regclass, 'transcript_entries'::regclass)`,
-    );
-    const leadingColumn = new Map(indexes.map((row) => [row.index, row.leading]));
+    const leadingColumn = await leadingColumns(pool, ["transcript_keys", "transcript_entries"]);
     expect(leadingColumn.size).toBe(4);
     const client = await pool.connect();
     try {
       await client.query("BEGIN");
       await client.query("SET LOCAL enable_seqscan = off");
-      for (const { sql, values } of statements) {
-        const { rows } = await client.query<{ "QUERY PLAN": unknown }>(
-          `EXPLAIN (FORMAT JSON) ${sql}`,
-          values,
-        );
-        const scans = scansOf(rows[0]!["QUERY PLAN"]);
+      for (const statement of statements) {
+        const sql = statement.sql;
+        const scans = await planScans(client, statement);
         expect(
           scans.map((scan) => scan.type),
           sql,
@@ -129,27 +93,3 @@ describe("createPostgresTranscriptStore", () => {
     }
   });
 });
-
-interface Scan {
-  type: string;
-  index?: string;
-  condition?: string;
-}
-
-/** Every node of an `EXPLAIN (FORMAT JSON)` plan that reads a table or an index. */
-function scansOf(plan: unknown): Scan[] {
-  const scans: Scan[] = [];
-  const visit = (node: Record<string, unknown>) => {
-    const type = String(node["Node Type"]);
-    if (/Scan/.test(type)) {
-      scans.push({
-        type,
-        ...(typeof node["Index Name"] === "string" ? { index: node["Index Name"] } : {}),
-        ...(typeof node["Index Cond"] === "string" ? { condition: node["Index Cond"] } : {}),
-      });
-    }
-    for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? []) visit(child);
-  };
-  for (const root of plan as { Plan: Record<string, unknown> }[]) visit(root.Plan);
-  return scans;
-}

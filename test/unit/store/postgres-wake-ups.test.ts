@@ -6,11 +6,8 @@
  * lost.
  */
 import pg from "pg";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import {
-  openPostgresDatabase,
-  type PostgresDatabase,
-} from "../../../src/store/postgres/postgres-database.js";
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { PostgresDatabase } from "../../../src/store/postgres/postgres-database.js";
 import {
   EVERY_NODE,
   parseWakeUp,
@@ -21,7 +18,7 @@ import {
 import { asSessionName } from "../../../src/utils/ids.js";
 import { ManualClock } from "../../support/manual-clock.js";
 import { createMemoryLogger, type LogRecord } from "../../support/memory-logger.js";
-import { createTestDatabase } from "../../support/postgres-server.js";
+import { useTestDatabase } from "../../support/postgres-test-database.js";
 
 const ALICE = asSessionName("alice");
 
@@ -51,18 +48,16 @@ class Arrivals<T> {
   }
 }
 
-let url: string;
+const postgres = useTestDatabase();
 let nodeA: PostgresDatabase;
 
 beforeAll(async () => {
-  url = await createTestDatabase();
-  nodeA = await openPostgresDatabase({ url, logger: createMemoryLogger() });
+  nodeA = await postgres.open();
   // A stand-in for the journal: what the wake-ups point at.
   await nodeA.pool.query(
     `CREATE TABLE inbox (id SERIAL PRIMARY KEY, session_name TEXT NOT NULL, owner TEXT NOT NULL)`,
   );
 });
-afterAll(() => nodeA.close());
 
 /** Node a records a message for `owner`'s session and wakes the owner, in one transaction. */
 async function accept(text: string, owner: string, commit = true): Promise<void> {
@@ -88,7 +83,7 @@ describe("WakeUpListener", () => {
 
   function listen(clock?: ManualClock, pingIntervalMs = 60_000): WakeUpListener {
     listener = new WakeUpListener({
-      url,
+      url: postgres.url,
       nodeId: "b",
       logger: createMemoryLogger(records),
       onWakeUp: (wakeUp) => wakeUps.push(wakeUp),
@@ -216,7 +211,7 @@ describe("WakeUpListener", () => {
     };
     await listen(clock).start();
     await caughtUp.until(1);
-    const server = new URL(url);
+    const server = new URL(postgres.url);
     const database = server.pathname.slice(1);
     server.pathname = "/postgres";
     const admin = new pg.Client({ connectionString: server.toString() });
@@ -279,16 +274,20 @@ describe("WakeUpListener", () => {
     await connection.until(3);
     expect(listener.backendPid).not.toBe(killed);
     await accept("after", "b");
-    await wakeUps.when((seen) => seen.some((wakeUp) => wakeUp.sessionName === "after"));
+    await wakeUps.when((seen) => seen.some((wakeUp) => sessionOf(wakeUp) === "after"));
     // The message sent while it was down was found: by a poll or the catch-up after
     // reconnecting, or (when the reconnect came first) by its notification.
     const found = [
       ...caughtUp.seen.flat(),
-      ...wakeUps.seen.map((wakeUp) => wakeUp.sessionName as string),
+      ...wakeUps.seen.map((wakeUp) => sessionOf(wakeUp) as string),
     ];
     expect(found).toContain("while-down");
   });
 });
+
+function sessionOf(wakeUp: WakeUp): string | undefined {
+  return wakeUp.kind === "outbox" ? undefined : wakeUp.sessionName;
+}
 
 describe("parseWakeUp", () => {
   it("reads what sendWakeUp sends, and nothing else", () => {
@@ -306,6 +305,12 @@ describe("parseWakeUp", () => {
     expect(
       parseWakeUp("dispatch_reply", '{"sessionName":"alice","node":"*","inboundIds":[7,8]}'),
     ).toEqual({ kind: "reply", sessionName: "alice", node: "*", inboundIds: [7, 8] });
+    expect(parseWakeUp("dispatch_outbox", '{"node":"mac","channel":"imessage"}')).toEqual({
+      kind: "outbox",
+      node: "mac",
+      channel: "imessage",
+    });
+    expect(parseWakeUp("dispatch_outbox", '{"node":"mac"}')).toBeUndefined();
     expect(parseWakeUp("other", '{"sessionName":"alice","owner":"b"}')).toBeUndefined();
     expect(parseWakeUp("dispatch_inbox", undefined)).toBeUndefined();
   });

@@ -7,28 +7,14 @@ import { DispatchError } from "../../../src/utils/errors.js";
 import { asAgentSessionId, asChatId, asSessionName } from "../../../src/utils/ids.js";
 import type { Registry, RegistryEntry } from "../../../src/store/registry.js";
 import type { ChatId } from "../../../src/utils/ids.js";
+import { makeEntry } from "../../support/registry-entry.js";
 
 export const JOHN = asChatId("+15551234567");
 export const JANE = asChatId("jane@example.com");
 export const FAMILY = asChatId("chat123456789");
 
-export function makeEntry(name: string, overrides: Partial<RegistryEntry> = {}): RegistryEntry {
-  return {
-    session_name: asSessionName(name),
-    contact_name: "John Doe",
-    tier: "favorite",
-    session_id: null,
-    created_at: "2026-02-01T10:00:00.000Z",
-    last_message_time: null,
-    chat_kind: "individual",
-    channel: null,
-    previous_session_ids: [],
-    turns: 0,
-    errors: 0,
-    restarts: 0,
-    ...overrides,
-  };
-}
+/** The adapters' tests build their entries as every test does. */
+export { makeEntry };
 
 function codeOf(action: () => unknown): string | undefined {
   try {
