@@ -6,6 +6,8 @@
  *   npm run bench -- --quick       a short run for CI smoke use
  *   npm run bench -- --only warmTurn,registry
  *   npm run bench -- --only envelope    envelope bytes per message, request bytes at turns 1/50/200
+ *   npm run bench -- --only warmTurnPostgres,leases   the warm turn on PostgreSQL, fences, leases
+ *   npm run bench -- --only scalePostgres,scaleCluster   the scale run on 1 and on 3 PostgreSQL nodes
  *   npm run bench -- --runner tsx  run the daemon from source instead of compiled JavaScript
  *   npm run bench -- --markdown    also print the table as Markdown (for docs/performance.md)
  *   npm run bench -- --only scale --scale-rate 1 --scale-senders 200
@@ -26,13 +28,26 @@ import type { BenchContext, Scenario } from "./lib/scenario.js";
 import { evaluateTargets, targetRows } from "./lib/targets.js";
 import { coldStart } from "./scenarios/cold-start.js";
 import { envelope } from "./scenarios/envelope.js";
+import { leases } from "./scenarios/leases.js";
 import { memory } from "./scenarios/memory.js";
 import { registry } from "./scenarios/registry.js";
-import { scale } from "./scenarios/scale.js";
+import { scale, scaleCluster, scalePostgres } from "./scenarios/scale.js";
 import { warmTurn } from "./scenarios/warm-turn.js";
+import { warmTurnPostgres } from "./scenarios/warm-turn-postgres.js";
 
-/** In the order they run: the quiet ones first, the scale run (which loads the machine) last. */
-const SCENARIOS = [warmTurn, coldStart, memory, registry, envelope, scale] as Scenario<unknown>[];
+/** In the order they run: the quiet ones first, the scale runs (which load the machine) last. */
+const SCENARIOS = [
+  warmTurn,
+  warmTurnPostgres,
+  coldStart,
+  memory,
+  registry,
+  leases,
+  envelope,
+  scale,
+  scalePostgres,
+  scaleCluster,
+] as Scenario<unknown>[];
 
 function positive<Key extends string>(
   flag: string,
@@ -149,7 +164,7 @@ async function main(): Promise<void> {
     sections.push({ title: scenario.name, rows: scenario.rows(result) });
   }
   const targets = evaluateTargets(results);
-  sections.push({ title: "targets (issues 5 and 17)", rows: targetRows(targets) });
+  sections.push({ title: "targets (issues 5, 14 and 17)", rows: targetRows(targets) });
 
   process.stdout.write(`${formatTable(sections)}\n`);
   if (options.markdown) process.stdout.write(`\n${formatMarkdown(sections)}\n`);

@@ -101,6 +101,8 @@ export interface BenchDaemon {
   forget(chatId: string): Promise<void>;
   /** `GET /metrics` as name (with labels) to value. */
   metrics(): Promise<Map<string, number>>;
+  /** An authenticated `GET` of the API (`/v1/nodes`), its JSON body; rejects unless 200. */
+  getJson<Body>(route: string): Promise<Body>;
   agentProcesses(): Promise<ProcessInfo[]>;
   /** The last 20,000 characters of the daemon's output. */
   output(): string;
@@ -133,9 +135,12 @@ export async function startBenchDaemon(options: {
   logLevel?: string;
   /** Extra flags for node, before the script (`--cpu-prof`). */
   nodeArgs?: string[];
+  /** More environment: `DISPATCH_DATABASE_URL` and `DISPATCH_NODE_ID` for a node on PostgreSQL. */
+  env?: Record<string, string>;
 }): Promise<BenchDaemon> {
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {
+    ...options.env,
     PATH: process.env.PATH,
     HOME: options.home.home,
     DISPATCH_PORT: String(port),
@@ -248,6 +253,14 @@ export async function startBenchDaemon(options: {
     async metrics() {
       const response = await fetch(`http://127.0.0.1:${port}/metrics`, { headers });
       return parseMetrics(await response.text());
+    },
+    async getJson<Body>(route: string): Promise<Body> {
+      const response = await fetch(`http://127.0.0.1:${port}${route}`, { headers });
+      const text = await response.text();
+      if (response.status !== 200) {
+        throw new Error(`[bench] GET ${route} answered ${response.status}: ${text.slice(0, 500)}`);
+      }
+      return JSON.parse(text) as Body;
     },
     async agentProcesses() {
       return (await descendantsOf(pid)).filter(isAgentProcess);

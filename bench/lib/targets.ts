@@ -1,5 +1,5 @@
 /**
- * The targets of issues 5 and 17, checked against a run's results. Each says what was compared, so
+ * The targets of issues 5, 14 and 17, checked against a run's results. Each says what was compared, so
  * docs/performance.md can quote it.
  */
 import type { ColdStartResult } from "../scenarios/cold-start.js";
@@ -84,7 +84,40 @@ export function evaluateTargets(results: Record<string, unknown>): TargetCheck[]
       : { target: scaleTarget, met: null, measured: "not run" },
   );
   checks.push(...envelopeTargets(results.envelope as EnvelopeResult | undefined));
+  checks.push(postgresScaleTarget("one node", results.scalePostgres));
+  checks.push(postgresScaleTarget("three nodes", results.scaleCluster));
   return checks;
+}
+
+/**
+ * Issue 14: the scale run on PostgreSQL, on one node and on three. Not a speed-up (two cores),
+ * but no failure, work on every node, every node's pool within its bound, and each daemon's RSS
+ * at its peak at or under 120 MB.
+ */
+function postgresScaleTarget(nodes: string, result: unknown): TargetCheck {
+  const target =
+    `scale on PostgreSQL, ${nodes}: 0 failed, turns on every node, every pool within its ` +
+    `bound, nodes agree on owners, each daemon's peak RSS <= 120 MB (issue 14)`;
+  if (result === undefined) return { target, met: null, measured: "not run" };
+  if (!("settings" in (result as object))) {
+    return { target, met: null, measured: `left out: ${(result as { skipped: string }).skipped}` };
+  }
+  const scale = result as ScaleResult;
+  const list = (values: number[]) => values.join(" / ");
+  return {
+    target,
+    met:
+      scale.failed === 0 &&
+      scale.poolWithinBound &&
+      scale.ownerViewsDisagree === 0 &&
+      scale.nodes.every((node) => node.turns > 0 && node.peakDaemonRssMb <= 120),
+    measured:
+      `${scale.failed} failed of ${scale.messages}; turns per node ${list(scale.nodes.map((node) => node.turns))}; ` +
+      `most live per node ${list(scale.nodes.map((node) => Math.max(node.maxLiveMetrics, node.maxLiveReported)))} ` +
+      `(bound ${scale.settings.maxLiveSessions}), most CLIs ${list(scale.nodes.map((node) => node.maxAgentProcesses))} ` +
+      `(bound ${scale.processBound}); peak daemon RSS ${list(scale.nodes.map((node) => node.peakDaemonRssMb))} MB` +
+      (scale.nodes.length > 1 ? `; ${scale.ownerViewsDisagree} chats with owners in dispute` : ""),
+  };
 }
 
 /**

@@ -37,11 +37,11 @@ import {
 import { round, roundSummary, summarize, type Summary } from "../lib/stats.js";
 
 /** Two chats share the turns: the HTTP API allows 30 messages per chat per minute. */
-const CHATS = 2;
-const WARM_UPS_PER_PATH = 2;
-const PAUSE_BETWEEN_TURNS_MS = 100;
+export const CHATS = 2;
+export const WARM_UPS_PER_PATH = 2;
+export const PAUSE_BETWEEN_TURNS_MS = 100;
 
-interface PathTimes {
+export interface PathTimes {
   /** Message sent (or pushed) until its request reached the model. */
   toModelMs: Summary;
   /** Request at the model until the reply was back with the caller. */
@@ -50,7 +50,7 @@ interface PathTimes {
   totalMs: Summary;
 }
 
-interface DispatchTimes extends PathTimes {
+export interface DispatchTimes extends PathTimes {
   /** The daemon's own time: the request's arrival to its response (`Server-Timing`). */
   inDaemonMs: Summary;
 }
@@ -83,14 +83,14 @@ export interface WarmTurnResult {
   daemonProfile?: ProfileSummary;
 }
 
-interface Sample {
+export interface Sample {
   toModel: number;
   total: number;
   /** Dispatch only: the daemon's own part of `total`. */
   inDaemon?: number;
 }
 
-function times(samples: Sample[]): PathTimes {
+export function times(samples: Sample[]): PathTimes {
   return {
     toModelMs: roundSummary(summarize(samples.map((sample) => sample.toModel))),
     afterModelMs: roundSummary(summarize(samples.map((sample) => sample.total - sample.toModel))),
@@ -98,11 +98,11 @@ function times(samples: Sample[]): PathTimes {
   };
 }
 
-function marker(): string {
+export function marker(): string {
   return `bench-${randomUUID().slice(0, 8)}`;
 }
 
-function arrival(model: BenchModel, tag: string, sentAt: number): number {
+export function arrival(model: BenchModel, tag: string, sentAt: number): number {
   const at = model.arrivalOf(tag);
   if (at === undefined) throw new Error(`[bench] The model never saw the message ${tag}`);
   return at - sentAt;
