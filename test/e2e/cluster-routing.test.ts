@@ -199,6 +199,23 @@ describe("two nodes on one database", () => {
     expect(rows).toEqual([{ channel: "signal", status: "sent" }]);
   });
 
+  it("refuse a restart or stop of a session another node runs, naming that node", async () => {
+    const [a, b] = nodes as [Node, Node];
+    const path = `/v1/sessions/${encodeURIComponent(JOHN)}`;
+    for (const [method, route] of [
+      ["POST", `${path}/restart`],
+      ["DELETE", path],
+    ] as const) {
+      const refused = await a.daemon!.api(method, route);
+      expect(refused.status).toBe(409);
+      const error = (refused.json as { error: { code: string; message: string } }).error;
+      expect(error.code).toBe("session_elsewhere");
+      expect(error.message).toContain("node `node-b` (http://127.0.0.1:");
+    }
+    // The node that runs it restarts it.
+    expect((await b.daemon!.api("POST", `${path}/restart`)).status).toBe(200);
+  });
+
   it("fail a session over when its owner's machine is lost, answering what it had accepted once", async () => {
     const ownerId = (await session(nodes[0]!, JOHN)).node;
     const dead = nodes.find((node) => node.id === ownerId)!;
