@@ -155,7 +155,9 @@ export class ChatRouter {
       this.owners.set(sessionName, lease.owner);
       return { node: lease.owner, sessionName };
     }
-    const target = chooseNodeForNewChat(await this.nodes(), sessionName, now);
+    // A session no node holds is placed on the nodes as they are now, not as last listed: a
+    // node that just joined is there to take it.
+    const target = chooseNodeForNewChat(await this.nodes({ fresh: true }), sessionName, now);
     // This node's own lease from before a restart is taken back here, whatever placement says.
     if (target && target.nodeId !== this.deps.nodeId && lease?.owner !== this.deps.nodeId) {
       this.owners.set(sessionName, target.nodeId); // it takes the lease once woken
@@ -448,9 +450,9 @@ export class ChatRouter {
     return this.deps.held.holds(sessionName);
   }
 
-  private nodes(): Promise<NodeRow[]> {
+  private nodes(options: { fresh?: boolean } = {}): Promise<NodeRow[]> {
     const now = this.deps.clock.now();
-    if (!this.nodesRead || now - this.nodesRead.at >= NODES_FRESH_MS) {
+    if (options.fresh || !this.nodesRead || now - this.nodesRead.at >= NODES_FRESH_MS) {
       const rows = this.deps.ownership.listNodes();
       rows.then(
         (nodes) => {

@@ -16,7 +16,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { SessionView } from "../../src/channels/http/control-plane.js";
+import type { NodeView, SessionView } from "../../src/channels/http/control-plane.js";
 import { startStandInModel, type StandInModel } from "../../src/stand-in/model-server.js";
 import { freePort, startDaemonProcess, type DaemonProcess } from "../support/daemon-process.js";
 import { createTestDatabase } from "../support/postgres-server.js";
@@ -93,6 +93,12 @@ beforeAll(async () => {
   );
   for (const node of nodes) {
     node.daemon = await startDaemonProcess(node.env, [], { detached: true });
+  }
+  // Both rows written and alive before anything is placed.
+  for (;;) {
+    const listed = (await nodes[0]!.daemon!.api("GET", "/v1/nodes")).json as NodeView[];
+    if (listed.filter((view) => view.lease === "alive").length === 2) break;
+    await sleep(100);
   }
 });
 
