@@ -323,9 +323,11 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
               answers: [answer.id],
               agentSessionId,
               text: answer.reply.length > 0 ? answer.reply.join("\n\n") : null,
-              ...(answer.status === "rejected"
-                ? { failure: "the message was refused on the node that answers its chat" }
-                : {}),
+              ...(answer.failure !== undefined
+                ? { failure: answer.failure }
+                : answer.status === "rejected"
+                  ? { failure: "the message was refused on the node that answers its chat" }
+                  : {}),
             }),
           relinquish: (chatId) => late.manager!.relinquish(chatId),
           stopping: () => late.inbox?.shuttingDown() ?? false,

@@ -114,7 +114,12 @@ export class ReplySender {
     const record = () =>
       journal.markAnswered(
         inboundIds,
-        { channel: channelName, chatId, parts },
+        {
+          channel: channelName,
+          chatId,
+          parts,
+          ...(reply.isError ? { failure: reply.errorText ?? "no detail given" } : {}),
+        },
         fence === undefined ? {} : { fence },
       );
     const before = this.recording.get(reply.chatId);

@@ -107,6 +107,8 @@ export interface InboundAnswer {
   status: InboundStatus;
   /** The parts of the reply that answered it; empty unless answered (or for silence). */
   reply: string[];
+  /** Why its turn failed, when it did (`Reply.failure`). */
+  failure?: string;
 }
 
 export interface Reply {
@@ -114,6 +116,12 @@ export interface Reply {
   chatId: string;
   /** The reply split to the channel's limit; empty when the agent chose silence. */
   parts: string[];
+  /**
+   * Set when the turn failed (no parts then): kept with the messages it answers (`error_code`
+   * `agent_error`), so a request waiting on another node of a cluster hears of it
+   * (`answersTo`).
+   */
+  failure?: string;
 }
 
 /** One finished turn of the agent and what it cost (the `turns` table). */

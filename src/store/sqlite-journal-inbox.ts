@@ -180,7 +180,16 @@ export function createSqliteJournalInbox(context: SqliteJournalContext): Journal
           if (row === undefined) return [];
           const reply =
             row.status === "answered" ? statements.replyOf.all(row.answered_by ?? row.id) : [];
-          return [{ id, chatId: row.chat_id, status: row.status, reply }];
+          const failed = row.status === "answered" && row.error_code === "agent_error";
+          return [
+            {
+              id,
+              chatId: row.chat_id,
+              status: row.status,
+              reply,
+              ...(failed ? { failure: row.error_message ?? "no detail given" } : {}),
+            },
+          ];
         }),
       );
     },

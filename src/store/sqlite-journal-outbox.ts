@@ -30,6 +30,9 @@ export type JournalOutbox = Pick<
 export const UNSENT = "('pending', 'failed')";
 
 /** Each method does its work when called, before it returns its promise. */
+/** The error code of messages a failed turn answered (`Reply.failure`). */
+export const AGENT_ERROR = "agent_error";
+
 export function createSqliteJournalOutbox(context: SqliteJournalContext): JournalOutbox {
   const { db, clock, path, guard, run, durable } = context;
 
@@ -38,7 +41,8 @@ export function createSqliteJournalOutbox(context: SqliteJournalContext): Journa
       `SELECT status FROM inbound WHERE id = ?`,
     ),
     answer: db.prepare(
-      `UPDATE inbound SET status = 'answered', answered_by = @answeredBy, updated_at = @now
+      `UPDATE inbound SET status = 'answered', answered_by = @answeredBy, updated_at = @now,
+         error_code = @errorCode, error_message = @failure
        WHERE id = @id`,
     ),
     insertOutbox: db.prepare(
@@ -103,7 +107,13 @@ export function createSqliteJournalOutbox(context: SqliteJournalContext): Journa
       if (row.status === "answered" || row.status === "rejected") {
         throw answeredTwice(id, row.status, path);
       }
-      statements.answer.run({ id, answeredBy, now });
+      statements.answer.run({
+        id,
+        answeredBy,
+        now,
+        errorCode: reply.failure === undefined ? null : AGENT_ERROR,
+        failure: reply.failure ?? null,
+      });
     }
     reply.parts.forEach((text, part) => {
       statements.insertOutbox.run({

@@ -39,7 +39,7 @@ const BY_EXTERNAL_ID = `SELECT ${INBOUND_COLUMNS} FROM inbound WHERE channel = $
 const REPLY_OF = `SELECT text FROM outbox WHERE inbound_id = $1 ORDER BY part`;
 
 const ANSWERS_TO = `
-  SELECT inbound.id, inbound.chat_id, inbound.status,
+  SELECT inbound.id, inbound.chat_id, inbound.status, inbound.error_code, inbound.error_message,
     CASE WHEN inbound.status = 'answered' THEN array(
       SELECT outbox.text FROM outbox
       WHERE outbox.inbound_id = coalesce(inbound.answered_by, inbound.id) ORDER BY outbox.part)
@@ -143,6 +143,8 @@ export function createPostgresJournalInbox(context: PostgresJournalContext): Jou
         id: string;
         chat_id: string;
         status: InboundStatus;
+        error_code: string | null;
+        error_message: string | null;
         reply: string[];
       }>("read", ANSWERS_TO, [[...inboundIds]]);
       return rows.map((row) => ({
@@ -150,6 +152,9 @@ export function createPostgresJournalInbox(context: PostgresJournalContext): Jou
         chatId: row.chat_id,
         status: row.status,
         reply: row.reply,
+        ...(row.status === "answered" && row.error_code === "agent_error"
+          ? { failure: row.error_message ?? "no detail given" }
+          : {}),
       }));
     },
     async cursor(channel) {

@@ -16,13 +16,14 @@ import {
   type OutboxRecord,
 } from "../journal-rows.js";
 import type { InboundStatus, OutboxRow, ReplyEvent } from "../journal.js";
-import type { JournalOutbox } from "../sqlite-journal-outbox.js";
+import { AGENT_ERROR, type JournalOutbox } from "../sqlite-journal-outbox.js";
 import { holdFence } from "./postgres-chat-ownership.js";
 import { fromOutbox, type PostgresJournalContext } from "./postgres-journal-context.js";
 
 const LOCK = `SELECT id, status FROM inbound WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE`;
 const ANSWER = `
-  UPDATE inbound SET status = 'answered', answered_by = $2, updated_at = $3
+  UPDATE inbound SET status = 'answered', answered_by = $2, updated_at = $3,
+    error_code = $4, error_message = $5
   WHERE id = ANY($1::bigint[])`;
 const INSERT_PARTS = `
   INSERT INTO outbox (inbound_id, part, channel, chat_id, text, status, attempts, created_at)
@@ -108,7 +109,13 @@ export function createPostgresJournalOutbox(context: PostgresJournalContext): Jo
             throw answeredTwice(id, status, target);
           }
         }
-        await client.query(ANSWER, [ids, answeredBy, now]);
+        await client.query(ANSWER, [
+          ids,
+          answeredBy,
+          now,
+          reply.failure === undefined ? null : AGENT_ERROR,
+          reply.failure ?? null,
+        ]);
         await client.query(INSERT_PARTS, [
           answeredBy,
           reply.channel,

@@ -125,6 +125,13 @@ describe("ReplySender: one road to the waiting HTTP request", () => {
       code: "agent_error",
       message: "The agent's turn failed: overloaded",
     });
+    // Kept with the message, for a request waiting for it on another node of a cluster.
+    const [answer] = await journal.answersTo([id]);
+    expect([answer?.status, answer?.reply, answer?.failure]).toEqual([
+      "answered",
+      [],
+      "overloaded",
+    ]);
   });
 
   it("leaves a request waiting for a row the turn did not answer", async () => {

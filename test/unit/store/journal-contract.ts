@@ -540,6 +540,30 @@ export function describeJournalContract(adapter: string, hooks: JournalContractH
         ]);
       });
 
+      it("tells a message a failed turn answered from one answered with silence", async () => {
+        // Without it, a request waiting on another node of a cluster got reply null for a turn
+        // that failed, where the node running the session answers 502 agent_error.
+        const failed = await journal.recordInbound(message({ chatId: "alice" }));
+        const silent = await journal.recordInbound(message({ chatId: "alice" }));
+        await journal.markAnswered([failed.id], {
+          channel: "http",
+          chatId: "alice",
+          parts: [],
+          failure: "the API was overloaded",
+        });
+        await journal.markAnswered([silent.id], { channel: "http", chatId: "alice", parts: [] });
+        expect(byId(await journal.answersTo([failed.id, silent.id]))).toEqual([
+          {
+            id: failed.id,
+            chatId: "alice",
+            status: "answered",
+            reply: [],
+            failure: "the API was overloaded",
+          },
+          { id: silent.id, chatId: "alice", status: "answered", reply: [] },
+        ]);
+      });
+
       it("leaves out ids it never recorded", async () => {
         const known = await journal.recordInbound(message({ chatId: "alice" }));
         expect(await journal.answersTo([999, known.id, 1000])).toEqual([
