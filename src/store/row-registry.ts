@@ -208,11 +208,7 @@ export class RowRegistry implements Registry {
   async reload(chatId: ChatId): Promise<RegistryEntry | undefined> {
     // A write of ours under way may hold the chat: read after it, or its row may be the older.
     await this.inFlight?.catch(() => undefined);
-    const stored = await this.rows.loadOne(chatId);
-    if (this.pending.has(chatId) || this.writing.has(chatId)) return this.memory.get(chatId);
-    this.memory.unload(chatId);
-    if (stored !== undefined) this.memory.load(chatId, stored);
-    this.export?.changed(chatId);
+    this.holdStored(chatId, await this.rows.loadOne(chatId));
     return this.memory.get(chatId);
   }
 
@@ -223,12 +219,7 @@ export class RowRegistry implements Registry {
   async reloadChangedSince(sinceMs: number): Promise<number> {
     await this.inFlight?.catch(() => undefined);
     const stored = await this.rows.loadChangedSince(sinceMs);
-    for (const [chatId, entry] of stored) {
-      if (this.pending.has(chatId) || this.writing.has(chatId)) continue;
-      this.memory.unload(chatId);
-      this.memory.load(chatId, entry);
-      this.export?.changed(chatId);
-    }
+    for (const [chatId, entry] of stored) this.holdStored(chatId, entry);
     return stored.size;
   }
 
@@ -240,13 +231,7 @@ export class RowRegistry implements Registry {
     await this.inFlight?.catch(() => undefined);
     const stored = await this.rows.loadNamed(name);
     const chats = new Set([...stored.keys(), ...this.memory.chatsNamed(name)]);
-    for (const chatId of chats) {
-      if (this.pending.has(chatId) || this.writing.has(chatId)) continue;
-      this.memory.unload(chatId);
-      const entry = stored.get(chatId);
-      if (entry !== undefined) this.memory.load(chatId, entry);
-      this.export?.changed(chatId);
-    }
+    for (const chatId of chats) this.holdStored(chatId, stored.get(chatId));
     return this.memory.chatsNamed(name);
   }
 
@@ -299,6 +284,17 @@ export class RowRegistry implements Registry {
         for (const [other, held] of unknown) this.memory.load(other, held);
       }
     });
+  }
+
+  /**
+   * Holds what a chat's row says (its entry, or none), unless this process has a change of that
+   * chat not yet written, which is the newer.
+   */
+  private holdStored(chatId: ChatId, stored: RegistryEntry | undefined): void {
+    if (this.pending.has(chatId) || this.writing.has(chatId)) return;
+    this.memory.unload(chatId);
+    if (stored !== undefined) this.memory.load(chatId, stored);
+    this.export?.changed(chatId);
   }
 
   async flush(): Promise<void> {
